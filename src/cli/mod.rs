@@ -1,0 +1,126 @@
+//! The command line: each command is a small function over the library.
+//!
+//! Every command returns an [`ExitCode`]-style number: 0 success, 1 failure at run time,
+//! 2 bad input (invalid configuration, spec or arguments).
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::{Parser, Subcommand};
+
+mod check;
+mod eval;
+mod plan;
+
+/// Exit status for bad input: invalid configuration, spec or arguments.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// curfew: a cost-aware scheduled scaler for staging infrastructure.
+#[derive(Debug, Parser)]
+#[command(name = "curfew", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a configuration: exit 0 with a summary, or 2 listing every error.
+    Check {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Show every transition per environment in a window (default: now to +7 days).
+    Plan {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Start of the window (RFC 3339 or YYYY-MM-DD, UTC); default now.
+        #[arg(long, value_parser = parse_instant)]
+        from: Option<DateTime<Utc>>,
+        /// End of the window (RFC 3339 or YYYY-MM-DD, UTC); default start + 7 days.
+        #[arg(long, value_parser = parse_instant)]
+        to: Option<DateTime<Utc>>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide one spec at one instant; without flags, JSON lines on stdin.
+    Eval {
+        /// A spec string, e.g. "Mon-Fri 07:00-20:00 Europe/Berlin".
+        #[arg(long, requires = "at")]
+        spec: Option<String>,
+        /// The instant (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_instant, requires = "spec")]
+        at: Option<DateTime<Utc>>,
+        /// Zone for windows without their own (default UTC).
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+}
+
+/// Runs a parsed command line and returns the process exit status.
+pub fn run(cli: Cli) -> u8 {
+    let now = Utc::now();
+    match cli.command {
+        Command::Check { config } => check::run(&config, now),
+        Command::Plan {
+            config,
+            from,
+            to,
+            json,
+        } => plan::run(&config, from.unwrap_or(now), to, json),
+        Command::Eval { spec, at, timezone } => match (spec, at) {
+            (Some(spec), Some(at)) => eval::single(&spec, at, &timezone),
+            _ => eval::batch(std::io::stdin().lock(), std::io::stdout().lock(), &timezone),
+        },
+    }
+}
+
+/// Parses an instant: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` (UTC) or `YYYY-MM-DD` (UTC midnight).
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(naive.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|naive| naive.and_utc())
+        .ok_or_else(|| format!("'{text}' is not an instant (expected RFC 3339 or YYYY-MM-DD)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_parse_in_several_forms() {
+        let want = "2026-12-01T07:00:00Z";
+        assert_eq!(
+            parse_instant(want).unwrap().to_rfc3339(),
+            "2026-12-01T07:00:00+00:00"
+        );
+        assert_eq!(
+            parse_instant("2026-12-01T08:00:00+01:00").unwrap(),
+            parse_instant(want).unwrap()
+        );
+        assert_eq!(
+            parse_instant("2026-12-01T07:00").unwrap(),
+            parse_instant(want).unwrap()
+        );
+        assert_eq!(
+            parse_instant("2026-12-01").unwrap().to_rfc3339(),
+            "2026-12-01T00:00:00+00:00"
+        );
+        assert!(parse_instant("tomorrow").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! `curfew plan`: every transition per environment in a window.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::EXIT_BAD_INPUT;
+use crate::config::Config;
+use crate::planner::{self, EnvironmentPlan};
+
+/// The JSON document `plan --json` prints.
+#[derive(Debug, Serialize)]
+struct PlanDocument {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    environments: Vec<EnvironmentPlan>,
+}
+
+/// Prints the plan of `path` over `[from, to)` (default seven days); exit 2 on a bad config.
+pub fn run(path: &Path, from: DateTime<Utc>, to: Option<DateTime<Utc>>, json: bool) -> u8 {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let to = to.unwrap_or(from + Duration::days(7));
+    if to <= from {
+        eprintln!("error: --to ({to}) must be after --from ({from})");
+        return EXIT_BAD_INPUT;
+    }
+    let environments = planner::plan(&config, from, to);
+    if json {
+        let document = PlanDocument {
+            from,
+            to,
+            environments,
+        };
+        match serde_json::to_string_pretty(&document) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return 1;
+            }
+        }
+    } else {
+        print!("{}", table(&environments, from, to));
+    }
+    0
+}
+
+/// The plan as a human-readable table.
+fn table(environments: &[EnvironmentPlan], from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let mut out = format!(
+        "plan from {} to {}\n",
+        from.format("%Y-%m-%d %H:%M UTC"),
+        to.format("%Y-%m-%d %H:%M UTC")
+    );
+    for environment in environments {
+        out += &format!(
+            "\n{} (schedule {}, {}): {} at start, {}\n",
+            environment.name,
+            environment.schedule,
+            environment.timezone,
+            environment.state,
+            environment.reason
+        );
+        for target in &environment.targets {
+            out += &format!("  target  {target}\n");
+        }
+        if environment.transitions.is_empty() {
+            out += "  no transitions\n";
+        }
+        for transition in &environment.transitions {
+            out += &format!(
+                "  {}  {:<25}  {:<4}  {}\n",
+                transition.at.format("%Y-%m-%dT%H:%M:%SZ"),
+                transition.local,
+                transition.direction,
+                transition.rule
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,126 @@
+//! The YAML configuration: loading, validation with file:line:col diagnostics, and the
+//! validated [`Config`] that the rest of curfew reads.
+//!
+//! Loading never half-succeeds: either every value is valid and a [`Config`] comes back, or
+//! [`Error::Invalid`] lists every problem found.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+
+use crate::calendar::Schedule;
+use crate::calendar::holidays::HolidaySet;
+
+mod diagnostic;
+pub mod duration;
+pub mod raw;
+pub mod targets;
+mod validate;
+
+pub use self::diagnostic::{Diagnostic, closest};
+pub use self::raw::{KubernetesState, ServerConfig};
+pub use self::targets::TargetConfig;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not valid; every problem is listed.
+    #[error("{}", render(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+impl Error {
+    /// The problems found, empty for a read error.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            Error::Invalid(diagnostics) => diagnostics,
+            Error::Read { .. } => &[],
+        }
+    }
+}
+
+fn render(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Result type of configuration loading.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// Default zone.
+    pub timezone: Tz,
+    /// Holiday calendars by name.
+    pub calendars: IndexMap<String, HolidaySet>,
+    /// Compiled schedules by name.
+    pub schedules: IndexMap<String, Schedule>,
+    /// Environments by name, in file order.
+    pub environments: IndexMap<String, Environment>,
+    /// HTTP server settings (tokens file resolved against the config's folder).
+    pub server: ServerConfig,
+    /// Where state is kept.
+    pub state: StateConfig,
+}
+
+/// An environment: a schedule applied to targets.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// Its name.
+    pub name: String,
+    /// Name of its schedule (always present in [`Config::schedules`]).
+    pub schedule: String,
+    /// Longest override an operator may create; `None` means no limit.
+    pub max_override: Option<Duration>,
+    /// What it scales.
+    pub targets: Vec<TargetConfig>,
+}
+
+/// Where curfew keeps overrides, the ledger and the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateConfig {
+    /// Files in a directory.
+    Dir(PathBuf),
+    /// Custom resources in a Kubernetes namespace.
+    Kubernetes(KubernetesState),
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Reads and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_yaml(&text, path)
+    }
+
+    /// Validates configuration `text` as if read from `path` (relative paths resolve there).
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Config> {
+        validate::validate(text, path).map_err(Error::Invalid)
+    }
+
+    /// The compiled schedule of an environment.
+    pub fn schedule_of(&self, environment: &Environment) -> &Schedule {
+        // Validation guarantees the reference resolves.
+        &self.schedules[environment.schedule.as_str()]
+    }
+}

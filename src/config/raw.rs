@@ -1,0 +1,189 @@
+//! The configuration file as written: serde types with source locations, before validation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use super::targets::TargetConfig;
+
+/// A string value with the place it was written.
+pub type Located = Spanned<String>;
+
+/// Ordered map of named sections, kept in file order.
+pub type Named<T> = indexmap::IndexMap<String, Spanned<T>>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Default zone for schedules without their own.
+    pub timezone: Option<Located>,
+    /// Holiday calendars by name.
+    #[serde(default)]
+    pub calendars: Named<RawCalendar>,
+    /// Schedules by name.
+    #[serde(default)]
+    pub schedules: Named<RawSchedule>,
+    /// Environments by name.
+    #[serde(default)]
+    pub environments: Named<RawEnvironment>,
+    /// The HTTP server.
+    pub server: Option<Spanned<ServerConfig>>,
+    /// Where state is kept.
+    pub state: Option<RawState>,
+}
+
+/// A holiday calendar: an .ics file and/or explicit dates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendar {
+    /// Path to an .ics file, relative to the config file.
+    pub ics: Option<Located>,
+    /// Explicit dates, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub dates: Vec<Located>,
+}
+
+/// A schedule: windows or cron transitions, with holidays and exceptions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// Spec strings during which targets are up.
+    pub uptime: Option<Spanned<SpecList>>,
+    /// Spec strings during which targets are down.
+    pub downtime: Option<Spanned<SpecList>>,
+    /// Cron expression for waking up.
+    pub up_at: Option<Located>,
+    /// Cron expression for going down.
+    pub down_at: Option<Located>,
+    /// The schedule's zone.
+    pub timezone: Option<Located>,
+    /// Names of calendars whose days are holidays.
+    #[serde(default)]
+    pub holidays: Vec<Located>,
+    /// State on holidays: `down` (default) or `up`.
+    pub holidays_state: Option<Located>,
+    /// Absolute ranges forcing a state.
+    #[serde(default)]
+    pub exceptions: Vec<Spanned<RawException>>,
+}
+
+/// An exception: `from`/`to` RFC 3339 instants and the state to force.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawException {
+    /// First instant of the exception.
+    pub from: Located,
+    /// First instant after it.
+    pub to: Located,
+    /// The state forced in between.
+    pub state: Located,
+    /// Why, for people reading the plan.
+    pub reason: Option<String>,
+}
+
+/// An environment: a schedule applied to a set of targets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvironment {
+    /// Name of the schedule that decides it.
+    pub schedule: Located,
+    /// Policy for overrides.
+    pub overrides: Option<RawOverridePolicy>,
+    /// What to scale.
+    #[serde(default)]
+    pub targets: Vec<Spanned<TargetConfig>>,
+}
+
+/// Override limits for an environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOverridePolicy {
+    /// Longest override an operator may create, e.g. `12h`.
+    pub max_duration: Option<Located>,
+}
+
+/// The HTTP server's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// File of token hashes, relative to the config file.
+    pub tokens_file: Option<String>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            tokens_file: None,
+        }
+    }
+}
+
+/// Where state lives: a directory or a Kubernetes namespace.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// A directory, relative to the working directory.
+    pub dir: Option<Located>,
+    /// A Kubernetes namespace holding the state as custom resources.
+    pub kubernetes: Option<KubernetesState>,
+}
+
+/// State kept in Kubernetes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesState {
+    /// Namespace of the state objects.
+    pub namespace: String,
+}
+
+/// One spec string or a list of them.
+#[derive(Debug, Clone, Default)]
+pub struct SpecList(pub Vec<Located>);
+
+impl<'de> Deserialize<'de> for SpecList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SpecListVisitor;
+
+        impl<'de> Visitor<'de> for SpecListVisitor {
+            type Value = SpecList;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a spec string or a list of spec strings")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<SpecList, E> {
+                let unknown = serde_saphyr::Location::UNKNOWN;
+                Ok(SpecList(vec![Spanned::new(
+                    value.to_string(),
+                    unknown,
+                    unknown,
+                )]))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SpecList, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Located>()? {
+                    items.push(item);
+                }
+                Ok(SpecList(items))
+            }
+        }
+
+        deserializer.deserialize_any(SpecListVisitor)
+    }
+}
+
+/// Free-form labels (tags, selectors) as written.
+pub type Labels = BTreeMap<String, String>;

@@ -1,0 +1,18 @@
+//! curfew: a cost-aware scheduled scaler for staging infrastructure.
+//!
+//! curfew reads a calendar and decides, for every managed target, whether it should be up or
+//! down now, and when that changes.
+//!
+//! * [`calendar`] is the pure decision engine: spec strings, cron transitions, holidays,
+//!   exceptions and time-zone rules, with `now` always a parameter.
+//! * [`config`] loads and validates the YAML configuration, reporting every error with its
+//!   file, line and column.
+//! * [`planner`] turns a validated configuration into transitions per environment.
+//! * [`cli`] holds the command-line commands, each a small function over the library.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod calendar;
+pub mod cli;
+pub mod config;
+pub mod planner;
