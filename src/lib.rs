@@ -14,5 +14,7 @@
 
 pub mod calendar;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod planner;
+pub mod providers;

@@ -1,0 +1,129 @@
+//! Where "now" comes from: the real clock, a warped clock for demos, a manual one for tests.
+//!
+//! Everything that needs the time asks a [`Clock`]; nothing reads the system clock directly.
+
+use std::sync::Mutex;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+
+/// A source of the current instant.
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+
+    /// How long to sleep in real time until the clock reads `at` (zero if it already does).
+    fn real_time_until(&self, at: DateTime<Utc>) -> StdDuration;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn real_time_until(&self, at: DateTime<Utc>) -> StdDuration {
+        (at - Utc::now()).to_std().unwrap_or_default()
+    }
+}
+
+/// A clock that starts at an instant and runs `speed` times faster than real time.
+#[derive(Debug, Clone, Copy)]
+pub struct WarpedClock {
+    origin: DateTime<Utc>,
+    started: Instant,
+    speed: f64,
+}
+
+impl WarpedClock {
+    /// A clock reading `origin` now and advancing `speed` simulated seconds per real second.
+    pub fn new(origin: DateTime<Utc>, speed: f64) -> Self {
+        WarpedClock {
+            origin,
+            started: Instant::now(),
+            speed: speed.max(f64::MIN_POSITIVE),
+        }
+    }
+
+    /// Simulated seconds per real second.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+}
+
+impl Clock for WarpedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = self.started.elapsed().as_secs_f64() * self.speed;
+        self.origin + Duration::microseconds((elapsed * 1e6) as i64)
+    }
+
+    fn real_time_until(&self, at: DateTime<Utc>) -> StdDuration {
+        let simulated = (at - self.now()).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+        StdDuration::from_secs_f64((simulated / self.speed).max(0.0))
+    }
+}
+
+/// A clock that only moves when told to; for tests and `run --once --at T`.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    /// A clock reading `now`.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        ManualClock {
+            now: Mutex::new(now),
+        }
+    }
+
+    /// Moves the clock to `at`.
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A manual clock never gets anywhere by waiting: sleeps are a millisecond.
+    fn real_time_until(&self, _at: DateTime<Utc>) -> StdDuration {
+        StdDuration::from_millis(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warped_clock_runs_faster_than_real_time() {
+        let origin = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let clock = WarpedClock::new(origin, 3600.0);
+        std::thread::sleep(StdDuration::from_millis(20));
+        let elapsed = clock.now() - origin;
+        assert!(elapsed >= Duration::seconds(72), "{elapsed}");
+        let wait = clock.real_time_until(clock.now() + Duration::hours(1));
+        assert!(wait <= StdDuration::from_millis(1001), "{wait:?}");
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let origin = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let clock = ManualClock::new(origin);
+        assert_eq!(clock.now(), origin);
+        clock.advance(Duration::minutes(5));
+        assert_eq!(clock.now(), origin + Duration::minutes(5));
+    }
+}

@@ -1,0 +1,302 @@
+//! Providers: the only code that talks to the outside world.
+//!
+//! A provider discovers the targets it manages with their observed state, applies one scale
+//! action at a time, and reports whether a target has reached the capacity it was given. The
+//! reconciler drives every provider through the same [`Provider`] trait: [`sim`] (the embedded
+//! simulated estate) today, Kubernetes and AWS later.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub mod sim;
+
+/// Why a provider call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The API asked us to slow down (429, throttling).
+    #[error("{operation} on {target}: throttled: {detail}")]
+    Throttled {
+        /// The call that failed.
+        operation: String,
+        /// The target it was for.
+        target: String,
+        /// What the API said.
+        detail: String,
+    },
+    /// The API failed on its side (5xx).
+    #[error("{operation} on {target}: server error {code}: {detail}")]
+    Server {
+        /// The call that failed.
+        operation: String,
+        /// The target it was for.
+        target: String,
+        /// The error code (HTTP status or AWS error code).
+        code: String,
+        /// What the API said.
+        detail: String,
+    },
+    /// The call did not answer in time.
+    #[error("{operation} on {target}: timed out")]
+    Timeout {
+        /// The call that failed.
+        operation: String,
+        /// The target it was for.
+        target: String,
+    },
+    /// The object changed under us (409); re-read and re-decide.
+    #[error("{operation} on {target}: conflict: {detail}")]
+    Conflict {
+        /// The call that failed.
+        operation: String,
+        /// The target it was for.
+        target: String,
+        /// What the API said.
+        detail: String,
+    },
+    /// The target does not exist (any more).
+    #[error("{operation}: target {target} not found")]
+    NotFound {
+        /// The call that failed.
+        operation: String,
+        /// The target it was for.
+        target: String,
+    },
+    /// A failure that retrying will not fix (permissions, validation).
+    #[error("{operation} on {target}: {code}: {detail}")]
+    Permanent {
+        /// The call that failed.
+        operation: String,
+        /// The target it was for.
+        target: String,
+        /// The error code.
+        code: String,
+        /// What the API said.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Throttled { .. }
+                | Error::Server { .. }
+                | Error::Timeout { .. }
+                | Error::Conflict { .. }
+        )
+    }
+
+    /// A short label for metrics: `throttled`, `server`, `timeout`, `conflict`, `not_found`,
+    /// `permanent`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Throttled { .. } => "throttled",
+            Error::Server { .. } => "server",
+            Error::Timeout { .. } => "timeout",
+            Error::Conflict { .. } => "conflict",
+            Error::NotFound { .. } => "not_found",
+            Error::Permanent { .. } => "permanent",
+        }
+    }
+
+    /// The call that failed.
+    pub fn operation(&self) -> &str {
+        match self {
+            Error::Throttled { operation, .. }
+            | Error::Server { operation, .. }
+            | Error::Timeout { operation, .. }
+            | Error::Conflict { operation, .. }
+            | Error::NotFound { operation, .. }
+            | Error::Permanent { operation, .. } => operation,
+        }
+    }
+}
+
+/// Result type of provider calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The order in which targets wake (and, reversed, sleep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Node capacity: Auto Scaling groups, node groups, EC2 instances.
+    Nodes,
+    /// StatefulSets.
+    Stateful,
+    /// Everything else.
+    Workloads,
+}
+
+impl Tier {
+    /// Every tier in waking order.
+    pub const WAKE_ORDER: [Tier; 3] = [Tier::Nodes, Tier::Stateful, Tier::Workloads];
+}
+
+/// What kind of thing a target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An EC2 Auto Scaling group.
+    AutoScalingGroup,
+    /// An EKS managed node group.
+    EksNodegroup,
+    /// A standalone EC2 instance.
+    Ec2Instance,
+    /// A Kubernetes Deployment.
+    Deployment,
+    /// A Kubernetes StatefulSet.
+    StatefulSet,
+    /// A Kubernetes CronJob.
+    CronJob,
+}
+
+impl Kind {
+    /// The tier this kind wakes in.
+    pub fn tier(self) -> Tier {
+        match self {
+            Kind::AutoScalingGroup | Kind::EksNodegroup | Kind::Ec2Instance => Tier::Nodes,
+            Kind::StatefulSet => Tier::Stateful,
+            Kind::Deployment | Kind::CronJob => Tier::Workloads,
+        }
+    }
+
+    /// The snake_case name used in metrics and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AutoScalingGroup => "auto_scaling_group",
+            Kind::EksNodegroup => "eks_nodegroup",
+            Kind::Ec2Instance => "ec2_instance",
+            Kind::Deployment => "deployment",
+            Kind::StatefulSet => "stateful_set",
+            Kind::CronJob => "cron_job",
+        }
+    }
+}
+
+/// A target's capacity in its own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capacity {
+    /// Replicas of a workload.
+    Replicas(u32),
+    /// A group's min, max and desired size.
+    Group {
+        /// Minimum size.
+        min: u32,
+        /// Maximum size.
+        max: u32,
+        /// Desired capacity.
+        desired: u32,
+    },
+    /// Whether a CronJob is suspended.
+    Suspended(bool),
+    /// Whether an instance is running.
+    Running(bool),
+}
+
+impl Capacity {
+    /// Whether this capacity runs anything at all.
+    pub fn is_zero(self) -> bool {
+        match self {
+            Capacity::Replicas(n) => n == 0,
+            Capacity::Group { desired, .. } => desired == 0,
+            Capacity::Suspended(suspended) => suspended,
+            Capacity::Running(running) => !running,
+        }
+    }
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Capacity::Replicas(n) => write!(f, "{n} replicas"),
+            Capacity::Group { min, max, desired } => {
+                write!(f, "{min}/{max}/{desired} (min/max/desired)")
+            }
+            Capacity::Suspended(true) => f.write_str("suspended"),
+            Capacity::Suspended(false) => f.write_str("active"),
+            Capacity::Running(true) => f.write_str("running"),
+            Capacity::Running(false) => f.write_str("stopped"),
+        }
+    }
+}
+
+/// A target as a provider observes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// Unique, stable id, e.g. `asg/eu-central-1/staging-nodes` or `deployment/shop/web`.
+    pub id: String,
+    /// What it is.
+    pub kind: Kind,
+    /// The environment it belongs to.
+    pub environment: String,
+    /// Current capacity.
+    pub capacity: Capacity,
+    /// The capacity curfew stored on the target when it scaled it down, if it did.
+    pub original: Option<Capacity>,
+    /// The capacity it should have while down.
+    pub down: Capacity,
+    /// Whether it has reached its current capacity (all replicas ready, all nodes joined).
+    pub ready: bool,
+    /// When it was created, if known (young workloads are not scaled down).
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// One change to one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Store `original` on the target and set `to`, in the same write.
+    ScaleDown {
+        /// The target's id.
+        target: String,
+        /// The capacity to remember.
+        original: Capacity,
+        /// The capacity while down.
+        to: Capacity,
+    },
+    /// Restore `to` and remove the stored original, in the same write.
+    ScaleUp {
+        /// The target's id.
+        target: String,
+        /// The capacity to restore.
+        to: Capacity,
+    },
+}
+
+impl Action {
+    /// The id of the target it changes.
+    pub fn target(&self) -> &str {
+        match self {
+            Action::ScaleDown { target, .. } | Action::ScaleUp { target, .. } => target,
+        }
+    }
+
+    /// `up` or `down`.
+    pub fn direction(&self) -> &'static str {
+        match self {
+            Action::ScaleDown { .. } => "down",
+            Action::ScaleUp { .. } => "up",
+        }
+    }
+}
+
+/// The seam between curfew and the things it scales.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// A short name for logs and metrics (`sim`, `kube`, `aws`).
+    fn name(&self) -> &'static str;
+
+    /// Every managed target with its observed state.
+    async fn discover(&self) -> Result<Vec<Target>>;
+
+    /// Applies one action. Idempotent: applying an action that already holds is a no-op.
+    async fn apply(&self, action: &Action) -> Result<()>;
+
+    /// Whether the target has reached the capacity it was last given.
+    async fn ready(&self, target: &str) -> Result<bool>;
+}
