@@ -12,9 +12,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod audit;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod overrides;
 pub mod planner;
 pub mod providers;
+pub mod reconciler;
+pub mod state;
+pub mod telemetry;

@@ -1,12 +1,17 @@
-//! Planning: what each environment's schedule does over a span of time.
+//! Planning: what each environment's schedule does over a span of time, and which actions
+//! bring the observed targets to the desired state now.
 //!
 //! Pure: the instants are parameters and nothing here performs I/O.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::calendar::{Decision, Schedule, State};
 use crate::config::{Config, Environment};
+use crate::overrides::{self, Override};
+use crate::providers::{Action, Target, Tier};
 
 /// One environment's plan over a span.
 #[derive(Debug, Clone, Serialize)]
@@ -94,4 +99,413 @@ pub fn plan_environment(
 pub fn decide(schedule: &Schedule, now: DateTime<Utc>) -> (Decision, String) {
     let decision = schedule.decide(now);
     (decision, schedule.describe(decision.rule))
+}
+
+/// An environment's desired state at an instant, overrides included.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvironmentDecision {
+    /// The environment.
+    pub environment: String,
+    /// The desired state.
+    pub state: State,
+    /// Why, in words.
+    pub reason: String,
+    /// The next instant at which the desired state changes, if known.
+    pub next_change: Option<DateTime<Utc>>,
+    /// The id of the override that decides it, if one does.
+    pub override_id: Option<String>,
+}
+
+/// Decides `environment` at `now`: an active override beats the calendar.
+pub fn decide_environment(
+    schedule: &Schedule,
+    environment: &str,
+    overrides: &[Override],
+    now: DateTime<Utc>,
+) -> EnvironmentDecision {
+    let calendar = schedule.decide(now);
+    match overrides::active(overrides, environment, now) {
+        Some(item) => {
+            // When the override ends the calendar decides again: the state changes then if
+            // the calendar disagrees, otherwise at the calendar's next change after that.
+            let after = schedule.decide(item.until);
+            let next_change = if after.state != item.state {
+                Some(item.until)
+            } else {
+                after.next_change
+            };
+            EnvironmentDecision {
+                environment: environment.to_string(),
+                state: item.state,
+                reason: format!(
+                    "override by {} until {}: {}",
+                    item.created_by,
+                    item.until.to_rfc3339(),
+                    item.reason
+                ),
+                next_change,
+                override_id: Some(item.id.clone()),
+            }
+        }
+        None => EnvironmentDecision {
+            environment: environment.to_string(),
+            state: calendar.state,
+            reason: schedule.describe(calendar.rule),
+            next_change: calendar.next_change,
+            override_id: None,
+        },
+    }
+}
+
+/// Knobs of action planning.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanSettings {
+    /// Workloads younger than this are not scaled down.
+    pub grace_period: chrono::Duration,
+    /// Scale down manually scaled-up targets again instead of treating them as overrides.
+    pub enforce: bool,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        PlanSettings {
+            grace_period: chrono::Duration::minutes(15),
+            enforce: false,
+        }
+    }
+}
+
+/// One action with the tier it belongs to and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedAction {
+    /// The change.
+    pub action: Action,
+    /// Its tier.
+    pub tier: Tier,
+    /// The environment of the target.
+    pub environment: String,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A target deliberately left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The target's id.
+    pub target: String,
+    /// The environment of the target.
+    pub environment: String,
+    /// Why it is left alone.
+    pub reason: String,
+    /// Whether this is a manual scale-up during downtime (an implicit override).
+    pub implicit_override: bool,
+}
+
+/// What to do now: actions in execution order, and what is left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ActionPlan {
+    /// Sleeping actions, workloads first, then waking actions, nodes first.
+    pub actions: Vec<PlannedAction>,
+    /// Targets left alone on purpose.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Plans the actions that bring `targets` to the environments' `decisions`.
+///
+/// Writes only where state differs: a converged estate plans no action.
+pub fn plan_actions(
+    now: DateTime<Utc>,
+    decisions: &HashMap<String, EnvironmentDecision>,
+    targets: &[Target],
+    settings: PlanSettings,
+) -> ActionPlan {
+    let mut plan = ActionPlan::default();
+    for target in targets {
+        let Some(decision) = decisions.get(&target.environment) else {
+            continue;
+        };
+        let planned = |action: Action| PlannedAction {
+            action,
+            tier: target.kind.tier(),
+            environment: target.environment.clone(),
+            reason: decision.reason.clone(),
+        };
+        let skip = |reason: String, implicit_override: bool| Skipped {
+            target: target.id.clone(),
+            environment: target.environment.clone(),
+            reason,
+            implicit_override,
+        };
+        match (decision.state, target.original) {
+            (State::Down, None) if target.capacity == target.down => {}
+            (State::Down, None) => match target.created_at {
+                Some(created) if now - created < settings.grace_period => plan.skipped.push(skip(
+                    format!("younger than the grace period (created {created})"),
+                    false,
+                )),
+                _ => plan.actions.push(planned(Action::ScaleDown {
+                    target: target.id.clone(),
+                    original: target.capacity,
+                    to: target.down,
+                })),
+            },
+            (State::Down, Some(original)) if target.capacity != target.down => {
+                if settings.enforce {
+                    // Scale down again; the stored original is kept, never overwritten.
+                    plan.actions.push(planned(Action::ScaleDown {
+                        target: target.id.clone(),
+                        original,
+                        to: target.down,
+                    }));
+                } else {
+                    plan.skipped.push(skip(
+                        format!(
+                            "scaled to {} by hand during downtime: left alone until the next scheduled change",
+                            target.capacity
+                        ),
+                        true,
+                    ));
+                }
+            }
+            (State::Down, Some(_)) => {}
+            (State::Up, Some(original)) => plan.actions.push(planned(Action::ScaleUp {
+                target: target.id.clone(),
+                to: original,
+            })),
+            (State::Up, None) => {}
+        }
+    }
+    plan.actions.sort_by(|a, b| {
+        execution_rank(a)
+            .cmp(&execution_rank(b))
+            .then_with(|| a.action.target().cmp(b.action.target()))
+    });
+    plan
+}
+
+/// Sleeping first (workloads, then StatefulSets, then nodes), then waking (nodes first).
+fn execution_rank(planned: &PlannedAction) -> (u8, u8) {
+    let tier = planned.tier as u8;
+    match planned.action {
+        Action::ScaleDown { .. } => (0, 2 - tier),
+        Action::ScaleUp { .. } => (1, tier),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{Capacity, Kind};
+    use chrono::Duration;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn mk_target(id: &str, kind: Kind, replicas: u32, original: Option<u32>) -> Target {
+        Target {
+            id: id.to_string(),
+            kind,
+            environment: "staging".to_string(),
+            capacity: Capacity::Replicas(replicas),
+            original: original.map(Capacity::Replicas),
+            down: Capacity::Replicas(0),
+            ready: true,
+            created_at: Some(now() - Duration::days(3)),
+        }
+    }
+
+    fn decisions(state: State) -> HashMap<String, EnvironmentDecision> {
+        HashMap::from([(
+            "staging".to_string(),
+            EnvironmentDecision {
+                environment: "staging".to_string(),
+                state,
+                reason: "test".to_string(),
+                next_change: None,
+                override_id: None,
+            },
+        )])
+    }
+
+    fn ids(plan: &ActionPlan) -> Vec<&str> {
+        plan.actions.iter().map(|a| a.action.target()).collect()
+    }
+
+    #[test]
+    fn going_down_stores_the_current_capacity_as_original() {
+        let targets = [mk_target("deployment/shop/web", Kind::Deployment, 3, None)];
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Down),
+            &targets,
+            PlanSettings::default(),
+        );
+        assert_eq!(
+            plan.actions[0].action,
+            Action::ScaleDown {
+                target: "deployment/shop/web".into(),
+                original: Capacity::Replicas(3),
+                to: Capacity::Replicas(0),
+            }
+        );
+    }
+
+    #[test]
+    fn converged_estate_plans_no_action() {
+        let targets = [
+            mk_target("deployment/shop/web", Kind::Deployment, 0, Some(3)),
+            mk_target("deployment/shop/idle", Kind::Deployment, 0, None),
+        ];
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Down),
+            &targets,
+            PlanSettings::default(),
+        );
+        assert!(plan.actions.is_empty(), "{plan:?}");
+        let up = [mk_target("deployment/shop/web", Kind::Deployment, 3, None)];
+        let plan = plan_actions(now(), &decisions(State::Up), &up, PlanSettings::default());
+        assert!(plan.actions.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn manual_scale_up_during_downtime_keeps_original() {
+        let targets = [mk_target(
+            "deployment/shop/web",
+            Kind::Deployment,
+            2,
+            Some(5),
+        )];
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Down),
+            &targets,
+            PlanSettings::default(),
+        );
+        assert!(plan.actions.is_empty());
+        assert!(plan.skipped[0].implicit_override);
+        let enforce = PlanSettings {
+            enforce: true,
+            ..PlanSettings::default()
+        };
+        let plan = plan_actions(now(), &decisions(State::Down), &targets, enforce);
+        assert_eq!(
+            plan.actions[0].action,
+            Action::ScaleDown {
+                target: "deployment/shop/web".into(),
+                original: Capacity::Replicas(5),
+                to: Capacity::Replicas(0),
+            }
+        );
+    }
+
+    #[test]
+    fn waking_restores_the_original() {
+        let targets = [mk_target(
+            "deployment/shop/web",
+            Kind::Deployment,
+            0,
+            Some(4),
+        )];
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Up),
+            &targets,
+            PlanSettings::default(),
+        );
+        assert_eq!(
+            plan.actions[0].action,
+            Action::ScaleUp {
+                target: "deployment/shop/web".into(),
+                to: Capacity::Replicas(4),
+            }
+        );
+    }
+
+    #[test]
+    fn young_workloads_are_not_scaled_down() {
+        let mut young = mk_target("deployment/shop/new", Kind::Deployment, 2, None);
+        young.created_at = Some(now() - Duration::minutes(5));
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Down),
+            &[young],
+            PlanSettings::default(),
+        );
+        assert!(plan.actions.is_empty());
+        assert!(plan.skipped[0].reason.contains("grace period"));
+    }
+
+    #[test]
+    fn waking_goes_nodes_then_statefulsets_then_the_rest_and_sleeping_reverses() {
+        let waking = [
+            mk_target("deployment/a", Kind::Deployment, 0, Some(1)),
+            mk_target("stateful_set/b", Kind::StatefulSet, 0, Some(1)),
+            mk_target("auto_scaling_group/c", Kind::AutoScalingGroup, 0, Some(1)),
+        ];
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Up),
+            &waking,
+            PlanSettings::default(),
+        );
+        assert_eq!(
+            ids(&plan),
+            ["auto_scaling_group/c", "stateful_set/b", "deployment/a"]
+        );
+        let sleeping = [
+            mk_target("auto_scaling_group/c", Kind::AutoScalingGroup, 1, None),
+            mk_target("deployment/a", Kind::Deployment, 1, None),
+            mk_target("stateful_set/b", Kind::StatefulSet, 1, None),
+        ];
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Down),
+            &sleeping,
+            PlanSettings::default(),
+        );
+        assert_eq!(
+            ids(&plan),
+            ["deployment/a", "stateful_set/b", "auto_scaling_group/c"]
+        );
+    }
+
+    #[test]
+    fn override_beats_the_calendar_until_it_ends() {
+        let schedule = Schedule::new(
+            chrono_tz::UTC,
+            crate::calendar::Base::Uptime("Mon-Fri 07:00-20:00".parse().unwrap()),
+        );
+        // 2027-01-15T21:20:00Z is a Friday night: the calendar says down.
+        let friday_night = DateTime::parse_from_rfc3339("2027-01-15T21:20:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let item = Override {
+            id: "o1".into(),
+            environment: "staging".into(),
+            state: State::Up,
+            created_at: friday_night - Duration::minutes(1),
+            until: friday_night + Duration::hours(2),
+            reason: "release rehearsal".into(),
+            created_by: "otto".into(),
+        };
+        let decision = decide_environment(
+            &schedule,
+            "staging",
+            std::slice::from_ref(&item),
+            friday_night,
+        );
+        assert_eq!(decision.state, State::Up);
+        assert_eq!(decision.next_change, Some(item.until));
+        assert_eq!(decision.override_id.as_deref(), Some("o1"));
+        let after = decide_environment(
+            &schedule,
+            "staging",
+            std::slice::from_ref(&item),
+            item.until,
+        );
+        assert_eq!(after.state, State::Down);
+        assert!(after.override_id.is_none());
+    }
 }

@@ -1,0 +1,56 @@
+//! Overrides kept in `overrides.json` in the state directory.
+
+use std::sync::Mutex;
+
+use super::{Override, OverrideStore, Result};
+use crate::state::StateDir;
+
+const FILE: &str = "overrides.json";
+
+/// An [`OverrideStore`] backed by one atomically written file.
+#[derive(Debug)]
+pub struct FileOverrideStore {
+    dir: StateDir,
+    items: Mutex<Vec<Override>>,
+}
+
+impl FileOverrideStore {
+    /// Opens the store, reading the file; a corrupt file is an error.
+    pub fn open(dir: StateDir) -> Result<Self> {
+        let items: Vec<Override> = dir.load(FILE)?;
+        Ok(FileOverrideStore {
+            dir,
+            items: Mutex::new(items),
+        })
+    }
+
+    fn update<T>(&self, change: impl FnOnce(&mut Vec<Override>) -> T) -> Result<T> {
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = items.clone();
+        let result = change(&mut next);
+        // Persist first: memory only changes once the file holds the new list.
+        self.dir.save(FILE, &next)?;
+        *items = next;
+        Ok(result)
+    }
+}
+
+impl OverrideStore for FileOverrideStore {
+    fn list(&self) -> Result<Vec<Override>> {
+        Ok(self.items.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    fn put(&self, item: Override) -> Result<()> {
+        self.update(|items| {
+            items.retain(|existing| existing.id != item.id);
+            items.push(item);
+        })
+    }
+
+    fn remove(&self, id: &str) -> Result<Option<Override>> {
+        self.update(|items| {
+            let index = items.iter().position(|o| o.id == id)?;
+            Some(items.remove(index))
+        })
+    }
+}

@@ -1,0 +1,614 @@
+//! The reconcile loop: decide, plan, apply in tier order, record; then sleep until the next
+//! transition, the next tick, or a trigger.
+//!
+//! Level-triggered: every pass reads the whole observed state and recomputes what should hold
+//! now, so a restart, a missed tick or a DST gap cannot lose a transition.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{AuditEntry, AuditLog};
+use crate::calendar::State;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::overrides::{self, OverrideStore};
+use crate::planner::{self, ActionPlan, EnvironmentDecision, PlanSettings, PlannedAction, Skipped};
+use crate::providers::{self, Action, Provider, Target, Tier};
+use crate::telemetry;
+
+/// Why a reconcile pass could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Discovering targets failed (after retries).
+    #[error("discovering targets: {0}")]
+    Discover(#[source] providers::Error),
+    /// Reading overrides failed.
+    #[error("reading overrides: {0}")]
+    Overrides(#[from] overrides::Error),
+}
+
+impl Error {
+    /// A short label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Discover(_) => "discover",
+            Error::Overrides(_) => "overrides",
+        }
+    }
+}
+
+/// Result type of reconciling.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How provider calls are retried: jittered exponential backoff in real time.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Delay before the first retry.
+    pub base: StdDuration,
+    /// Longest delay between attempts.
+    pub max: StdDuration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            base: StdDuration::from_millis(100),
+            max: StdDuration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (1-based), with ±50% jitter.
+    fn delay(&self, retry: u32) -> StdDuration {
+        let exponential = self
+            .base
+            .saturating_mul(1 << retry.saturating_sub(1).min(16));
+        let capped = exponential.min(self.max);
+        capped.mul_f64(rand::rng().random_range(0.5..1.5))
+    }
+}
+
+/// Knobs of the reconciler. Durations are in clock time (simulated time under a warped clock).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Longest time between passes.
+    pub tick: Duration,
+    /// How long a tier may take to become ready before the next tier goes ahead anyway.
+    pub readiness_timeout: Duration,
+    /// How often readiness is polled.
+    pub readiness_poll: Duration,
+    /// Retries of provider calls.
+    pub retry: RetryPolicy,
+    /// Actions applied at once within a tier.
+    pub concurrency: usize,
+    /// Log the plan and change nothing.
+    pub dry_run: bool,
+    /// Planning knobs.
+    pub plan: PlanSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            tick: Duration::seconds(30),
+            readiness_timeout: Duration::minutes(10),
+            readiness_poll: Duration::seconds(5),
+            retry: RetryPolicy::default(),
+            concurrency: 16,
+            dry_run: false,
+            plan: PlanSettings::default(),
+        }
+    }
+}
+
+/// What happened to one planned action.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionOutcome {
+    /// The action.
+    pub planned: PlannedAction,
+    /// When it was applied (clock time).
+    pub at: DateTime<Utc>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// `None` on success, the last error otherwise.
+    pub error: Option<String>,
+    /// Whether the target reached its new capacity within the readiness timeout.
+    pub ready: bool,
+}
+
+/// The result of one pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassReport {
+    /// The instant the pass decided for.
+    pub at: DateTime<Utc>,
+    /// Each environment's decision.
+    pub decisions: Vec<EnvironmentDecision>,
+    /// The plan.
+    pub plan: ActionPlan,
+    /// What happened to each action (empty in dry-run mode).
+    pub outcomes: Vec<ActionOutcome>,
+    /// Targets discovered.
+    pub targets: usize,
+    /// When the next pass should run at the latest.
+    pub next_wakeup: DateTime<Utc>,
+    /// Whether a conflict asks for an early re-read.
+    pub requeue: bool,
+}
+
+impl PassReport {
+    /// Whether every action succeeded and every target became ready.
+    pub fn converged(&self) -> bool {
+        self.outcomes.iter().all(|o| o.error.is_none() && o.ready) && !self.requeue
+    }
+
+    /// The targets whose actions failed, with the error.
+    pub fn failures(&self) -> Vec<(&str, &str)> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| Some((o.planned.action.target(), o.error.as_deref()?)))
+            .collect()
+    }
+}
+
+/// What the API shows: the latest decisions and pass.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// Whether at least one pass has completed.
+    pub ready: bool,
+    /// The instant of the latest pass.
+    pub at: Option<DateTime<Utc>>,
+    /// Each environment's latest decision.
+    pub environments: Vec<EnvironmentDecision>,
+    /// Targets left alone on purpose in the latest pass.
+    pub skipped: Vec<Skipped>,
+    /// Targets observed in the latest pass.
+    pub targets: usize,
+    /// Failures of the latest pass as `(target, error)`.
+    pub failures: Vec<(String, String)>,
+    /// The error of the latest pass, if it could not run.
+    pub error: Option<String>,
+}
+
+/// Shared, read-mostly status for the HTTP API.
+pub type SharedStatus = Arc<RwLock<Status>>;
+
+/// The reconciler.
+pub struct Reconciler {
+    config: Arc<Config>,
+    provider: Arc<dyn Provider>,
+    clock: Arc<dyn Clock>,
+    overrides: Arc<dyn OverrideStore>,
+    audit: Option<Arc<AuditLog>>,
+    settings: Settings,
+    status: SharedStatus,
+    shutdown: CancellationToken,
+    trigger: Arc<Notify>,
+    target_gauges: std::sync::Mutex<HashMap<String, bool>>,
+}
+
+// === impl Reconciler ===
+
+impl Reconciler {
+    /// A reconciler over `provider`, deciding with `config` and `overrides` at `clock` time.
+    pub fn new(
+        config: Arc<Config>,
+        provider: Arc<dyn Provider>,
+        clock: Arc<dyn Clock>,
+        overrides: Arc<dyn OverrideStore>,
+        settings: Settings,
+    ) -> Self {
+        Reconciler {
+            config,
+            provider,
+            clock,
+            overrides,
+            audit: None,
+            settings,
+            status: SharedStatus::default(),
+            shutdown: CancellationToken::new(),
+            trigger: Arc::new(Notify::new()),
+            target_gauges: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Records every action in `audit`.
+    pub fn with_audit(mut self, audit: Arc<AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Stops starting new work when `shutdown` is cancelled.
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The status the API reads.
+    pub fn status(&self) -> SharedStatus {
+        self.status.clone()
+    }
+
+    /// Wakes the loop at once (an override changed).
+    pub fn trigger(&self) -> Arc<Notify> {
+        self.trigger.clone()
+    }
+
+    /// The clock the reconciler decides with.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// Runs passes until shutdown: after each, sleeps until the next transition, the next
+    /// tick or a trigger, whichever comes first.
+    pub async fn run(&self) {
+        while !self.shutdown.is_cancelled() {
+            let wake_at = match self.reconcile().await {
+                Ok(report) if report.requeue => self.clock.now() + Duration::seconds(1),
+                Ok(report) => report.next_wakeup,
+                Err(_) => self.clock.now() + self.settings.tick,
+            };
+            let sleep = self.clock.real_time_until(wake_at);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.trigger.notified() => {}
+                _ = self.shutdown.cancelled() => {}
+            }
+        }
+        tracing::info!("reconciler stopped");
+    }
+
+    /// One pass: decide, discover, plan, apply in tier order, record.
+    pub async fn reconcile(&self) -> Result<PassReport> {
+        let started = Instant::now();
+        let result = self.pass().await;
+        metrics::histogram!(telemetry::RECONCILE_DURATION).record(started.elapsed().as_secs_f64());
+        let label = match &result {
+            Ok(report) if report.converged() => "converged",
+            Ok(_) => "partial",
+            Err(err) => err.metric_label(),
+        };
+        metrics::counter!(telemetry::RECONCILES, "result" => label).increment(1);
+        let mut status = self.status.write().unwrap_or_else(|e| e.into_inner());
+        match &result {
+            Ok(report) => {
+                *status = Status {
+                    ready: true,
+                    at: Some(report.at),
+                    environments: report.decisions.clone(),
+                    skipped: report.plan.skipped.clone(),
+                    targets: report.targets,
+                    failures: report
+                        .failures()
+                        .into_iter()
+                        .map(|(t, e)| (t.to_string(), e.to_string()))
+                        .collect(),
+                    error: None,
+                };
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "reconcile pass failed");
+                status.error = Some(err.to_string());
+            }
+        }
+        result
+    }
+
+    async fn pass(&self) -> Result<PassReport> {
+        let now = self.clock.now();
+        let overrides = self.overrides.list()?;
+        let decisions: Vec<EnvironmentDecision> = self
+            .config
+            .environments
+            .values()
+            .map(|env| {
+                planner::decide_environment(
+                    self.config.schedule_of(env),
+                    &env.name,
+                    &overrides,
+                    now,
+                )
+            })
+            .collect();
+        self.record_decisions(&decisions);
+        let (targets, _) = self
+            .with_retry("discover", "*", || self.provider.discover())
+            .await
+            .map_err(|(err, _)| Error::Discover(err))?;
+        self.record_targets(&targets);
+        let by_name: HashMap<String, EnvironmentDecision> = decisions
+            .iter()
+            .map(|d| (d.environment.clone(), d.clone()))
+            .collect();
+        let plan = planner::plan_actions(now, &by_name, &targets, self.settings.plan);
+        self.record_skipped(&plan.skipped);
+        let next_wakeup = decisions
+            .iter()
+            .filter_map(|d| d.next_change)
+            .chain([now + self.settings.tick])
+            .min()
+            .unwrap_or(now + self.settings.tick);
+        let mut report = PassReport {
+            at: now,
+            decisions,
+            outcomes: Vec::new(),
+            targets: targets.len(),
+            next_wakeup,
+            requeue: false,
+            plan,
+        };
+        if self.settings.dry_run {
+            for planned in &report.plan.actions {
+                tracing::info!(target = planned.action.target(), action = ?planned.action, reason = %planned.reason, "dry run: would apply");
+            }
+            return Ok(report);
+        }
+        for phase in phases(&report.plan.actions) {
+            if self.shutdown.is_cancelled() {
+                tracing::info!("shutdown requested: not starting the next tier");
+                break;
+            }
+            let outcomes = self.execute_phase(&phase).await;
+            report.requeue |= outcomes
+                .iter()
+                .any(|o| o.error.as_deref().is_some_and(|e| e.contains("conflict")));
+            report.outcomes.extend(outcomes);
+        }
+        Ok(report)
+    }
+
+    /// Applies one tier's actions concurrently, then waits for them to be ready.
+    async fn execute_phase(&self, phase: &[PlannedAction]) -> Vec<ActionOutcome> {
+        let mut outcomes: Vec<ActionOutcome> = futures::stream::iter(phase)
+            .map(|planned| self.apply_one(planned))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        outcomes.sort_by(|a, b| a.planned.action.target().cmp(b.planned.action.target()));
+        self.await_readiness(&mut outcomes).await;
+        self.record_outcomes(&outcomes);
+        outcomes
+    }
+
+    async fn apply_one(&self, planned: &PlannedAction) -> ActionOutcome {
+        let at = self.clock.now();
+        let target = planned.action.target();
+        let result = self
+            .with_retry("apply", target, || self.provider.apply(&planned.action))
+            .await;
+        let (attempts, error) = match result {
+            Ok(((), attempts)) => (attempts, None),
+            Err((err, attempts)) => (attempts, Some(err.to_string())),
+        };
+        match &error {
+            None => tracing::info!(
+                target,
+                direction = planned.action.direction(),
+                tier = ?planned.tier,
+                attempts,
+                reason = %planned.reason,
+                "scaled"
+            ),
+            Some(err) => tracing::warn!(
+                target,
+                direction = planned.action.direction(),
+                attempts,
+                error = %err,
+                "scale action failed"
+            ),
+        }
+        ActionOutcome {
+            planned: planned.clone(),
+            at,
+            attempts,
+            error,
+            ready: false,
+        }
+    }
+
+    /// Polls readiness of the successfully applied targets until all are ready or the
+    /// readiness timeout (clock time) passes.
+    async fn await_readiness(&self, outcomes: &mut [ActionOutcome]) {
+        let deadline = self.clock.now() + self.settings.readiness_timeout;
+        let real_cap = Instant::now() + StdDuration::from_secs(600);
+        loop {
+            for outcome in outcomes
+                .iter_mut()
+                .filter(|o| o.error.is_none() && !o.ready)
+            {
+                outcome.ready = self
+                    .provider
+                    .ready(outcome.planned.action.target())
+                    .await
+                    .unwrap_or(false);
+            }
+            let waiting = outcomes.iter().any(|o| o.error.is_none() && !o.ready);
+            if !waiting
+                || self.clock.now() >= deadline
+                || Instant::now() >= real_cap
+                || self.shutdown.is_cancelled()
+            {
+                if waiting {
+                    tracing::warn!("readiness timeout: going ahead with the next tier");
+                }
+                return;
+            }
+            let poll = self
+                .clock
+                .real_time_until(self.clock.now() + self.settings.readiness_poll)
+                .max(StdDuration::from_millis(1));
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// Calls `call` until it succeeds, fails for good, or runs out of attempts.
+    async fn with_retry<T, F, Fut>(
+        &self,
+        operation: &str,
+        target: &str,
+        mut call: F,
+    ) -> std::result::Result<(T, u32), (providers::Error, u32)>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = providers::Result<T>>,
+    {
+        let provider = self.provider.name();
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Ok(value) => return Ok((value, attempt)),
+                Err(err) => {
+                    metrics::counter!(
+                        telemetry::PROVIDER_ERRORS,
+                        "provider" => provider,
+                        "operation" => operation.to_string(),
+                        "code" => err.metric_label()
+                    )
+                    .increment(1);
+                    let retry = err.is_retryable()
+                        && !matches!(err, providers::Error::Conflict { .. })
+                        && attempt < self.settings.retry.attempts
+                        && !self.shutdown.is_cancelled();
+                    if !retry {
+                        return Err((err, attempt));
+                    }
+                    tracing::debug!(target, operation, attempt, error = %err, "retrying");
+                    metrics::counter!(
+                        telemetry::PROVIDER_RETRIES,
+                        "provider" => provider,
+                        "operation" => operation.to_string()
+                    )
+                    .increment(1);
+                    tokio::time::sleep(self.settings.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn record_decisions(&self, decisions: &[EnvironmentDecision]) {
+        for decision in decisions {
+            let env = decision.environment.clone();
+            metrics::gauge!(telemetry::ENVIRONMENT_UP, "environment" => env.clone()).set(
+                if decision.state == State::Up {
+                    1.0
+                } else {
+                    0.0
+                },
+            );
+            metrics::gauge!(telemetry::OVERRIDE_ACTIVE, "environment" => env.clone()).set(
+                if decision.override_id.is_some() {
+                    1.0
+                } else {
+                    0.0
+                },
+            );
+            if let Some(next) = decision.next_change {
+                metrics::gauge!(telemetry::NEXT_TRANSITION, "environment" => env)
+                    .set(next.timestamp() as f64);
+            }
+        }
+    }
+
+    /// Updates per-target gauges, touching only the ones whose value changed.
+    fn record_targets(&self, targets: &[Target]) {
+        let mut known = self.target_gauges.lock().unwrap_or_else(|e| e.into_inner());
+        for target in targets {
+            let up = target.original.is_none();
+            if known.get(&target.id) == Some(&up) {
+                continue;
+            }
+            known.insert(target.id.clone(), up);
+            metrics::gauge!(
+                telemetry::TARGET_UP,
+                "environment" => target.environment.clone(),
+                "target" => target.id.clone(),
+                "kind" => target.kind.as_str()
+            )
+            .set(if up { 1.0 } else { 0.0 });
+        }
+    }
+
+    fn record_skipped(&self, skipped: &[Skipped]) {
+        let mut implicit: HashMap<&str, f64> = self
+            .config
+            .environments
+            .keys()
+            .map(|name| (name.as_str(), 0.0))
+            .collect();
+        for skip in skipped.iter().filter(|s| s.implicit_override) {
+            *implicit.entry(skip.environment.as_str()).or_default() += 1.0;
+        }
+        for (environment, count) in implicit {
+            metrics::gauge!(telemetry::IMPLICIT_OVERRIDES, "environment" => environment.to_string())
+                .set(count);
+        }
+    }
+
+    fn record_outcomes(&self, outcomes: &[ActionOutcome]) {
+        for outcome in outcomes {
+            let result = if outcome.error.is_some() {
+                "error"
+            } else {
+                "ok"
+            };
+            metrics::counter!(
+                telemetry::TRANSITIONS,
+                "direction" => outcome.planned.action.direction(),
+                "result" => result
+            )
+            .increment(1);
+        }
+        let Some(audit) = &self.audit else { return };
+        let entries = outcomes.iter().map(|outcome| {
+            let (event, before, after) = match &outcome.planned.action {
+                Action::ScaleDown { original, to, .. } => {
+                    ("scale_down", original.to_string(), to.to_string())
+                }
+                Action::ScaleUp { to, .. } => ("scale_up", "down".to_string(), to.to_string()),
+            };
+            AuditEntry {
+                at: outcome.at,
+                actor: "curfew".to_string(),
+                event: event.to_string(),
+                environment: outcome.planned.environment.clone(),
+                target: Some(outcome.planned.action.target().to_string()),
+                before: Some(before),
+                after: Some(after),
+                reason: outcome.planned.reason.clone(),
+                result: outcome.error.clone().unwrap_or_else(|| "ok".to_string()),
+            }
+        });
+        if let Err(err) = audit.record(entries) {
+            tracing::error!(error = %err, "cannot write the audit log");
+        }
+    }
+}
+
+/// Splits ordered actions into phases: one per direction and tier.
+fn phases(actions: &[PlannedAction]) -> Vec<Vec<PlannedAction>> {
+    let mut phases: Vec<Vec<PlannedAction>> = Vec::new();
+    let mut key: Option<(&'static str, Tier)> = None;
+    for planned in actions {
+        let this = (planned.action.direction(), planned.tier);
+        if key != Some(this) {
+            phases.push(Vec::new());
+            key = Some(this);
+        }
+        if let Some(phase) = phases.last_mut() {
+            phase.push(planned.clone());
+        }
+    }
+    phases
+}

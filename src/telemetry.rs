@@ -1,0 +1,103 @@
+//! Every metric name in one place, their descriptions, the Prometheus recorder, and tracing.
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// 1 when an environment's desired state is up, 0 when down.
+pub const ENVIRONMENT_UP: &str = "curfew_environment_up";
+/// 1 when a target is at its up capacity, 0 when scaled down.
+pub const TARGET_UP: &str = "curfew_target_up";
+/// Unix time of an environment's next scheduled change.
+pub const NEXT_TRANSITION: &str = "curfew_next_transition_timestamp_seconds";
+/// 1 while an override decides an environment.
+pub const OVERRIDE_ACTIVE: &str = "curfew_override_active";
+/// Scale actions by direction and result.
+pub const TRANSITIONS: &str = "curfew_transitions_total";
+/// Duration of one reconcile pass.
+pub const RECONCILE_DURATION: &str = "curfew_reconcile_duration_seconds";
+/// Provider call failures by provider, operation and code.
+pub const PROVIDER_ERRORS: &str = "curfew_provider_errors_total";
+/// Retries of provider calls by provider and operation.
+pub const PROVIDER_RETRIES: &str = "curfew_provider_retries_total";
+/// Targets left alone because they were scaled up by hand during downtime.
+pub const IMPLICIT_OVERRIDES: &str = "curfew_implicit_overrides";
+/// 1 on the replica that holds the leadership (always 1 without leader election).
+pub const LEADER: &str = "curfew_leader";
+/// Reconcile passes by result.
+pub const RECONCILES: &str = "curfew_reconciles_total";
+
+/// Histogram buckets for reconcile durations, in seconds.
+const RECONCILE_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+];
+
+/// Describes every metric (type, unit, help text) to the installed recorder.
+pub fn describe_metrics() {
+    describe_gauge!(
+        ENVIRONMENT_UP,
+        "1 when the environment's desired state is up, 0 when down."
+    );
+    describe_gauge!(
+        TARGET_UP,
+        "1 when the target runs at its up capacity, 0 when scaled down."
+    );
+    describe_gauge!(
+        NEXT_TRANSITION,
+        Unit::Seconds,
+        "Unix time of the environment's next scheduled change."
+    );
+    describe_gauge!(
+        OVERRIDE_ACTIVE,
+        "1 while an override decides the environment."
+    );
+    describe_counter!(
+        TRANSITIONS,
+        "Scale actions applied, by direction and result."
+    );
+    describe_histogram!(
+        RECONCILE_DURATION,
+        Unit::Seconds,
+        "Duration of one reconcile pass."
+    );
+    describe_counter!(
+        PROVIDER_ERRORS,
+        "Failed provider calls, by provider, operation and code."
+    );
+    describe_counter!(
+        PROVIDER_RETRIES,
+        "Retried provider calls, by provider and operation."
+    );
+    describe_gauge!(
+        IMPLICIT_OVERRIDES,
+        "Targets scaled up by hand during downtime and left alone until the next change."
+    );
+    describe_gauge!(LEADER, "1 on the replica that acts (holds the lease).");
+    describe_counter!(RECONCILES, "Reconcile passes, by result.");
+}
+
+/// Installs the Prometheus recorder for this process and returns the handle that renders it.
+///
+/// Call once; a second call returns an error from the metrics crate.
+pub fn install_prometheus() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(RECONCILE_DURATION.to_string()),
+            &RECONCILE_BUCKETS,
+        )
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    describe_metrics();
+    Ok(handle)
+}
+
+/// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
