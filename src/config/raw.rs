@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub server: Option<Spanned<ServerConfig>>,
     /// Where state is kept.
     pub state: Option<RawState>,
+    /// The simulated estate, for `curfew demo` and tests.
+    pub simulation: Option<crate::providers::sim::SimulationConfig>,
 }
 
 /// A holiday calendar: an .ics file and/or explicit dates.
