@@ -14,6 +14,9 @@ pub trait Clock: Send + Sync {
 
     /// How long to sleep in real time until the clock reads `at` (zero if it already does).
     fn real_time_until(&self, at: DateTime<Utc>) -> StdDuration;
+
+    /// Called after sleeping until `at`: a clock that does not run by itself moves there.
+    fn advance_to(&self, _at: DateTime<Utc>) {}
 }
 
 /// The system clock.
@@ -66,7 +69,8 @@ impl Clock for WarpedClock {
     }
 }
 
-/// A clock that only moves when told to; for tests and `run --once --at T`.
+/// A clock that moves only when told to, or when someone has waited on it: a wait takes no
+/// real time and then jumps the clock to its end. Simulated weeks run as fast as the CPU allows.
 #[derive(Debug)]
 pub struct ManualClock {
     now: Mutex<DateTime<Utc>>,
@@ -97,9 +101,17 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A manual clock never gets anywhere by waiting: sleeps are a millisecond.
+    /// Waiting on a manual clock takes no real time.
     fn real_time_until(&self, _at: DateTime<Utc>) -> StdDuration {
-        StdDuration::from_millis(1)
+        StdDuration::ZERO
+    }
+
+    /// Jumps forward to `at` (never backwards).
+    fn advance_to(&self, at: DateTime<Utc>) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        if at > *now {
+            *now = at;
+        }
     }
 }
 
@@ -125,5 +137,13 @@ mod tests {
         assert_eq!(clock.now(), origin);
         clock.advance(Duration::minutes(5));
         assert_eq!(clock.now(), origin + Duration::minutes(5));
+        assert_eq!(
+            clock.real_time_until(origin + Duration::hours(1)),
+            StdDuration::ZERO
+        );
+        clock.advance_to(origin + Duration::hours(1));
+        assert_eq!(clock.now(), origin + Duration::hours(1));
+        clock.advance_to(origin);
+        assert_eq!(clock.now(), origin + Duration::hours(1));
     }
 }

@@ -22,5 +22,6 @@ pub mod overrides;
 pub mod planner;
 pub mod providers;
 pub mod reconciler;
+pub mod service;
 pub mod state;
 pub mod telemetry;

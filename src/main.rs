@@ -7,5 +7,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = curfew::cli::Cli::parse();
+    curfew::telemetry::init_tracing();
     ExitCode::from(curfew::cli::run(cli))
 }

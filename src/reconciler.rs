@@ -97,6 +97,9 @@ pub struct Settings {
     pub dry_run: bool,
     /// Planning knobs.
     pub plan: PlanSettings,
+    /// Shortest real time between two ticks (not between a tick and a transition), so a
+    /// fast warped clock does not spin.
+    pub min_real_tick: StdDuration,
 }
 
 impl Default for Settings {
@@ -109,6 +112,7 @@ impl Default for Settings {
             concurrency: 16,
             dry_run: false,
             plan: PlanSettings::default(),
+            min_real_tick: StdDuration::from_millis(100),
         }
     }
 }
@@ -254,14 +258,29 @@ impl Reconciler {
     /// tick or a trigger, whichever comes first.
     pub async fn run(&self) {
         while !self.shutdown.is_cancelled() {
-            let wake_at = match self.reconcile().await {
-                Ok(report) if report.requeue => self.clock.now() + Duration::seconds(1),
-                Ok(report) => report.next_wakeup,
-                Err(_) => self.clock.now() + self.settings.tick,
+            let next_change = match self.reconcile().await {
+                Ok(report) if report.requeue => Some(self.clock.now() + Duration::seconds(1)),
+                Ok(report) => report.decisions.iter().filter_map(|d| d.next_change).min(),
+                Err(_) => None,
             };
-            let sleep = self.clock.real_time_until(wake_at);
+            let tick_at = self.clock.now() + self.settings.tick;
+            let until_tick = self
+                .clock
+                .real_time_until(tick_at)
+                .max(self.settings.min_real_tick);
+            let (wake_at, sleep) = match next_change {
+                Some(at) if at <= tick_at => (at, self.clock.real_time_until(at)),
+                Some(at) => (tick_at, until_tick.min(self.clock.real_time_until(at))),
+                None => (tick_at, until_tick),
+            };
+            if sleep.is_zero() {
+                // A clock that does not run by itself: jump, but let other tasks in.
+                self.clock.advance_to(wake_at);
+                tokio::task::yield_now().await;
+                continue;
+            }
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = tokio::time::sleep(sleep) => self.clock.advance_to(wake_at),
                 _ = self.trigger.notified() => {}
                 _ = self.shutdown.cancelled() => {}
             }
@@ -370,8 +389,11 @@ impl Reconciler {
 
     /// Applies one tier's actions concurrently, then waits for them to be ready.
     async fn execute_phase(&self, phase: &[PlannedAction]) -> Vec<ActionOutcome> {
-        let mut outcomes: Vec<ActionOutcome> = futures::stream::iter(phase)
+        let applies: Vec<_> = phase
+            .iter()
             .map(|planned| self.apply_one(planned))
+            .collect();
+        let mut outcomes: Vec<ActionOutcome> = futures::stream::iter(applies)
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
@@ -444,11 +466,14 @@ impl Reconciler {
                 }
                 return;
             }
-            let poll = self
-                .clock
-                .real_time_until(self.clock.now() + self.settings.readiness_poll)
-                .max(StdDuration::from_millis(1));
-            tokio::time::sleep(poll).await;
+            let poll_at = self.clock.now() + self.settings.readiness_poll;
+            let sleep = self.clock.real_time_until(poll_at);
+            if sleep.is_zero() {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(sleep).await;
+            }
+            self.clock.advance_to(poll_at);
         }
     }
 

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod eval;
 mod plan;
+mod service;
 
 /// Exit status for bad input: invalid configuration, spec or arguments.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -60,6 +61,42 @@ pub enum Command {
         #[arg(long, default_value = "UTC")]
         timezone: String,
     },
+    /// Run the service: keep every target converged to the calendar.
+    Run {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// One reconcile pass, then exit: 0 when converged, 1 with the failed targets.
+        #[arg(long)]
+        once: bool,
+        /// With --once: decide as if it were this instant (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_parser = parse_instant, requires = "once")]
+        at: Option<DateTime<Utc>>,
+        /// Log the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// State directory (default: the configuration's `state.dir`).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Listen address (default: the configuration's `server.listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// The full service on the embedded simulated estate; no cloud needed.
+    Demo {
+        /// Simulated seconds per real second (3600 shows a day in 24 seconds).
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+        /// Address for the HTTP server.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// State directory.
+        #[arg(long, default_value = ".curfew")]
+        state_dir: PathBuf,
+        /// Tokens file for the override API.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
 }
 
 /// Runs a parsed command line and returns the process exit status.
@@ -77,6 +114,32 @@ pub fn run(cli: Cli) -> u8 {
             (Some(spec), Some(at)) => eval::single(&spec, at, &timezone),
             _ => eval::batch(std::io::stdin().lock(), std::io::stdout().lock(), &timezone),
         },
+        Command::Run {
+            config,
+            once,
+            at,
+            dry_run,
+            state_dir,
+            listen,
+        } => service::run(service::RunArgs {
+            config,
+            once,
+            at,
+            dry_run,
+            state_dir,
+            listen,
+        }),
+        Command::Demo {
+            speed,
+            listen,
+            state_dir,
+            tokens,
+        } => service::demo(service::DemoArgs {
+            speed,
+            listen,
+            state_dir,
+            tokens,
+        }),
     }
 }
 

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 
 use crate::calendar::Schedule;
 use crate::calendar::holidays::HolidaySet;
+use crate::providers::sim::SimulationConfig;
 
 mod diagnostic;
 pub mod duration;
@@ -77,6 +78,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Where state is kept.
     pub state: StateConfig,
+    /// The simulated estate, for `curfew demo` and rehearsals without a cloud.
+    pub simulation: Option<SimulationConfig>,
 }
 
 /// An environment: a schedule applied to targets.

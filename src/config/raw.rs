@@ -35,7 +35,7 @@ pub struct RawConfig {
     /// Where state is kept.
     pub state: Option<RawState>,
     /// The simulated estate, for `curfew demo` and tests.
-    pub simulation: Option<crate::providers::sim::SimulationConfig>,
+    pub simulation: Option<Spanned<crate::providers::sim::SimulationConfig>>,
 }
 
 /// A holiday calendar: an .ics file and/or explicit dates.

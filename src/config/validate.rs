@@ -140,6 +140,15 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         .collect();
     let server = server_config(&mut collector, &raw);
     let state = state_config(&mut collector, raw.state.as_ref());
+    if let Some(simulation) = &raw.simulation {
+        for problem in simulation.value.validate() {
+            collector.error(
+                simulation.referenced,
+                format!("simulation: {problem}"),
+                None,
+            );
+        }
+    }
     if !collector.diagnostics.is_empty() {
         return Err(collector.diagnostics);
     }
@@ -151,6 +160,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         environments,
         server,
         state,
+        simulation: raw.simulation.map(|s| s.value),
     })
 }
 

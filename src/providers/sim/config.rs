@@ -392,7 +392,7 @@ simulation:
         min: 0, max: 3, desired: 1, pods_per_node: 8 }
 ";
         let raw: crate::config::raw::RawConfig = serde_saphyr::from_str(yaml).expect("parses");
-        let simulation = raw.simulation.expect("section present");
+        let simulation = raw.simulation.expect("section present").value;
         assert_eq!(simulation.node_join_seconds, 30);
         assert_eq!(simulation.node_groups.len(), 1);
         let path = std::path::Path::new("curfew.yaml");

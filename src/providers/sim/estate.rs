@@ -5,8 +5,7 @@
 //! survives the scaler being killed through [`Estate::save`] and [`Estate::load`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::mem::discriminant;
 use std::path::{Path, PathBuf};
 
@@ -629,29 +628,13 @@ impl Estate {
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new file: a temporary
 /// file in the same folder is written and synced, renamed over `path`, and the folder synced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let write_error = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
-    temp_name.push(".tmp");
-    let temp = dir.join(temp_name);
-    let written = (|| {
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        // Best effort: a leftover temporary file is harmless but untidy.
-        let _ = fs::remove_file(&temp);
-    }
-    written.map_err(write_error)
+    crate::state::write_atomically(path, bytes).map_err(|err| match err {
+        crate::state::Error::Io { path, source } => Error::Write { path, source },
+        other => Error::Write {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 /// Whether a kubernetes target selects `namespace`.

@@ -1,0 +1,210 @@
+//! `curfew run` and `curfew demo`: the service, on a configuration or on the embedded demo.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::EXIT_BAD_INPUT;
+use crate::clock::{Clock, SystemClock, WarpedClock};
+use crate::config::Config;
+use crate::reconciler::Settings;
+use crate::service::{self, Options};
+
+/// The demo configuration shipped inside the binary.
+pub const DEMO_CONFIG: &str = include_str!("../../schedules/demo.yaml");
+
+/// Arguments of `curfew run`.
+pub struct RunArgs {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// One pass, then exit.
+    pub once: bool,
+    /// Decide as if it were this instant (with `--once`).
+    pub at: Option<DateTime<Utc>>,
+    /// Log the plan and change nothing.
+    pub dry_run: bool,
+    /// Overrides the configuration's state directory.
+    pub state_dir: Option<PathBuf>,
+    /// Overrides the configuration's listen address.
+    pub listen: Option<String>,
+}
+
+/// Arguments of `curfew demo`.
+pub struct DemoArgs {
+    /// Simulated seconds per real second.
+    pub speed: f64,
+    /// Address for the HTTP server.
+    pub listen: String,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The tokens file for the override API.
+    pub tokens: Option<PathBuf>,
+}
+
+/// Runs `curfew run`.
+pub fn run(args: RunArgs) -> u8 {
+    let config = match Config::load(&args.config) {
+        Ok(config) => Arc::new(config),
+        Err(err) => {
+            eprintln!("{err}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let clock: Arc<dyn Clock> = match args.at {
+        // One pass "as if it were T": decisions at T, waiting in real time from there.
+        Some(at) => Arc::new(WarpedClock::new(at, 1.0)),
+        None => Arc::new(SystemClock),
+    };
+    let state_dir = args.state_dir.unwrap_or_else(|| default_state_dir(&config));
+    let options = Options {
+        listen: if args.once {
+            None
+        } else {
+            args.listen.or_else(|| Some(config.server.listen.clone()))
+        },
+        config,
+        clock,
+        state_dir,
+        settings: Settings {
+            dry_run: args.dry_run,
+            ..Settings::default()
+        },
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    if args.once {
+        return runtime.block_on(async {
+            match service::run_once(options).await {
+                Ok(report) => report_once(&report),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    1
+                }
+            }
+        });
+    }
+    runtime.block_on(async {
+        match service::run(options, |addr| {
+            tracing::info!(%addr, "listening");
+        })
+        .await
+        {
+            Ok(()) => 0,
+            Err(err) => {
+                eprintln!("error: {err}");
+                1
+            }
+        }
+    })
+}
+
+fn report_once(report: &crate::reconciler::PassReport) -> u8 {
+    for decision in &report.decisions {
+        println!(
+            "{}: {} ({})",
+            decision.environment, decision.state, decision.reason
+        );
+    }
+    for outcome in &report.outcomes {
+        let status = match &outcome.error {
+            None if outcome.ready => "ok".to_string(),
+            None => "applied, not ready in time".to_string(),
+            Some(err) => format!("FAILED: {err}"),
+        };
+        println!(
+            "  {} {}: {status}",
+            outcome.planned.action.direction(),
+            outcome.planned.action.target()
+        );
+    }
+    if report.converged() {
+        println!(
+            "converged: {} targets, {} actions",
+            report.targets,
+            report.outcomes.len()
+        );
+        0
+    } else {
+        eprintln!("not converged; failed targets:");
+        for (target, error) in report.failures() {
+            eprintln!("  {target}: {error}");
+        }
+        for outcome in report
+            .outcomes
+            .iter()
+            .filter(|o| o.error.is_none() && !o.ready)
+        {
+            eprintln!("  {}: not ready in time", outcome.planned.action.target());
+        }
+        1
+    }
+}
+
+/// Runs `curfew demo`.
+pub fn demo(args: DemoArgs) -> u8 {
+    if let Some(tokens) = &args.tokens
+        && !tokens.is_file()
+    {
+        eprintln!("error: tokens file {} does not exist", tokens.display());
+        return EXIT_BAD_INPUT;
+    }
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        eprintln!("error: --speed must be a positive number");
+        return EXIT_BAD_INPUT;
+    }
+    let config = match Config::from_yaml(DEMO_CONFIG, Path::new("schedules/demo.yaml")) {
+        Ok(config) => Arc::new(config),
+        Err(err) => {
+            eprintln!("the embedded demo configuration is invalid:\n{err}");
+            return 1;
+        }
+    };
+    let speed = args.speed;
+    let options = Options {
+        config,
+        clock: Arc::new(WarpedClock::new(Utc::now(), speed)),
+        state_dir: args.state_dir,
+        settings: Settings::default(),
+        listen: Some(args.listen),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        let announce = move |addr: SocketAddr| {
+            println!(
+                "curfew demo: http://{addr}/  (simulated estate; time runs {speed}x; Ctrl-C to stop)"
+            );
+            println!("  environments: http://{addr}/api/v1/environments");
+        };
+        match service::run(options, announce).await {
+            Ok(()) => 0,
+            Err(err) => {
+                eprintln!("error: {err}");
+                1
+            }
+        }
+    })
+}
+
+fn default_state_dir(config: &Config) -> PathBuf {
+    match &config.state {
+        crate::config::StateConfig::Dir(dir) => dir.clone(),
+        crate::config::StateConfig::Kubernetes(_) => PathBuf::from(".curfew"),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("error: cannot start the runtime: {err}");
+            1
+        })
+}

@@ -1,0 +1,213 @@
+//! Assembling and running the service: state directory, overrides, audit log, provider,
+//! reconciler and HTTP server, with one shutdown token.
+//!
+//! Shutdown: the first SIGTERM or SIGINT stops ticking, lets the action in flight finish,
+//! drains HTTP and returns; a second signal exits at once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::audit::AuditLog;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::overrides::FileOverrideStore;
+use crate::providers::Provider;
+use crate::providers::sim::{self, SimProvider};
+use crate::reconciler::{PassReport, Reconciler, Settings};
+use crate::{state, telemetry};
+
+/// How long shutdown may take before the process gives up waiting.
+const SHUTDOWN_BUDGET: StdDuration = StdDuration::from_secs(9);
+
+/// Why the service could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state directory or one of its files is unusable.
+    #[error("state: {0}")]
+    State(#[from] state::Error),
+    /// The override store could not be opened.
+    #[error("{0}")]
+    Overrides(#[from] crate::overrides::Error),
+    /// No provider can serve this configuration.
+    #[error("{0}")]
+    Provider(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A reconcile pass could not run.
+    #[error("{0}")]
+    Reconcile(#[from] crate::reconciler::Error),
+}
+
+/// Result type of the service.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to run and how.
+pub struct Options {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Reconciler knobs.
+    pub settings: Settings,
+    /// Address for the HTTP server; `None` serves nothing.
+    pub listen: Option<String>,
+}
+
+/// The parts of a running service.
+struct Parts {
+    reconciler: Arc<Reconciler>,
+}
+
+fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
+    let dir = state::StateDir::open(&options.state_dir)?;
+    let overrides = Arc::new(FileOverrideStore::open(dir.clone())?);
+    let audit = Arc::new(AuditLog::open(dir.clone())?);
+    let provider = build_provider(&options.config, options.clock.clone(), &dir)?;
+    let reconciler = Reconciler::new(
+        options.config.clone(),
+        provider,
+        options.clock.clone(),
+        overrides,
+        options.settings,
+    )
+    .with_audit(audit)
+    .with_shutdown(shutdown);
+    Ok(Parts {
+        reconciler: Arc::new(reconciler),
+    })
+}
+
+/// The provider for this configuration. This build drives the simulated estate; the
+/// Kubernetes and AWS providers are not part of it yet.
+pub fn build_provider(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    dir: &state::StateDir,
+) -> Result<Arc<dyn Provider>> {
+    let Some(simulation) = &config.simulation else {
+        return Err(Error::Provider(
+            "this build can only drive the simulated estate: add a 'simulation:' section, or \
+             try `curfew demo`"
+                .to_string(),
+        ));
+    };
+    let estate = sim::Estate::from_config(simulation, config.environments.values(), clock.now())
+        .map_err(|err| Error::Provider(err.to_string()))?;
+    let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults))
+        .with_persistence(dir.file("sim-estate.json"))
+        .map_err(|err| Error::Provider(err.to_string()))?;
+    Ok(Arc::new(provider))
+}
+
+/// One reconcile pass, then return its report (`run --once`).
+pub async fn run_once(options: Options) -> Result<PassReport> {
+    let parts = assemble(&options, CancellationToken::new())?;
+    Ok(parts.reconciler.reconcile().await?)
+}
+
+/// Runs the service until a signal: the reconciler loop and, when asked, the HTTP server.
+///
+/// `on_listening` is called with the bound address once the server accepts connections.
+pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAddr)) -> Result<()> {
+    let shutdown = CancellationToken::new();
+    let metrics = match telemetry::install_prometheus() {
+        Ok(handle) => Some(handle),
+        Err(err) => {
+            tracing::warn!(error = %err, "metrics recorder not installed");
+            None
+        }
+    };
+    metrics::gauge!(telemetry::LEADER).set(1.0);
+    let parts = assemble(&options, shutdown.clone())?;
+    spawn_signal_handler(shutdown.clone());
+    let server = match &options.listen {
+        Some(addr) => {
+            let (listener, local) = api::bind(addr).await.map_err(|source| Error::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+            let router = api::router(AppState {
+                config: options.config.clone(),
+                status: parts.reconciler.status(),
+                metrics: metrics.clone(),
+            });
+            on_listening(local);
+            Some(tokio::spawn(api::serve(listener, router, shutdown.clone())))
+        }
+        None => None,
+    };
+    if let Some(handle) = metrics {
+        let upkeep_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            while !upkeep_shutdown.is_cancelled() {
+                handle.run_upkeep();
+                tokio::select! {
+                    _ = tokio::time::sleep(StdDuration::from_secs(5)) => {}
+                    _ = upkeep_shutdown.cancelled() => {}
+                }
+            }
+        });
+    }
+    let reconciler = parts.reconciler.clone();
+    let mut loop_task = tokio::spawn(async move { reconciler.run().await });
+    tokio::select! {
+        _ = &mut loop_task => {}
+        _ = shutdown.cancelled() => {
+            if tokio::time::timeout(SHUTDOWN_BUDGET, &mut loop_task).await.is_err() {
+                tracing::warn!("the action in flight did not finish in time; exiting anyway");
+            }
+        }
+    }
+    shutdown.cancel();
+    if let Some(server) = server {
+        let _ = tokio::time::timeout(StdDuration::from_secs(1), server).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// First SIGTERM/SIGINT: cancel `shutdown`. Second: exit at once.
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("signal received: finishing the action in flight, then stopping");
+        shutdown.cancel();
+        wait_for_signal().await;
+        tracing::warn!("second signal: exiting at once");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,386 @@
+//! The service over the simulated estate: a simulated week against the plan, faults and
+//! retries, and `run --once`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use curfew::calendar::State;
+use curfew::clock::{Clock, ManualClock};
+use curfew::config::Config;
+use curfew::overrides::{FileOverrideStore, OverrideStore};
+use curfew::planner;
+use curfew::providers::sim::{Estate, Faults, SimProvider};
+use curfew::providers::{Action, Kind, Provider, Target, Tier};
+use curfew::reconciler::{Reconciler, RetryPolicy, Settings};
+use curfew::state::StateDir;
+use tokio_util::sync::CancellationToken;
+
+const TWO_ZONES: &str = r#"
+timezone: Europe/Berlin
+schedules:
+  berlin: { uptime: ["Mon-Fri 07:00-20:00"] }
+  new-york: { timezone: America/New_York, uptime: ["Mon-Fri 08:00-19:00"] }
+environments:
+  eu:
+    schedule: berlin
+    targets:
+      - aws_asg: { names: [eu-nodes], region: eu-central-1 }
+      - kubernetes: { namespaces: [shop] }
+  us:
+    schedule: new-york
+    targets:
+      - aws_eks_nodegroup: { cluster: staging, names: [us-nodes], region: us-east-1 }
+      - kubernetes: { namespaces: [us-shop] }
+simulation:
+  node_join_seconds: 90
+  node_groups:
+    - { name: eu-nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096,
+        min: 1, max: 4, desired: 2, pods_per_node: 10 }
+    - { name: us-nodes, kind: eks_nodegroup, instance_type: m6i.large, lifecycle: spot,
+        hourly_price: 0.04, min: 1, max: 4, desired: 2, pods_per_node: 10 }
+  namespaces:
+    - { name: shop, node_group: eu-nodes, deployments: 3, statefulsets: 1, cronjobs: 1, replicas: 2 }
+    - { name: us-shop, node_group: us-nodes, deployments: 2, statefulsets: 1, replicas: 1 }
+"#;
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn config(yaml: &str) -> Arc<Config> {
+    Arc::new(Config::from_yaml(yaml, Path::new("test.yaml")).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn fast_settings() -> Settings {
+    Settings {
+        retry: RetryPolicy {
+            attempts: 6,
+            base: StdDuration::from_millis(1),
+            max: StdDuration::from_millis(5),
+        },
+        min_real_tick: StdDuration::ZERO,
+        ..Settings::default()
+    }
+}
+
+struct Harness {
+    clock: Arc<ManualClock>,
+    provider: Arc<SimProvider>,
+    reconciler: Arc<Reconciler>,
+    overrides: Arc<FileOverrideStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn harness(config: Arc<Config>, start: DateTime<Utc>, shutdown: CancellationToken) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let simulation = config.simulation.clone().unwrap();
+    let estate = Estate::from_config(&simulation, config.environments.values(), start).unwrap();
+    let provider = Arc::new(SimProvider::new(
+        estate,
+        clock.clone(),
+        Faults::new(&simulation.faults),
+    ));
+    let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir.path()).unwrap()).unwrap());
+    let reconciler = Reconciler::new(
+        config,
+        provider.clone(),
+        clock.clone(),
+        overrides.clone(),
+        fast_settings(),
+    )
+    .with_shutdown(shutdown);
+    Harness {
+        clock,
+        provider,
+        reconciler: Arc::new(reconciler),
+        overrides,
+        _dir: dir,
+    }
+}
+
+/// One environment's transition as seen in the provider's log of applied actions.
+#[derive(Debug, PartialEq, Eq)]
+struct Observed {
+    environment: String,
+    direction: &'static str,
+    first_at: DateTime<Utc>,
+    tiers: Vec<Tier>,
+}
+
+/// Groups the applied actions into per-environment transitions, in log order.
+fn observed_transitions(
+    log: &[(DateTime<Utc>, Action)],
+    targets: &HashMap<String, Target>,
+) -> Vec<Observed> {
+    let mut observed: Vec<Observed> = Vec::new();
+    for (at, action) in log {
+        let target = &targets[action.target()];
+        let tier = target.kind.tier();
+        match observed.last_mut() {
+            Some(last)
+                if last.environment == target.environment
+                    && last.direction == action.direction() =>
+            {
+                last.tiers.push(tier)
+            }
+            _ => observed.push(Observed {
+                environment: target.environment.clone(),
+                direction: action.direction(),
+                first_at: *at,
+                tiers: vec![tier],
+            }),
+        }
+    }
+    observed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_week_produces_exactly_the_planned_transitions_in_tier_order() {
+    let config = config(TWO_ZONES);
+    // Monday 00:00 UTC: both environments are asleep, the fresh estate is running.
+    let start = utc("2026-11-30T00:00:00Z");
+    let end = start + Duration::days(7);
+    let shutdown = CancellationToken::new();
+    let h = harness(config.clone(), start, shutdown.clone());
+    let reconciler = h.reconciler.clone();
+    let task = tokio::spawn(async move { reconciler.run().await });
+    while h.clock.now() < end {
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+
+    let targets: HashMap<String, Target> = h
+        .provider
+        .discover()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.id.clone(), t))
+        .collect();
+    let log: Vec<_> = h
+        .provider
+        .applied()
+        .into_iter()
+        .filter(|(at, _)| *at > start && *at < end)
+        .collect();
+    let observed = observed_transitions(&log, &targets);
+
+    let mut planned: Vec<(DateTime<Utc>, String, &'static str)> =
+        planner::plan(&config, start, end)
+            .into_iter()
+            .flat_map(|env| {
+                env.transitions.into_iter().map(move |t| {
+                    (
+                        t.at,
+                        env.name.clone(),
+                        if t.direction == State::Up {
+                            "up"
+                        } else {
+                            "down"
+                        },
+                    )
+                })
+            })
+            .collect();
+    planned.sort();
+    // Five working days, two environments, one wake and one sleep each.
+    assert_eq!(planned.len(), 20, "{planned:#?}");
+    let got: Vec<(DateTime<Utc>, String, &'static str)> = observed
+        .iter()
+        .map(|o| (o.first_at, o.environment.clone(), o.direction))
+        .collect();
+    assert_eq!(got, planned);
+
+    for transition in &observed {
+        let expected_targets = targets
+            .values()
+            .filter(|t| t.environment == transition.environment)
+            .count();
+        assert_eq!(transition.tiers.len(), expected_targets, "{transition:?}");
+        let mut order = transition.tiers.clone();
+        if transition.direction == "up" {
+            order.sort();
+        } else {
+            order.sort_by(|a, b| b.cmp(a));
+        }
+        assert_eq!(transition.tiers, order, "tier order of {transition:?}");
+    }
+    // Every target ends the week where it started: its original capacity, nothing stored.
+    let estate_targets = h.provider.discover().await.unwrap();
+    for target in estate_targets {
+        assert!(
+            target.original.is_some(),
+            "{} should be down on Sunday night",
+            target.id
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waking_waits_for_nodes_before_statefulsets_and_the_rest() {
+    let config = config(TWO_ZONES);
+    // Sunday night: everything goes down first.
+    let start = utc("2026-11-29T22:00:00Z");
+    let h = harness(config, start, CancellationToken::new());
+    let report = h.reconciler.reconcile().await.unwrap();
+    assert!(report.converged(), "{:?}", report.failures());
+    // Monday 07:00 Berlin: eu wakes. Nodes take 90 s to join; the StatefulSet is only
+    // scaled once they have.
+    h.clock.set(utc("2026-11-30T06:00:00Z"));
+    let report = h.reconciler.reconcile().await.unwrap();
+    assert!(report.converged(), "{:?}", report.failures());
+    let log: Vec<_> = h
+        .provider
+        .applied()
+        .into_iter()
+        .filter(|(at, _)| *at >= utc("2026-11-30T06:00:00Z"))
+        .collect();
+    let node_at = log
+        .iter()
+        .find(|(_, a)| a.target() == "auto_scaling_group/eu-nodes")
+        .unwrap()
+        .0;
+    let stateful_at = log
+        .iter()
+        .find(|(_, a)| a.target().starts_with("stateful_set/shop/"))
+        .unwrap()
+        .0;
+    assert_eq!(node_at, utc("2026-11-30T06:00:00Z"));
+    assert!(
+        stateful_at >= node_at + Duration::seconds(90),
+        "StatefulSet woke at {stateful_at}, nodes at {node_at}"
+    );
+    let targets = h.provider.discover().await.unwrap();
+    for target in targets.iter().filter(|t| t.environment == "eu") {
+        assert!(target.ready, "{} not ready", target.id);
+        assert!(target.original.is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_are_retried_for_affected_targets_and_the_rest_proceed() {
+    let yaml = TWO_ZONES.replace(
+        "simulation:\n",
+        "simulation:\n  faults: { seed: 7, throttle_rate: 0.3, server_error_rate: 0.2, failing_targets: [deployment/shop/web] }\n",
+    );
+    let config = config(&yaml);
+    let h = harness(
+        config,
+        utc("2026-11-29T22:00:00Z"),
+        CancellationToken::new(),
+    );
+    let report = h.reconciler.reconcile().await.unwrap();
+    assert!(!report.converged());
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, "deployment/shop/web");
+    assert!(failures[0].1.contains("AccessDenied"), "{}", failures[0].1);
+    let failed = report
+        .outcomes
+        .iter()
+        .find(|o| o.planned.action.target() == "deployment/shop/web")
+        .unwrap();
+    assert_eq!(failed.attempts, 1, "a permanent failure is not retried");
+    let others: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.planned.action.target() != "deployment/shop/web")
+        .collect();
+    assert_eq!(others.len(), 9);
+    assert!(others.iter().all(|o| o.error.is_none()), "{others:#?}");
+    assert!(
+        others.iter().any(|o| o.attempts > 1),
+        "with these rates some calls must have been retried"
+    );
+    // The next pass only retries what is still wrong.
+    let again = h.reconciler.reconcile().await.unwrap();
+    assert_eq!(again.outcomes.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn override_beats_the_calendar_and_the_calendar_returns_when_it_ends() {
+    let config = config(TWO_ZONES);
+    let night = utc("2026-11-30T21:00:00Z");
+    let h = harness(config, night, CancellationToken::new());
+    h.reconciler.reconcile().await.unwrap();
+    h.overrides
+        .put(curfew::overrides::Override {
+            id: "late-release".into(),
+            environment: "eu".into(),
+            state: State::Up,
+            created_at: night,
+            until: night + Duration::hours(2),
+            reason: "release rehearsal".into(),
+            created_by: "otto".into(),
+        })
+        .unwrap();
+    let report = h.reconciler.reconcile().await.unwrap();
+    let eu = report
+        .decisions
+        .iter()
+        .find(|d| d.environment == "eu")
+        .unwrap();
+    assert_eq!(eu.state, State::Up);
+    assert_eq!(eu.override_id.as_deref(), Some("late-release"));
+    let woken = report
+        .outcomes
+        .iter()
+        .filter(|o| o.planned.action.direction() == "up")
+        .count();
+    assert_eq!(woken, 6, "every eu target wakes");
+    h.clock.set(night + Duration::hours(2));
+    let report = h.reconciler.reconcile().await.unwrap();
+    let slept = report
+        .outcomes
+        .iter()
+        .filter(|o| o.planned.action.direction() == "down")
+        .count();
+    assert_eq!(
+        slept, 6,
+        "the calendar decides again when the override ends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_scale_up_during_downtime_is_left_alone_and_keeps_the_original() {
+    let config = config(TWO_ZONES);
+    let night = utc("2026-11-30T21:00:00Z");
+    let h = harness(config, night, CancellationToken::new());
+    h.reconciler.reconcile().await.unwrap();
+    // Someone scales the web Deployment to 1 by hand while it sleeps.
+    h.provider
+        .apply(&Action::ScaleDown {
+            target: "deployment/shop/web".into(),
+            original: curfew::providers::Capacity::Replicas(2),
+            to: curfew::providers::Capacity::Replicas(1),
+        })
+        .await
+        .unwrap();
+    h.clock.set(night + Duration::minutes(5));
+    let report = h.reconciler.reconcile().await.unwrap();
+    assert!(report.outcomes.is_empty(), "{:?}", report.outcomes);
+    let skipped = &report.plan.skipped;
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].implicit_override);
+    let status = h.reconciler.status();
+    assert_eq!(status.read().unwrap().skipped.len(), 1);
+    // Next morning the original (2), not the manual 1, is restored.
+    h.clock.set(utc("2026-12-01T06:00:00Z"));
+    h.reconciler.reconcile().await.unwrap();
+    let web = h
+        .provider
+        .discover()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.id == "deployment/shop/web")
+        .unwrap();
+    assert_eq!(web.capacity, curfew::providers::Capacity::Replicas(2));
+    assert_eq!(web.original, None);
+    assert_eq!(web.kind, Kind::Deployment);
+}
