@@ -1,5 +1,6 @@
 //! `curfew run` and `curfew demo`: the service, on a configuration or on the embedded demo.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -177,10 +178,14 @@ pub fn demo(args: DemoArgs) -> u8 {
     };
     runtime.block_on(async move {
         let announce = move |addr: SocketAddr| {
-            println!(
+            // A closed stdout must not take the service down: ignore write errors.
+            let mut out = std::io::stdout();
+            let _ = writeln!(
+                out,
                 "curfew demo: http://{addr}/  (simulated estate; time runs {speed}x; Ctrl-C to stop)"
             );
-            println!("  environments: http://{addr}/api/v1/environments");
+            let _ = writeln!(out, "  environments: http://{addr}/api/v1/environments");
+            let _ = out.flush();
         };
         match service::run(options, announce).await {
             Ok(()) => 0,
