@@ -10,7 +10,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use curfew::clock::{Clock, ManualClock};
+use curfew::clock::ManualClock;
 use curfew::config::Config;
 use curfew::overrides::FileOverrideStore;
 use curfew::providers::sim::{Estate, Faults, SimProvider};
