@@ -312,6 +312,7 @@ mod tests {
             down: Capacity::Replicas(0),
             ready: true,
             created_at: Some(now() - Duration::days(3)),
+            footprint: crate::providers::Footprint::Nothing,
         }
     }
 

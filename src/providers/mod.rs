@@ -225,6 +225,55 @@ impl fmt::Display for Capacity {
     }
 }
 
+/// How instances are bought.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// On-demand instances (the default).
+    #[default]
+    OnDemand,
+    /// Spot instances.
+    Spot,
+}
+
+impl Lifecycle {
+    /// `on_demand` or `spot`, as in metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::OnDemand => "on_demand",
+            Lifecycle::Spot => "spot",
+        }
+    }
+}
+
+/// What a target runs right now, for the cost model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "runs", rename_all = "snake_case")]
+pub enum Footprint {
+    /// Running instances: a group's nodes (joining ones included) or a standalone instance.
+    Instances {
+        /// EC2 instance type, e.g. `m6i.large`.
+        instance_type: String,
+        /// On-demand or spot.
+        lifecycle: Lifecycle,
+        /// Instances billed now.
+        count: u32,
+        /// The AWS region, when known.
+        region: Option<String>,
+    },
+    /// Running pods and what each requests.
+    Pods {
+        /// Pods running now.
+        count: u32,
+        /// CPU requested per pod, in millicores.
+        cpu_millis: u32,
+        /// Memory requested per pod, in MiB.
+        memory_mib: u32,
+    },
+    /// Nothing billable (a CronJob between runs).
+    Nothing,
+}
+
 /// A target as a provider observes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
@@ -244,6 +293,8 @@ pub struct Target {
     pub ready: bool,
     /// When it was created, if known (young workloads are not scaled down).
     pub created_at: Option<DateTime<Utc>>,
+    /// What it runs now, for the cost model.
+    pub footprint: Footprint,
 }
 
 /// One change to one target.

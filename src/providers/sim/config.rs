@@ -49,16 +49,7 @@ impl GroupKind {
     }
 }
 
-/// How a group's instances are bought.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Lifecycle {
-    /// On-demand instances (the default).
-    #[default]
-    OnDemand,
-    /// Spot instances.
-    Spot,
-}
+pub use crate::providers::Lifecycle;
 
 /// One simulated node group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,10 +108,26 @@ pub struct NamespaceConfig {
     /// Replicas of every Deployment and StatefulSet (default 1).
     #[serde(default = "default_replicas")]
     pub replicas: u32,
+    /// CPU each pod requests, in millicores (default 250).
+    #[serde(default = "default_cpu_millis")]
+    pub cpu_millis: u32,
+    /// Memory each pod requests, in MiB (default 512).
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u32,
 }
 
 fn default_replicas() -> u32 {
     1
+}
+
+/// Default CPU request per simulated pod, in millicores.
+pub(super) fn default_cpu_millis() -> u32 {
+    250
+}
+
+/// Default memory request per simulated pod, in MiB.
+pub(super) fn default_memory_mib() -> u32 {
+    512
 }
 
 /// Realistic service names for Deployments, used in order.
@@ -342,6 +349,8 @@ mod tests {
             statefulsets: 1,
             cronjobs: 1,
             replicas: 2,
+            cpu_millis: 250,
+            memory_mib: 512,
         }
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::config::{GroupKind, Lifecycle, NodeGroupConfig, SimulationConfig, group_id};
 use crate::config::{Environment, TargetConfig, targets::KubernetesTarget};
-use crate::providers::{Action, Capacity, Kind, Target};
+use crate::providers::{Action, Capacity, Footprint, Kind, Target};
 
 /// Version of the persisted format.
 const FORMAT_VERSION: u32 = 1;
@@ -203,6 +203,9 @@ pub struct Management {
     pub environment: String,
     /// The capacity while down.
     pub down: Capacity,
+    /// The AWS region the selecting target names, for node groups.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 /// A simulated Auto Scaling group or EKS managed node group.
@@ -253,6 +256,12 @@ pub struct Workload {
     pub node_group: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// CPU each pod requests, in millicores.
+    #[serde(default = "super::config::default_cpu_millis")]
+    pub cpu_millis: u32,
+    /// Memory each pod requests, in MiB.
+    #[serde(default = "super::config::default_memory_mib")]
+    pub memory_mib: u32,
     /// Replicas ([`Capacity::Replicas`]) or suspension ([`Capacity::Suspended`]) and the stored
     /// original.
     pub scaling: Scaling,
@@ -317,6 +326,8 @@ impl Estate {
                     name: spec.name.clone(),
                     node_group: node_group.clone(),
                     created_at,
+                    cpu_millis: namespace.cpu_millis,
+                    memory_mib: namespace.memory_mib,
                     scaling: Scaling::unmanaged(capacity),
                 };
                 workloads.insert(spec.id(&namespace.name), workload);
@@ -351,11 +362,12 @@ impl Estate {
     }
 
     fn select_target(&mut self, environment: &str, target: &TargetConfig) {
-        let manage = |scaling: &mut Scaling, down: Capacity| {
+        let manage = |scaling: &mut Scaling, down: Capacity, region: Option<&str>| {
             if scaling.management.is_none() {
                 scaling.management = Some(Management {
                     environment: environment.to_string(),
                     down,
+                    region: region.map(str::to_string),
                 });
             }
         };
@@ -367,7 +379,7 @@ impl Estate {
                             Kind::CronJob => Capacity::Suspended(true),
                             _ => Capacity::Replicas(kubernetes.down_replicas),
                         };
-                        manage(&mut workload.scaling, down);
+                        manage(&mut workload.scaling, down, None);
                     }
                 }
             }
@@ -378,7 +390,7 @@ impl Estate {
                 for name in &asg.names {
                     let id = group_id(GroupKind::AutoScalingGroup, name);
                     if let Some(group) = self.groups.get_mut(&id) {
-                        manage(&mut group.scaling, down);
+                        manage(&mut group.scaling, down, Some(&asg.region));
                     }
                 }
             }
@@ -387,7 +399,11 @@ impl Estate {
                     let id = group_id(GroupKind::EksNodegroup, name);
                     if let Some(group) = self.groups.get_mut(&id) {
                         let (_, max, _) = group.size();
-                        manage(&mut group.scaling, group_capacity(0, max.max(1), 0));
+                        manage(
+                            &mut group.scaling,
+                            group_capacity(0, max.max(1), 0),
+                            Some(&nodegroup.region),
+                        );
                     }
                 }
             }
@@ -482,17 +498,31 @@ impl Estate {
             }
         }
         let groups = self.groups.iter().filter_map(|(id, group)| {
+            let footprint = Footprint::Instances {
+                instance_type: group.instance_type.clone(),
+                lifecycle: group.lifecycle,
+                count: group.nodes.len() as u32,
+                region: group
+                    .scaling
+                    .management
+                    .as_ref()
+                    .and_then(|m| m.region.clone()),
+            };
             group
                 .scaling
-                .target(id, group.kind.kind(), group.is_ready(now), None)
+                .target(id, group.kind.kind(), group.is_ready(now), None, footprint)
         });
         let workloads = self.workloads.iter().zip(ready_replicas).filter_map(
             |((id, workload), ready_replicas)| {
                 let ready = workload.is_ready(ready_replicas);
                 let created_at = Some(workload.created_at);
-                workload
-                    .scaling
-                    .target(id, workload.kind, ready, created_at)
+                workload.scaling.target(
+                    id,
+                    workload.kind,
+                    ready,
+                    created_at,
+                    workload.footprint(ready_replicas),
+                )
             },
         );
         let mut targets: Vec<Target> = groups.chain(workloads).collect();
@@ -715,6 +745,7 @@ impl Scaling {
         kind: Kind,
         ready: bool,
         created_at: Option<DateTime<Utc>>,
+        footprint: Footprint,
     ) -> Option<Target> {
         let management = self.management.as_ref()?;
         Some(Target {
@@ -726,6 +757,7 @@ impl Scaling {
             down: management.down,
             ready,
             created_at,
+            footprint,
         })
     }
 
@@ -846,6 +878,18 @@ impl Workload {
     fn is_ready(&self, ready_replicas: u32) -> bool {
         ready_replicas >= self.pods()
     }
+
+    /// What it runs with `ready_replicas` pods scheduled.
+    fn footprint(&self, ready_replicas: u32) -> Footprint {
+        if self.pods() == 0 {
+            return Footprint::Nothing;
+        }
+        Footprint::Pods {
+            count: ready_replicas.min(self.pods()),
+            cpu_millis: self.cpu_millis,
+            memory_mib: self.memory_mib,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -879,6 +923,8 @@ mod tests {
             statefulsets: 0,
             cronjobs: 0,
             replicas: 2,
+            cpu_millis: 500,
+            memory_mib: 1024,
         }
     }
 
