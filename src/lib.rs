@@ -18,6 +18,7 @@ pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cost;
 pub mod overrides;
 pub mod planner;
 pub mod providers;

@@ -19,6 +19,7 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::calendar::State;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::cost::CostTracker;
 use crate::overrides::{self, OverrideStore};
 use crate::planner::{self, ActionPlan, EnvironmentDecision, PlanSettings, PlannedAction, Skipped};
 use crate::providers::{self, Action, Provider, Target, Tier};
@@ -195,6 +196,7 @@ pub struct Reconciler {
     clock: Arc<dyn Clock>,
     overrides: Arc<dyn OverrideStore>,
     audit: Option<Arc<AuditLog>>,
+    cost: Option<Arc<CostTracker>>,
     settings: Settings,
     status: SharedStatus,
     shutdown: CancellationToken,
@@ -219,6 +221,7 @@ impl Reconciler {
             clock,
             overrides,
             audit: None,
+            cost: None,
             settings,
             status: SharedStatus::default(),
             shutdown: CancellationToken::new(),
@@ -230,6 +233,12 @@ impl Reconciler {
     /// Records every action in `audit`.
     pub fn with_audit(mut self, audit: Arc<AuditLog>) -> Self {
         self.audit = Some(audit);
+        self
+    }
+
+    /// Keeps the cost books from every observation.
+    pub fn with_cost(mut self, cost: Arc<CostTracker>) -> Self {
+        self.cost = Some(cost);
         self
     }
 
@@ -346,6 +355,9 @@ impl Reconciler {
             .await
             .map_err(|(err, _)| Error::Discover(err))?;
         self.record_targets(&targets);
+        if let Some(cost) = &self.cost {
+            cost.observe(now, &decisions, &targets);
+        }
         let by_name: HashMap<String, EnvironmentDecision> = decisions
             .iter()
             .map(|d| (d.environment.clone(), d.clone()))
@@ -383,6 +395,15 @@ impl Reconciler {
                 .iter()
                 .any(|o| o.error.as_deref().is_some_and(|e| e.contains("conflict")));
             report.outcomes.extend(outcomes);
+        }
+        if let Some(cost) = &self.cost
+            && !report.outcomes.is_empty()
+        {
+            // Capacity changed: book the new rates from the moment the actions ended.
+            match self.provider.discover().await {
+                Ok(targets) => cost.observe(self.clock.now(), &report.decisions, &targets),
+                Err(err) => tracing::warn!(error = %err, "re-reading targets after actions"),
+            }
         }
         Ok(report)
     }

@@ -14,6 +14,7 @@ use crate::api::{self, AppState};
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::cost::CostTracker;
 use crate::overrides::FileOverrideStore;
 use crate::providers::Provider;
 use crate::providers::sim::{self, SimProvider};
@@ -68,6 +69,8 @@ pub struct Options {
 /// The parts of a running service.
 struct Parts {
     reconciler: Arc<Reconciler>,
+    cost: Arc<CostTracker>,
+    provider: Arc<dyn Provider>,
 }
 
 fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
@@ -75,17 +78,24 @@ fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
     let overrides = Arc::new(FileOverrideStore::open(dir.clone())?);
     let audit = Arc::new(AuditLog::open(dir.clone())?);
     let provider = build_provider(&options.config, options.clock.clone(), &dir)?;
+    let cost = Arc::new(CostTracker::new(
+        options.config.cost.clone(),
+        Some(dir.clone()),
+    )?);
     let reconciler = Reconciler::new(
         options.config.clone(),
-        provider,
+        provider.clone(),
         options.clock.clone(),
         overrides,
         options.settings,
     )
     .with_audit(audit)
+    .with_cost(cost.clone())
     .with_shutdown(shutdown);
     Ok(Parts {
         reconciler: Arc::new(reconciler),
+        cost,
+        provider,
     })
 }
 
@@ -114,7 +124,10 @@ pub fn build_provider(
 /// One reconcile pass, then return its report (`run --once`).
 pub async fn run_once(options: Options) -> Result<PassReport> {
     let parts = assemble(&options, CancellationToken::new())?;
-    Ok(parts.reconciler.reconcile().await?)
+    load_spot_prices(&parts).await;
+    let report = parts.reconciler.reconcile().await?;
+    parts.cost.flush();
+    Ok(report)
 }
 
 /// Runs the service until a signal: the reconciler loop and, when asked, the HTTP server.
@@ -131,6 +144,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     };
     metrics::gauge!(telemetry::LEADER).set(1.0);
     let parts = assemble(&options, shutdown.clone())?;
+    load_spot_prices(&parts).await;
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
         Some(addr) => {
@@ -142,6 +156,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
                 config: options.config.clone(),
                 status: parts.reconciler.status(),
                 metrics: metrics.clone(),
+                cost: Some(parts.cost.clone()),
             });
             on_listening(local);
             Some(tokio::spawn(api::serve(listener, router, shutdown.clone())))
@@ -171,11 +186,20 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
         }
     }
     shutdown.cancel();
+    parts.cost.flush();
     if let Some(server) = server {
         let _ = tokio::time::timeout(StdDuration::from_secs(1), server).await;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Hands the provider's spot prices, if it sees any, to the cost model.
+async fn load_spot_prices(parts: &Parts) {
+    match parts.provider.spot_prices().await {
+        Ok(prices) => parts.cost.set_spot_prices(prices),
+        Err(err) => tracing::warn!(error = %err, "spot prices unavailable; using the discount"),
+    }
 }
 
 /// First SIGTERM/SIGINT: cancel `shutdown`. Second: exit at once.

@@ -25,6 +25,23 @@ pub const IMPLICIT_OVERRIDES: &str = "curfew_implicit_overrides";
 pub const LEADER: &str = "curfew_leader";
 /// Reconcile passes by result.
 pub const RECONCILES: &str = "curfew_reconciles_total";
+/// Dollars per hour a target costs now (labels environment, target, kind, lifecycle).
+pub const COST_PER_HOUR: &str = "curfew_cost_per_hour_dollars";
+/// Dollars per hour an environment costs now.
+pub const ENVIRONMENT_COST_PER_HOUR: &str = "curfew_environment_cost_per_hour_dollars";
+/// Dollars per hour an environment would cost always on.
+pub const ENVIRONMENT_ALWAYS_ON_COST_PER_HOUR: &str =
+    "curfew_environment_always_on_cost_per_hour_dollars";
+/// Dollars saved this calendar month (UTC) so far.
+pub const MONTH_TO_DATE_SAVINGS: &str = "curfew_month_to_date_savings_dollars";
+/// Dollars spent, integrated over time (rendered by the cost tracker).
+pub const COST_TOTAL: &str = "curfew_cost_dollars_total";
+/// Dollars that always-on would have cost (rendered by the cost tracker).
+pub const COUNTERFACTUAL_COST_TOTAL: &str = "curfew_counterfactual_cost_dollars_total";
+/// Counterfactual minus actual (rendered by the cost tracker).
+pub const SAVINGS_TOTAL: &str = "curfew_savings_dollars_total";
+/// Seconds an environment's desired state was up (rendered by the cost tracker).
+pub const UPTIME_SECONDS_TOTAL: &str = "curfew_uptime_seconds_total";
 
 /// Histogram buckets for reconcile durations, in seconds.
 const RECONCILE_BUCKETS: [f64; 12] = [
@@ -73,6 +90,22 @@ pub fn describe_metrics() {
     );
     describe_gauge!(LEADER, "1 on the replica that acts (holds the lease).");
     describe_counter!(RECONCILES, "Reconcile passes, by result.");
+    describe_gauge!(
+        COST_PER_HOUR,
+        "Dollars per hour a target costs now (pods: an allocation of node cost)."
+    );
+    describe_gauge!(
+        ENVIRONMENT_COST_PER_HOUR,
+        "Dollars per hour an environment costs now."
+    );
+    describe_gauge!(
+        ENVIRONMENT_ALWAYS_ON_COST_PER_HOUR,
+        "Dollars per hour an environment would cost if always on."
+    );
+    describe_gauge!(
+        MONTH_TO_DATE_SAVINGS,
+        "Dollars saved this calendar month (UTC) so far."
+    );
 }
 
 /// Installs the Prometheus recorder for this process and returns the handle that renders it.

@@ -27,6 +27,10 @@ pub struct EnvironmentView {
     pub override_id: Option<String>,
     /// Targets left alone because they were scaled up by hand during downtime.
     pub implicit_overrides: Vec<String>,
+    /// Dollars per hour now, when cost is tracked.
+    pub cost_per_hour: Option<f64>,
+    /// Dollars saved this month (UTC) so far, when cost is tracked.
+    pub month_to_date_savings: Option<f64>,
 }
 
 /// The answer of the list endpoint.
@@ -41,6 +45,11 @@ pub struct EnvironmentList {
 /// Lists every environment from the latest reconcile pass.
 pub async fn list(AxumState(state): AxumState<AppState>) -> Json<EnvironmentList> {
     let status = state.status.read().map(|s| s.clone()).unwrap_or_default();
+    let costs = state
+        .cost
+        .as_ref()
+        .map(|cost| cost.view())
+        .unwrap_or_default();
     let environments = status
         .environments
         .iter()
@@ -67,6 +76,10 @@ pub async fn list(AxumState(state): AxumState<AppState>) -> Json<EnvironmentList
                     .filter(|s| s.implicit_override && s.environment == decision.environment)
                     .map(|s| s.target.clone())
                     .collect(),
+                cost_per_hour: costs.get(&decision.environment).map(|c| c.per_hour),
+                month_to_date_savings: costs
+                    .get(&decision.environment)
+                    .map(|c| c.month_to_date.savings()),
             }
         })
         .collect();

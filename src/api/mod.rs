@@ -15,6 +15,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::cost::CostTracker;
 use crate::reconciler::SharedStatus;
 
 mod environments;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub status: SharedStatus,
     /// Renders `/metrics`; `None` when no recorder is installed.
     pub metrics: Option<PrometheusHandle>,
+    /// The cost books, when kept.
+    pub cost: Option<Arc<CostTracker>>,
 }
 
 /// The router with every route.
@@ -78,11 +81,13 @@ async fn readyz(AxumState(state): AxumState<AppState>) -> Response {
 
 async fn metrics(AxumState(state): AxumState<AppState>) -> Response {
     match &state.metrics {
-        Some(handle) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => {
+            let mut body = handle.render();
+            if let Some(cost) = &state.cost {
+                body.push_str(&cost.render_prometheus());
+            }
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+        }
         None => ApiError::unavailable("metrics are not enabled").into_response(),
     }
 }

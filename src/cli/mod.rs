@@ -12,6 +12,7 @@ mod check;
 mod eval;
 mod plan;
 mod service;
+mod simulate;
 
 /// Exit status for bad input: invalid configuration, spec or arguments.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -60,6 +61,21 @@ pub enum Command {
         /// Zone for windows without their own (default UTC).
         #[arg(long, default_value = "UTC")]
         timezone: String,
+    },
+    /// Forecast cost per environment with and without the schedule.
+    Simulate {
+        /// The configuration file (needs a `simulation:` section for capacity).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Start of the window (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_instant)]
+        from: DateTime<Utc>,
+        /// End of the window (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_instant)]
+        to: DateTime<Utc>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the service: keep every target converged to the calendar.
     Run {
@@ -114,6 +130,12 @@ pub fn run(cli: Cli) -> u8 {
             (Some(spec), Some(at)) => eval::single(&spec, at, &timezone),
             _ => eval::batch(std::io::stdin().lock(), std::io::stdout().lock(), &timezone),
         },
+        Command::Simulate {
+            config,
+            from,
+            to,
+            json,
+        } => simulate::run(&config, from, to, json),
         Command::Run {
             config,
             once,

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 
 use crate::calendar::Schedule;
 use crate::calendar::holidays::HolidaySet;
+use crate::cost::CostModel;
 use crate::providers::sim::SimulationConfig;
 
 mod diagnostic;
@@ -80,6 +81,8 @@ pub struct Config {
     pub state: StateConfig,
     /// The simulated estate, for `curfew demo` and rehearsals without a cloud.
     pub simulation: Option<SimulationConfig>,
+    /// The cost model: the price catalog and how pods and spot are priced.
+    pub cost: CostModel,
 }
 
 /// An environment: a schedule applied to targets.

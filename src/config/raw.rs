@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub server: Option<Spanned<ServerConfig>>,
     /// Where state is kept.
     pub state: Option<RawState>,
+    /// Prices and the cost model.
+    pub cost: Option<Spanned<RawCost>>,
     /// The simulated estate, for `curfew demo` and tests.
     pub simulation: Option<Spanned<crate::providers::sim::SimulationConfig>>,
 }
@@ -140,6 +142,22 @@ pub struct RawState {
     pub dir: Option<Located>,
     /// A Kubernetes namespace holding the state as custom resources.
     pub kubernetes: Option<KubernetesState>,
+}
+
+/// The cost model's settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCost {
+    /// A catalog file extending or overriding the embedded prices, relative to the config.
+    pub catalog_file: Option<Located>,
+    /// Region for targets that name none (default us-east-1).
+    pub default_region: Option<Located>,
+    /// Spot discount off on-demand when no spot price is known (default 0.65).
+    pub spot_discount: Option<f64>,
+    /// Dollars per requested vCPU-hour for pods (default: derived from node prices).
+    pub cpu_hour: Option<f64>,
+    /// Dollars per requested GiB-hour for pods (default: derived from node prices).
+    pub gib_hour: Option<f64>,
 }
 
 /// State kept in Kubernetes.

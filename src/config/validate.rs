@@ -8,12 +8,13 @@ use chrono_tz::Tz;
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
-use super::raw::{Located, RawCalendar, RawConfig, RawEnvironment, RawSchedule, RawState};
+use super::raw::{Located, RawCalendar, RawConfig, RawCost, RawEnvironment, RawSchedule, RawState};
 use super::{Config, Diagnostic, Environment, StateConfig, closest, duration};
 use crate::calendar::cron::CronExpr;
 use crate::calendar::holidays::HolidaySet;
 use crate::calendar::spec::{self, AbsoluteRange, Spec};
 use crate::calendar::{Base, Exception, Schedule, State};
+use crate::cost::{Catalog, CostModel, CostSettings};
 
 /// Collects diagnostics for one file.
 struct Collector {
@@ -140,6 +141,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         .collect();
     let server = server_config(&mut collector, &raw);
     let state = state_config(&mut collector, raw.state.as_ref());
+    let cost = cost_model(&mut collector, raw.cost.as_ref());
     if let Some(simulation) = &raw.simulation {
         for problem in simulation.value.validate() {
             collector.error(
@@ -161,6 +163,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         server,
         state,
         simulation: raw.simulation.map(|s| s.value),
+        cost,
     })
 }
 
@@ -533,4 +536,60 @@ fn state_config(collector: &mut Collector, raw: Option<&RawState>) -> StateConfi
             default
         }
     }
+}
+
+fn cost_model(collector: &mut Collector, raw: Option<&Spanned<RawCost>>) -> CostModel {
+    let mut catalog = match Catalog::embedded() {
+        Ok(catalog) => catalog,
+        Err(err) => {
+            collector.error(Location::UNKNOWN, format!("embedded {err}"), None);
+            Catalog::default()
+        }
+    };
+    let mut settings = CostSettings::default();
+    let Some(raw) = raw else {
+        return CostModel::new(catalog, settings);
+    };
+    let at = raw.referenced;
+    let cost = &raw.value;
+    if let Some(file) = &cost.catalog_file {
+        let path = collector.resolve_path(&file.value);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match Catalog::parse(&text) {
+                Ok(extra) => catalog.extend(extra),
+                Err(err) => {
+                    collector.error(file.referenced, format!("{}: {err}", file.value), None)
+                }
+            },
+            Err(err) => collector.error(
+                file.referenced,
+                format!("cannot read price catalog '{}': {err}", file.value),
+                Some("paths are relative to the configuration file".into()),
+            ),
+        }
+    }
+    if let Some(region) = &cost.default_region {
+        settings.default_region = region.value.trim().to_string();
+    }
+    match cost.spot_discount {
+        Some(discount) if !(0.0..1.0).contains(&discount) => collector.error(
+            at,
+            format!("cost.spot_discount {discount} must be at least 0 and below 1"),
+            Some("e.g. 0.65 for spot at 35% of the on-demand price".into()),
+        ),
+        Some(discount) => settings.spot_discount = discount,
+        None => {}
+    }
+    for (name, rate) in [("cpu_hour", cost.cpu_hour), ("gib_hour", cost.gib_hour)] {
+        if rate.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
+            collector.error(
+                at,
+                format!("cost.{name} must be a positive number of dollars"),
+                None,
+            );
+        }
+    }
+    settings.cpu_hour = cost.cpu_hour;
+    settings.gib_hour = cost.gib_hour;
+    CostModel::new(catalog, settings)
 }

@@ -350,4 +350,9 @@ pub trait Provider: Send + Sync {
 
     /// Whether the target has reached the capacity it was last given.
     async fn ready(&self, target: &str) -> Result<bool>;
+
+    /// Current spot prices by (region, instance type), where the provider can see them.
+    async fn spot_prices(&self) -> Result<std::collections::HashMap<(String, String), f64>> {
+        Ok(std::collections::HashMap::new())
+    }
 }

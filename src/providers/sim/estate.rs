@@ -592,6 +592,19 @@ impl Estate {
         cost
     }
 
+    /// Spot prices of the managed spot groups, keyed by (region, instance type), the way a
+    /// cloud's spot price history reports them.
+    pub fn spot_prices(&self) -> HashMap<(String, String), f64> {
+        self.groups
+            .values()
+            .filter(|group| group.lifecycle == Lifecycle::Spot)
+            .filter_map(|group| {
+                let region = group.scaling.management.as_ref()?.region.clone()?;
+                Some(((region, group.instance_type.clone()), group.hourly_price))
+            })
+            .collect()
+    }
+
     /// Launched nodes (joining or ready) in every group.
     pub fn running_nodes(&self) -> usize {
         self.groups.values().map(|group| group.nodes.len()).sum()

@@ -1,6 +1,7 @@
 //! [`SimProvider`]: the simulated estate behind the [`Provider`] trait, with injected faults,
 //! optional persistence and counters for tests and benchmarks.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -259,6 +260,10 @@ impl Provider for SimProvider {
             .estate
             .ready(target, now)
             .map_err(|error| provider_error("ready", target, error))
+    }
+
+    async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
+        Ok(lock(&self.state).estate.spot_prices())
     }
 }
 

@@ -1,0 +1,237 @@
+//! Keeping the books while the service runs: rates from every observation, the ledger
+//! integrated over time and persisted, and the cost metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::ledger::{Ledger, Rates, Totals};
+use super::model::{CostModel, EnvironmentCost, TargetCost};
+use crate::calendar::State;
+use crate::planner::EnvironmentDecision;
+use crate::providers::Target;
+use crate::state::{self, StateDir};
+use crate::telemetry;
+
+const LEDGER_FILE: &str = "ledger.json";
+/// The ledger is written at most this often (and on shutdown).
+const SAVE_EVERY: StdDuration = StdDuration::from_secs(30);
+
+/// An environment's cost as the API and the status page show it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct EnvironmentCostView {
+    /// Dollars per hour now.
+    pub per_hour: f64,
+    /// Dollars per hour if always on.
+    pub always_on_per_hour: f64,
+    /// This month so far (UTC).
+    pub month_to_date: Totals,
+}
+
+/// Cost bookkeeping for a running service.
+#[derive(Debug)]
+pub struct CostTracker {
+    model: RwLock<CostModel>,
+    ledger: Mutex<Ledger>,
+    store: Option<StateDir>,
+    last_saved: Mutex<Option<Instant>>,
+    target_gauges: Mutex<HashMap<String, f64>>,
+    view: RwLock<BTreeMap<String, EnvironmentCostView>>,
+}
+
+// === impl CostTracker ===
+
+impl CostTracker {
+    /// A tracker over `model`, keeping its ledger in `store` (read now; a corrupt file is an
+    /// error) or only in memory.
+    pub fn new(model: CostModel, store: Option<StateDir>) -> state::Result<Self> {
+        let ledger = match &store {
+            Some(dir) => dir.load(LEDGER_FILE)?,
+            None => Ledger::default(),
+        };
+        Ok(CostTracker {
+            model: RwLock::new(model),
+            ledger: Mutex::new(ledger),
+            store,
+            last_saved: Mutex::new(None),
+            target_gauges: Mutex::default(),
+            view: RwLock::default(),
+        })
+    }
+
+    /// Uses spot prices a provider observed, keyed by (region, instance type).
+    pub fn set_spot_prices(&self, prices: HashMap<(String, String), f64>) {
+        if !prices.is_empty() {
+            self.model
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_spot_prices(prices);
+        }
+    }
+
+    /// Accounts the time up to `now` at the previous rates, then takes the rates of `targets`.
+    pub fn observe(
+        &self,
+        now: DateTime<Utc>,
+        decisions: &[EnvironmentDecision],
+        targets: &[Target],
+    ) {
+        let costs: Vec<(&Target, TargetCost)> = {
+            let model = self.model.read().unwrap_or_else(|e| e.into_inner());
+            targets.iter().map(|t| (t, model.target_cost(t))).collect()
+        };
+        self.record_target_gauges(&costs);
+        let mut view = BTreeMap::new();
+        {
+            let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            ledger.accrue(now);
+            for decision in decisions {
+                let environment = decision.environment.as_str();
+                let cost = EnvironmentCost::sum(
+                    costs
+                        .iter()
+                        .filter(|(t, _)| t.environment == environment)
+                        .map(|(_, c)| c),
+                );
+                ledger.set_rates(
+                    environment,
+                    Rates {
+                        per_hour: cost.per_hour,
+                        always_on_per_hour: cost.always_on_per_hour,
+                        up: decision.state == State::Up,
+                    },
+                );
+                let month = ledger.month_to_date(environment, now);
+                record_environment(environment, cost, month);
+                view.insert(
+                    environment.to_string(),
+                    EnvironmentCostView {
+                        per_hour: cost.per_hour,
+                        always_on_per_hour: cost.always_on_per_hour,
+                        month_to_date: month,
+                    },
+                );
+            }
+        }
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+        self.save(false);
+    }
+
+    /// Each environment's cost now and this month.
+    pub fn view(&self) -> BTreeMap<String, EnvironmentCostView> {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A copy of the ledger.
+    pub fn ledger(&self) -> Ledger {
+        self.ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The ledger's totals in the Prometheus text format, to append to `/metrics`.
+    pub fn render_prometheus(&self) -> String {
+        render_counters(&self.ledger.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Writes the ledger now (on shutdown).
+    pub fn flush(&self) {
+        self.save(true);
+    }
+
+    fn save(&self, force: bool) {
+        let Some(dir) = &self.store else { return };
+        let mut last = self.last_saved.lock().unwrap_or_else(|e| e.into_inner());
+        if !force && last.is_some_and(|at| at.elapsed() < SAVE_EVERY) {
+            return;
+        }
+        let ledger = self.ledger();
+        match dir.save(LEDGER_FILE, &ledger) {
+            Ok(()) => *last = Some(Instant::now()),
+            Err(err) => tracing::error!(error = %err, "cannot write the cost ledger"),
+        }
+    }
+
+    /// Per-target cost gauges, touching only those whose value changed.
+    fn record_target_gauges(&self, costs: &[(&Target, TargetCost)]) {
+        let mut known = self.target_gauges.lock().unwrap_or_else(|e| e.into_inner());
+        for (target, cost) in costs {
+            if known.get(&target.id) == Some(&cost.per_hour) {
+                continue;
+            }
+            known.insert(target.id.clone(), cost.per_hour);
+            let lifecycle = cost.lifecycle.map_or("none", |l| l.as_str());
+            metrics::gauge!(
+                telemetry::COST_PER_HOUR,
+                "environment" => target.environment.clone(),
+                "target" => target.id.clone(),
+                "kind" => target.kind.as_str(),
+                "lifecycle" => lifecycle
+            )
+            .set(cost.per_hour);
+        }
+    }
+}
+
+fn record_environment(environment: &str, cost: EnvironmentCost, month: Totals) {
+    let env = environment.to_string();
+    metrics::gauge!(telemetry::ENVIRONMENT_COST_PER_HOUR, "environment" => env.clone())
+        .set(cost.per_hour);
+    metrics::gauge!(telemetry::ENVIRONMENT_ALWAYS_ON_COST_PER_HOUR, "environment" => env.clone())
+        .set(cost.always_on_per_hour);
+    metrics::gauge!(telemetry::MONTH_TO_DATE_SAVINGS, "environment" => env).set(month.savings());
+}
+
+/// A counter family: name, help text, and the figure it reads from the totals.
+type CounterFamily = (&'static str, &'static str, fn(&Totals) -> f64);
+
+/// The ledger's running totals as Prometheus counters with fractional values (the metrics
+/// crate's counters are integers, dollars are not).
+fn render_counters(ledger: &Ledger) -> String {
+    let families: [CounterFamily; 4] = [
+        (
+            telemetry::COST_TOTAL,
+            "Dollars spent, integrated over time.",
+            |t| t.actual,
+        ),
+        (
+            telemetry::COUNTERFACTUAL_COST_TOTAL,
+            "Dollars that would have been spent had everything been always on.",
+            |t| t.counterfactual,
+        ),
+        (
+            telemetry::SAVINGS_TOTAL,
+            "Counterfactual minus actual cost, in dollars.",
+            |t| t.savings().max(0.0),
+        ),
+        (
+            telemetry::UPTIME_SECONDS_TOTAL,
+            "Seconds the environment's desired state was up.",
+            |t| t.uptime_seconds,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in families {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for (environment, books) in &ledger.environments {
+            out.push_str(&format!(
+                "{name}{{environment=\"{}\"}} {}\n",
+                escape_label(environment),
+                value(&books.total)
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
