@@ -144,6 +144,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     };
     metrics::gauge!(telemetry::LEADER).set(1.0);
     let parts = assemble(&options, shutdown.clone())?;
+    telemetry::register_zeroes(parts.provider.name());
     load_spot_prices(&parts).await;
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {

@@ -43,6 +43,9 @@ pub const SAVINGS_TOTAL: &str = "curfew_savings_dollars_total";
 /// Seconds an environment's desired state was up (rendered by the cost tracker).
 pub const UPTIME_SECONDS_TOTAL: &str = "curfew_uptime_seconds_total";
 
+/// HTTP requests served, by route and status.
+pub const HTTP_REQUESTS: &str = "curfew_http_requests_total";
+
 /// Histogram buckets for reconcile durations, in seconds.
 const RECONCILE_BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
@@ -90,6 +93,7 @@ pub fn describe_metrics() {
     );
     describe_gauge!(LEADER, "1 on the replica that acts (holds the lease).");
     describe_counter!(RECONCILES, "Reconcile passes, by result.");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests served, by route and status.");
     describe_gauge!(
         COST_PER_HOUR,
         "Dollars per hour a target costs now (pods: an allocation of node cost)."
@@ -106,6 +110,35 @@ pub fn describe_metrics() {
         MONTH_TO_DATE_SAVINGS,
         "Dollars saved this calendar month (UTC) so far."
     );
+}
+
+/// Creates the error and transition counters at zero for `provider`, so rates over them exist
+/// (and dashboards show a flat line) before the first failure.
+pub fn register_zeroes(provider: &'static str) {
+    for operation in ["discover", "apply"] {
+        for code in [
+            "throttled",
+            "server",
+            "timeout",
+            "conflict",
+            "not_found",
+            "permanent",
+        ] {
+            metrics::counter!(
+                PROVIDER_ERRORS,
+                "provider" => provider,
+                "operation" => operation,
+                "code" => code
+            )
+            .increment(0);
+        }
+    }
+    for direction in ["up", "down"] {
+        for result in ["ok", "error"] {
+            metrics::counter!(TRANSITIONS, "direction" => direction, "result" => result)
+                .increment(0);
+        }
+    }
 }
 
 /// Installs the Prometheus recorder for this process and returns the handle that renders it.

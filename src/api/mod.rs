@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State as AxumState;
+use axum::extract::{MatchedPath, Request, State as AxumState};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::cost::CostTracker;
 use crate::reconciler::SharedStatus;
+use crate::telemetry;
 
 mod environments;
 mod error;
@@ -45,7 +47,24 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/environments", get(environments::list))
         .fallback(not_found)
+        .layer(middleware::from_fn(count_requests))
         .with_state(state)
+}
+
+/// Counts every request by matched route and status.
+async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    metrics::counter!(
+        telemetry::HTTP_REQUESTS,
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    response
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then drains connections.

@@ -1,0 +1,267 @@
+//! The metrics and the Grafana dashboards against a real Prometheus: `curfew demo` runs at
+//! speed, Prometheus scrapes it on loopback, and every panel's query must return series.
+//! `promtool check metrics` must find nothing wrong with `/metrics`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(variable: &str, default: &str) -> String {
+    let path = std::env::var(variable).unwrap_or_else(|_| default.to_string());
+    let found = Command::new(&path)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{path} is not installed: run the suite with ./tests/run, which installs it (or set {variable})"
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(addr: &str, path_and_query: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Percent-encodes a query parameter value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn start_demo(state: &Path) -> (Running, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args([
+            "demo",
+            "--speed",
+            "3600",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+        ])
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_string();
+    // Keep reading so the demo never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (Running(child), addr)
+}
+
+fn start_prometheus(dir: &Path, target: &str) -> (Running, String) {
+    let port = free_port();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: curfew\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(tool("CURFEW_PROMETHEUS", "prometheus"))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Running(child), format!("127.0.0.1:{port}"))
+}
+
+/// Runs an instant query; returns the number of series or the error.
+fn query(prometheus: &str, expr: &str) -> Result<usize, String> {
+    let (status, body) = http_get(prometheus, &format!("/api/v1/query?query={}", encode(expr)));
+    let answer: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("HTTP {status}: {e}: {body}"))?;
+    if answer["status"] != "success" {
+        return Err(format!("HTTP {status}: {answer}"));
+    }
+    Ok(answer["data"]["result"].as_array().map_or(0, Vec::len))
+}
+
+/// The value of a query that returns one series, if it does.
+fn scalar(prometheus: &str, expr: &str) -> Option<f64> {
+    let (_, body) = http_get(prometheus, &format!("/api/v1/query?query={}", encode(expr)));
+    let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
+    answer["data"]["result"][0]["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// Every panel expression of a dashboard with its variables substituted.
+fn panel_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$environment", ".*")
+                .replace("$__rate_interval", "15s")
+                .replace("$__range", "2m");
+            queries.push((panel["title"].as_str().unwrap().to_string(), expr));
+        }
+    }
+    queries
+}
+
+fn dashboards() -> Vec<(PathBuf, serde_json::Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let json = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p, json)
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+#[test]
+fn every_dashboard_declares_datasource_and_environment_variables() {
+    let dashboards = dashboards();
+    let titles: Vec<&str> = dashboards
+        .iter()
+        .map(|(_, d)| d["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Staging cost & savings",
+            "Scaler health",
+            "Schedule & uptime"
+        ]
+    );
+    for (path, dashboard) in &dashboards {
+        let names: Vec<&str> = dashboard["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["datasource", "environment"], "{}", path.display());
+    }
+}
+
+#[test]
+fn prometheus_scraping_the_demo_answers_every_panel_and_promtool_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_demo, demo_addr) = start_demo(&dir.path().join("state"));
+    let (_prometheus, prometheus) = start_prometheus(dir.path(), &demo_addr);
+
+    // promtool on the raw exposition.
+    let (status, metrics) = http_get(&demo_addr, "/metrics");
+    assert_eq!(status, 200);
+    let mut promtool = Command::new(tool("CURFEW_PROMTOOL", "promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    // Let Prometheus collect about 20 scrapes (20 simulated hours of the demo).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scalar(&prometheus, "count_over_time(up{job=\"curfew\"}[1m])").unwrap_or(0.0) < 20.0 {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape the demo"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let mut failures = Vec::new();
+    for (path, dashboard) in dashboards() {
+        for (title, expr) in panel_queries(&dashboard) {
+            match query(&prometheus, &expr) {
+                Ok(0) => {
+                    failures.push(format!("{}: {title}: no series for {expr}", path.display()))
+                }
+                Ok(_) => {}
+                Err(err) => failures.push(format!("{}: {title}: {expr}: {err}", path.display())),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
