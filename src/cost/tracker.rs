@@ -235,3 +235,82 @@ fn escape_label(value: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::{Catalog, CostSettings};
+    use crate::providers::{Capacity, Footprint, Kind, Lifecycle};
+
+    fn mk_nodes(count: u32) -> Target {
+        let group = |desired| Capacity::Group {
+            min: 0,
+            max: 10,
+            desired,
+        };
+        Target {
+            id: "auto_scaling_group/nodes".into(),
+            kind: Kind::AutoScalingGroup,
+            environment: "staging".into(),
+            capacity: group(count),
+            original: None,
+            down: group(0),
+            ready: true,
+            created_at: None,
+            footprint: Footprint::Instances {
+                instance_type: "m6i.large".into(),
+                lifecycle: Lifecycle::OnDemand,
+                count,
+                region: Some("us-east-1".into()),
+            },
+        }
+    }
+
+    fn decision(state: State) -> EnvironmentDecision {
+        EnvironmentDecision {
+            environment: "staging".into(),
+            state,
+            reason: "test".into(),
+            next_change: None,
+            override_id: None,
+        }
+    }
+
+    fn model() -> CostModel {
+        CostModel::new(Catalog::embedded().unwrap(), CostSettings::default())
+    }
+
+    #[test]
+    fn month_to_date_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let tracker = CostTracker::new(model(), Some(StateDir::open(dir.path()).unwrap())).unwrap();
+        tracker.observe(start, &[decision(State::Up)], &[mk_nodes(10)]);
+        tracker.observe(
+            start + chrono::Duration::hours(2),
+            &[decision(State::Up)],
+            &[mk_nodes(10)],
+        );
+        tracker.flush();
+        let restarted =
+            CostTracker::new(model(), Some(StateDir::open(dir.path()).unwrap())).unwrap();
+        let month = restarted.ledger().month_to_date("staging", start);
+        // 10 × m6i.large in us-east-1 (0.096 $/h) for two hours.
+        assert!((month.actual - 1.92).abs() < 1e-9, "{month:?}");
+        assert!(
+            restarted
+                .render_prometheus()
+                .contains("curfew_cost_dollars_total{environment=\"staging\"} 1.92")
+        );
+    }
+
+    #[test]
+    fn a_corrupt_ledger_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ledger.json"), "{").unwrap();
+        let err = CostTracker::new(model(), Some(StateDir::open(dir.path()).unwrap())).unwrap_err();
+        assert!(err.to_string().contains("ledger.json"), "{err}");
+    }
+}
