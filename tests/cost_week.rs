@@ -7,16 +7,18 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use curfew::clock::{Clock, ManualClock};
+use curfew::clock::Clock;
 use curfew::config::Config;
 use curfew::cost::CostTracker;
 use curfew::cost::forecast;
 use curfew::overrides::FileOverrideStore;
-use curfew::providers::sim::{Estate, Faults, SimProvider};
+use curfew::providers::sim::SimProvider;
 use curfew::providers::{Action, Capacity, Provider};
-use curfew::reconciler::{Reconciler, RetryPolicy, Settings};
+use curfew::reconciler::Reconciler;
 use curfew::state::StateDir;
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 /// One environment on Berlin office hours (65 hours up a week): four m6i.large nodes in
 /// eu-central-1 at the catalog's list price, 0.115 dollars an hour each.
@@ -86,28 +88,13 @@ async fn run_week(yaml: &str) -> Week {
     // Monday 00:00 in Berlin.
     let start = utc("2026-11-29T23:00:00Z");
     let end = start + Duration::days(7);
-    let clock = Arc::new(ManualClock::new(start));
-    let simulation = config.simulation.clone().unwrap();
-    let estate = Estate::from_config(&simulation, config.environments.values(), start).unwrap();
-    let provider = Arc::new(SimProvider::new(
-        estate,
-        clock.clone(),
-        Faults::new(&simulation.faults),
-    ));
+    let (clock, provider) = support::sim_provider(&config, start);
     let cost = Arc::new(CostTracker::new(config.cost.clone(), None).unwrap());
     cost.set_spot_prices(provider.spot_prices().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir.path()).unwrap()).unwrap());
     let shutdown = CancellationToken::new();
-    let settings = Settings {
-        retry: RetryPolicy {
-            attempts: 3,
-            base: StdDuration::from_millis(1),
-            max: StdDuration::from_millis(1),
-        },
-        min_real_tick: StdDuration::ZERO,
-        ..Settings::default()
-    };
+    let settings = support::fast_settings();
     let reconciler = Arc::new(
         Reconciler::new(
             config.clone(),

@@ -2,11 +2,16 @@
 //! speed, Prometheus scrapes it on loopback, and every panel's query must return series.
 //! `promtool check metrics` must find nothing wrong with `/metrics`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
+
+use support::demo::Demo;
+use support::http::{self, encode};
 
 /// A child process killed on drop.
 struct Running(Child);
@@ -41,72 +46,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn http_get(addr: &str, path_and_query: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Percent-encodes a query parameter value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn start_demo(state: &Path) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_curfew"))
-        .args([
-            "demo",
-            "--speed",
-            "3600",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-        ])
-        .arg(state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_string();
-    // Keep reading so the demo never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (Running(child), addr)
-}
-
 fn start_prometheus(dir: &Path, target: &str) -> (Running, String) {
     let port = free_port();
     let config = dir.join("prometheus.yml");
@@ -134,7 +73,7 @@ fn start_prometheus(dir: &Path, target: &str) -> (Running, String) {
 
 /// Runs an instant query; returns the number of series or the error.
 fn query(prometheus: &str, expr: &str) -> Result<usize, String> {
-    let (status, body) = http_get(prometheus, &format!("/api/v1/query?query={}", encode(expr)));
+    let (status, body) = http::get(prometheus, &format!("/api/v1/query?query={}", encode(expr)));
     let answer: serde_json::Value =
         serde_json::from_str(&body).map_err(|e| format!("HTTP {status}: {e}: {body}"))?;
     if answer["status"] != "success" {
@@ -145,7 +84,7 @@ fn query(prometheus: &str, expr: &str) -> Result<usize, String> {
 
 /// The value of a query that returns one series, if it does.
 fn scalar(prometheus: &str, expr: &str) -> Option<f64> {
-    let (_, body) = http_get(prometheus, &format!("/api/v1/query?query={}", encode(expr)));
+    let (_, body) = http::get(prometheus, &format!("/api/v1/query?query={}", encode(expr)));
     let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
     answer["data"]["result"][0]["value"][1]
         .as_str()?
@@ -214,11 +153,12 @@ fn every_dashboard_declares_datasource_and_environment_variables() {
 #[test]
 fn prometheus_scraping_the_demo_answers_every_panel_and_promtool_is_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let (_demo, demo_addr) = start_demo(&dir.path().join("state"));
+    let demo = Demo::start(&dir.path().join("state"), "3600");
+    let demo_addr = demo.addr.clone();
     let (_prometheus, prometheus) = start_prometheus(dir.path(), &demo_addr);
 
     // promtool on the raw exposition.
-    let (status, metrics) = http_get(&demo_addr, "/metrics");
+    let (status, metrics) = http::get(&demo_addr, "/metrics");
     assert_eq!(status, 200);
     let mut promtool = Command::new(tool("CURFEW_PROMTOOL", "promtool"))
         .args(["check", "metrics"])

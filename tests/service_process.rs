@@ -1,15 +1,18 @@
 //! The service as a process: the demo's HTTP endpoints and shutdown, kill -9 in the middle
 //! of a transition, `run --once` exit codes, dry runs and corrupt state.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use curfew::providers::Capacity;
 use curfew::providers::sim::Estate;
+
+mod support;
+
+use support::demo::Demo;
 
 /// Office hours over a small estate whose every apply takes 300 ms, so a transition lasts
 /// long enough to be interrupted.
@@ -205,90 +208,10 @@ fn corrupt_state_file_stops_start_up_naming_the_file() {
     );
 }
 
-/// A running `curfew demo`, stopped on drop.
-struct Demo {
-    child: Child,
-    addr: String,
-    _stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Demo {
-    fn start(state: &Path) -> Demo {
-        let mut child = curfew()
-            .args([
-                "demo",
-                "--speed",
-                "3600",
-                "--listen",
-                "127.0.0.1:0",
-                "--state-dir",
-            ])
-            .arg(state)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_string();
-        Demo {
-            child,
-            addr,
-            _stdout: stdout,
-        }
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
-            .unwrap_or_default();
-        (status, body)
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.get("/readyz").0 != 200 {
-            assert!(Instant::now() < deadline, "demo never became ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn demo_answers_healthz_and_lists_environments() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = Demo::start(dir.path());
+    let demo = Demo::start(dir.path(), "3600");
     demo.wait_ready();
     assert_eq!(demo.get("/healthz"), (200, "ok".to_string()));
     let (status, body) = demo.get("/api/v1/environments");
@@ -320,7 +243,7 @@ fn demo_answers_healthz_and_lists_environments() {
 #[test]
 fn demo_exits_0_within_10_seconds_of_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut demo = Demo::start(dir.path());
+    let mut demo = Demo::start(dir.path(), "3600");
     demo.wait_ready();
     let pid = demo.child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -12,11 +12,13 @@ use curfew::clock::{Clock, ManualClock};
 use curfew::config::Config;
 use curfew::overrides::{FileOverrideStore, OverrideStore};
 use curfew::planner;
-use curfew::providers::sim::{Estate, Faults, SimProvider};
+use curfew::providers::sim::SimProvider;
 use curfew::providers::{Action, Kind, Provider, Target, Tier};
-use curfew::reconciler::{Reconciler, RetryPolicy, Settings};
+use curfew::reconciler::Reconciler;
 use curfew::state::StateDir;
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 const TWO_ZONES: &str = r#"
 timezone: Europe/Berlin
@@ -54,18 +56,6 @@ fn config(yaml: &str) -> Arc<Config> {
     Arc::new(Config::from_yaml(yaml, Path::new("test.yaml")).unwrap_or_else(|e| panic!("{e}")))
 }
 
-fn fast_settings() -> Settings {
-    Settings {
-        retry: RetryPolicy {
-            attempts: 6,
-            base: StdDuration::from_millis(1),
-            max: StdDuration::from_millis(5),
-        },
-        min_real_tick: StdDuration::ZERO,
-        ..Settings::default()
-    }
-}
-
 struct Harness {
     clock: Arc<ManualClock>,
     provider: Arc<SimProvider>,
@@ -76,21 +66,14 @@ struct Harness {
 
 fn harness(config: Arc<Config>, start: DateTime<Utc>, shutdown: CancellationToken) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let simulation = config.simulation.clone().unwrap();
-    let estate = Estate::from_config(&simulation, config.environments.values(), start).unwrap();
-    let provider = Arc::new(SimProvider::new(
-        estate,
-        clock.clone(),
-        Faults::new(&simulation.faults),
-    ));
+    let (clock, provider) = support::sim_provider(&config, start);
     let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir.path()).unwrap()).unwrap());
     let reconciler = Reconciler::new(
         config,
         provider.clone(),
         clock.clone(),
         overrides.clone(),
-        fast_settings(),
+        support::fast_settings(),
     )
     .with_shutdown(shutdown);
     Harness {

@@ -58,6 +58,23 @@ pub struct Schedule {
     exceptions: Vec<Exception>,
 }
 
+/// The span a timeline covers, as instants and as Unix seconds.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    start: i64,
+    end: i64,
+}
+
+impl Span {
+    /// `[s, e)` clipped to the span, if anything is left.
+    fn clip(&self, s: i64, e: i64) -> Option<(i64, i64)> {
+        let (s, e) = (s.max(self.start), e.min(self.end));
+        (s < e).then_some((s, e))
+    }
+}
+
 /// An interval `[start, end)` in Unix seconds with the state a layer gives it.
 #[derive(Debug, Clone, Copy)]
 struct Piece {
@@ -203,9 +220,15 @@ impl Schedule {
     /// The schedule's decisions over `[from, to)`.
     pub fn timeline(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Timeline {
         let (start, end) = (from.timestamp(), to.timestamp().max(from.timestamp() + 1));
-        let exceptions = self.exception_pieces(start, end);
-        let holidays = self.holiday_pieces(from, to, start, end);
-        let base = self.base_pieces(from, to, start, end);
+        let span = Span {
+            from,
+            to,
+            start,
+            end,
+        };
+        let exceptions = self.exception_pieces(span);
+        let holidays = self.holiday_pieces(span);
+        let base = self.base_pieces(span);
         let mut boundaries: Vec<i64> = [&exceptions, &holidays, &base]
             .into_iter()
             .flat_map(|pieces| pieces.iter().flat_map(|p| [p.start, p.end]))
@@ -228,16 +251,14 @@ impl Schedule {
         Timeline::new(start, end, segments)
     }
 
-    fn exception_pieces(&self, start: i64, end: i64) -> Vec<Piece> {
+    fn exception_pieces(&self, span: Span) -> Vec<Piece> {
         self.exceptions
             .iter()
             .enumerate()
             .filter_map(|(index, exception)| {
-                clip(
+                span.clip(
                     exception.range.from.timestamp(),
                     exception.range.to.timestamp(),
-                    start,
-                    end,
                 )
                 .map(|(s, e)| Piece {
                     start: s,
@@ -249,21 +270,15 @@ impl Schedule {
             .collect()
     }
 
-    fn holiday_pieces(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        start: i64,
-        end: i64,
-    ) -> Vec<Piece> {
-        let first = local_date(self.zone, from) - Duration::days(1);
-        let last = local_date(self.zone, to);
+    fn holiday_pieces(&self, span: Span) -> Vec<Piece> {
+        let first = local_date(self.zone, span.from) - Duration::days(1);
+        let last = local_date(self.zone, span.to);
         let mut pieces = Vec::new();
         let mut next = self.holidays.next_on_or_after(first);
         while let Some(day) = next.filter(|day| *day <= last) {
             let day_start = start_of_day(self.zone, day).timestamp();
             let day_end = start_of_day(self.zone, day + Duration::days(1)).timestamp();
-            if let Some((s, e)) = clip(day_start, day_end, start, end) {
+            if let Some((s, e)) = span.clip(day_start, day_end) {
                 pieces.push(Piece {
                     start: s,
                     end: e,
@@ -278,24 +293,14 @@ impl Schedule {
         pieces
     }
 
-    fn base_pieces(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        start: i64,
-        end: i64,
-    ) -> Vec<Piece> {
+    fn base_pieces(&self, span: Span) -> Vec<Piece> {
         match &self.base {
-            Base::Uptime(spec) => {
-                self.window_pieces(spec, from, to, start, end, State::Up, State::Down)
-            }
-            Base::Downtime(spec) => {
-                self.window_pieces(spec, from, to, start, end, State::Down, State::Up)
-            }
-            Base::Cron { up_at, down_at } => self.cron_pieces(up_at, down_at, from, start, end),
+            Base::Uptime(spec) => self.window_pieces(spec, span, State::Up, State::Down),
+            Base::Downtime(spec) => self.window_pieces(spec, span, State::Down, State::Up),
+            Base::Cron { up_at, down_at } => self.cron_pieces(up_at, down_at, span),
             Base::AlwaysUp => vec![Piece {
-                start,
-                end,
+                start: span.start,
+                end: span.end,
                 state: State::Up,
                 rule: Rule::Default,
             }],
@@ -303,22 +308,12 @@ impl Schedule {
     }
 
     /// Inside any item: `inside`; elsewhere `outside` (rule [`Rule::OutsideWindows`]).
-    #[allow(clippy::too_many_arguments)]
-    fn window_pieces(
-        &self,
-        spec: &Spec,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        start: i64,
-        end: i64,
-        inside: State,
-        outside: State,
-    ) -> Vec<Piece> {
+    fn window_pieces(&self, spec: &Spec, span: Span, inside: State, outside: State) -> Vec<Piece> {
         let mut matched: Vec<Piece> = Vec::new();
         for (index, item) in spec.items.iter().enumerate() {
             let rule = Rule::Window(index as u16);
             let mut push = |s: i64, e: i64| {
-                if let Some((s, e)) = clip(s, e, start, end) {
+                if let Some((s, e)) = span.clip(s, e) {
                     matched.push(Piece {
                         start: s,
                         end: e,
@@ -328,30 +323,24 @@ impl Schedule {
                 }
             };
             match item {
-                SpecItem::Always => push(start, end),
+                SpecItem::Always => push(span.start, span.end),
                 SpecItem::Never => {}
                 SpecItem::Absolute(range) => push(range.from.timestamp(), range.to.timestamp()),
                 SpecItem::Weekly(window) => {
                     let zone = window.zone.unwrap_or(self.zone);
-                    for (s, e) in window_instances(window, zone, from, to) {
+                    for (s, e) in window_instances(window, zone, span.from, span.to) {
                         push(s, e);
                     }
                 }
             }
         }
         let mut pieces = flatten(matched, spec.items.len());
-        fill_gaps(&mut pieces, start, end, outside, Rule::OutsideWindows);
+        fill_gaps(&mut pieces, span, outside, Rule::OutsideWindows);
         pieces
     }
 
-    fn cron_pieces(
-        &self,
-        up_at: &CronExpr,
-        down_at: &CronExpr,
-        from: DateTime<Utc>,
-        start: i64,
-        end: i64,
-    ) -> Vec<Piece> {
+    fn cron_pieces(&self, up_at: &CronExpr, down_at: &CronExpr, span: Span) -> Vec<Piece> {
+        let (from, start, end) = (span.from, span.start, span.end);
         let zone = self.zone;
         let (mut state, mut rule) = initial_cron_state(zone, up_at, down_at, start);
         let window_start = local_time(zone, from) - DST_MARGIN;
@@ -457,11 +446,6 @@ fn at_minutes(day: NaiveDate, minutes: u16) -> Option<NaiveDateTime> {
         .map(|midnight| midnight + Duration::minutes(minutes.into()))
 }
 
-fn clip(s: i64, e: i64, start: i64, end: i64) -> Option<(i64, i64)> {
-    let (s, e) = (s.max(start), e.min(end));
-    (s < e).then_some((s, e))
-}
-
 /// Flattens possibly overlapping window pieces into disjoint ones; where several items
 /// cover an instant, the first item written (lowest index) gives the rule.
 fn flatten(pieces: Vec<Piece>, item_count: usize) -> Vec<Piece> {
@@ -512,17 +496,17 @@ fn flatten(pieces: Vec<Piece>, item_count: usize) -> Vec<Piece> {
 }
 
 /// Adds pieces with `state`/`rule` wherever the sorted, disjoint `pieces` leave a gap.
-fn fill_gaps(pieces: &mut Vec<Piece>, start: i64, end: i64, state: State, rule: Rule) {
+fn fill_gaps(pieces: &mut Vec<Piece>, span: Span, state: State, rule: Rule) {
     let mut gaps = Vec::new();
-    let mut cursor = start;
+    let mut cursor = span.start;
     for piece in pieces.iter() {
         if piece.start > cursor {
             gaps.push((cursor, piece.start));
         }
         cursor = cursor.max(piece.end);
     }
-    if cursor < end {
-        gaps.push((cursor, end));
+    if cursor < span.end {
+        gaps.push((cursor, span.end));
     }
     pieces.extend(gaps.into_iter().map(|(s, e)| Piece {
         start: s,

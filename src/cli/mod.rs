@@ -78,41 +78,9 @@ pub enum Command {
         json: bool,
     },
     /// Run the service: keep every target converged to the calendar.
-    Run {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// One reconcile pass, then exit: 0 when converged, 1 with the failed targets.
-        #[arg(long)]
-        once: bool,
-        /// With --once: decide as if it were this instant (RFC 3339 or YYYY-MM-DD).
-        #[arg(long, value_parser = parse_instant, requires = "once")]
-        at: Option<DateTime<Utc>>,
-        /// Log the plan and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// State directory (default: the configuration's `state.dir`).
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
-        /// Listen address (default: the configuration's `server.listen`).
-        #[arg(long)]
-        listen: Option<String>,
-    },
+    Run(service::RunArgs),
     /// The full service on the embedded simulated estate; no cloud needed.
-    Demo {
-        /// Simulated seconds per real second (3600 shows a day in 24 seconds).
-        #[arg(long, default_value_t = 60.0)]
-        speed: f64,
-        /// Address for the HTTP server.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// State directory.
-        #[arg(long, default_value = ".curfew")]
-        state_dir: PathBuf,
-        /// Tokens file for the override API.
-        #[arg(long)]
-        tokens: Option<PathBuf>,
-    },
+    Demo(service::DemoArgs),
 }
 
 /// Runs a parsed command line and returns the process exit status.
@@ -136,33 +104,26 @@ pub fn run(cli: Cli) -> u8 {
             to,
             json,
         } => simulate::run(&config, from, to, json),
-        Command::Run {
-            config,
-            once,
-            at,
-            dry_run,
-            state_dir,
-            listen,
-        } => service::run(service::RunArgs {
-            config,
-            once,
-            at,
-            dry_run,
-            state_dir,
-            listen,
-        }),
-        Command::Demo {
-            speed,
-            listen,
-            state_dir,
-            tokens,
-        } => service::demo(service::DemoArgs {
-            speed,
-            listen,
-            state_dir,
-            tokens,
-        }),
+        Command::Run(args) => service::run(args),
+        Command::Demo(args) => service::demo(args),
     }
+}
+
+/// Loads and validates a configuration, printing every error; `Err` holds the exit status.
+fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
+    crate::config::Config::load(path).map_err(|err| {
+        eprintln!("{err}");
+        EXIT_BAD_INPUT
+    })
+}
+
+/// Checks that a time window is not empty; `Err` holds the exit status.
+fn check_window(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), u8> {
+    if to <= from {
+        eprintln!("error: --to ({to}) must be after --from ({from})");
+        return Err(EXIT_BAD_INPUT);
+    }
+    Ok(())
 }
 
 /// Parses an instant: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` (UTC) or `YYYY-MM-DD` (UTC midnight).

@@ -5,8 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::EXIT_BAD_INPUT;
-use crate::config::Config;
+use super::{check_window, load_config};
 use crate::planner::{self, EnvironmentPlan};
 
 /// The JSON document `plan --json` prints.
@@ -19,17 +18,13 @@ struct PlanDocument {
 
 /// Prints the plan of `path` over `[from, to)` (default seven days); exit 2 on a bad config.
 pub fn run(path: &Path, from: DateTime<Utc>, to: Option<DateTime<Utc>>, json: bool) -> u8 {
-    let config = match Config::load(path) {
+    let config = match load_config(path) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     let to = to.unwrap_or(from + Duration::days(7));
-    if to <= from {
-        eprintln!("error: --to ({to}) must be after --from ({from})");
-        return EXIT_BAD_INPUT;
+    if let Err(code) = check_window(from, to) {
+        return code;
     }
     let environments = planner::plan(&config, from, to);
     if json {

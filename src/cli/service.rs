@@ -17,41 +17,50 @@ use crate::service::{self, Options};
 pub const DEMO_CONFIG: &str = include_str!("../../schedules/demo.yaml");
 
 /// Arguments of `curfew run`.
+#[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The configuration file.
+    #[arg(short, long)]
     pub config: PathBuf,
-    /// One pass, then exit.
+    /// One reconcile pass, then exit: 0 when converged, 1 with the failed targets.
+    #[arg(long)]
     pub once: bool,
-    /// Decide as if it were this instant (with `--once`).
+    /// With --once: decide as if it were this instant (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_parser = super::parse_instant, requires = "once")]
     pub at: Option<DateTime<Utc>>,
     /// Log the plan and change nothing.
+    #[arg(long)]
     pub dry_run: bool,
-    /// Overrides the configuration's state directory.
+    /// State directory (default: the configuration's `state.dir`).
+    #[arg(long)]
     pub state_dir: Option<PathBuf>,
-    /// Overrides the configuration's listen address.
+    /// Listen address (default: the configuration's `server.listen`).
+    #[arg(long)]
     pub listen: Option<String>,
 }
 
 /// Arguments of `curfew demo`.
+#[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Simulated seconds per real second.
+    /// Simulated seconds per real second (3600 shows a day in 24 seconds).
+    #[arg(long, default_value_t = 60.0)]
     pub speed: f64,
     /// Address for the HTTP server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// The state directory.
+    /// State directory.
+    #[arg(long, default_value = ".curfew")]
     pub state_dir: PathBuf,
-    /// The tokens file for the override API.
+    /// Tokens file for the override API.
+    #[arg(long)]
     pub tokens: Option<PathBuf>,
 }
 
 /// Runs `curfew run`.
 pub fn run(args: RunArgs) -> u8 {
-    let config = match Config::load(&args.config) {
+    let config = match super::load_config(&args.config) {
         Ok(config) => Arc::new(config),
-        Err(err) => {
-            eprintln!("{err}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     let clock: Arc<dyn Clock> = match args.at {
         // One pass "as if it were T": decisions at T, waiting in real time from there.

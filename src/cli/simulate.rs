@@ -5,8 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::EXIT_BAD_INPUT;
-use crate::config::Config;
+use super::{EXIT_BAD_INPUT, check_window, load_config};
 use crate::cost::forecast::{self, EnvironmentForecast};
 
 #[derive(Serialize)]
@@ -20,16 +19,12 @@ struct ForecastDocument<'a> {
 
 /// Prints the forecast of `path` over `[from, to)`; exit 2 for bad input.
 pub fn run(path: &Path, from: DateTime<Utc>, to: DateTime<Utc>, json: bool) -> u8 {
-    let config = match Config::load(path) {
+    let config = match load_config(path) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(code) => return code,
     };
-    if to <= from {
-        eprintln!("error: --to ({to}) must be after --from ({from})");
-        return EXIT_BAD_INPUT;
+    if let Err(code) = check_window(from, to) {
+        return code;
     }
     let environments = match forecast::forecast(&config, &config.cost, from, to) {
         Ok(environments) => environments,

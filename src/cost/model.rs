@@ -225,34 +225,14 @@ impl EnvironmentCost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::Kind;
+    use crate::providers::testing::mk_group_target;
 
     fn model() -> CostModel {
         CostModel::new(Catalog::embedded().unwrap(), CostSettings::default())
     }
 
     fn mk_group(count: u32, original: Option<u32>, lifecycle: Lifecycle) -> Target {
-        let group = |desired| Capacity::Group {
-            min: 0,
-            max: 10,
-            desired,
-        };
-        Target {
-            id: "auto_scaling_group/nodes".into(),
-            kind: Kind::AutoScalingGroup,
-            environment: "staging".into(),
-            capacity: group(count),
-            original: original.map(group),
-            down: group(0),
-            ready: true,
-            created_at: None,
-            footprint: Footprint::Instances {
-                instance_type: "m6i.large".into(),
-                lifecycle,
-                count,
-                region: Some("eu-central-1".into()),
-            },
-        }
+        mk_group_target(count, original, lifecycle, "eu-central-1")
     }
 
     #[test]

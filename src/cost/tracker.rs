@@ -240,30 +240,11 @@ fn escape_label(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::cost::{Catalog, CostSettings};
-    use crate::providers::{Capacity, Footprint, Kind, Lifecycle};
+    use crate::providers::Lifecycle;
+    use crate::providers::testing::mk_group_target;
 
     fn mk_nodes(count: u32) -> Target {
-        let group = |desired| Capacity::Group {
-            min: 0,
-            max: 10,
-            desired,
-        };
-        Target {
-            id: "auto_scaling_group/nodes".into(),
-            kind: Kind::AutoScalingGroup,
-            environment: "staging".into(),
-            capacity: group(count),
-            original: None,
-            down: group(0),
-            ready: true,
-            created_at: None,
-            footprint: Footprint::Instances {
-                instance_type: "m6i.large".into(),
-                lifecycle: Lifecycle::OnDemand,
-                count,
-                region: Some("us-east-1".into()),
-            },
-        }
+        mk_group_target(count, None, Lifecycle::OnDemand, "us-east-1")
     }
 
     fn decision(state: State) -> EnvironmentDecision {

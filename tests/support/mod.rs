@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests. Each test binary uses only some of them.
+#![allow(dead_code)]
+
+pub mod demo;
+pub mod http;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use curfew::clock::ManualClock;
+use curfew::config::Config;
+use curfew::providers::sim::{Estate, Faults, SimProvider};
+use curfew::reconciler::{RetryPolicy, Settings};
+
+/// The simulated estate of `config` as it stands at `start`, driven by a manual clock.
+pub fn sim_provider(config: &Config, start: DateTime<Utc>) -> (Arc<ManualClock>, Arc<SimProvider>) {
+    let clock = Arc::new(ManualClock::new(start));
+    let simulation = config.simulation.clone().expect("a simulation section");
+    let estate = Estate::from_config(&simulation, config.environments.values(), start)
+        .expect("the estate builds");
+    let provider = Arc::new(SimProvider::new(
+        estate,
+        clock.clone(),
+        Faults::new(&simulation.faults),
+    ));
+    (clock, provider)
+}
+
+/// Reconciler settings for tests: retries without real waiting, no minimum tick.
+pub fn fast_settings() -> Settings {
+    Settings {
+        retry: RetryPolicy {
+            attempts: 6,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        },
+        min_real_tick: Duration::ZERO,
+        ..Settings::default()
+    }
+}
