@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::calendar::{Decision, Schedule, State};
 use crate::config::{Config, Environment};
 use crate::overrides::{self, Override};
-use crate::providers::{Action, Target, Tier};
+use crate::providers::{Action, Capacity, Target, Tier};
 
 /// One environment's plan over a span.
 #[derive(Debug, Clone, Serialize)]
@@ -249,6 +249,15 @@ pub fn plan_actions(
                     to: target.down,
                 })),
             },
+            (State::Down, Some(original)) if target.capacity == original => {
+                // The original was stored but the scale-down never happened (a crash between
+                // a provider's tag write and its resize): finish it.
+                plan.actions.push(planned(Action::ScaleDown {
+                    target: target.id.clone(),
+                    original,
+                    to: target.down,
+                }));
+            }
             (State::Down, Some(original)) if target.capacity != target.down => {
                 if settings.enforce {
                     // Scale down again; the stored original is kept, never overwritten.
@@ -270,7 +279,7 @@ pub fn plan_actions(
             (State::Down, Some(_)) => {}
             (State::Up, Some(original)) => plan.actions.push(planned(Action::ScaleUp {
                 target: target.id.clone(),
-                to: original,
+                to: restored(original, target.capacity),
             })),
             (State::Up, None) => {}
         }
@@ -281,6 +290,24 @@ pub fn plan_actions(
             .then_with(|| a.action.target().cmp(b.action.target()))
     });
     plan
+}
+
+/// The capacity to restore on waking: the stored original, except that a group's maximum
+/// raised while it slept (say by Terraform) is kept.
+fn restored(original: Capacity, current: Capacity) -> Capacity {
+    match (original, current) {
+        (
+            Capacity::Group { min, max, desired },
+            Capacity::Group {
+                max: current_max, ..
+            },
+        ) => Capacity::Group {
+            min,
+            max: max.max(current_max),
+            desired,
+        },
+        _ => original,
+    }
 }
 
 /// Sleeping first (workloads, then StatefulSets, then nodes), then waking (nodes first).
@@ -420,6 +447,54 @@ mod tests {
             Action::ScaleUp {
                 target: "deployment/shop/web".into(),
                 to: Capacity::Replicas(4),
+            }
+        );
+    }
+
+    #[test]
+    fn an_interrupted_scale_down_is_finished_not_taken_for_a_manual_scale_up() {
+        // The original was written but the replicas never changed.
+        let targets = [mk_target(
+            "deployment/shop/web",
+            Kind::Deployment,
+            3,
+            Some(3),
+        )];
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Down),
+            &targets,
+            PlanSettings::default(),
+        );
+        assert_eq!(
+            plan.actions[0].action,
+            Action::ScaleDown {
+                target: "deployment/shop/web".into(),
+                original: Capacity::Replicas(3),
+                to: Capacity::Replicas(0),
+            }
+        );
+        assert!(plan.skipped.is_empty());
+    }
+
+    #[test]
+    fn waking_keeps_a_maximum_raised_during_downtime() {
+        let group = |min, max, desired| Capacity::Group { min, max, desired };
+        let mut target = mk_target("auto_scaling_group/nodes", Kind::AutoScalingGroup, 0, None);
+        target.capacity = group(0, 10, 0);
+        target.original = Some(group(2, 6, 3));
+        target.down = group(0, 0, 0);
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Up),
+            &[target],
+            PlanSettings::default(),
+        );
+        assert_eq!(
+            plan.actions[0].action,
+            Action::ScaleUp {
+                target: "auto_scaling_group/nodes".into(),
+                to: group(2, 10, 3),
             }
         );
     }

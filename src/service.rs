@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::cost::CostTracker;
 use crate::overrides::FileOverrideStore;
 use crate::providers::Provider;
+use crate::providers::aws::AwsProvider;
 use crate::providers::sim::{self, SimProvider};
 use crate::reconciler::{PassReport, Reconciler, Settings};
 use crate::{state, telemetry};
@@ -73,11 +74,11 @@ struct Parts {
     provider: Arc<dyn Provider>,
 }
 
-fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
+async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
     let dir = state::StateDir::open(&options.state_dir)?;
     let overrides = Arc::new(FileOverrideStore::open(dir.clone())?);
     let audit = Arc::new(AuditLog::open(dir.clone())?);
-    let provider = build_provider(&options.config, options.clock.clone(), &dir)?;
+    let provider = build_provider(&options.config, options.clock.clone(), &dir).await?;
     let cost = Arc::new(CostTracker::new(
         options.config.cost.clone(),
         Some(dir.clone()),
@@ -99,31 +100,45 @@ fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
     })
 }
 
-/// The provider for this configuration. This build drives the simulated estate; the
-/// Kubernetes and AWS providers are not part of it yet.
-pub fn build_provider(
+/// The provider for this configuration: the simulated estate when it has a `simulation:`
+/// section, otherwise the real clouds its targets name (AWS in this build; Kubernetes targets
+/// need the Kubernetes provider, which this build does not have yet).
+pub async fn build_provider(
     config: &Config,
     clock: Arc<dyn Clock>,
     dir: &state::StateDir,
 ) -> Result<Arc<dyn Provider>> {
-    let Some(simulation) = &config.simulation else {
+    if let Some(simulation) = &config.simulation {
+        let estate =
+            sim::Estate::from_config(simulation, config.environments.values(), clock.now())
+                .map_err(|err| Error::Provider(err.to_string()))?;
+        let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults))
+            .with_persistence(dir.file("sim-estate.json"))
+            .map_err(|err| Error::Provider(err.to_string()))?;
+        return Ok(Arc::new(provider));
+    }
+    let has_kubernetes = config
+        .environments
+        .values()
+        .flat_map(|env| &env.targets)
+        .any(|target| matches!(target, crate::config::TargetConfig::Kubernetes(_)));
+    if has_kubernetes {
         return Err(Error::Provider(
-            "this build can only drive the simulated estate: add a 'simulation:' section, or \
-             try `curfew demo`"
+            "kubernetes targets need the Kubernetes provider, which this build does not have yet"
                 .to_string(),
         ));
-    };
-    let estate = sim::Estate::from_config(simulation, config.environments.values(), clock.now())
-        .map_err(|err| Error::Provider(err.to_string()))?;
-    let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults))
-        .with_persistence(dir.file("sim-estate.json"))
-        .map_err(|err| Error::Provider(err.to_string()))?;
-    Ok(Arc::new(provider))
+    }
+    match AwsProvider::from_config(config).await {
+        Some(aws) => Ok(Arc::new(aws)),
+        None => Err(Error::Provider(
+            "the configuration has no targets to scale; try `curfew demo`".to_string(),
+        )),
+    }
 }
 
 /// One reconcile pass, then return its report (`run --once`).
 pub async fn run_once(options: Options) -> Result<PassReport> {
-    let parts = assemble(&options, CancellationToken::new())?;
+    let parts = assemble(&options, CancellationToken::new()).await?;
     load_spot_prices(&parts).await;
     let report = parts.reconciler.reconcile().await?;
     parts.cost.flush();
@@ -143,7 +158,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
         }
     };
     metrics::gauge!(telemetry::LEADER).set(1.0);
-    let parts = assemble(&options, shutdown.clone())?;
+    let parts = assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
     load_spot_prices(&parts).await;
     spawn_signal_handler(shutdown.clone());

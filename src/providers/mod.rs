@@ -11,6 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod aws;
+pub mod composite;
 pub mod sim;
 
 /// Why a provider call failed.

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod http;
+pub mod moto;
 
 use std::sync::Arc;
 use std::time::Duration;

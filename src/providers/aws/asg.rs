@@ -1,0 +1,199 @@
+//! EC2 Auto Scaling groups: discovery by name or tag (paginated, batched), scaling with the
+//! original capacity kept in a tag.
+//!
+//! Going down writes the `curfew:original-capacity` tag, then sets the down capacity; going up
+//! restores the capacity, then removes the tag. A crash between the two calls is finished by
+//! the next pass (see the planner's rule for interrupted scale-downs).
+
+use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LifecycleState, Tag};
+
+use super::errors::classify;
+use super::tags::{self, ORIGINAL_TAG};
+use crate::providers::{Capacity, Footprint, Kind, Lifecycle, Result, Target};
+
+/// Names per DescribeAutoScalingGroups call (the API's limit).
+const NAMES_PER_CALL: usize = 100;
+
+/// Groups named in `names` plus groups carrying every tag in `tags`, each once.
+pub async fn describe(
+    client: &Client,
+    names: &[String],
+    tags: &[(String, String)],
+) -> Result<Vec<AutoScalingGroup>> {
+    let mut groups = Vec::new();
+    for chunk in names.chunks(NAMES_PER_CALL) {
+        let mut pages = client
+            .describe_auto_scaling_groups()
+            .set_auto_scaling_group_names(Some(chunk.to_vec()))
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeAutoScalingGroups", "*", e))?;
+            groups.extend(page.auto_scaling_groups().iter().cloned());
+        }
+    }
+    if !tags.is_empty() {
+        let filters: Vec<Filter> = tags
+            .iter()
+            .map(|(key, value)| {
+                Filter::builder()
+                    .name(format!("tag:{key}"))
+                    .values(value.clone())
+                    .build()
+            })
+            .collect();
+        let mut pages = client
+            .describe_auto_scaling_groups()
+            .set_filters(Some(filters))
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeAutoScalingGroups", "*", e))?;
+            groups.extend(page.auto_scaling_groups().iter().cloned());
+        }
+    }
+    groups.sort_by(|a, b| {
+        a.auto_scaling_group_name()
+            .cmp(&b.auto_scaling_group_name())
+    });
+    groups.dedup_by(|a, b| a.auto_scaling_group_name() == b.auto_scaling_group_name());
+    Ok(groups)
+}
+
+/// The target a group stands for.
+pub fn target(
+    group: &AutoScalingGroup,
+    id: String,
+    environment: &str,
+    region: &str,
+    down: Capacity,
+) -> Target {
+    let capacity = Capacity::Group {
+        min: non_negative(group.min_size()),
+        max: non_negative(group.max_size()),
+        desired: non_negative(group.desired_capacity()),
+    };
+    let original = group
+        .tags()
+        .iter()
+        .find(|tag| tag.key() == Some(ORIGINAL_TAG))
+        .and_then(|tag| tag.value())
+        .and_then(tags::decode);
+    let instances = group.instances();
+    let in_service = instances
+        .iter()
+        .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+        .count() as u32;
+    let desired = non_negative(group.desired_capacity());
+    let instance_type = instances
+        .iter()
+        .find_map(|i| i.instance_type())
+        .map(str::to_string)
+        .or_else(|| first_override_type(group))
+        .unwrap_or_else(|| "unknown".to_string());
+    Target {
+        id,
+        kind: Kind::AutoScalingGroup,
+        environment: environment.to_string(),
+        capacity,
+        original,
+        down,
+        ready: in_service == desired && instances.len() as u32 == desired,
+        created_at: group
+            .created_time()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0)),
+        footprint: Footprint::Instances {
+            instance_type,
+            lifecycle: lifecycle(group),
+            count: instances.len() as u32,
+            region: Some(region.to_string()),
+        },
+    }
+}
+
+fn first_override_type(group: &AutoScalingGroup) -> Option<String> {
+    group
+        .mixed_instances_policy()?
+        .launch_template()?
+        .overrides()
+        .iter()
+        .find_map(|o| o.instance_type().map(str::to_string))
+}
+
+/// Spot when a mixed instances policy buys anything above its on-demand base as spot.
+fn lifecycle(group: &AutoScalingGroup) -> Lifecycle {
+    let distribution = group
+        .mixed_instances_policy()
+        .and_then(|p| p.instances_distribution());
+    match distribution.and_then(|d| d.on_demand_percentage_above_base_capacity()) {
+        Some(percent) if percent < 100 => Lifecycle::Spot,
+        _ => Lifecycle::OnDemand,
+    }
+}
+
+fn non_negative(value: Option<i32>) -> u32 {
+    value.unwrap_or(0).max(0) as u32
+}
+
+fn as_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// Writes the original capacity tag.
+pub async fn tag_original(client: &Client, name: &str, original: Capacity) -> Result<()> {
+    let tag = Tag::builder()
+        .resource_id(name)
+        .resource_type("auto-scaling-group")
+        .key(ORIGINAL_TAG)
+        .value(tags::encode(original))
+        .propagate_at_launch(false)
+        .build();
+    client
+        .create_or_update_tags()
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| classify("CreateOrUpdateTags", name, e))?;
+    Ok(())
+}
+
+/// Removes the original capacity tag.
+pub async fn untag_original(client: &Client, name: &str) -> Result<()> {
+    let tag = Tag::builder()
+        .resource_id(name)
+        .resource_type("auto-scaling-group")
+        .key(ORIGINAL_TAG)
+        .build();
+    client
+        .delete_tags()
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| classify("DeleteTags", name, e))?;
+    Ok(())
+}
+
+/// Sets min, max and desired capacity.
+pub async fn resize(client: &Client, name: &str, capacity: Capacity) -> Result<()> {
+    let Capacity::Group { min, max, desired } = capacity else {
+        return Err(crate::providers::Error::Permanent {
+            operation: "UpdateAutoScalingGroup".to_string(),
+            target: name.to_string(),
+            code: "ValidationError".to_string(),
+            detail: format!("{capacity} is not a group capacity"),
+        });
+    };
+    client
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(as_i32(min))
+        .max_size(as_i32(max))
+        .desired_capacity(as_i32(desired))
+        .send()
+        .await
+        .map_err(|e| classify("UpdateAutoScalingGroup", name, e))?;
+    Ok(())
+}

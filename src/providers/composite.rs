@@ -1,0 +1,72 @@
+//! Several providers behind one: discovery concatenates, actions go to the provider that
+//! discovered the target.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use super::{Action, Error, Provider, Result, Target};
+
+/// Routes each target to the provider that reported it.
+pub struct CompositeProvider {
+    providers: Vec<Arc<dyn Provider>>,
+    owners: RwLock<HashMap<String, usize>>,
+}
+
+impl CompositeProvider {
+    /// Combines `providers`; a single one is better used directly.
+    pub fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
+        CompositeProvider {
+            providers,
+            owners: RwLock::default(),
+        }
+    }
+
+    fn owner(&self, operation: &str, target: &str) -> Result<&Arc<dyn Provider>> {
+        let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+        owners
+            .get(target)
+            .and_then(|index| self.providers.get(*index))
+            .ok_or_else(|| Error::NotFound {
+                operation: operation.to_string(),
+                target: target.to_string(),
+            })
+    }
+}
+
+#[async_trait]
+impl Provider for CompositeProvider {
+    fn name(&self) -> &'static str {
+        "composite"
+    }
+
+    async fn discover(&self) -> Result<Vec<Target>> {
+        let mut all = Vec::new();
+        let mut owners = HashMap::new();
+        for (index, provider) in self.providers.iter().enumerate() {
+            for target in provider.discover().await? {
+                owners.insert(target.id.clone(), index);
+                all.push(target);
+            }
+        }
+        *self.owners.write().unwrap_or_else(|e| e.into_inner()) = owners;
+        Ok(all)
+    }
+
+    async fn apply(&self, action: &Action) -> Result<()> {
+        self.owner("apply", action.target())?.apply(action).await
+    }
+
+    async fn ready(&self, target: &str) -> Result<bool> {
+        self.owner("ready", target)?.ready(target).await
+    }
+
+    async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
+        let mut prices = HashMap::new();
+        for provider in &self.providers {
+            prices.extend(provider.spot_prices().await?);
+        }
+        Ok(prices)
+    }
+}
