@@ -18,6 +18,8 @@ pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod http_client;
+pub mod notify;
 pub mod overrides;
 pub mod planner;
 pub mod providers;

@@ -14,7 +14,8 @@ use crate::api::{self, AppState};
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::overrides::FileOverrideStore;
+use crate::notify::{self, Notifier};
+use crate::overrides::{self, FileOverrideStore, OverrideStore};
 use crate::providers::Provider;
 use crate::providers::sim::{self, SimProvider};
 use crate::reconciler::{PassReport, Reconciler, Settings};
@@ -46,6 +47,9 @@ pub enum Error {
     /// A reconcile pass could not run.
     #[error("{0}")]
     Reconcile(#[from] crate::reconciler::Error),
+    /// The tokens file is unusable.
+    #[error("tokens: {0}")]
+    Tokens(#[from] api::auth::Error),
 }
 
 /// Result type of the service.
@@ -63,29 +67,35 @@ pub struct Options {
     pub settings: Settings,
     /// Address for the HTTP server; `None` serves nothing.
     pub listen: Option<String>,
+    /// Tokens file instead of the configuration's `server.tokens_file`.
+    pub tokens_file: Option<PathBuf>,
 }
 
 /// The parts of a running service.
 struct Parts {
     reconciler: Arc<Reconciler>,
+    overrides: Arc<dyn OverrideStore>,
+    audit: Arc<AuditLog>,
 }
 
 fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
     let dir = state::StateDir::open(&options.state_dir)?;
-    let overrides = Arc::new(FileOverrideStore::open(dir.clone())?);
+    let overrides: Arc<dyn OverrideStore> = Arc::new(FileOverrideStore::open(dir.clone())?);
     let audit = Arc::new(AuditLog::open(dir.clone())?);
     let provider = build_provider(&options.config, options.clock.clone(), &dir)?;
     let reconciler = Reconciler::new(
         options.config.clone(),
         provider,
         options.clock.clone(),
-        overrides,
+        overrides.clone(),
         options.settings,
     )
-    .with_audit(audit)
+    .with_audit(audit.clone())
     .with_shutdown(shutdown);
     Ok(Parts {
         reconciler: Arc::new(reconciler),
+        overrides,
+        audit,
     })
 }
 
@@ -131,6 +141,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     };
     metrics::gauge!(telemetry::LEADER).set(1.0);
     let parts = assemble(&options, shutdown.clone())?;
+    let tokens = Arc::new(load_tokens(&options)?);
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
         Some(addr) => {
@@ -138,10 +149,25 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
                 addr: addr.clone(),
                 source,
             })?;
+            let notifier = spawn_notifications(&options, &parts, local, &shutdown);
+            tokio::spawn(overrides::expiry::run(
+                parts.overrides.clone(),
+                parts.audit.clone(),
+                options.clock.clone(),
+                notifier.clone(),
+                shutdown.clone(),
+            ));
             let router = api::router(AppState {
                 config: options.config.clone(),
                 status: parts.reconciler.status(),
                 metrics: metrics.clone(),
+                clock: options.clock.clone(),
+                overrides: parts.overrides.clone(),
+                audit: parts.audit.clone(),
+                trigger: parts.reconciler.trigger(),
+                tokens,
+                limiter: Arc::new(api::RateLimiter::new(options.config.server.rate_limit)),
+                notifier,
             });
             on_listening(local);
             Some(tokio::spawn(api::serve(listener, router, shutdown.clone())))
@@ -176,6 +202,49 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The tokens the API accepts: `--tokens`, else `server.tokens_file`, else none.
+fn load_tokens(options: &Options) -> Result<api::Tokens> {
+    let configured = options
+        .config
+        .server
+        .tokens_file
+        .as_ref()
+        .map(PathBuf::from);
+    Ok(match options.tokens_file.clone().or(configured) {
+        Some(path) => api::Tokens::load(&path)?,
+        None => api::Tokens::none(),
+    })
+}
+
+/// Starts the webhook sender and the status watcher when notifications are configured.
+fn spawn_notifications(
+    options: &Options,
+    parts: &Parts,
+    local: std::net::SocketAddr,
+    shutdown: &CancellationToken,
+) -> Option<Notifier> {
+    let settings = options.config.server.notifications.clone()?;
+    let notifier = Notifier::spawn(
+        settings.webhook_url.clone(),
+        StdDuration::from_millis(500),
+        shutdown.clone(),
+    );
+    let link_base = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    tokio::spawn(notify::watch_status(
+        parts.reconciler.status(),
+        options.config.clone(),
+        settings,
+        link_base,
+        options.clock.clone(),
+        notifier.clone(),
+        shutdown.clone(),
+    ));
+    Some(notifier)
 }
 
 /// First SIGTERM/SIGINT: cancel `shutdown`. Second: exit at once.

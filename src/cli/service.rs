@@ -72,6 +72,7 @@ pub fn run(args: RunArgs) -> u8 {
             dry_run: args.dry_run,
             ..Settings::default()
         },
+        tokens_file: None,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -171,6 +172,7 @@ pub fn demo(args: DemoArgs) -> u8 {
         state_dir: args.state_dir,
         settings: Settings::default(),
         listen: Some(args.listen),
+        tokens_file: args.tokens,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,

@@ -21,7 +21,7 @@ pub mod targets;
 mod validate;
 
 pub use self::diagnostic::{Diagnostic, closest};
-pub use self::raw::{KubernetesState, ServerConfig};
+pub use self::raw::{KubernetesState, NotificationsConfig, RateLimitConfig, ServerConfig};
 pub use self::targets::TargetConfig;
 
 /// Why a configuration could not be loaded.
