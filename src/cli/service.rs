@@ -92,6 +92,10 @@ pub fn run(args: RunArgs) -> u8 {
     runtime.block_on(async {
         match service::run(options, |addr| {
             tracing::info!(%addr, "listening");
+            // Scripts and tests read the address from stdout; a closed stdout is no error.
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "curfew: listening on http://{addr}/");
+            let _ = out.flush();
         })
         .await
         {
