@@ -168,6 +168,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
                 tokens,
                 limiter: Arc::new(api::RateLimiter::new(options.config.server.rate_limit)),
                 notifier,
+                environments_cache: Arc::default(),
             });
             on_listening(local);
             Some(tokio::spawn(api::serve(listener, router, shutdown.clone())))

@@ -1,8 +1,12 @@
 //! `GET /api/v1/environments`: each environment's state, reason, next transition and active
 //! overrides. Needs no token.
 
-use axum::Json;
+use std::sync::RwLock;
+
+use axum::body::Bytes;
 use axum::extract::State as AxumState;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -39,21 +43,81 @@ pub struct EnvironmentView {
 /// The answer of the list endpoint.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnvironmentList {
-    /// When the view was decided (the service's clock).
+    /// When the view was decided (the service's clock); it holds until the next transition.
     pub at: Option<DateTime<Utc>>,
     /// Every environment, in configuration order.
     pub environments: Vec<EnvironmentView>,
 }
 
-/// Lists every environment from the latest reconcile pass.
+/// Lists every environment, decided now.
 #[utoipa::path(
     get,
     path = "/api/v1/environments",
     tag = "environments",
     responses((status = 200, description = "Every environment", body = EnvironmentList))
 )]
-pub async fn list(AxumState(state): AxumState<AppState>) -> Json<EnvironmentList> {
-    Json(views(&state))
+pub async fn list(AxumState(state): AxumState<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.environments_cache.body(&state),
+    )
+        .into_response()
+}
+
+/// The serialised list, reused until something it depends on changes: the overrides, the
+/// reconciler's latest pass, or the clock reaching the next transition or override end.
+#[derive(Debug, Default)]
+pub struct ViewCache {
+    cached: RwLock<Option<Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    overrides: Vec<Override>,
+    pass: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+    body: Bytes,
+}
+
+// === impl ViewCache ===
+
+impl ViewCache {
+    /// The JSON body of the list as of now.
+    pub fn body(&self, state: &AppState) -> Bytes {
+        let now = state.clock.now();
+        let overrides = state.overrides.list().unwrap_or_default();
+        let pass = state.status.read().map(|s| s.at).unwrap_or_default();
+        if let Ok(cached) = self.cached.read()
+            && let Some(cached) = cached.as_ref()
+            && cached.pass == pass
+            && cached.valid_until.is_none_or(|until| now < until)
+            && cached.overrides == overrides
+        {
+            return cached.body.clone();
+        }
+        let list = views(state);
+        let body = Bytes::from(serde_json::to_vec(&list).unwrap_or_default());
+        let valid_until = list
+            .environments
+            .iter()
+            .filter_map(|e| e.next_transition)
+            .chain(
+                overrides
+                    .iter()
+                    .flat_map(|o| [o.created_at, o.until])
+                    .filter(|at| *at > now),
+            )
+            .min();
+        if let Ok(mut slot) = self.cached.write() {
+            *slot = Some(Cached {
+                overrides,
+                pass,
+                valid_until,
+                body: body.clone(),
+            });
+        }
+        body
+    }
 }
 
 /// The environments as the API and the status page show them, decided at the clock's now

@@ -38,7 +38,7 @@ mod status_page;
 
 pub use self::audit::AuditPage;
 pub use self::auth::{Caller, Role, Tokens};
-pub use self::environments::{EnvironmentList, EnvironmentView};
+pub use self::environments::{EnvironmentList, EnvironmentView, ViewCache};
 pub use self::error::{ApiError, ErrorBody};
 pub use self::overrides::{CreateOverride, OverrideList};
 pub use self::rate_limit::RateLimiter;
@@ -66,6 +66,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Webhook notifications, when configured.
     pub notifier: Option<Notifier>,
+    /// The environments list, serialised once per change.
+    pub environments_cache: Arc<environments::ViewCache>,
 }
 
 /// The router with every route, the body limit, the request timeout and JSON errors.

@@ -132,7 +132,7 @@ fn render(
     for environment in &list.environments {
         render_environment(&mut html, environment);
     }
-    render_form(&mut html, state, &list.environments, selected);
+    render_form(&mut html, &list.environments, selected);
     html.push_str("</main></body></html>\n");
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
@@ -180,12 +180,7 @@ fn render_environment(html: &mut String, environment: &EnvironmentView) {
     html.push_str("</section>");
 }
 
-fn render_form(
-    html: &mut String,
-    _state: &AppState,
-    environments: &[EnvironmentView],
-    selected: Option<&str>,
-) {
+fn render_form(html: &mut String, environments: &[EnvironmentView], selected: Option<&str>) {
     html.push_str(
         "<section id=\"keep-up\"><h2>Keep an environment up</h2>\
          <form method=\"post\" action=\"/keep-up\"><label>Keep <select name=\"environment\">",
