@@ -224,3 +224,75 @@ pub async fn watch_status(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A receiver answering 500 to the first `failures` requests and 200 after, sending each
+    /// request's text to the channel.
+    async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let (sender, requests) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            for index in 0.. {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buffer = vec![0; 8192];
+                let read = stream.read(&mut buffer).await.unwrap_or(0);
+                let _ = sender.send(String::from_utf8_lossy(&buffer[..read]).into_owned());
+                let status = if index < failures {
+                    "500 Oops"
+                } else {
+                    "200 OK"
+                };
+                let reply =
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, requests)
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_retried_until_the_webhook_accepts_it() {
+        let (url, mut requests) = receiver(2).await;
+        let notifier = Notifier::spawn(url, StdDuration::from_millis(10), CancellationToken::new());
+        notifier.send(Notification::ActionsFailed {
+            failures: vec![("deployment/shop/web".into(), "AccessDenied".into())],
+        });
+        for attempt in 1..=3 {
+            let request = tokio::time::timeout(StdDuration::from_secs(5), requests.recv())
+                .await
+                .unwrap_or_else(|_| panic!("attempt {attempt} never arrived"))
+                .unwrap();
+            assert!(request.starts_with("POST /hook"), "{request}");
+            assert!(request.contains("\"text\":\"curfew: 1 scale action(s) failed: deployment/shop/web: AccessDenied\""), "{request}");
+        }
+        // Accepted on the third attempt: no fourth.
+        let more = tokio::time::timeout(StdDuration::from_millis(300), requests.recv()).await;
+        assert!(more.is_err(), "delivered once accepted");
+    }
+
+    #[test]
+    fn the_warning_names_the_local_time_and_the_link() {
+        let text = Notification::GoingDown {
+            environment: "staging".into(),
+            at: DateTime::parse_from_rfc3339("2026-12-01T19:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            zone: chrono_tz::Europe::Berlin,
+            link: "http://curfew.example/?environment=staging#keep-up".into(),
+        }
+        .text();
+        assert_eq!(
+            text,
+            "staging sleeps at 20:00 CET — keep it up: http://curfew.example/?environment=staging#keep-up"
+        );
+    }
+}

@@ -202,3 +202,38 @@ async fn openapi_json() -> Response {
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_slower_than_the_timeout_gets_503_with_a_json_body() {
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(StdDuration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .layer(middleware::from_fn_with_state(
+                StdDuration::from_millis(50),
+                request_timeout,
+            ));
+        let request = axum::http::Request::get("/slow")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "unavailable");
+        assert!(body["detail"].as_str().unwrap().contains("longer than"));
+    }
+}
