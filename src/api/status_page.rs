@@ -1,5 +1,5 @@
 //! The status page at `/`: server-rendered HTML that works without JavaScript and reads well
-//! on a phone, with a form "keep <environment> up until <time>" posting to `/keep-up`.
+//! on a phone, with a form "keep `<environment>` up until `<time>`" posting to `/keep-up`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
