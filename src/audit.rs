@@ -12,7 +12,7 @@ const FILE: &str = "audit.json";
 const KEEP: usize = 20_000;
 
 /// One audited event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When it happened.
     pub at: DateTime<Utc>,
@@ -22,7 +22,7 @@ pub struct AuditEntry {
     pub event: String,
     /// The environment concerned.
     pub environment: String,
-    /// The target concerned, if one.
+    /// The target concerned, if one; `override/<id>` for override events.
     pub target: Option<String>,
     /// The state before.
     pub before: Option<String>,
@@ -64,16 +64,37 @@ impl AuditLog {
         self.dir.save(FILE, &*entries)
     }
 
-    /// Entries newest first, `limit` of them after skipping `offset`.
-    pub fn page(&self, offset: usize, limit: usize) -> Vec<AuditEntry> {
+    /// Entries for which `keep` holds, newest first, `limit` of them after skipping `offset`.
+    pub fn page(
+        &self,
+        offset: usize,
+        limit: usize,
+        keep: impl Fn(&AuditEntry) -> bool,
+    ) -> Vec<AuditEntry> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .iter()
             .rev()
+            .filter(|entry| keep(entry))
             .skip(offset)
             .take(limit)
             .cloned()
             .collect()
+    }
+
+    /// How many entries `keep` holds for.
+    pub fn count(&self, keep: impl Fn(&AuditEntry) -> bool) -> usize {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.iter().filter(|entry| keep(entry)).count()
+    }
+
+    /// Whether an `event` about override `id` was recorded.
+    pub fn has_override_event(&self, event: &str, id: &str) -> bool {
+        let target = crate::overrides::audit_target(id);
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .any(|entry| entry.event == event && entry.target.as_deref() == Some(target.as_str()))
     }
 
     /// How many entries the log holds.

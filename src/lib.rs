@@ -8,6 +8,10 @@
 //! * [`config`] loads and validates the YAML configuration, reporting every error with its
 //!   file, line and column.
 //! * [`planner`] turns a validated configuration into transitions per environment.
+//! * [`overrides`] holds the override model, its stores and expiry; [`audit`] the audit log.
+//! * [`api`] is the HTTP layer: the REST API under `/api/v1` with tokens, roles and rate
+//!   limits, the status page, `/metrics` and the OpenAPI document.
+//! * [`notify`] sends webhook notifications over the small [`http_client`].
 //! * [`cli`] holds the command-line commands, each a small function over the library.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,6 +23,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cost;
+pub mod http_client;
+pub mod notify;
 pub mod overrides;
 pub mod planner;
 pub mod providers;

@@ -14,7 +14,7 @@ use crate::overrides::{self, Override};
 use crate::providers::{Action, Capacity, Target, Tier};
 
 /// One environment's plan over a span.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EnvironmentPlan {
     /// The environment.
     pub name: String,
@@ -33,7 +33,7 @@ pub struct EnvironmentPlan {
 }
 
 /// A change of state in a plan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlannedTransition {
     /// The instant, UTC.
     pub at: DateTime<Utc>,

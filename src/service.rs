@@ -15,7 +15,8 @@ use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::cost::CostTracker;
-use crate::overrides::FileOverrideStore;
+use crate::notify::{self, Notifier};
+use crate::overrides::{self, FileOverrideStore, OverrideStore};
 use crate::providers::Provider;
 use crate::providers::aws::AwsProvider;
 use crate::providers::sim::{self, SimProvider};
@@ -48,6 +49,9 @@ pub enum Error {
     /// A reconcile pass could not run.
     #[error("{0}")]
     Reconcile(#[from] crate::reconciler::Error),
+    /// The tokens file is unusable.
+    #[error("tokens: {0}")]
+    Tokens(#[from] api::auth::Error),
 }
 
 /// Result type of the service.
@@ -65,6 +69,8 @@ pub struct Options {
     pub settings: Settings,
     /// Address for the HTTP server; `None` serves nothing.
     pub listen: Option<String>,
+    /// Tokens file instead of the configuration's `server.tokens_file`.
+    pub tokens_file: Option<PathBuf>,
 }
 
 /// The parts of a running service.
@@ -72,11 +78,13 @@ struct Parts {
     reconciler: Arc<Reconciler>,
     cost: Arc<CostTracker>,
     provider: Arc<dyn Provider>,
+    overrides: Arc<dyn OverrideStore>,
+    audit: Arc<AuditLog>,
 }
 
 async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
     let dir = state::StateDir::open(&options.state_dir)?;
-    let overrides = Arc::new(FileOverrideStore::open(dir.clone())?);
+    let overrides: Arc<dyn OverrideStore> = Arc::new(FileOverrideStore::open(dir.clone())?);
     let audit = Arc::new(AuditLog::open(dir.clone())?);
     let provider = build_provider(&options.config, options.clock.clone(), &dir).await?;
     let cost = Arc::new(CostTracker::new(
@@ -87,16 +95,18 @@ async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Part
         options.config.clone(),
         provider.clone(),
         options.clock.clone(),
-        overrides,
+        overrides.clone(),
         options.settings,
     )
-    .with_audit(audit)
+    .with_audit(audit.clone())
     .with_cost(cost.clone())
     .with_shutdown(shutdown);
     Ok(Parts {
         reconciler: Arc::new(reconciler),
         cost,
         provider,
+        overrides,
+        audit,
     })
 }
 
@@ -161,6 +171,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     let parts = assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
     load_spot_prices(&parts).await;
+    let tokens = Arc::new(load_tokens(&options)?);
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
         Some(addr) => {
@@ -168,11 +179,27 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
                 addr: addr.clone(),
                 source,
             })?;
+            let notifier = spawn_notifications(&options, &parts, local, &shutdown);
+            tokio::spawn(overrides::expiry::run(
+                parts.overrides.clone(),
+                parts.audit.clone(),
+                options.clock.clone(),
+                notifier.clone(),
+                shutdown.clone(),
+            ));
             let router = api::router(AppState {
                 config: options.config.clone(),
                 status: parts.reconciler.status(),
                 metrics: metrics.clone(),
                 cost: Some(parts.cost.clone()),
+                clock: options.clock.clone(),
+                overrides: parts.overrides.clone(),
+                audit: parts.audit.clone(),
+                trigger: parts.reconciler.trigger(),
+                tokens,
+                limiter: Arc::new(api::RateLimiter::new(options.config.server.rate_limit)),
+                notifier,
+                environments_cache: Arc::default(),
             });
             on_listening(local);
             Some(tokio::spawn(api::serve(listener, router, shutdown.clone())))
@@ -216,6 +243,49 @@ async fn load_spot_prices(parts: &Parts) {
         Ok(prices) => parts.cost.set_spot_prices(prices),
         Err(err) => tracing::warn!(error = %err, "spot prices unavailable; using the discount"),
     }
+}
+
+/// The tokens the API accepts: `--tokens`, else `server.tokens_file`, else none.
+fn load_tokens(options: &Options) -> Result<api::Tokens> {
+    let configured = options
+        .config
+        .server
+        .tokens_file
+        .as_ref()
+        .map(PathBuf::from);
+    Ok(match options.tokens_file.clone().or(configured) {
+        Some(path) => api::Tokens::load(&path)?,
+        None => api::Tokens::none(),
+    })
+}
+
+/// Starts the webhook sender and the status watcher when notifications are configured.
+fn spawn_notifications(
+    options: &Options,
+    parts: &Parts,
+    local: std::net::SocketAddr,
+    shutdown: &CancellationToken,
+) -> Option<Notifier> {
+    let settings = options.config.server.notifications.clone()?;
+    let notifier = Notifier::spawn(
+        settings.webhook_url.clone(),
+        StdDuration::from_millis(500),
+        shutdown.clone(),
+    );
+    let link_base = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    tokio::spawn(notify::watch_status(
+        parts.reconciler.status(),
+        options.config.clone(),
+        settings,
+        link_base,
+        options.clock.clone(),
+        notifier.clone(),
+        shutdown.clone(),
+    ));
+    Some(notifier)
 }
 
 /// First SIGTERM/SIGINT: cancel `shutdown`. Second: exit at once.

@@ -1,32 +1,51 @@
-//! The HTTP API: health, readiness, Prometheus metrics and the environments view.
+//! The HTTP API: the REST API under `/api/v1`, the status page, health, readiness,
+//! Prometheus metrics and the OpenAPI document.
 //!
-//! Handlers only read the reconciler's shared [`Status`](crate::reconciler::Status); nothing
-//! here blocks the reconciler.
+//! Handlers read the reconciler's shared [`Status`](crate::reconciler::Status) and the override
+//! store; nothing here blocks the reconciler. Writes wake it through its trigger. Every error
+//! answer is JSON `{"error", "detail"}`; request bodies are limited and requests time out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State as AxumState};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State as AxumState};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::AuditLog;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::cost::CostTracker;
+use crate::notify::Notifier;
+use crate::overrides::OverrideStore;
 use crate::reconciler::SharedStatus;
 use crate::telemetry;
 
+mod audit;
+pub mod auth;
 mod environments;
 mod error;
+pub mod openapi;
+mod overrides;
+mod plan;
+mod rate_limit;
+mod status_page;
 
-pub use self::environments::EnvironmentView;
-pub use self::error::ApiError;
+pub use self::audit::AuditPage;
+pub use self::auth::{Caller, Role, Tokens};
+pub use self::environments::{EnvironmentList, EnvironmentView, ViewCache};
+pub use self::error::{ApiError, ErrorBody};
+pub use self::overrides::{CreateOverride, OverrideList};
+pub use self::rate_limit::RateLimiter;
 
-/// Everything a handler may read.
+/// Everything a handler may read or use.
 #[derive(Clone)]
 pub struct AppState {
     /// The validated configuration.
@@ -37,18 +56,68 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The cost books, when kept.
     pub cost: Option<Arc<CostTracker>>,
+    /// The reconciler's clock: "now" for overrides and plans.
+    pub clock: Arc<dyn Clock>,
+    /// Where overrides are kept.
+    pub overrides: Arc<dyn OverrideStore>,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// Wakes the reconciler after an override changed.
+    pub trigger: Arc<Notify>,
+    /// The accepted tokens.
+    pub tokens: Arc<Tokens>,
+    /// Per-token rate limits.
+    pub limiter: Arc<RateLimiter>,
+    /// Webhook notifications, when configured.
+    pub notifier: Option<Notifier>,
+    /// The environments list, serialised once per change.
+    pub environments_cache: Arc<environments::ViewCache>,
 }
 
-/// The router with every route.
+/// The router with every route, the body limit, the request timeout and JSON errors.
 pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.server.body_limit_bytes;
+    let timeout = crate::config::duration::parse(&state.config.server.request_timeout)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .unwrap_or(StdDuration::from_secs(10));
     Router::new()
+        .route("/", get(status_page::page))
+        .route("/keep-up", post(status_page::keep_up))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
         .route("/api/v1/environments", get(environments::list))
+        .route("/api/v1/environments/{name}/plan", get(plan::plan))
+        .route(
+            "/api/v1/overrides",
+            post(overrides::create).get(overrides::list),
+        )
+        .route("/api/v1/overrides/{id}", delete(overrides::cancel))
+        .route("/api/v1/audit", get(audit::page))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(count_requests))
+        .layer(middleware::map_response(error::json_errors))
+        .layer(middleware::from_fn_with_state(timeout, request_timeout))
         .with_state(state)
+}
+
+/// Middleware: a request that takes longer than the limit gets 503.
+async fn request_timeout(
+    AxumState(limit): AxumState<StdDuration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(format!(
+            "the request took longer than {} s",
+            limit.as_secs_f64()
+        ))
+        .into_response(),
+    }
 }
 
 /// Counts every request by matched route and status.
@@ -85,10 +154,27 @@ pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, Socke
     Ok((listener, local))
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain"))
+)]
 async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Readiness: the first reconcile pass has completed.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = String, content_type = "text/plain"),
+        (status = 503, description = "Not ready yet", body = ErrorBody),
+    )
+)]
 async fn readyz(AxumState(state): AxumState<AppState>) -> Response {
     let ready = state.status.read().map(|s| s.ready).unwrap_or(false);
     if ready {
@@ -98,6 +184,16 @@ async fn readyz(AxumState(state): AxumState<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Metrics in the Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 503, description = "No recorder installed", body = ErrorBody),
+    )
+)]
 async fn metrics(AxumState(state): AxumState<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => {
@@ -111,6 +207,56 @@ async fn metrics(AxumState(state): AxumState<AppState>) -> Response {
     }
 }
 
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI document", body = Object))
+)]
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::document_json(),
+    )
+        .into_response()
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_slower_than_the_timeout_gets_503_with_a_json_body() {
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(StdDuration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .layer(middleware::from_fn_with_state(
+                StdDuration::from_millis(50),
+                request_timeout,
+            ));
+        let request = axum::http::Request::get("/slow")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "unavailable");
+        assert!(body["detail"].as_str().unwrap().contains("longer than"));
+    }
 }

@@ -27,7 +27,7 @@ pub use self::schedule::{Base, Exception, Schedule};
 pub use self::timeline::Timeline;
 
 /// Whether a target should be running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Running at its original capacity.

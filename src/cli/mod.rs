@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Parser, Subcommand};
 
 mod check;
+mod client;
 mod eval;
 mod plan;
 mod service;
@@ -81,6 +82,63 @@ pub enum Command {
     Run(service::RunArgs),
     /// The full service on the embedded simulated estate; no cloud needed.
     Demo(service::DemoArgs),
+    /// Show each environment of a running service: state, next change, overrides.
+    Status {
+        /// The service and token.
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Create, list or cancel overrides on a running service.
+    Override {
+        /// What to do.
+        #[command(subcommand)]
+        command: OverrideCommand,
+    },
+}
+
+/// `curfew override ...`.
+#[derive(Debug, Subcommand)]
+pub enum OverrideCommand {
+    /// Force an environment up (or down) until a time or for a while.
+    Create {
+        /// The environment.
+        #[arg(long = "env")]
+        environment: String,
+        /// When it ends: HH:MM (next such time in the environment's zone), a local
+        /// YYYY-MM-DDTHH:MM, or RFC 3339.
+        #[arg(long, conflicts_with = "duration")]
+        until: Option<String>,
+        /// How long it lasts, e.g. 3h or 1h30m.
+        #[arg(long = "for")]
+        duration: Option<String>,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+        /// The state to force.
+        #[arg(long, default_value = "up", value_parser = parse_state)]
+        state: crate::calendar::State,
+        /// The service and token.
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// List the active overrides.
+    List {
+        /// The service and token.
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Cancel an override: the calendar decides again at once.
+    Cancel {
+        /// The override's id.
+        id: String,
+        /// The service and token.
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+}
+
+fn parse_state(text: &str) -> Result<crate::calendar::State, String> {
+    text.parse()
 }
 
 /// Runs a parsed command line and returns the process exit status.
@@ -106,6 +164,28 @@ pub fn run(cli: Cli) -> u8 {
         } => simulate::run(&config, from, to, json),
         Command::Run(args) => service::run(args),
         Command::Demo(args) => service::demo(args),
+        Command::Status { server } => client::status(server),
+        Command::Override { command } => match command {
+            OverrideCommand::Create {
+                environment,
+                until,
+                duration,
+                reason,
+                state,
+                server,
+            } => client::create(
+                server,
+                client::CreateArgs {
+                    environment,
+                    state,
+                    until,
+                    duration,
+                    reason,
+                },
+            ),
+            OverrideCommand::List { server } => client::list(server),
+            OverrideCommand::Cancel { id, server } => client::cancel(server, &id),
+        },
     }
 }
 

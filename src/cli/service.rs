@@ -81,6 +81,7 @@ pub fn run(args: RunArgs) -> u8 {
             dry_run: args.dry_run,
             ..Settings::default()
         },
+        tokens_file: None,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -100,6 +101,10 @@ pub fn run(args: RunArgs) -> u8 {
     runtime.block_on(async {
         match service::run(options, |addr| {
             tracing::info!(%addr, "listening");
+            // Scripts and tests read the address from stdout; a closed stdout is no error.
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "curfew: listening on http://{addr}/");
+            let _ = out.flush();
         })
         .await
         {
@@ -180,6 +185,7 @@ pub fn demo(args: DemoArgs) -> u8 {
         state_dir: args.state_dir,
         settings: Settings::default(),
         listen: Some(args.listen),
+        tokens_file: args.tokens,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,

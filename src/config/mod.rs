@@ -22,7 +22,7 @@ pub mod targets;
 mod validate;
 
 pub use self::diagnostic::{Diagnostic, closest};
-pub use self::raw::{KubernetesState, ServerConfig};
+pub use self::raw::{KubernetesState, NotificationsConfig, RateLimitConfig, ServerConfig};
 pub use self::targets::TargetConfig;
 
 /// Why a configuration could not be loaded.
@@ -128,5 +128,58 @@ impl Config {
     pub fn schedule_of(&self, environment: &Environment) -> &Schedule {
         // Validation guarantees the reference resolves.
         &self.schedules[environment.schedule.as_str()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "schedules:\n  office: { uptime: [\"Mon-Fri 07:00-20:00\"] }\n";
+
+    fn load(server: &str) -> Result<Config> {
+        Config::from_yaml(&format!("{BASE}server:\n{server}"), Path::new("c.yaml"))
+    }
+
+    #[test]
+    fn server_limits_and_notifications_have_defaults_and_are_read() {
+        let config = load("  listen: 127.0.0.1:9000\n").unwrap();
+        assert_eq!(config.server.body_limit_bytes, 16 * 1024);
+        assert_eq!(config.server.rate_limit, RateLimitConfig::default());
+        assert_eq!(config.server.notifications, None);
+        let config = load(
+            "  rate_limit: { per_second: 5, burst: 7 }\n  notifications: { webhook_url: \"http://hooks.local/x\" }\n",
+        )
+        .unwrap();
+        assert_eq!(config.server.rate_limit.burst, 7);
+        assert_eq!(
+            config.server.notifications.unwrap().minutes_before,
+            15,
+            "minutes_before defaults to 15"
+        );
+    }
+
+    #[test]
+    fn bad_server_limits_and_webhooks_are_errors_with_their_location() {
+        let err = load(
+            "  body_limit_bytes: 0\n  request_timeout: soon\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"https://hooks.slack.com/x\", minutes_before: 0 }\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "body_limit_bytes",
+            "request_timeout",
+            "rate_limit",
+            "http://",
+            "minutes_before",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        assert!(text.starts_with("c.yaml:4:"), "{text}");
+        let err = load("  rate_limit: { per_minute: 5 }\n").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `per_minute`"),
+            "{err}"
+        );
     }
 }

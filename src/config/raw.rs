@@ -119,10 +119,29 @@ pub struct ServerConfig {
     pub listen: String,
     /// File of token hashes, relative to the config file.
     pub tokens_file: Option<String>,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+    /// Longest time a request may take, e.g. `10s`; slower ones get 503.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: String,
+    /// Requests each token may make.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Webhook notifications; none when absent.
+    pub notifications: Option<NotificationsConfig>,
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8080".to_string()
+}
+
+fn default_body_limit() -> usize {
+    16 * 1024
+}
+
+fn default_request_timeout() -> String {
+    "10s".to_string()
 }
 
 impl Default for ServerConfig {
@@ -130,8 +149,58 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             tokens_file: None,
+            body_limit_bytes: default_body_limit(),
+            request_timeout: default_request_timeout(),
+            rate_limit: RateLimitConfig::default(),
+            notifications: None,
         }
     }
+}
+
+/// A token bucket per API token: `per_second` requests on average, bursts of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per token.
+    #[serde(default = "default_per_second")]
+    pub per_second: u32,
+    /// Requests a token may make at once after being idle.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_per_second() -> u32 {
+    10
+}
+
+fn default_burst() -> u32 {
+    20
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_second: default_per_second(),
+            burst: default_burst(),
+        }
+    }
+}
+
+/// Slack-compatible webhook notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Where to POST `{"text": ...}`; `http://` only in this build.
+    pub webhook_url: String,
+    /// Warn this many minutes before an environment goes down.
+    #[serde(default = "default_minutes_before")]
+    pub minutes_before: u32,
+    /// The service's address as people reach it, for links in messages.
+    pub public_url: Option<String>,
+}
+
+fn default_minutes_before() -> u32 {
+    15
 }
 
 /// Where state lives: a directory or a Kubernetes namespace.

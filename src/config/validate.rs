@@ -511,7 +511,36 @@ fn server_config(collector: &mut Collector, raw: &RawConfig) -> super::ServerCon
         }
         server.tokens_file = Some(resolved.to_string_lossy().into_owned());
     }
+    for problem in server_limit_problems(&server) {
+        collector.error(at, problem, None);
+    }
     server
+}
+
+/// What is wrong with the server's limits and notification settings.
+fn server_limit_problems(server: &super::ServerConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    if server.body_limit_bytes == 0 {
+        problems.push("server.body_limit_bytes must be greater than zero".to_string());
+    }
+    if let Err(err) = duration::parse(&server.request_timeout) {
+        problems.push(format!("server.request_timeout: {err}"));
+    }
+    if server.rate_limit.per_second == 0 || server.rate_limit.burst == 0 {
+        problems.push("server.rate_limit: per_second and burst must be greater than zero".into());
+    }
+    if let Some(notifications) = &server.notifications {
+        if !notifications.webhook_url.starts_with("http://") {
+            problems.push(format!(
+                "server.notifications.webhook_url '{}' must be an http:// URL (use a local relay for https)",
+                notifications.webhook_url
+            ));
+        }
+        if notifications.minutes_before == 0 {
+            problems.push("server.notifications.minutes_before must be greater than zero".into());
+        }
+    }
+    problems
 }
 
 fn state_config(collector: &mut Collector, raw: Option<&RawState>) -> StateConfig {

@@ -54,3 +54,21 @@ impl OverrideStore for FileOverrideStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::overrides::conformance;
+
+    #[test]
+    fn file_store_passes_the_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        conformance::check_store(&|| {
+            let store = FileOverrideStore::open(StateDir::open(&path).unwrap()).unwrap();
+            Arc::new(store) as Arc<dyn OverrideStore>
+        });
+    }
+}

@@ -9,9 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::State;
 
+pub mod conformance;
+pub mod expiry;
 mod file_store;
+mod until;
 
+pub use self::expiry::expire;
 pub use self::file_store::FileOverrideStore;
+pub use self::until::resolve_until;
 
 /// What can go wrong storing overrides.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +30,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One override.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Override {
     /// Unique id.
     pub id: String,
@@ -60,6 +65,11 @@ pub fn active<'a>(
         .iter()
         .filter(|o| o.environment == environment && o.is_active(now))
         .max_by_key(|o| (o.created_at, o.id.as_str()))
+}
+
+/// How audit entries name an override: `override/<id>` in their `target`.
+pub fn audit_target(id: &str) -> String {
+    format!("override/{id}")
 }
 
 /// Where overrides are kept.

@@ -1,0 +1,308 @@
+//! `POST /api/v1/overrides`, `GET /api/v1/overrides`, `DELETE /api/v1/overrides/{id}`.
+//!
+//! Creating or cancelling an override triggers a reconcile pass at once, so it takes effect
+//! within a pass's time. The newest active override of an environment decides it, so a new
+//! one extends (or shortens) the one before.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State as AxumState};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Authenticated, Caller, Role};
+use super::{ApiError, AppState};
+use crate::audit::AuditEntry;
+use crate::calendar::State;
+use crate::config::duration;
+use crate::notify::Notification;
+use crate::overrides::{self, Override};
+use crate::planner;
+
+/// The longest a reason may be, in characters.
+pub const MAX_REASON: usize = 500;
+/// No override may last longer than this, whatever the role.
+pub const HARD_LIMIT: Duration = Duration::days(90);
+
+/// A request to override an environment's schedule.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOverride {
+    /// The environment.
+    pub environment: String,
+    /// The state to force.
+    pub state: State,
+    /// When it ends (RFC 3339); give this or `duration`.
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+    /// How long it lasts from now, e.g. `3h` or `1h30m`; give this or `until`.
+    pub duration: Option<String>,
+    /// Why (required, at most 500 characters).
+    pub reason: String,
+}
+
+/// Active overrides.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OverrideList {
+    /// Every active override the caller may see, newest first.
+    pub overrides: Vec<Override>,
+}
+
+/// Creates an override.
+#[utoipa::path(
+    post,
+    path = "/api/v1/overrides",
+    tag = "overrides",
+    request_body = CreateOverride,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = Override),
+        (status = 400, description = "Malformed JSON", body = super::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::ErrorBody),
+        (status = 403, description = "Outside the token's role or scope", body = super::ErrorBody),
+        (status = 404, description = "Unknown environment", body = super::ErrorBody),
+        (status = 413, description = "Body too large", body = super::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::ErrorBody),
+        (status = 422, description = "Invalid override", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
+    )
+)]
+pub async fn create(
+    AxumState(state): AxumState<AppState>,
+    Authenticated(caller): Authenticated,
+    Json(request): Json<CreateOverride>,
+) -> Result<Response, ApiError> {
+    let created = create_override(&state, &caller, request)?;
+    let location = format!("/api/v1/overrides/{}", created.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(created),
+    )
+        .into_response())
+}
+
+/// Lists the active overrides.
+#[utoipa::path(
+    get,
+    path = "/api/v1/overrides",
+    tag = "overrides",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Active overrides in the caller's scope", body = OverrideList),
+        (status = 401, description = "No or unknown token", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
+    )
+)]
+pub async fn list(
+    AxumState(state): AxumState<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<OverrideList>, ApiError> {
+    let now = state.clock.now();
+    let mut overrides: Vec<Override> = state
+        .overrides
+        .list()
+        .map_err(|err| ApiError::internal(err.to_string()))?
+        .into_iter()
+        .filter(|o| o.until > now && caller.in_scope(&o.environment))
+        .collect();
+    overrides.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    Ok(Json(OverrideList { overrides }))
+}
+
+/// Cancels an override: the calendar decides again at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/overrides/{id}",
+    tag = "overrides",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The override's id")),
+    responses(
+        (status = 200, description = "Cancelled; the override as it was", body = Override),
+        (status = 401, description = "No or unknown token", body = super::ErrorBody),
+        (status = 403, description = "Outside the token's role or scope", body = super::ErrorBody),
+        (status = 404, description = "No such override", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
+    )
+)]
+pub async fn cancel(
+    AxumState(state): AxumState<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Override>, ApiError> {
+    let store_error = |err: overrides::Error| ApiError::internal(err.to_string());
+    let existing = state
+        .overrides
+        .list()
+        .map_err(store_error)?
+        .into_iter()
+        .find(|o| o.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no override '{id}'")))?;
+    if !caller.in_scope(&existing.environment) {
+        return Err(ApiError::forbidden(format!(
+            "token '{}' may not act on {}",
+            caller.name, existing.environment
+        )));
+    }
+    match caller.role {
+        Role::Viewer => {
+            return Err(ApiError::forbidden("viewers may not cancel overrides"));
+        }
+        Role::Operator if existing.created_by != caller.name => {
+            return Err(ApiError::forbidden(format!(
+                "operators cancel only their own overrides; this one is {}'s",
+                existing.created_by
+            )));
+        }
+        _ => {}
+    }
+    let removed = state
+        .overrides
+        .remove(&id)
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no override '{id}'")))?;
+    record(
+        &state,
+        AuditEntry {
+            at: state.clock.now(),
+            actor: caller.name.clone(),
+            event: "override_cancelled".to_string(),
+            environment: removed.environment.clone(),
+            target: Some(overrides::audit_target(&removed.id)),
+            before: Some(format!("override {}", removed.state)),
+            after: Some("calendar".to_string()),
+            reason: format!("cancelled: {}", removed.reason),
+            result: "ok".to_string(),
+        },
+    );
+    state.trigger.notify_one();
+    tracing::info!(id = %removed.id, environment = %removed.environment, by = %caller.name, "override cancelled");
+    Ok(Json(removed))
+}
+
+/// Checks `request` against the caller's role and scope and the environment's policy, then
+/// stores the override, audits it, wakes the reconciler and queues a notification.
+pub fn create_override(
+    state: &AppState,
+    caller: &Arc<Caller>,
+    request: CreateOverride,
+) -> Result<Override, ApiError> {
+    if caller.role == Role::Viewer {
+        return Err(ApiError::forbidden("viewers may not create overrides"));
+    }
+    let environment = state
+        .config
+        .environments
+        .get(&request.environment)
+        .ok_or_else(|| ApiError::not_found(format!("no environment '{}'", request.environment)))?;
+    if !caller.in_scope(&environment.name) {
+        return Err(ApiError::forbidden(format!(
+            "token '{}' may not act on {}",
+            caller.name, environment.name
+        )));
+    }
+    let reason = request.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::unprocessable("a reason is required"));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Err(ApiError::unprocessable(format!(
+            "the reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    let now = state.clock.now();
+    let until = match (&request.until, &request.duration) {
+        (Some(until), None) => DateTime::parse_from_rfc3339(until.trim())
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|err| ApiError::unprocessable(format!("'until' is not RFC 3339: {err}")))?,
+        (None, Some(text)) => {
+            let length =
+                duration::parse(text).map_err(|err| ApiError::unprocessable(err.to_string()))?;
+            now.checked_add_signed(length)
+                .ok_or_else(|| ApiError::unprocessable("the duration is too long"))?
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "give exactly one of 'until' and 'duration'",
+            ));
+        }
+    };
+    if until <= now {
+        return Err(ApiError::unprocessable(format!(
+            "the override would end in the past ({until}, now is {now})"
+        )));
+    }
+    let length = until - now;
+    if length > HARD_LIMIT {
+        return Err(ApiError::unprocessable(
+            "no override may last longer than 90 days",
+        ));
+    }
+    if let Some(max) = environment.max_override
+        && length > max
+        && caller.role < Role::Admin
+    {
+        return Err(ApiError::unprocessable(format!(
+            "{} allows overrides of at most {}; ask an admin for longer",
+            environment.name,
+            duration::format(max)
+        )));
+    }
+    let existing = state
+        .overrides
+        .list()
+        .map_err(|err| ApiError::internal(err.to_string()))?;
+    let schedule = state.config.schedule_of(environment);
+    let before = planner::decide_environment(schedule, &environment.name, &existing, now);
+    let item = Override {
+        id: new_id(),
+        environment: environment.name.clone(),
+        state: request.state,
+        created_at: now,
+        until,
+        reason: reason.to_string(),
+        created_by: caller.name.clone(),
+    };
+    state
+        .overrides
+        .put(item.clone())
+        .map_err(|err| ApiError::internal(err.to_string()))?;
+    record(
+        state,
+        AuditEntry {
+            at: now,
+            actor: caller.name.clone(),
+            event: "override_created".to_string(),
+            environment: item.environment.clone(),
+            target: Some(overrides::audit_target(&item.id)),
+            before: Some(before.state.to_string()),
+            after: Some(format!("{} until {}", item.state, item.until.to_rfc3339())),
+            reason: item.reason.clone(),
+            result: "ok".to_string(),
+        },
+    );
+    state.trigger.notify_one();
+    if let Some(notifier) = &state.notifier {
+        notifier.send(Notification::OverrideCreated {
+            item: item.clone(),
+            zone: schedule.zone(),
+        });
+    }
+    tracing::info!(id = %item.id, environment = %item.environment, state = %item.state, until = %item.until, by = %caller.name, "override created");
+    Ok(item)
+}
+
+fn record(state: &AppState, entry: AuditEntry) {
+    if let Err(err) = state.audit.record([entry]) {
+        tracing::error!(error = %err, "cannot write the audit log");
+    }
+}
+
+/// A new random override id: 12 hex digits.
+fn new_id() -> String {
+    format!("{:012x}", rand::rng().random::<u64>() & 0xffff_ffff_ffff)
+}

@@ -1,0 +1,78 @@
+//! `GET /api/v1/environments/{name}/plan?from=&to=`: an environment's transitions in a span.
+
+use axum::Json;
+use axum::extract::{Path, Query, State as AxumState};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+use crate::planner::{self, EnvironmentPlan};
+
+/// The longest span one request may plan.
+const MAX_SPAN: Duration = Duration::days(400);
+
+/// The span to plan.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanQuery {
+    /// Start (RFC 3339); default now.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<DateTime<FixedOffset>>,
+    /// End (RFC 3339); default seven days after the start; at most 400 days after it.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<DateTime<FixedOffset>>,
+}
+
+/// Plans one environment.
+#[utoipa::path(
+    get,
+    path = "/api/v1/environments/{name}/plan",
+    tag = "environments",
+    params(("name" = String, Path, description = "The environment"), PlanQuery),
+    responses(
+        (status = 200, description = "The plan", body = EnvironmentPlan),
+        (status = 400, description = "Bad query", body = super::ErrorBody),
+        (status = 404, description = "Unknown environment", body = super::ErrorBody),
+        (status = 422, description = "Bad span", body = super::ErrorBody),
+    )
+)]
+pub async fn plan(
+    AxumState(state): AxumState<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<PlanQuery>,
+) -> Result<Json<EnvironmentPlan>, ApiError> {
+    let environment = state
+        .config
+        .environments
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no environment '{name}'")))?;
+    let from = query
+        .from
+        .map(|at| at.with_timezone(&Utc))
+        .unwrap_or_else(|| state.clock.now());
+    let to = match query.to {
+        Some(at) => at.with_timezone(&Utc),
+        None => from
+            .checked_add_signed(Duration::days(7))
+            .ok_or_else(|| ApiError::unprocessable("'from' is too far in the future"))?,
+    };
+    for at in [from, to] {
+        if !(2000..=2200).contains(&chrono::Datelike::year(&at)) {
+            return Err(ApiError::unprocessable(
+                "'from' and 'to' must lie between the years 2000 and 2200",
+            ));
+        }
+    }
+    if to <= from {
+        return Err(ApiError::unprocessable("'to' must be after 'from'"));
+    }
+    if to - from > MAX_SPAN {
+        return Err(ApiError::unprocessable("a plan spans at most 400 days"));
+    }
+    Ok(Json(planner::plan_environment(
+        &state.config,
+        environment,
+        from,
+        to,
+    )))
+}

@@ -1,0 +1,262 @@
+//! The status page at `/`: server-rendered HTML that works without JavaScript and reads well
+//! on a phone, with a form "keep `<environment>` up until `<time>`" posting to `/keep-up`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use axum::Form;
+use axum::extract::{Query, State as AxumState};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::environments::{self, EnvironmentView};
+use super::overrides::{CreateOverride, create_override};
+use super::{AppState, auth};
+use crate::calendar::State;
+use crate::overrides::resolve_until;
+
+/// The form's fields.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeepUpForm {
+    /// The environment.
+    pub environment: String,
+    /// `HH:MM` (the next such time in the environment's zone) or a local date and time.
+    pub until: String,
+    /// Why.
+    pub reason: String,
+    /// The caller's API token.
+    pub token: String,
+}
+
+/// Renders the page; `?environment=` preselects the form, `?created=` confirms an override.
+pub async fn page(
+    AxumState(state): AxumState<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let notice = query
+        .get("created")
+        .map(|id| Notice::Created(id.chars().filter(char::is_ascii_alphanumeric).collect()));
+    render(
+        &state,
+        StatusCode::OK,
+        query.get("environment").map(String::as_str),
+        notice,
+    )
+}
+
+/// Handles the form: creates the override, then redirects to the page (303), or shows the
+/// page again with the problem.
+pub async fn keep_up(
+    AxumState(state): AxumState<AppState>,
+    Form(form): Form<KeepUpForm>,
+) -> Response {
+    let failed = |status: StatusCode, detail: String| {
+        render(
+            &state,
+            status,
+            Some(form.environment.as_str()),
+            Some(Notice::Failed(detail)),
+        )
+    };
+    let caller = match auth::authorize(&state, Some(form.token.as_str())) {
+        Ok(caller) => caller,
+        Err(err) => return failed(err.status, err.detail),
+    };
+    let zone = state
+        .config
+        .environments
+        .get(&form.environment)
+        .map(|env| state.config.schedule_of(env).zone())
+        .unwrap_or(chrono_tz::UTC);
+    let until = match resolve_until(&form.until, zone, state.clock.now()) {
+        Ok(until) => until,
+        Err(detail) => return failed(StatusCode::UNPROCESSABLE_ENTITY, detail),
+    };
+    let request = CreateOverride {
+        environment: form.environment.clone(),
+        state: State::Up,
+        until: Some(until.to_rfc3339()),
+        duration: None,
+        reason: form.reason.clone(),
+    };
+    match create_override(&state, &caller, request) {
+        Ok(created) => Redirect::to(&format!("/?created={}", created.id)).into_response(),
+        Err(err) => failed(err.status, err.detail),
+    }
+}
+
+enum Notice {
+    Created(String),
+    Failed(String),
+}
+
+fn render(
+    state: &AppState,
+    status: StatusCode,
+    selected: Option<&str>,
+    notice: Option<Notice>,
+) -> Response {
+    let list = environments::views(state);
+    let mut html = String::with_capacity(8 * 1024);
+    html.push_str(HEAD);
+    html.push_str("<main><h1>curfew</h1>");
+    match &notice {
+        Some(Notice::Created(id)) => {
+            let _ = write!(
+                html,
+                "<p class=\"notice ok\" role=\"status\">Override {} created.</p>",
+                escape(id)
+            );
+        }
+        Some(Notice::Failed(detail)) => {
+            let _ = write!(
+                html,
+                "<p class=\"notice error\" role=\"alert\">Not done: {}</p>",
+                escape(detail)
+            );
+        }
+        None => {}
+    }
+    if let Some(at) = list.at {
+        let _ = write!(
+            html,
+            "<p class=\"muted\">As of {} UTC.</p>",
+            at.format("%Y-%m-%d %H:%M")
+        );
+    } else {
+        html.push_str("<p class=\"muted\">Waiting for the first reconcile pass.</p>");
+    }
+    for environment in &list.environments {
+        render_environment(&mut html, environment);
+    }
+    render_form(&mut html, &list.environments, selected);
+    html.push_str("</main></body></html>\n");
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+fn render_environment(html: &mut String, environment: &EnvironmentView) {
+    let zone: Tz = environment.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let state = environment.state.as_str();
+    let _ = write!(
+        html,
+        "<section class=\"env\" id=\"env-{name}\"><h2>{name} <span class=\"state {state}\">{state}</span></h2>\
+         <p class=\"why\">{reason}</p><dl>",
+        name = escape(&environment.name),
+        reason = escape(&environment.reason),
+    );
+    let next = environment
+        .next_transition
+        .map(|at| local(at, zone))
+        .unwrap_or_else(|| "none scheduled".to_string());
+    let _ = write!(html, "<dt>Next change</dt><dd>{}</dd>", escape(&next));
+    let cost = environment
+        .cost_per_hour
+        .map(|c| format!("${c:.2}"))
+        .unwrap_or_else(|| "n/a".to_string());
+    let _ = write!(
+        html,
+        "<dt>Cost per hour</dt><dd>{cost}</dd><dt>Saved this month</dt><dd>n/a</dd></dl>"
+    );
+    if environment.overrides.is_empty() {
+        html.push_str("<p class=\"muted\">No active overrides.</p>");
+    } else {
+        html.push_str("<ul class=\"overrides\">");
+        for item in &environment.overrides {
+            let _ = write!(
+                html,
+                "<li class=\"override\"><strong>{state}</strong> until {until}, by {who}: {why} <code>{id}</code></li>",
+                state = item.state,
+                until = escape(&local(item.until, zone)),
+                who = escape(&item.created_by),
+                why = escape(&item.reason),
+                id = escape(&item.id),
+            );
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("</section>");
+}
+
+fn render_form(html: &mut String, environments: &[EnvironmentView], selected: Option<&str>) {
+    html.push_str(
+        "<section id=\"keep-up\"><h2>Keep an environment up</h2>\
+         <form method=\"post\" action=\"/keep-up\"><label>Keep <select name=\"environment\">",
+    );
+    for environment in environments {
+        let chosen = if Some(environment.name.as_str()) == selected {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            "<option value=\"{name}\"{chosen}>{name}</option>",
+            name = escape(&environment.name)
+        );
+    }
+    html.push_str(
+        "</select></label> <label>up until <input name=\"until\" type=\"time\" required></label>\
+         <label>Reason <input name=\"reason\" type=\"text\" required maxlength=\"500\" \
+         placeholder=\"release rehearsal\"></label>\
+         <label>Token <input name=\"token\" type=\"password\" required autocomplete=\"off\"></label>\
+         <button type=\"submit\">Keep it up</button>\
+         <p class=\"muted\">The time is the environment's local time; the next such time counts.</p>\
+         </form></section>",
+    );
+}
+
+/// `Mon 30 Nov 20:00 CET`.
+fn local(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%a %d %b %H:%M %Z")
+        .to_string()
+}
+
+/// Escapes text for HTML content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+const HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>curfew status</title><style>\
+body{font-family:system-ui,sans-serif;margin:0;background:#f5f5f4;color:#1c1917}\
+main{max-width:42rem;margin:0 auto;padding:1rem}\
+h1{margin:.2rem 0 1rem}h2{font-size:1.15rem;margin:0 0 .4rem}\
+section{background:#fff;border-radius:.6rem;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0002}\
+.state{font-size:.8rem;padding:.1rem .5rem;border-radius:1rem;vertical-align:middle}\
+.state.up{background:#dcfce7;color:#166534}.state.down{background:#e7e5e4;color:#44403c}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}dt{color:#57534e}dd{margin:0}\
+.muted{color:#78716c;font-size:.9rem}.overrides{padding-left:1.2rem}\
+.notice{padding:.6rem 1rem;border-radius:.5rem}.ok{background:#dcfce7}.error{background:#fee2e2}\
+form{display:flex;flex-direction:column;gap:.6rem}label{display:flex;flex-direction:column;gap:.2rem}\
+input,select,button{font-size:1rem;padding:.5rem;border:1px solid #a8a29e;border-radius:.4rem}\
+button{background:#1c1917;color:#fff;border:0}\
+</style></head><body>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_neutralises_markup() {
+        assert_eq!(
+            escape("<script>alert('x') & \"y\"</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! `curfew status` and `curfew override create|list|cancel`: the HTTP client of a running
+//! service. Tables by default, `--json` for scripts.
+
+use std::time::Duration;
+
+use axum::http::Method;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::de::DeserializeOwned;
+
+use super::EXIT_BAD_INPUT;
+use crate::api::{EnvironmentList, ErrorBody, OverrideList};
+use crate::calendar::State;
+use crate::http_client::HttpClient;
+use crate::overrides::{Override, resolve_until};
+
+/// Where the service is and who is asking.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// The service's base URL.
+    #[arg(long, env = "CURFEW_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// API token (prefer the environment variable: command lines are visible to others).
+    #[arg(long, env = "CURFEW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `override create` asks for.
+#[derive(Debug, Clone)]
+pub struct CreateArgs {
+    /// The environment.
+    pub environment: String,
+    /// The state to force.
+    pub state: State,
+    /// `HH:MM`, a local date and time, or RFC 3339.
+    pub until: Option<String>,
+    /// A duration such as `3h`.
+    pub duration: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A failed client command: its message and exit status.
+struct Failure(String, u8);
+
+type Outcome<T> = Result<T, Failure>;
+
+struct Client {
+    http: HttpClient,
+    base: String,
+    token: Option<String>,
+}
+
+// === impl Client ===
+
+impl Client {
+    fn new(args: &ServerArgs) -> Self {
+        Client {
+            http: HttpClient::new(Duration::from_secs(10)),
+            base: args.server.trim_end_matches('/').to_string(),
+            token: args.token.clone(),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Outcome<T> {
+        let url = format!("{}{path}", self.base);
+        let body = body.map(|b| b.to_string().into_bytes());
+        let response = self
+            .http
+            .send(method, &url, self.token.as_deref(), body)
+            .await
+            .map_err(|err| Failure(err.to_string(), 1))?;
+        if !response.is_success() {
+            let detail = serde_json::from_slice::<ErrorBody>(&response.body)
+                .map(|e| format!("{} ({})", e.detail, e.error))
+                .unwrap_or_else(|_| response.text());
+            let code = if response.status == 422 || response.status == 400 || response.status == 404
+            {
+                EXIT_BAD_INPUT
+            } else {
+                1
+            };
+            return Err(Failure(
+                format!("{} {}: {detail}", response.status, url),
+                code,
+            ));
+        }
+        serde_json::from_slice(&response.body)
+            .map_err(|err| Failure(format!("unexpected answer from {url}: {err}"), 1))
+    }
+}
+
+fn finish<T>(outcome: Outcome<T>, print: impl FnOnce(T)) -> u8 {
+    match outcome {
+        Ok(value) => {
+            print(value);
+            0
+        }
+        Err(Failure(message, code)) => {
+            eprintln!("error: {message}");
+            code
+        }
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, u8> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|runtime| runtime.block_on(future))
+        .map_err(|err| {
+            eprintln!("error: cannot start the runtime: {err}");
+            1
+        })
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Runs `curfew status`.
+pub fn status(args: ServerArgs) -> u8 {
+    let client = Client::new(&args);
+    let outcome =
+        block_on(client.call::<EnvironmentList>(Method::GET, "/api/v1/environments", None));
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(code) => return code,
+    };
+    finish(outcome, |list| {
+        if args.json {
+            return print_json(&list);
+        }
+        let rows: Vec<Vec<String>> = list
+            .environments
+            .iter()
+            .map(|env| {
+                let zone: Tz = env.timezone.parse().unwrap_or(chrono_tz::UTC);
+                vec![
+                    env.name.clone(),
+                    env.state.to_string(),
+                    env.next_transition
+                        .map(|at| local(at, zone))
+                        .unwrap_or_else(|| "-".into()),
+                    env.overrides.len().to_string(),
+                    env.cost_per_hour
+                        .map(|c| format!("{c:.2}"))
+                        .unwrap_or_else(|| "n/a".into()),
+                    env.reason.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "ENVIRONMENT",
+                "STATE",
+                "NEXT CHANGE",
+                "OVERRIDES",
+                "$/HOUR",
+                "REASON",
+            ],
+            &rows,
+        );
+    })
+}
+
+/// Runs `curfew override create`.
+pub fn create(args: ServerArgs, request: CreateArgs) -> u8 {
+    if request.until.is_some() == request.duration.is_some() {
+        eprintln!("error: give exactly one of --until and --for");
+        return EXIT_BAD_INPUT;
+    }
+    let client = Client::new(&args);
+    let outcome = block_on(async {
+        let until = match &request.until {
+            // A wall-clock time means the environment's zone and the service's clock.
+            Some(text) => Some(resolve_remote_until(&client, &request.environment, text).await?),
+            None => None,
+        };
+        let body = serde_json::json!({
+            "environment": request.environment,
+            "state": request.state,
+            "until": until.map(|at| at.to_rfc3339()),
+            "duration": request.duration,
+            "reason": request.reason,
+        });
+        client
+            .call::<Override>(Method::POST, "/api/v1/overrides", Some(body))
+            .await
+    });
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(code) => return code,
+    };
+    finish(outcome, |created| {
+        if args.json {
+            return print_json(&created);
+        }
+        println!(
+            "created override {}: {} {} until {} ({})",
+            created.id,
+            created.environment,
+            created.state,
+            created.until.to_rfc3339(),
+            created.reason
+        );
+    })
+}
+
+async fn resolve_remote_until(
+    client: &Client,
+    environment: &str,
+    text: &str,
+) -> Outcome<DateTime<Utc>> {
+    let list: EnvironmentList = client
+        .call(Method::GET, "/api/v1/environments", None)
+        .await?;
+    let view = list
+        .environments
+        .iter()
+        .find(|e| e.name == environment)
+        .ok_or_else(|| Failure(format!("no environment '{environment}'"), EXIT_BAD_INPUT))?;
+    let zone: Tz = view.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let now = list.at.unwrap_or_else(Utc::now);
+    resolve_until(text, zone, now).map_err(|err| Failure(err, EXIT_BAD_INPUT))
+}
+
+/// Runs `curfew override list`.
+pub fn list(args: ServerArgs) -> u8 {
+    let client = Client::new(&args);
+    let outcome =
+        match block_on(client.call::<OverrideList>(Method::GET, "/api/v1/overrides", None)) {
+            Ok(outcome) => outcome,
+            Err(code) => return code,
+        };
+    finish(outcome, |list| {
+        if args.json {
+            return print_json(&list);
+        }
+        let rows: Vec<Vec<String>> = list
+            .overrides
+            .iter()
+            .map(|o| {
+                vec![
+                    o.id.clone(),
+                    o.environment.clone(),
+                    o.state.to_string(),
+                    o.until.to_rfc3339(),
+                    o.created_by.clone(),
+                    o.reason.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &["ID", "ENVIRONMENT", "STATE", "UNTIL", "BY", "REASON"],
+            &rows,
+        );
+    })
+}
+
+/// Runs `curfew override cancel ID`.
+pub fn cancel(args: ServerArgs, id: &str) -> u8 {
+    let client = Client::new(&args);
+    let path = format!("/api/v1/overrides/{id}");
+    let outcome = match block_on(client.call::<Override>(Method::DELETE, &path, None)) {
+        Ok(outcome) => outcome,
+        Err(code) => return code,
+    };
+    finish(outcome, |cancelled| {
+        if args.json {
+            return print_json(&cancelled);
+        }
+        println!(
+            "cancelled override {} on {}; the calendar decides again",
+            cancelled.id, cancelled.environment
+        );
+    })
+}
+
+fn local(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%a %Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// Prints rows under headers in columns two spaces apart; the last column is not padded.
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let text: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i == last {
+                    cell.to_string()
+                } else {
+                    format!("{cell:<width$}", width = widths[i])
+                }
+            })
+            .collect();
+        println!("{}", text.join("  "));
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,151 @@
+//! Ending overrides: pruning the ones whose `until` has passed and auditing each exactly once.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Override, OverrideStore, Result};
+use crate::audit::{AuditEntry, AuditLog};
+use crate::clock::Clock;
+use crate::notify::{Notification, Notifier};
+
+/// How often ended overrides are looked for (real time).
+const EVERY: StdDuration = StdDuration::from_millis(500);
+
+/// The audit event of an override that ran out.
+pub const EXPIRED: &str = "override_expired";
+
+/// Removes every override that has ended by `now` and records one `override_expired` entry
+/// for each. Returns the overrides removed by this call.
+///
+/// The entry is written before the override is removed, and skipped when the log already has
+/// it, so a crash between the two steps neither loses nor repeats the entry.
+pub fn expire(
+    store: &dyn OverrideStore,
+    audit: &AuditLog,
+    now: DateTime<Utc>,
+) -> Result<Vec<Override>> {
+    let mut removed = Vec::new();
+    for item in store.list()?.into_iter().filter(|o| o.until <= now) {
+        if !audit.has_override_event(EXPIRED, &item.id) {
+            audit.record([AuditEntry {
+                at: item.until,
+                actor: "curfew".to_string(),
+                event: EXPIRED.to_string(),
+                environment: item.environment.clone(),
+                target: Some(super::audit_target(&item.id)),
+                before: Some(format!("override {}", item.state)),
+                after: Some("calendar".to_string()),
+                reason: format!("override by {} ended: {}", item.created_by, item.reason),
+                result: "ok".to_string(),
+            }])?;
+        }
+        if store.remove(&item.id)?.is_some() {
+            removed.push(item);
+        }
+    }
+    Ok(removed)
+}
+
+/// Expires overrides every half second until `shutdown`, notifying about each one ended.
+///
+/// The reconciler needs no help here: it decides by `until` and wakes then on its own.
+pub async fn run(
+    store: Arc<dyn OverrideStore>,
+    audit: Arc<AuditLog>,
+    clock: Arc<dyn Clock>,
+    notifier: Option<Notifier>,
+    shutdown: CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
+        match expire(&*store, &audit, clock.now()) {
+            Ok(removed) => {
+                for item in removed {
+                    tracing::info!(id = %item.id, environment = %item.environment, "override expired");
+                    if let Some(notifier) = &notifier {
+                        notifier.send(Notification::OverrideExpired { item });
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot expire overrides"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::State;
+    use crate::overrides::FileOverrideStore;
+    use crate::state::StateDir;
+    use chrono::Duration;
+
+    fn mk_override(id: &str, until: DateTime<Utc>) -> Override {
+        Override {
+            id: id.into(),
+            environment: "staging".into(),
+            state: State::Up,
+            created_at: until - Duration::hours(1),
+            until,
+            reason: "release rehearsal".into(),
+            created_by: "otto".into(),
+        }
+    }
+
+    #[test]
+    fn expired_overrides_are_removed_and_audited_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let store = FileOverrideStore::open(state.clone()).unwrap();
+        let audit = AuditLog::open(state).unwrap();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        store
+            .put(mk_override("old", now - Duration::minutes(1)))
+            .unwrap();
+        store
+            .put(mk_override("live", now + Duration::minutes(1)))
+            .unwrap();
+
+        let removed = expire(&store, &audit, now).unwrap();
+        assert_eq!(
+            removed.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            ["old"]
+        );
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert!(expire(&store, &audit, now).unwrap().is_empty());
+        let entries = audit.page(0, 10, |_| true);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].event, EXPIRED);
+        assert_eq!(entries[0].target.as_deref(), Some("override/old"));
+    }
+
+    #[test]
+    fn an_expiry_already_audited_before_a_crash_is_not_audited_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let store = FileOverrideStore::open(state.clone()).unwrap();
+        let audit = AuditLog::open(state).unwrap();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        store
+            .put(mk_override("old", now - Duration::minutes(1)))
+            .unwrap();
+        // A previous run wrote the entry, then died before removing the override.
+        let scratch =
+            FileOverrideStore::open(StateDir::open(dir.path().join("scratch")).unwrap()).unwrap();
+        scratch
+            .put(mk_override("old", now - Duration::minutes(1)))
+            .unwrap();
+        expire(&scratch, &audit, now).unwrap();
+
+        let removed = expire(&store, &audit, now).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert!(store.list().unwrap().is_empty());
+        assert_eq!(audit.page(0, 10, |e| e.event == EXPIRED).len(), 1);
+    }
+}
