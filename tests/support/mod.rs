@@ -1,0 +1,5 @@
+//! Shared test support: each integration test crate includes it with `mod support;` and uses
+//! what it needs, so unused items are expected here.
+#![allow(dead_code)]
+
+pub mod fake_apiserver;
