@@ -14,8 +14,10 @@ use crate::api::{self, AppState};
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::TargetConfig;
 use crate::overrides::FileOverrideStore;
 use crate::providers::Provider;
+use crate::providers::kube::{self as kube_provider, KubeProvider};
 use crate::providers::sim::{self, SimProvider};
 use crate::reconciler::{PassReport, Reconciler, Settings};
 use crate::{state, telemetry};
@@ -70,11 +72,11 @@ struct Parts {
     reconciler: Arc<Reconciler>,
 }
 
-fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
+async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
     let dir = state::StateDir::open(&options.state_dir)?;
     let overrides = Arc::new(FileOverrideStore::open(dir.clone())?);
     let audit = Arc::new(AuditLog::open(dir.clone())?);
-    let provider = build_provider(&options.config, options.clock.clone(), &dir)?;
+    let provider = build_provider(&options.config, options.clock.clone(), &dir).await?;
     let reconciler = Reconciler::new(
         options.config.clone(),
         provider,
@@ -89,31 +91,53 @@ fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
     })
 }
 
-/// The provider for this configuration. This build drives the simulated estate; the
-/// Kubernetes and AWS providers are not part of it yet.
-pub fn build_provider(
+/// The provider for this configuration: the simulated estate when the configuration has a
+/// `simulation:` section; otherwise the Kubernetes provider when an environment has
+/// `kubernetes` targets, with a client from the standard environment (`KUBECONFIG`, or the
+/// in-cluster service account). One provider per configuration: AWS targets are not driven by
+/// this build and are ignored with a warning when Kubernetes targets are present.
+pub async fn build_provider(
     config: &Config,
     clock: Arc<dyn Clock>,
     dir: &state::StateDir,
 ) -> Result<Arc<dyn Provider>> {
-    let Some(simulation) = &config.simulation else {
+    if let Some(simulation) = &config.simulation {
+        let estate =
+            sim::Estate::from_config(simulation, config.environments.values(), clock.now())
+                .map_err(|err| Error::Provider(err.to_string()))?;
+        let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults))
+            .with_persistence(dir.file("sim-estate.json"))
+            .map_err(|err| Error::Provider(err.to_string()))?;
+        return Ok(Arc::new(provider));
+    }
+    let targets = || {
+        config
+            .environments
+            .values()
+            .flat_map(|env| env.targets.iter())
+    };
+    if !targets().any(|t| matches!(t, TargetConfig::Kubernetes(_))) {
         return Err(Error::Provider(
-            "this build can only drive the simulated estate: add a 'simulation:' section, or \
-             try `curfew demo`"
+            "this build drives Kubernetes targets and the simulated estate: add a 'kubernetes' \
+             target or a 'simulation:' section, or try `curfew demo`"
                 .to_string(),
         ));
-    };
-    let estate = sim::Estate::from_config(simulation, config.environments.values(), clock.now())
+    }
+    for other in targets().filter(|t| !matches!(t, TargetConfig::Kubernetes(_))) {
+        tracing::warn!(target = %other.describe(), "not driven by this build: ignored");
+    }
+    let client = kube_provider::client_from_environment()
+        .await
         .map_err(|err| Error::Provider(err.to_string()))?;
-    let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults))
-        .with_persistence(dir.file("sim-estate.json"))
+    let provider = KubeProvider::start(client, config, clock, kube_provider::Settings::default())
+        .await
         .map_err(|err| Error::Provider(err.to_string()))?;
     Ok(Arc::new(provider))
 }
 
 /// One reconcile pass, then return its report (`run --once`).
 pub async fn run_once(options: Options) -> Result<PassReport> {
-    let parts = assemble(&options, CancellationToken::new())?;
+    let parts = assemble(&options, CancellationToken::new()).await?;
     Ok(parts.reconciler.reconcile().await?)
 }
 
@@ -130,7 +154,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
         }
     };
     metrics::gauge!(telemetry::LEADER).set(1.0);
-    let parts = assemble(&options, shutdown.clone())?;
+    let parts = assemble(&options, shutdown.clone()).await?;
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
         Some(addr) => {

@@ -11,33 +11,17 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 use support::fake_apiserver::{FakeApiServer, Fault, Verb};
+use support::fixtures;
 
-fn mk_namespace(server: &FakeApiServer, name: &str, labels: serde_json::Value) {
-    server.create(
-        "",
-        "v1",
-        "namespaces",
-        json!({"metadata": {"name": name, "labels": labels}}),
-    );
+fn mk_namespace(server: &FakeApiServer, name: &str) {
+    server.add(fixtures::namespace(name));
 }
 
-fn mk_deployment(
-    server: &FakeApiServer,
-    namespace: &str,
-    name: &str,
-    replicas: u32,
-    labels: serde_json::Value,
-) {
-    server.create(
-        "apps",
-        "v1",
-        "deployments",
-        json!({
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": []}}},
-        }),
-    );
+fn mk_deployment(server: &FakeApiServer, namespace: &str, name: &str, labels: &[(&str, &str)]) {
+    server.add(fixtures::labelled(
+        fixtures::deployment(namespace, name, 2),
+        labels,
+    ));
 }
 
 async fn names(api: &Api<Deployment>, params: &ListParams) -> Vec<String> {
@@ -54,30 +38,27 @@ async fn names(api: &Api<Deployment>, params: &ListParams) -> Vec<String> {
 #[tokio::test]
 async fn label_and_field_selectors_filter_lists() {
     let server = FakeApiServer::start().await;
-    mk_namespace(&server, "shop", json!({}));
-    mk_namespace(&server, "other", json!({}));
+    mk_namespace(&server, "shop");
+    mk_namespace(&server, "other");
     mk_deployment(
         &server,
         "shop",
         "web",
-        2,
-        json!({"tier": "front", "env": "staging"}),
+        &[("tier", "front"), ("env", "staging")],
     );
     mk_deployment(
         &server,
         "shop",
         "api",
-        2,
-        json!({"tier": "back", "env": "staging"}),
+        &[("tier", "back"), ("env", "staging")],
     );
     mk_deployment(
         &server,
         "shop",
         "legacy",
-        1,
-        json!({"tier": "back", "legacy": "yes"}),
+        &[("tier", "back"), ("legacy", "yes")],
     );
-    mk_deployment(&server, "other", "web", 1, json!({"tier": "front"}));
+    mk_deployment(&server, "other", "web", &[("tier", "front")]);
     let all: Api<Deployment> = Api::all(server.client());
     let shop: Api<Deployment> = Api::namespaced(server.client(), "shop");
     let by_labels = |s: &str| ListParams::default().labels(s);
@@ -105,8 +86,8 @@ async fn label_and_field_selectors_filter_lists() {
 #[tokio::test]
 async fn a_stale_resource_version_is_a_conflict_and_a_fresh_one_is_not() {
     let server = FakeApiServer::start().await;
-    mk_namespace(&server, "shop", json!({}));
-    mk_deployment(&server, "shop", "web", 2, json!({}));
+    mk_namespace(&server, "shop");
+    mk_deployment(&server, "shop", "web", &[]);
     let api: Api<Deployment> = Api::namespaced(server.client(), "shop");
     let before = api.get("web").await.expect("exists");
     let stale = before
@@ -165,8 +146,8 @@ async fn a_stale_resource_version_is_a_conflict_and_a_fresh_one_is_not() {
 #[tokio::test]
 async fn scale_subresource_and_json_patch_change_replicas_and_status_follows() {
     let server = FakeApiServer::start().await;
-    mk_namespace(&server, "shop", json!({}));
-    mk_deployment(&server, "shop", "web", 2, json!({}));
+    mk_namespace(&server, "shop");
+    mk_deployment(&server, "shop", "web", &[]);
     let api: Api<Deployment> = Api::namespaced(server.client(), "shop");
     let scale = api.get_scale("web").await.expect("has scale");
     assert_eq!(scale.spec.and_then(|s| s.replicas), Some(2));
@@ -210,8 +191,8 @@ async fn scale_subresource_and_json_patch_change_replicas_and_status_follows() {
 async fn watches_stream_changes_and_bookmarks_and_expire_past_the_history() {
     let server = FakeApiServer::start().await;
     server.set_bookmark_interval(Duration::from_millis(50));
-    mk_namespace(&server, "shop", json!({}));
-    mk_deployment(&server, "shop", "web", 2, json!({}));
+    mk_namespace(&server, "shop");
+    mk_deployment(&server, "shop", "web", &[]);
     let api: Api<Deployment> = Api::namespaced(server.client(), "shop");
     let list = api.list(&ListParams::default()).await.expect("lists");
     let rv = list.metadata.resource_version.expect("list has a version");
@@ -271,8 +252,8 @@ async fn watches_stream_changes_and_bookmarks_and_expire_past_the_history() {
 #[tokio::test]
 async fn injected_faults_answer_with_their_status_and_run_out() {
     let server = FakeApiServer::start().await;
-    mk_namespace(&server, "shop", json!({}));
-    mk_deployment(&server, "shop", "web", 2, json!({}));
+    mk_namespace(&server, "shop");
+    mk_deployment(&server, "shop", "web", &[]);
     server.inject(Some(Verb::Get), Fault::ServerError, Some(1));
     let api: Api<Deployment> = Api::namespaced(server.client(), "shop");
     let error = api.get("web").await.expect_err("fails once");

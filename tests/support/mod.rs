@@ -3,3 +3,5 @@
 #![allow(dead_code)]
 
 pub mod fake_apiserver;
+pub mod fixtures;
+pub mod kube;

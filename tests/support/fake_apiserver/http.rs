@@ -45,7 +45,7 @@ pub async fn handle(
         .unwrap_or_default();
     let target = route(&shared.store, uri.path());
     let verb = verb_of(&method, &target, &query);
-    shared.log(verb, &method, &uri);
+    shared.log(verb, &method, &uri, &body);
     let latency = shared.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -374,7 +374,9 @@ fn watch(
         ticker,
         done: false,
     };
+    let shared = shared.clone();
     let rest = futures::stream::unfold(live, move |mut live| {
+        let shared = shared.clone();
         let rt = rt.clone();
         let namespace = namespace.clone();
         let selection = selection.clone();
@@ -383,6 +385,10 @@ fn watch(
             loop {
                 if live.done {
                     return None;
+                }
+                if shared.watches_paused() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
                 }
                 tokio::select! {
                     _ = tokio::time::sleep_until(live.deadline) => return None,

@@ -20,14 +20,15 @@ mod resources;
 mod store;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{Method, Uri};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use self::store::{Change, Store};
+pub use self::store::{Change, Selection, Store};
 
 /// The kind of request, as in Kubernetes audit logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,6 +70,10 @@ pub struct Request {
     pub path: String,
     /// The raw query string.
     pub query: String,
+    /// The body of writes (empty for reads).
+    pub body: String,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 /// An injected failure.
@@ -102,6 +107,7 @@ pub struct Shared {
     log: Mutex<Vec<Request>>,
     faults: Mutex<Faults>,
     bookmark_interval: Mutex<Duration>,
+    watches_paused: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,17 +115,27 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn log(&self, verb: Verb, method: &Method, uri: &Uri) {
+    fn log(&self, verb: Verb, method: &Method, uri: &Uri, body: &[u8]) {
         lock(&self.log).push(Request {
             verb,
             method: method.to_string(),
             path: uri.path().to_string(),
             query: uri.query().unwrap_or_default().to_string(),
+            body: if verb.is_write() {
+                String::from_utf8_lossy(body).into_owned()
+            } else {
+                String::new()
+            },
+            at: Instant::now(),
         });
     }
 
     fn latency(&self) -> Duration {
         lock(&self.faults).latency
+    }
+
+    fn watches_paused(&self) -> bool {
+        self.watches_paused.load(Ordering::Acquire)
     }
 
     fn bookmark_interval(&self) -> Duration {
@@ -161,6 +177,7 @@ impl FakeApiServer {
             log: Mutex::default(),
             faults: Mutex::default(),
             bookmark_interval: Mutex::new(Duration::from_millis(500)),
+            watches_paused: AtomicBool::new(false),
         });
         let router = axum::Router::new()
             .fallback(http::handle)
@@ -242,6 +259,12 @@ impl FakeApiServer {
         *lock(&self.shared.bookmark_interval) = interval.max(Duration::from_millis(1));
     }
 
+    /// Holds back (or, with `false`, releases) every open watch's events, so that watch
+    /// caches go stale on purpose.
+    pub fn pause_watches(&self, paused: bool) {
+        self.shared.watches_paused.store(paused, Ordering::Release);
+    }
+
     /// Stamps new objects with `now` (for grace periods under a manual clock).
     pub fn set_now(&self, now: DateTime<Utc>) {
         self.shared.store.set_now(now);
@@ -262,6 +285,20 @@ impl FakeApiServer {
             .store
             .create(&rt, &namespace, &object)
             .unwrap_or_else(|e| panic!("create failed: {e:?}"))
+    }
+
+    /// Creates an object directly, its type found from `apiVersion` and `kind`.
+    pub fn add(&self, object: Value) -> Value {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let rt = self
+            .shared
+            .store
+            .types()
+            .into_iter()
+            .find(|rt| rt.api_version() == api_version && rt.kind == kind)
+            .unwrap_or_else(|| panic!("{api_version} {kind} is not served"));
+        self.create(&rt.group, &rt.version, &rt.plural, object)
     }
 
     /// Reads an object directly; `None` if missing.
