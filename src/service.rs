@@ -2,7 +2,8 @@
 //! reconciler and HTTP server, with one shutdown token.
 //!
 //! Shutdown: the first SIGTERM or SIGINT stops ticking, lets the action in flight finish,
-//! drains HTTP and returns; a second signal exits at once.
+//! drains HTTP, releases the leader Lease (when there is one) and returns; a second signal
+//! exits at once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::config::TargetConfig;
 use crate::overrides::FileOverrideStore;
 use crate::providers::Provider;
+use crate::providers::kube::leader::{LeaderElector, LeaseSettings};
 use crate::providers::kube::{self as kube_provider, KubeProvider};
 use crate::providers::sim::{self, SimProvider};
 use crate::reconciler::{PassReport, Reconciler, Settings};
@@ -48,6 +50,9 @@ pub enum Error {
     /// A reconcile pass could not run.
     #[error("{0}")]
     Reconcile(#[from] crate::reconciler::Error),
+    /// Another replica took the Lease over (or it could not be renewed): this one stopped.
+    #[error("lost the leader lease; stopped so that only one replica acts")]
+    LeadershipLost,
 }
 
 /// Result type of the service.
@@ -153,8 +158,8 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
             None
         }
     };
-    metrics::gauge!(telemetry::LEADER).set(1.0);
     let parts = assemble(&options, shutdown.clone()).await?;
+    let elector = leader_elector(&options.config).await?;
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
         Some(addr) => {
@@ -184,6 +189,29 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
             }
         });
     }
+    let lost = CancellationToken::new();
+    let holding = match elector {
+        Some(elector) => {
+            if !elector.acquire(&shutdown).await {
+                return Ok(());
+            }
+            let (shutdown, lost) = (shutdown.clone(), lost.clone());
+            Some(tokio::spawn(
+                async move { elector.hold(shutdown, lost).await },
+            ))
+        }
+        None => {
+            metrics::gauge!(telemetry::LEADER).set(1.0);
+            None
+        }
+    };
+    {
+        let (lost, shutdown) = (lost.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            lost.cancelled().await;
+            shutdown.cancel();
+        });
+    }
     let reconciler = parts.reconciler.clone();
     let mut loop_task = tokio::spawn(async move { reconciler.run().await });
     tokio::select! {
@@ -198,8 +226,49 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     if let Some(server) = server {
         let _ = tokio::time::timeout(StdDuration::from_secs(1), server).await;
     }
+    if let Some(holding) = holding {
+        // Releases the Lease so that a follower takes over at once.
+        let _ = tokio::time::timeout(StdDuration::from_secs(2), holding).await;
+    }
     tracing::info!("stopped");
+    if lost.is_cancelled() {
+        return Err(Error::LeadershipLost);
+    }
     Ok(())
+}
+
+/// The leader elector, when curfew drives Kubernetes from inside a cluster: the Lease
+/// `curfew` lives in the namespace of `state.kubernetes`, or else in the pod's own namespace
+/// (`POD_NAMESPACE`, set through the downward API). Outside a cluster, and for the simulated
+/// estate, there is no election and this replica acts.
+async fn leader_elector(config: &Config) -> Result<Option<LeaderElector>> {
+    if config.simulation.is_some() {
+        return Ok(None);
+    }
+    let namespace = match &config.state {
+        crate::config::StateConfig::Kubernetes(state) => Some(state.namespace.clone()),
+        crate::config::StateConfig::Dir(_) => std::env::var("POD_NAMESPACE")
+            .ok()
+            .filter(|ns| !ns.is_empty()),
+    };
+    let Some(namespace) = namespace else {
+        return Ok(None);
+    };
+    let identity = match std::env::var("HOSTNAME") {
+        Ok(host) if !host.is_empty() => format!("{host}-{}", std::process::id()),
+        _ => format!(
+            "curfew-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ),
+    };
+    let client = kube_provider::client_from_environment()
+        .await
+        .map_err(|err| Error::Provider(err.to_string()))?;
+    Ok(Some(LeaderElector::new(
+        client,
+        LeaseSettings::new(&namespace, &identity),
+    )))
 }
 
 /// First SIGTERM/SIGINT: cancel `shutdown`. Second: exit at once.

@@ -274,3 +274,73 @@ async fn injected_faults_answer_with_their_status_and_run_out() {
         .expect("the client retries 429 by itself");
     assert_eq!(server.count(Verb::List), 3);
 }
+
+#[tokio::test]
+async fn a_crd_makes_its_group_discoverable_and_its_objects_servable() {
+    let server = FakeApiServer::start().await;
+    mk_namespace(&server, "shop");
+    let client = server.client();
+    let before = kube::discovery::group(&client, "keda.sh").await;
+    assert!(before.is_err(), "no CRD, no group");
+    server.create(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        json!({
+            "metadata": {"name": "scaledobjects.keda.sh"},
+            "spec": {
+                "group": "keda.sh", "scope": "Namespaced",
+                "names": {"plural": "scaledobjects", "singular": "scaledobject", "kind": "ScaledObject"},
+                "versions": [{"name": "v1alpha1", "served": true, "storage": true}],
+            },
+        }),
+    );
+    let group = kube::discovery::group(&client, "keda.sh")
+        .await
+        .expect("discovered");
+    let (resource, _) = group
+        .recommended_kind("ScaledObject")
+        .expect("serves ScaledObject");
+    assert_eq!(resource.plural, "scaledobjects");
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client, "shop", &resource);
+    let object: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": "web", "annotations": {"autoscaling.keda.sh/paused-replicas": "0"}},
+        "spec": {"scaleTargetRef": {"name": "web"}},
+    }))
+    .expect("valid object");
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("creates");
+    let listed = api.list(&ListParams::default()).await.expect("lists");
+    assert_eq!(listed.items.len(), 1);
+}
+
+#[tokio::test]
+async fn a_watch_with_a_selector_sees_objects_enter_and_leave_it() {
+    let server = FakeApiServer::start().await;
+    server.set_bookmark_interval(Duration::from_secs(60));
+    mk_namespace(&server, "shop");
+    mk_deployment(&server, "shop", "web", &[("tier", "front")]);
+    let api: Api<Deployment> = Api::namespaced(server.client(), "shop");
+    let params = WatchParams::default().labels("tier=back").timeout(10);
+    let rv = server.store().resource_version().to_string();
+    let mut events = api.watch(&params, &rv).await.expect("watches").boxed();
+    let relabel = |tier: &str| json!({"metadata": {"labels": {"tier": tier}}});
+    server.merge_patch("apps", "v1", "deployments", "shop", "web", relabel("back"));
+    server.merge_patch("apps", "v1", "deployments", "shop", "web", relabel("front"));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .expect("an event in time")
+            .expect("no error")
+            .expect("stream open");
+        seen.push(match event {
+            WatchEvent::Added(_) => "added",
+            WatchEvent::Deleted(_) => "deleted",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(seen, ["added", "deleted"]);
+}

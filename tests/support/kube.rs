@@ -115,10 +115,15 @@ impl KubeHarness {
 
     /// A freshly started provider (its own watches).
     pub async fn provider(&self) -> Arc<KubeProvider> {
-        let settings = KubeSettings {
+        self.provider_with(KubeSettings {
             sync_timeout: StdDuration::from_secs(10),
             ..KubeSettings::default()
-        };
+        })
+        .await
+    }
+
+    /// A freshly started provider with `settings`.
+    pub async fn provider_with(&self, settings: KubeSettings) -> Arc<KubeProvider> {
         let provider = KubeProvider::start(
             self.server.client(),
             &self.config,
