@@ -18,6 +18,12 @@ pub const EXCLUDE: &str = "curfew.dev/exclude";
 pub const EXCLUDE_UNTIL: &str = "curfew.dev/exclude-until";
 /// Replicas while down, instead of the configured `down_replicas`.
 pub const DOWN_REPLICAS: &str = "curfew.dev/down-replicas";
+/// kube-downscaler's exclusion, honoured where curfew's own is absent.
+pub const DOWNSCALER_EXCLUDE: &str = "downscaler/exclude";
+/// kube-downscaler's timed exclusion, honoured where curfew's own is absent.
+pub const DOWNSCALER_EXCLUDE_UNTIL: &str = "downscaler/exclude-until";
+/// kube-downscaler's replicas while down, honoured where curfew's own is absent.
+pub const DOWNSCALER_DOWNTIME_REPLICAS: &str = "downscaler/downtime-replicas";
 
 /// Annotations of one object.
 pub type Annotations = BTreeMap<String, String>;
@@ -43,37 +49,50 @@ fn bad(key: &'static str, value: &str, expected: &'static str) -> Error {
 }
 
 /// Whether the object is excluded at `now`: the first of `layers` (workload first, then
-/// namespace) carrying [`EXCLUDE`] or [`EXCLUDE_UNTIL`] decides; otherwise `configured`.
+/// namespace) carrying [`EXCLUDE`] or [`EXCLUDE_UNTIL`] (or, in their absence on that layer,
+/// kube-downscaler's [`DOWNSCALER_EXCLUDE`] or [`DOWNSCALER_EXCLUDE_UNTIL`]) decides;
+/// otherwise `configured`.
 pub fn excluded(
     layers: &[&Annotations],
     configured: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
     for layer in layers {
-        if let Some(value) = layer.get(EXCLUDE) {
-            return match value.trim().to_ascii_lowercase().as_str() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(bad(EXCLUDE, value, "is not 'true' or 'false'")),
-            };
-        }
-        if let Some(value) = layer.get(EXCLUDE_UNTIL) {
-            return parse_instant(value)
-                .map(|until| now < until)
-                .ok_or_else(|| bad(EXCLUDE_UNTIL, value, "is not an RFC 3339 instant or a date"));
+        for (exclude_key, until_key) in [
+            (EXCLUDE, EXCLUDE_UNTIL),
+            (DOWNSCALER_EXCLUDE, DOWNSCALER_EXCLUDE_UNTIL),
+        ] {
+            if let Some(value) = layer.get(exclude_key) {
+                return match value.trim().to_ascii_lowercase().as_str() {
+                    "true" => Ok(true),
+                    "false" => Ok(false),
+                    _ => Err(bad(exclude_key, value, "is not 'true' or 'false'")),
+                };
+            }
+            if let Some(value) = layer.get(until_key) {
+                return parse_instant(value)
+                    .map(|until| now < until)
+                    .ok_or_else(|| bad(until_key, value, "is not an RFC 3339 instant or a date"));
+            }
         }
     }
     Ok(configured)
 }
 
-/// Replicas while down: the first of `layers` carrying [`DOWN_REPLICAS`] decides; otherwise
+/// Replicas while down: the first of `layers` carrying [`DOWN_REPLICAS`] (or, in its absence
+/// on that layer, kube-downscaler's [`DOWNSCALER_DOWNTIME_REPLICAS`]) decides; otherwise
 /// `configured`.
 pub fn down_replicas(layers: &[&Annotations], configured: u32) -> Result<u32, Error> {
-    match layers.iter().find_map(|layer| layer.get(DOWN_REPLICAS)) {
-        Some(value) => value
+    let found = layers.iter().find_map(|layer| {
+        [DOWN_REPLICAS, DOWNSCALER_DOWNTIME_REPLICAS]
+            .into_iter()
+            .find_map(|key| Some((key, layer.get(key)?)))
+    });
+    match found {
+        Some((key, value)) => value
             .trim()
             .parse()
-            .map_err(|_| bad(DOWN_REPLICAS, value, "is not a replica count")),
+            .map_err(|_| bad(key, value, "is not a replica count")),
         None => Ok(configured),
     }
 }
@@ -175,6 +194,30 @@ mod tests {
         assert_eq!(down_replicas(&[&one, &five], 0), Ok(1));
         assert_eq!(down_replicas(&[&none, &five], 0), Ok(5));
         assert_eq!(down_replicas(&[&none, &none], 2), Ok(2));
+    }
+
+    #[test]
+    fn kube_downscaler_annotations_count_where_curfew_ones_are_absent() {
+        let now = at("2026-12-01T10:00:00Z");
+        let legacy = mk(&[
+            (DOWNSCALER_EXCLUDE, "true"),
+            (DOWNSCALER_DOWNTIME_REPLICAS, "2"),
+        ]);
+        assert_eq!(excluded(&[&legacy], false, now), Ok(true));
+        assert_eq!(down_replicas(&[&legacy], 0), Ok(2));
+        let both = mk(&[
+            (EXCLUDE, "false"),
+            (DOWNSCALER_EXCLUDE, "true"),
+            (DOWN_REPLICAS, "1"),
+            (DOWNSCALER_DOWNTIME_REPLICAS, "2"),
+        ]);
+        assert_eq!(excluded(&[&both], true, now), Ok(false));
+        assert_eq!(down_replicas(&[&both], 0), Ok(1));
+        let until = mk(&[(DOWNSCALER_EXCLUDE_UNTIL, "2026-12-02")]);
+        assert_eq!(excluded(&[&until], false, now), Ok(true));
+        let workload = mk(&[]);
+        let namespace = mk(&[(DOWNSCALER_EXCLUDE, "true")]);
+        assert_eq!(excluded(&[&workload, &namespace], false, now), Ok(true));
     }
 
     #[test]

@@ -49,8 +49,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            qps: 10.0,
-            burst: 20,
+            qps: 20.0,
+            burst: 40,
             sync_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             events: true,

@@ -193,8 +193,8 @@ impl FakeApiServer {
         format!("http://{}", self.addr)
     }
 
-    /// A kube client talking to this server (no retries hidden in the client when
-    /// `client_retries` is false).
+    /// A kube client talking to this server, configured as `kube::Config::new` does (so it
+    /// retries 429, 503 and 504 by itself).
     pub fn client(&self) -> kube::Client {
         let url = self.url().parse().expect("valid url");
         let config = kube::Config::new(url);

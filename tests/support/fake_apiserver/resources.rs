@@ -85,10 +85,15 @@ impl ResourceType {
     }
 }
 
+/// The type of namespaces.
+pub fn namespaces() -> ResourceType {
+    ResourceType::new("", "v1", "namespaces", "Namespace", false)
+}
+
 /// The types every fake serves before any CRD is created.
 pub fn builtins() -> Vec<ResourceType> {
     vec![
-        ResourceType::new("", "v1", "namespaces", "Namespace", false),
+        namespaces(),
         ResourceType::new("", "v1", "events", "Event", true),
         ResourceType::new("events.k8s.io", "v1", "events", "Event", true),
         ResourceType::new("apps", "v1", "deployments", "Deployment", true).with_scale(),

@@ -334,7 +334,7 @@ impl Store {
             .ok_or_else(|| ApiError::new(422, "Invalid", "metadata.name: Required value"))?;
         let mut inner = self.lock();
         if rt.namespaced {
-            let namespaces = resources::builtins().remove(0);
+            let namespaces = resources::namespaces();
             if !inner.objects.contains_key(&key(&namespaces, "", namespace)) {
                 return Err(ApiError::not_found(&namespaces, namespace));
             }
