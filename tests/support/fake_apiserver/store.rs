@@ -26,6 +26,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error with `code`, `reason` and `message`.
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             code,
