@@ -248,3 +248,24 @@ async fn unknown_targets_and_wrong_capacities_are_refused() {
     assert!(matches!(error, Error::Permanent { .. }), "{error:?}");
     assert!(h.patches().is_empty());
 }
+
+#[tokio::test]
+async fn a_write_that_does_not_answer_in_time_is_a_retryable_timeout() {
+    let h = KubeHarness::start(SELECTIVE, MONDAY_NIGHT).await;
+    h.add([namespace("shop"), deployment("shop", "web", 3)]);
+    let provider = h
+        .provider_with(curfew::providers::kube::Settings {
+            write_timeout: std::time::Duration::from_millis(100),
+            ..curfew::providers::kube::Settings::default()
+        })
+        .await;
+    h.server.set_latency(std::time::Duration::from_millis(500));
+    let down = Action::ScaleDown {
+        target: "deployment/shop/web".into(),
+        original: Capacity::Replicas(3),
+        to: Capacity::Replicas(0),
+    };
+    let error = provider.apply(&down).await.expect_err("too slow");
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    assert!(error.is_retryable());
+}

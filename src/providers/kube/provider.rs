@@ -306,7 +306,13 @@ impl KubeProvider {
         }
         let event = self.events.build(object, reason, message, self.clock.now());
         self.limiter.acquire().await;
-        events::publish(&self.client, &event).await;
+        let published = events::publish(&self.client, &event);
+        if tokio::time::timeout(self.settings.write_timeout, published)
+            .await
+            .is_err()
+        {
+            tracing::debug!(target = %object.id(), "writing an Event timed out");
+        }
     }
 
     async fn write(
