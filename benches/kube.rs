@@ -10,6 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use curfew::providers::Provider;
 use curfew::providers::kube::Settings as KubeSettings;
 use support::fake_apiserver::Verb;
 use support::fixtures::{deployment, namespace};
@@ -35,7 +36,7 @@ fn kube_passes(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let (h, reconciler) = runtime.block_on(async {
+    let (h, provider, reconciler) = runtime.block_on(async {
         let h = KubeHarness::start(CONFIG, MONDAY_NIGHT).await;
         for n in 0..NAMESPACES {
             let ns = format!("ns-{n}");
@@ -59,7 +60,7 @@ fn kube_passes(c: &mut Criterion) {
             started.elapsed(),
             h.server.count(Verb::List)
         );
-        let reconciler = h.reconciler(provider);
+        let reconciler = h.reconciler(provider.clone());
         let started = Instant::now();
         let night = h.pass_at(&reconciler, MONDAY_NIGHT).await;
         println!(
@@ -68,9 +69,15 @@ fn kube_passes(c: &mut Criterion) {
             started.elapsed(),
             h.server.count(Verb::Patch)
         );
-        (h, reconciler)
+        (h, provider, reconciler)
     });
     h.server.clear_requests();
+    c.bench_function("kube/discover_10k_deployments", |b| {
+        b.iter(|| {
+            let targets = runtime.block_on(provider.discover()).expect("discovers");
+            assert_eq!(targets.len(), NAMESPACES * DEPLOYMENTS_PER_NAMESPACE);
+        })
+    });
     c.bench_function("kube/converged_10k_deployments", |b| {
         b.iter(|| {
             let report = runtime.block_on(reconciler.reconcile()).expect("pass runs");

@@ -14,6 +14,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -79,6 +80,31 @@ pub struct KubeProvider {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A watched workload as the store holds it.
+enum Workload {
+    Deployment(Arc<Deployment>),
+    StatefulSet(Arc<StatefulSet>),
+    CronJob(Arc<CronJob>),
+}
+
+impl Workload {
+    fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Workload::Deployment(d) => &d.metadata,
+            Workload::StatefulSet(s) => &s.metadata,
+            Workload::CronJob(c) => &c.metadata,
+        }
+    }
+
+    fn observe(&self) -> Observed {
+        match self {
+            Workload::Deployment(d) => Observed::from_deployment(d),
+            Workload::StatefulSet(s) => Observed::from_stateful_set(s),
+            Workload::CronJob(c) => Observed::from_cron_job(c),
+        }
+    }
 }
 
 /// Starts a reflector over `api` in the background and returns its store.
@@ -263,16 +289,20 @@ impl KubeProvider {
         }
     }
 
-    fn all_observed(&self) -> Vec<Observed> {
-        let deployments = self.deployments.state();
-        let stateful_sets = self.stateful_sets.state();
-        let cron_jobs = self.cron_jobs.state();
-        deployments
-            .iter()
-            .map(|d| Observed::from_deployment(d))
-            .chain(stateful_sets.iter().map(|s| Observed::from_stateful_set(s)))
-            .chain(cron_jobs.iter().map(|c| Observed::from_cron_job(c)))
-            .collect()
+    /// Every watched workload, unconverted.
+    fn all_workloads(&self) -> Vec<Workload> {
+        let deployments = self
+            .deployments
+            .state()
+            .into_iter()
+            .map(Workload::Deployment);
+        let stateful_sets = self
+            .stateful_sets
+            .state()
+            .into_iter()
+            .map(Workload::StatefulSet);
+        let cron_jobs = self.cron_jobs.state().into_iter().map(Workload::CronJob);
+        deployments.chain(stateful_sets).chain(cron_jobs).collect()
     }
 
     /// The target for `object` in `selection`, `None` when it is excluded.
@@ -346,44 +376,46 @@ impl Provider for KubeProvider {
     /// Reads the watch caches; never calls the API server.
     async fn discover(&self) -> providers::Result<Vec<Target>> {
         let now = self.clock.now();
-        let namespaces: HashMap<String, Arc<Namespace>> = self
-            .namespaces
-            .state()
-            .into_iter()
-            .filter_map(|ns| Some((ns.metadata.name.clone()?, ns)))
-            .collect();
-        let observed = self.all_observed();
+        let namespaces = self.namespaces.state();
+        let workloads = self.all_workloads();
         let empty = BTreeMap::new();
         let mut claimed = HashSet::new();
         let mut targets = Vec::new();
         for selection in &self.selections {
-            for object in &observed {
-                let Some(namespace) = namespaces.get(&object.namespace) else {
+            // Namespace matches once per namespace, not once per workload.
+            let selected: HashMap<&str, (NamespaceMatch, &Annotations)> = namespaces
+                .iter()
+                .filter_map(|ns| {
+                    let name = ns.metadata.name.as_deref()?;
+                    let labels = ns.metadata.labels.as_ref().unwrap_or(&empty);
+                    let found = selection.namespace(name, labels);
+                    let annotations = ns.metadata.annotations.as_ref().unwrap_or(&empty);
+                    (found != NamespaceMatch::No).then_some((name, (found, annotations)))
+                })
+                .collect();
+            for workload in &workloads {
+                let metadata = workload.metadata();
+                let namespace = metadata.namespace.as_deref().unwrap_or_default();
+                let Some((found, annotations)) = selected.get(namespace) else {
                     continue;
                 };
-                let labels = namespace.metadata.labels.as_ref().unwrap_or(&empty);
-                let configured_exclusion = match selection.namespace(&object.namespace, labels) {
-                    NamespaceMatch::No => continue,
-                    NamespaceMatch::Yes => false,
-                    NamespaceMatch::Excluded => true,
-                };
-                if !selection.workload(&object.labels) {
+                if !selection.workload(metadata.labels.as_ref().unwrap_or(&empty)) {
                     continue;
                 }
+                let object = workload.observe();
                 let id = object.id();
-                if claimed.contains(&id) {
+                if !claimed.insert(id.clone()) {
                     continue;
                 }
-                let annotations = namespace.metadata.annotations.as_ref().unwrap_or(&empty);
-                match self.target(object, annotations, selection, configured_exclusion, now) {
+                let configured_exclusion = *found == NamespaceMatch::Excluded;
+                match self.target(&object, annotations, selection, configured_exclusion, now) {
                     Ok(Some(target)) => targets.push(target),
                     Ok(None) => {}
                     Err(problem) => self.report(&id, &problem),
                 }
-                claimed.insert(id);
             }
         }
-        targets.sort_by(|a, b| a.id.cmp(&b.id));
+        targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)
     }
 

@@ -208,6 +208,9 @@ fn valid_value(value: &str) -> Result<String, String> {
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters and `?` one.
 pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return pattern == name;
+    }
     let pattern: Vec<char> = pattern.chars().collect();
     let name: Vec<char> = name.chars().collect();
     // Iterative matching with backtracking to the last star.

@@ -1,7 +1,5 @@
 //! Mapping Kubernetes objects to [`Target`]s and [`Action`]s to merge patches.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
@@ -26,8 +24,6 @@ pub struct Observed {
     pub uid: Option<String>,
     /// Its resourceVersion, if known.
     pub resource_version: Option<String>,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
     /// Its annotations.
     pub annotations: Annotations,
     /// When it was created.
@@ -123,7 +119,6 @@ impl Observed {
             name: metadata.name.clone().unwrap_or_default(),
             uid: metadata.uid.clone(),
             resource_version: metadata.resource_version.clone(),
-            labels: metadata.labels.clone().unwrap_or_default(),
             annotations: metadata.annotations.clone().unwrap_or_default(),
             created_at: metadata.creation_timestamp.as_ref().and_then(to_chrono),
             capacity,
@@ -269,6 +264,8 @@ impl Observed {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn mk_deployment(
