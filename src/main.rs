@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for every client (kube, AWS); rustls panics without one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = curfew::cli::Cli::parse();
     curfew::telemetry::init_tracing();
     ExitCode::from(curfew::cli::run(cli))

@@ -13,12 +13,15 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::audit::AuditLog;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, TargetConfig};
 use crate::cost::CostTracker;
 use crate::notify::{self, Notifier};
 use crate::overrides::{self, FileOverrideStore, OverrideStore};
 use crate::providers::Provider;
 use crate::providers::aws::AwsProvider;
+use crate::providers::composite::CompositeProvider;
+use crate::providers::kube::leader::{LeaderElector, LeaseSettings};
+use crate::providers::kube::{self as kube_provider, KubeProvider};
 use crate::providers::sim::{self, SimProvider};
 use crate::reconciler::{PassReport, Reconciler, Settings};
 use crate::{state, telemetry};
@@ -52,6 +55,9 @@ pub enum Error {
     /// The tokens file is unusable.
     #[error("tokens: {0}")]
     Tokens(#[from] api::auth::Error),
+    /// Another replica took the Lease over (or it could not be renewed): this one stopped.
+    #[error("lost the leader lease; stopped so that only one replica acts")]
+    LeadershipLost,
 }
 
 /// Result type of the service.
@@ -111,8 +117,9 @@ async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Part
 }
 
 /// The provider for this configuration: the simulated estate when it has a `simulation:`
-/// section, otherwise the real clouds its targets name (AWS in this build; Kubernetes targets
-/// need the Kubernetes provider, which this build does not have yet).
+/// section; otherwise the real systems its targets name: Kubernetes (a client from
+/// `KUBECONFIG` or the in-cluster service account) and AWS (the standard credential chain),
+/// combined when both are present.
 pub async fn build_provider(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -127,22 +134,30 @@ pub async fn build_provider(
             .map_err(|err| Error::Provider(err.to_string()))?;
         return Ok(Arc::new(provider));
     }
+    let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
     let has_kubernetes = config
         .environments
         .values()
         .flat_map(|env| &env.targets)
-        .any(|target| matches!(target, crate::config::TargetConfig::Kubernetes(_)));
+        .any(|target| matches!(target, TargetConfig::Kubernetes(_)));
     if has_kubernetes {
-        return Err(Error::Provider(
-            "kubernetes targets need the Kubernetes provider, which this build does not have yet"
-                .to_string(),
-        ));
+        let client = kube_provider::client_from_environment()
+            .await
+            .map_err(|err| Error::Provider(err.to_string()))?;
+        let kube = KubeProvider::start(client, config, clock, kube_provider::Settings::default())
+            .await
+            .map_err(|err| Error::Provider(err.to_string()))?;
+        providers.push(Arc::new(kube));
     }
-    match AwsProvider::from_config(config).await {
-        Some(aws) => Ok(Arc::new(aws)),
-        None => Err(Error::Provider(
+    if let Some(aws) = AwsProvider::from_config(config).await {
+        providers.push(Arc::new(aws));
+    }
+    match providers.len() {
+        0 => Err(Error::Provider(
             "the configuration has no targets to scale; try `curfew demo`".to_string(),
         )),
+        1 => Ok(providers.remove(0)),
+        _ => Ok(Arc::new(CompositeProvider::new(providers))),
     }
 }
 
@@ -167,11 +182,11 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
             None
         }
     };
-    metrics::gauge!(telemetry::LEADER).set(1.0);
     let parts = assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
     load_spot_prices(&parts).await;
     let tokens = Arc::new(load_tokens(&options)?);
+    let elector = leader_elector(&options.config).await?;
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
         Some(addr) => {
@@ -218,6 +233,29 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
             }
         });
     }
+    let lost = CancellationToken::new();
+    let holding = match elector {
+        Some(elector) => {
+            if !elector.acquire(&shutdown).await {
+                return Ok(());
+            }
+            let (shutdown, lost) = (shutdown.clone(), lost.clone());
+            Some(tokio::spawn(
+                async move { elector.hold(shutdown, lost).await },
+            ))
+        }
+        None => {
+            metrics::gauge!(telemetry::LEADER).set(1.0);
+            None
+        }
+    };
+    {
+        let (lost, shutdown) = (lost.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            lost.cancelled().await;
+            shutdown.cancel();
+        });
+    }
     let reconciler = parts.reconciler.clone();
     let mut loop_task = tokio::spawn(async move { reconciler.run().await });
     tokio::select! {
@@ -233,7 +271,14 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     if let Some(server) = server {
         let _ = tokio::time::timeout(StdDuration::from_secs(1), server).await;
     }
+    if let Some(holding) = holding {
+        // Releases the Lease so that a follower takes over at once.
+        let _ = tokio::time::timeout(StdDuration::from_secs(2), holding).await;
+    }
     tracing::info!("stopped");
+    if lost.is_cancelled() {
+        return Err(Error::LeadershipLost);
+    }
     Ok(())
 }
 
@@ -286,6 +331,40 @@ fn spawn_notifications(
         shutdown.clone(),
     ));
     Some(notifier)
+}
+
+/// The leader elector, when curfew drives Kubernetes from inside a cluster: the Lease
+/// `curfew` lives in the namespace of `state.kubernetes`, or else in the pod's own namespace
+/// (`POD_NAMESPACE`, set through the downward API). Outside a cluster, and for the simulated
+/// estate, there is no election and this replica acts.
+async fn leader_elector(config: &Config) -> Result<Option<LeaderElector>> {
+    if config.simulation.is_some() {
+        return Ok(None);
+    }
+    let namespace = match &config.state {
+        crate::config::StateConfig::Kubernetes(state) => Some(state.namespace.clone()),
+        crate::config::StateConfig::Dir(_) => std::env::var("POD_NAMESPACE")
+            .ok()
+            .filter(|ns| !ns.is_empty()),
+    };
+    let Some(namespace) = namespace else {
+        return Ok(None);
+    };
+    let identity = match std::env::var("HOSTNAME") {
+        Ok(host) if !host.is_empty() => format!("{host}-{}", std::process::id()),
+        _ => format!(
+            "curfew-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ),
+    };
+    let client = kube_provider::client_from_environment()
+        .await
+        .map_err(|err| Error::Provider(err.to_string()))?;
+    Ok(Some(LeaderElector::new(
+        client,
+        LeaseSettings::new(&namespace, &identity),
+    )))
 }
 
 /// First SIGTERM/SIGINT: cancel `shutdown`. Second: exit at once.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod aws;
 pub mod composite;
+pub mod kube;
 pub mod sim;
 
 /// Why a provider call failed.

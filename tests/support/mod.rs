@@ -2,7 +2,13 @@
 #![allow(dead_code)]
 
 pub mod demo;
+/// A fake Kubernetes API server.
+pub mod fake_apiserver;
+/// Kubernetes objects for tests.
+pub mod fixtures;
 pub mod http;
+/// A reconciler over the Kubernetes provider and the fake.
+pub mod kube;
 pub mod moto;
 
 use std::sync::Arc;

@@ -1,0 +1,495 @@
+//! [`KubeProvider`]: Deployments, StatefulSets and CronJobs observed through reflector
+//! stores and scaled with merge patches.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+
+use super::Error;
+use super::annotations::{self, Annotations};
+use super::events::{self, EventBuilder, Reason};
+use super::limiter::Limiter;
+use super::selection::{NamespaceMatch, Selection};
+use super::workloads::{self, ObjectId, Observed};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::providers::{self, Action, Kind, Provider, Target};
+
+/// Knobs of the Kubernetes provider.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Writes per second once the burst is spent.
+    pub qps: f64,
+    /// Writes allowed at once.
+    pub burst: u32,
+    /// How long the initial list of every watch may take at start-up.
+    pub sync_timeout: Duration,
+    /// How long one write may take.
+    pub write_timeout: Duration,
+    /// Whether to write Events on scaled workloads.
+    pub events: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            qps: 20.0,
+            burst: 40,
+            sync_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            events: true,
+        }
+    }
+}
+
+/// A [`Provider`] over a Kubernetes cluster.
+pub struct KubeProvider {
+    client: Client,
+    selections: Vec<Selection>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    namespaces: Store<Namespace>,
+    deployments: Store<Deployment>,
+    stateful_sets: Store<StatefulSet>,
+    cron_jobs: Store<CronJob>,
+    limiter: Limiter,
+    events: EventBuilder,
+    /// The resourceVersion each target had after curfew's last write to it.
+    written: Mutex<HashMap<String, u64>>,
+    /// Problems already logged, so each is logged once.
+    reported: Mutex<HashSet<String>>,
+    watches: Vec<JoinHandle<()>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A watched workload as the store holds it.
+enum Workload {
+    Deployment(Arc<Deployment>),
+    StatefulSet(Arc<StatefulSet>),
+    CronJob(Arc<CronJob>),
+}
+
+impl Workload {
+    fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Workload::Deployment(d) => &d.metadata,
+            Workload::StatefulSet(s) => &s.metadata,
+            Workload::CronJob(c) => &c.metadata,
+        }
+    }
+
+    fn observe(&self) -> Observed {
+        match self {
+            Workload::Deployment(d) => Observed::from_deployment(d),
+            Workload::StatefulSet(s) => Observed::from_stateful_set(s),
+            Workload::CronJob(c) => Observed::from_cron_job(c),
+        }
+    }
+}
+
+/// Starts a reflector over `api` in the background and returns its store.
+fn reflect<K>(api: Api<K>, watches: &mut Vec<JoinHandle<()>>) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let (reader, writer) = reflector::store();
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let stream =
+        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    watches.push(tokio::spawn(async move {
+        stream
+            .for_each(|event| {
+                if let Err(error) = event {
+                    tracing::warn!(kind = %kind, %error, "watch failed; retrying");
+                }
+                futures::future::ready(())
+            })
+            .await;
+    }));
+    reader
+}
+
+/// The provider error for a failed call to the API server.
+pub fn provider_error(operation: &str, target: &str, error: &kube::Error) -> providers::Error {
+    let operation = operation.to_string();
+    let target = target.to_string();
+    match error {
+        kube::Error::Api(status) => {
+            let detail = status.message.clone();
+            match status.code {
+                409 => providers::Error::Conflict {
+                    operation,
+                    target,
+                    detail,
+                },
+                429 => providers::Error::Throttled {
+                    operation,
+                    target,
+                    detail,
+                },
+                404 => providers::Error::NotFound { operation, target },
+                408 | 504 => providers::Error::Timeout { operation, target },
+                code @ 500..=599 => providers::Error::Server {
+                    operation,
+                    target,
+                    code: code.to_string(),
+                    detail,
+                },
+                code => providers::Error::Permanent {
+                    operation,
+                    target,
+                    code: format!("{code} {}", status.reason),
+                    detail,
+                },
+            }
+        }
+        kube::Error::SerdeError(_) | kube::Error::BuildRequest(_) | kube::Error::HttpError(_) => {
+            providers::Error::Permanent {
+                operation,
+                target,
+                code: "client".to_string(),
+                detail: error.to_string(),
+            }
+        }
+        other => providers::Error::Server {
+            operation,
+            target,
+            code: "transport".to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Waits until `store` has its initial list, at the latest until `deadline`.
+async fn synced<K>(
+    store: &Store<K>,
+    deadline: tokio::time::Instant,
+    resource: &'static str,
+    seconds: u64,
+) -> Result<(), Error>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    match tokio::time::timeout_at(deadline, store.wait_until_ready()).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Error::Sync { resource, seconds }),
+    }
+}
+
+/// The object `id` names in `store`.
+fn lookup<K>(store: &Store<K>, id: &ObjectId) -> Option<Arc<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    store.get(&ObjectRef::new(&id.name).within(&id.namespace))
+}
+
+/// Merge-patches the namespaced object `name` and returns its new resourceVersion.
+async fn merge_patch<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    patch: &serde_json::Value,
+) -> kube::Result<Option<String>>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let patched = api
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(patched.meta().resource_version.clone())
+}
+
+fn describe(action: &Action) -> (Reason, String) {
+    match action {
+        Action::ScaleDown { original, to, .. } => (
+            Reason::ScaledDown,
+            format!(
+                "scaled from {original} to {to}; original stored in {}",
+                annotations::ORIGINAL_REPLICAS
+            ),
+        ),
+        Action::ScaleUp { to, .. } => (Reason::ScaledUp, format!("restored {to}")),
+    }
+}
+
+// === impl KubeProvider ===
+
+impl KubeProvider {
+    /// Starts watching namespaces, Deployments, StatefulSets and CronJobs in the whole cluster
+    /// and returns once every watch has listed its objects.
+    pub async fn start(
+        client: Client,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Result<KubeProvider, Error> {
+        let selections = Selection::from_config(config)?;
+        let mut watches = Vec::new();
+        let provider = KubeProvider {
+            namespaces: reflect(Api::all(client.clone()), &mut watches),
+            deployments: reflect(Api::all(client.clone()), &mut watches),
+            stateful_sets: reflect(Api::all(client.clone()), &mut watches),
+            cron_jobs: reflect(Api::all(client.clone()), &mut watches),
+            client,
+            selections,
+            clock,
+            settings,
+            limiter: Limiter::new(settings.qps, settings.burst),
+            events: EventBuilder::default(),
+            written: Mutex::default(),
+            reported: Mutex::default(),
+            watches,
+        };
+        let deadline = tokio::time::Instant::now() + settings.sync_timeout;
+        let seconds = settings.sync_timeout.as_secs();
+        synced(&provider.namespaces, deadline, "namespaces", seconds).await?;
+        synced(&provider.deployments, deadline, "deployments", seconds).await?;
+        synced(&provider.stateful_sets, deadline, "statefulsets", seconds).await?;
+        synced(&provider.cron_jobs, deadline, "cronjobs", seconds).await?;
+        Ok(provider)
+    }
+
+    /// The object a target id names, as the watches last saw it.
+    fn observed(&self, id: &ObjectId) -> Option<Observed> {
+        match id.kind {
+            Kind::Deployment => {
+                lookup(&self.deployments, id).map(|d| Observed::from_deployment(&d))
+            }
+            Kind::StatefulSet => {
+                lookup(&self.stateful_sets, id).map(|s| Observed::from_stateful_set(&s))
+            }
+            Kind::CronJob => lookup(&self.cron_jobs, id).map(|c| Observed::from_cron_job(&c)),
+            _ => None,
+        }
+    }
+
+    /// Every watched workload, unconverted.
+    fn all_workloads(&self) -> Vec<Workload> {
+        let deployments = self
+            .deployments
+            .state()
+            .into_iter()
+            .map(Workload::Deployment);
+        let stateful_sets = self
+            .stateful_sets
+            .state()
+            .into_iter()
+            .map(Workload::StatefulSet);
+        let cron_jobs = self.cron_jobs.state().into_iter().map(Workload::CronJob);
+        deployments.chain(stateful_sets).chain(cron_jobs).collect()
+    }
+
+    /// The target for `object` in `selection`, `None` when it is excluded.
+    fn target(
+        &self,
+        object: &Observed,
+        namespace: &Annotations,
+        selection: &Selection,
+        configured_exclusion: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Target>, annotations::Error> {
+        let layers = [&object.annotations, namespace];
+        if annotations::excluded(&layers, configured_exclusion, now)? {
+            return Ok(None);
+        }
+        let down = annotations::down_replicas(&layers, selection.down_replicas)?;
+        object.to_target(&selection.environment, down).map(Some)
+    }
+
+    /// Logs a problem with an object once (until it changes).
+    fn report(&self, id: &str, problem: &annotations::Error) {
+        let key = format!("{id}: {problem}");
+        if lock(&self.reported).insert(key) {
+            tracing::warn!(target = id, %problem, "left alone: unusable annotation");
+        }
+    }
+
+    async fn publish(&self, object: &Observed, reason: Reason, message: String) {
+        if !self.settings.events {
+            return;
+        }
+        let event = self.events.build(object, reason, message, self.clock.now());
+        self.limiter.acquire().await;
+        let published = events::publish(&self.client, &event);
+        if tokio::time::timeout(self.settings.write_timeout, published)
+            .await
+            .is_err()
+        {
+            tracing::debug!(target = %object.id(), "writing an Event timed out");
+        }
+    }
+
+    async fn write(
+        &self,
+        id: &ObjectId,
+        patch: &serde_json::Value,
+    ) -> kube::Result<Option<String>> {
+        let (client, ns, name) = (&self.client, id.namespace.as_str(), id.name.as_str());
+        match id.kind {
+            Kind::StatefulSet => merge_patch::<StatefulSet>(client, ns, name, patch).await,
+            Kind::CronJob => merge_patch::<CronJob>(client, ns, name, patch).await,
+            _ => merge_patch::<Deployment>(client, ns, name, patch).await,
+        }
+    }
+}
+
+impl Drop for KubeProvider {
+    fn drop(&mut self) {
+        for watch in &self.watches {
+            watch.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for KubeProvider {
+    fn name(&self) -> &'static str {
+        "kube"
+    }
+
+    /// Reads the watch caches; never calls the API server.
+    async fn discover(&self) -> providers::Result<Vec<Target>> {
+        let now = self.clock.now();
+        let namespaces = self.namespaces.state();
+        let workloads = self.all_workloads();
+        let empty = BTreeMap::new();
+        let mut claimed = HashSet::new();
+        let mut targets = Vec::new();
+        for selection in &self.selections {
+            // Namespace matches once per namespace, not once per workload.
+            let selected: HashMap<&str, (NamespaceMatch, &Annotations)> = namespaces
+                .iter()
+                .filter_map(|ns| {
+                    let name = ns.metadata.name.as_deref()?;
+                    let labels = ns.metadata.labels.as_ref().unwrap_or(&empty);
+                    let found = selection.namespace(name, labels);
+                    let annotations = ns.metadata.annotations.as_ref().unwrap_or(&empty);
+                    (found != NamespaceMatch::No).then_some((name, (found, annotations)))
+                })
+                .collect();
+            for workload in &workloads {
+                let metadata = workload.metadata();
+                let namespace = metadata.namespace.as_deref().unwrap_or_default();
+                let Some((found, annotations)) = selected.get(namespace) else {
+                    continue;
+                };
+                if !selection.workload(metadata.labels.as_ref().unwrap_or(&empty)) {
+                    continue;
+                }
+                let object = workload.observe();
+                let id = object.id();
+                if !claimed.insert(id.clone()) {
+                    continue;
+                }
+                let configured_exclusion = *found == NamespaceMatch::Excluded;
+                match self.target(&object, annotations, selection, configured_exclusion, now) {
+                    Ok(Some(target)) => targets.push(target),
+                    Ok(None) => {}
+                    Err(problem) => self.report(&id, &problem),
+                }
+            }
+        }
+        targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Ok(targets)
+    }
+
+    /// One merge patch with the watched resourceVersion as precondition: a 409 means the
+    /// object changed since it was observed, and the next pass decides again.
+    async fn apply(&self, action: &Action) -> providers::Result<()> {
+        let target = action.target();
+        let not_found = || providers::Error::NotFound {
+            operation: "apply".to_string(),
+            target: target.to_string(),
+        };
+        let id = workloads::parse_id(target).ok_or_else(not_found)?;
+        let capacities = match action {
+            Action::ScaleDown { original, to, .. } => vec![*original, *to],
+            Action::ScaleUp { to, .. } => vec![*to],
+        };
+        if let Some(wrong) = capacities.iter().find(|c| !workloads::fits(id.kind, **c)) {
+            return Err(providers::Error::Permanent {
+                operation: "apply".to_string(),
+                target: target.to_string(),
+                code: "ValidationError".to_string(),
+                detail: format!("a {} cannot have capacity {wrong}", id.kind.as_str()),
+            });
+        }
+        let object = self.observed(&id).ok_or_else(not_found)?;
+        let Some(patch) = object.patch_for(action) else {
+            return Ok(());
+        };
+        self.limiter.acquire().await;
+        let result = match tokio::time::timeout(
+            self.settings.write_timeout,
+            self.write(&id, &patch),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(|error| provider_error("apply", target, &error)),
+            Err(_) => Err(providers::Error::Timeout {
+                operation: "apply".to_string(),
+                target: target.to_string(),
+            }),
+        };
+        match result {
+            Ok(version) => {
+                if let Some(version) = version.and_then(|v| v.parse().ok()) {
+                    lock(&self.written).insert(target.to_string(), version);
+                }
+                let (reason, message) = describe(action);
+                self.publish(&object, reason, message).await;
+                Ok(())
+            }
+            Err(error) => {
+                if !matches!(error, providers::Error::Conflict { .. }) {
+                    self.publish(&object, Reason::ScaleFailed, error.to_string())
+                        .await;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Ready once the watch has seen curfew's last write and all replicas are ready.
+    async fn ready(&self, target: &str) -> providers::Result<bool> {
+        let not_found = || providers::Error::NotFound {
+            operation: "ready".to_string(),
+            target: target.to_string(),
+        };
+        let id = workloads::parse_id(target).ok_or_else(not_found)?;
+        let object = self.observed(&id).ok_or_else(not_found)?;
+        let written = lock(&self.written).get(target).copied();
+        if let (Some(written), Some(seen)) = (written, object.version())
+            && seen < written
+        {
+            return Ok(false);
+        }
+        Ok(object.ready())
+    }
+}

@@ -1,0 +1,391 @@
+//! Mapping Kubernetes objects to [`Target`]s and [`Action`]s to merge patches.
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde_json::{Value, json};
+
+use super::annotations::{self, Annotations, Source};
+use super::quantity;
+use crate::providers::{Action, Capacity, Footprint, Kind, Target};
+
+/// What curfew needs to know of a Deployment, StatefulSet or CronJob.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its uid, if known.
+    pub uid: Option<String>,
+    /// Its resourceVersion, if known.
+    pub resource_version: Option<String>,
+    /// Its annotations.
+    pub annotations: Annotations,
+    /// When it was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// `spec.replicas` (default 1) or `spec.suspend` (default false).
+    pub capacity: Capacity,
+    /// Ready replicas (`status.readyReplicas`, absent means 0); 0 for CronJobs.
+    pub ready_replicas: u32,
+    /// CPU requested per pod, in millicores.
+    pub cpu_millis: u32,
+    /// Memory requested per pod, in MiB.
+    pub memory_mib: u32,
+}
+
+/// How a target id names an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectId {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// Parses a target id (`deployment/shop/web`).
+pub fn parse_id(id: &str) -> Option<ObjectId> {
+    let mut parts = id.splitn(3, '/');
+    let kind = match parts.next()? {
+        "deployment" => Kind::Deployment,
+        "stateful_set" => Kind::StatefulSet,
+        "cron_job" => Kind::CronJob,
+        _ => return None,
+    };
+    let namespace = parts.next().filter(|n| !n.is_empty())?.to_string();
+    let name = parts.next().filter(|n| !n.is_empty())?.to_string();
+    Some(ObjectId {
+        kind,
+        namespace,
+        name,
+    })
+}
+
+/// Whether `capacity` is something a workload of `kind` can have.
+pub fn fits(kind: Kind, capacity: Capacity) -> bool {
+    matches!(
+        (kind, capacity),
+        (Kind::Deployment | Kind::StatefulSet, Capacity::Replicas(_))
+            | (Kind::CronJob, Capacity::Suspended(_))
+    )
+}
+
+/// A k8s-openapi time as a chrono instant.
+pub fn to_chrono(time: &Time) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(
+        time.0.as_second(),
+        time.0.subsec_nanosecond().try_into().ok()?,
+    )
+}
+
+fn to_u32(value: Option<i32>, default: u32) -> u32 {
+    value.map_or(default, |v| u32::try_from(v).unwrap_or(0))
+}
+
+/// Requests of one pod: the sum over its containers.
+fn pod_requests(template: &PodTemplateSpec) -> (u32, u32) {
+    let containers = template.spec.iter().flat_map(|spec| spec.containers.iter());
+    let mut cpu = 0u32;
+    let mut memory = 0u32;
+    for container in containers {
+        let requests = container
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref());
+        if let Some(requests) = requests {
+            let read = |key: &str, parse: fn(&str) -> Option<u32>| {
+                requests.get(key).and_then(|q| parse(&q.0)).unwrap_or(0)
+            };
+            cpu = cpu.saturating_add(read("cpu", quantity::cpu_millis));
+            memory = memory.saturating_add(read("memory", quantity::memory_mib));
+        }
+    }
+    (cpu, memory)
+}
+
+// === impl Observed ===
+
+impl Observed {
+    fn new(kind: Kind, metadata: &ObjectMeta, capacity: Capacity) -> Self {
+        Observed {
+            kind,
+            namespace: metadata.namespace.clone().unwrap_or_default(),
+            name: metadata.name.clone().unwrap_or_default(),
+            uid: metadata.uid.clone(),
+            resource_version: metadata.resource_version.clone(),
+            annotations: metadata.annotations.clone().unwrap_or_default(),
+            created_at: metadata.creation_timestamp.as_ref().and_then(to_chrono),
+            capacity,
+            ready_replicas: 0,
+            cpu_millis: 0,
+            memory_mib: 0,
+        }
+    }
+
+    /// A Deployment.
+    pub fn from_deployment(deployment: &Deployment) -> Self {
+        let spec = deployment.spec.as_ref();
+        let replicas = to_u32(spec.and_then(|s| s.replicas), 1);
+        let mut observed = Observed::new(
+            Kind::Deployment,
+            &deployment.metadata,
+            Capacity::Replicas(replicas),
+        );
+        observed.ready_replicas =
+            to_u32(deployment.status.as_ref().and_then(|s| s.ready_replicas), 0);
+        (observed.cpu_millis, observed.memory_mib) =
+            spec.map(|s| pod_requests(&s.template)).unwrap_or_default();
+        observed
+    }
+
+    /// A StatefulSet.
+    pub fn from_stateful_set(set: &StatefulSet) -> Self {
+        let spec = set.spec.as_ref();
+        let replicas = to_u32(spec.and_then(|s| s.replicas), 1);
+        let mut observed = Observed::new(
+            Kind::StatefulSet,
+            &set.metadata,
+            Capacity::Replicas(replicas),
+        );
+        observed.ready_replicas = to_u32(set.status.as_ref().and_then(|s| s.ready_replicas), 0);
+        (observed.cpu_millis, observed.memory_mib) =
+            spec.map(|s| pod_requests(&s.template)).unwrap_or_default();
+        observed
+    }
+
+    /// A CronJob.
+    pub fn from_cron_job(job: &CronJob) -> Self {
+        let suspended = job.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false);
+        Observed::new(Kind::CronJob, &job.metadata, Capacity::Suspended(suspended))
+    }
+
+    /// Its target id, e.g. `deployment/shop/web`.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.kind.as_str(), self.namespace, self.name)
+    }
+
+    /// Whether all wanted replicas are ready (CronJobs always are).
+    pub fn ready(&self) -> bool {
+        match self.capacity {
+            Capacity::Replicas(wanted) => self.ready_replicas == wanted,
+            _ => true,
+        }
+    }
+
+    /// The resourceVersion as a number, when it is one.
+    pub fn version(&self) -> Option<u64> {
+        self.resource_version.as_deref()?.parse().ok()
+    }
+
+    /// The target, with `down_replicas` while down (CronJobs are suspended instead).
+    pub fn to_target(
+        &self,
+        environment: &str,
+        down_replicas: u32,
+    ) -> Result<Target, annotations::Error> {
+        let original = annotations::original(self.kind, &self.annotations)?.map(|(c, _)| c);
+        let (down, footprint) = match self.kind {
+            Kind::CronJob => (Capacity::Suspended(true), Footprint::Nothing),
+            _ => (
+                Capacity::Replicas(down_replicas),
+                Footprint::Pods {
+                    count: self.ready_replicas,
+                    cpu_millis: self.cpu_millis,
+                    memory_mib: self.memory_mib,
+                },
+            ),
+        };
+        Ok(Target {
+            id: self.id(),
+            kind: self.kind,
+            environment: environment.to_string(),
+            capacity: self.capacity,
+            original,
+            down,
+            ready: self.ready(),
+            created_at: self.created_at,
+            footprint,
+        })
+    }
+
+    /// The merge patch that applies `action`, with this object's resourceVersion as a
+    /// precondition; `None` when the action already holds.
+    ///
+    /// Scaling down stores the original in the same patch; scaling up removes it. A
+    /// kube-downscaler original is removed in either case, so curfew takes over.
+    pub fn patch_for(&self, action: &Action) -> Option<Value> {
+        let stored = annotations::original(self.kind, &self.annotations)
+            .ok()
+            .flatten();
+        let has_downscaler = self
+            .annotations
+            .contains_key(annotations::DOWNSCALER_ORIGINAL_REPLICAS);
+        let (to, original) = match action {
+            Action::ScaleDown { original, to, .. } => {
+                if self.capacity == *to && stored == Some((*original, Source::Curfew)) {
+                    return None;
+                }
+                (*to, Some(annotations::encode_original(*original)?))
+            }
+            Action::ScaleUp { to, .. } => {
+                if self.capacity == *to && stored.is_none() {
+                    return None;
+                }
+                (*to, None)
+            }
+        };
+        let mut notes = serde_json::Map::new();
+        notes.insert(annotations::ORIGINAL_REPLICAS.to_string(), json!(original));
+        if has_downscaler {
+            notes.insert(
+                annotations::DOWNSCALER_ORIGINAL_REPLICAS.to_string(),
+                Value::Null,
+            );
+        }
+        let spec = match (self.kind, to) {
+            (Kind::CronJob, Capacity::Suspended(suspend)) => json!({"suspend": suspend}),
+            (Kind::Deployment | Kind::StatefulSet, Capacity::Replicas(n)) => {
+                json!({"replicas": n})
+            }
+            _ => return None,
+        };
+        Some(json!({
+            "metadata": {"resourceVersion": self.resource_version, "annotations": notes},
+            "spec": spec,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn mk_deployment(
+        replicas: i32,
+        ready: Option<i32>,
+        annotations: &[(&str, &str)],
+    ) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": "web", "namespace": "shop", "resourceVersion": "42",
+                "creationTimestamp": "2026-11-01T10:00:00Z",
+                "annotations": annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"spec": {"containers": [
+                    {"name": "app", "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}},
+                    {"name": "sidecar", "resources": {"requests": {"cpu": "0.1", "memory": "64Mi"}}},
+                    {"name": "bare"}
+                ]}},
+            },
+            "status": {"readyReplicas": ready},
+        }))
+        .expect("valid deployment")
+    }
+
+    fn down(original: u32) -> Action {
+        Action::ScaleDown {
+            target: "deployment/shop/web".into(),
+            original: Capacity::Replicas(original),
+            to: Capacity::Replicas(0),
+        }
+    }
+
+    #[test]
+    fn a_deployment_becomes_a_target_with_its_footprint() {
+        let observed = Observed::from_deployment(&mk_deployment(3, Some(2), &[]));
+        let target = observed.to_target("staging", 0).expect("valid");
+        assert_eq!(target.id, "deployment/shop/web");
+        assert_eq!(target.capacity, Capacity::Replicas(3));
+        assert!(!target.ready, "2 of 3 ready");
+        assert_eq!(
+            target.footprint,
+            Footprint::Pods {
+                count: 2,
+                cpu_millis: 350,
+                memory_mib: 576
+            }
+        );
+        assert_eq!(
+            target.created_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-01T10:00:00+00:00")
+        );
+    }
+
+    #[test]
+    fn absent_ready_replicas_count_as_zero() {
+        let observed = Observed::from_deployment(&mk_deployment(0, None, &[]));
+        assert!(observed.ready());
+        let waking = Observed::from_deployment(&mk_deployment(2, None, &[]));
+        assert!(!waking.ready());
+    }
+
+    #[test]
+    fn scaling_down_writes_the_original_in_the_same_patch() {
+        let observed = Observed::from_deployment(&mk_deployment(3, Some(3), &[]));
+        let patch = observed.patch_for(&down(3)).expect("differs");
+        assert_eq!(
+            patch,
+            json!({
+                "metadata": {"resourceVersion": "42", "annotations": {"curfew.dev/original-replicas": "3"}},
+                "spec": {"replicas": 0},
+            })
+        );
+    }
+
+    #[test]
+    fn scaling_up_removes_both_originals() {
+        let observed = Observed::from_deployment(&mk_deployment(
+            0,
+            None,
+            &[("downscaler/original-replicas", "4")],
+        ));
+        let up = Action::ScaleUp {
+            target: "deployment/shop/web".into(),
+            to: Capacity::Replicas(4),
+        };
+        let patch = observed.patch_for(&up).expect("differs");
+        assert_eq!(
+            patch["metadata"]["annotations"],
+            json!({"curfew.dev/original-replicas": null, "downscaler/original-replicas": null})
+        );
+        assert_eq!(patch["spec"], json!({"replicas": 4}));
+    }
+
+    #[test]
+    fn an_action_that_already_holds_needs_no_patch() {
+        let down_already = Observed::from_deployment(&mk_deployment(
+            0,
+            None,
+            &[("curfew.dev/original-replicas", "3")],
+        ));
+        assert_eq!(down_already.patch_for(&down(3)), None);
+        let up_already = Observed::from_deployment(&mk_deployment(3, Some(3), &[]));
+        let up = Action::ScaleUp {
+            target: "deployment/shop/web".into(),
+            to: Capacity::Replicas(3),
+        };
+        assert_eq!(up_already.patch_for(&up), None);
+    }
+
+    #[test]
+    fn target_ids_round_trip() {
+        let id = parse_id("stateful_set/shop/db").expect("valid");
+        assert_eq!(
+            (id.kind, id.namespace.as_str(), id.name.as_str()),
+            (Kind::StatefulSet, "shop", "db")
+        );
+        assert_eq!(parse_id("auto_scaling_group/x"), None);
+        assert_eq!(parse_id("deployment//web"), None);
+    }
+}

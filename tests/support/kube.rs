@@ -1,0 +1,225 @@
+//! A curfew reconciler over the Kubernetes provider talking to a fake API server, with a
+//! clock that jumps between instants and otherwise runs fast.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use curfew::clock::Clock;
+use curfew::config::Config;
+use curfew::overrides::FileOverrideStore;
+use curfew::providers::kube::{KubeProvider, Settings as KubeSettings};
+use curfew::providers::{Capacity, Provider};
+use curfew::reconciler::{PassReport, Reconciler, RetryPolicy, Settings};
+use curfew::state::StateDir;
+use serde_json::Value;
+
+use super::fake_apiserver::{FakeApiServer, Request, Verb};
+
+/// Clock time passes `SPEED` times faster than real time between jumps.
+const SPEED: f64 = 60.0;
+
+/// A clock set by jumps that runs `SPEED` times faster than real time in between.
+pub struct JumpClock {
+    base: Mutex<(DateTime<Utc>, Instant)>,
+}
+
+impl JumpClock {
+    /// A clock at `now`.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        JumpClock {
+            base: Mutex::new((now, Instant::now())),
+        }
+    }
+
+    /// Jumps to `at`.
+    pub fn jump(&self, at: DateTime<Utc>) {
+        *self.base.lock().unwrap_or_else(|e| e.into_inner()) = (at, Instant::now());
+    }
+}
+
+impl Clock for JumpClock {
+    fn now(&self) -> DateTime<Utc> {
+        let (at, since) = *self.base.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = since.elapsed().as_secs_f64() * SPEED;
+        at + Duration::microseconds((elapsed * 1e6) as i64)
+    }
+
+    fn real_time_until(&self, at: DateTime<Utc>) -> StdDuration {
+        let clock = (at - self.now()).num_microseconds().unwrap_or(0) as f64 / 1e6;
+        StdDuration::from_secs_f64((clock / SPEED).max(0.0))
+    }
+}
+
+/// An RFC 3339 instant.
+pub fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("valid instant")
+        .with_timezone(&Utc)
+}
+
+/// Office hours in Berlin for the namespaces `shop` and `team-*` (except `team-secret`).
+pub const OFFICE_HOURS: &str = r#"
+timezone: Europe/Berlin
+schedules:
+  office-hours: { uptime: ["Mon-Fri 07:00-20:00"] }
+environments:
+  staging:
+    schedule: office-hours
+    targets:
+      - kubernetes: { namespaces: [shop, "team-*"], exclude_namespaces: [team-secret] }
+"#;
+
+/// Monday 2026-11-30, 13:00 in Berlin: up.
+pub const MONDAY_NOON: &str = "2026-11-30T12:00:00Z";
+/// Monday 2026-11-30, 22:00 in Berlin: down.
+pub const MONDAY_NIGHT: &str = "2026-11-30T21:00:00Z";
+/// Tuesday 2026-12-01, 07:30 in Berlin: up.
+pub const TUESDAY_MORNING: &str = "2026-12-01T06:30:00Z";
+
+/// A fake API server, a configuration and a clock; providers and reconcilers are made on
+/// demand, so a test can "kill" one and start another.
+pub struct KubeHarness {
+    /// The fake API server.
+    pub server: FakeApiServer,
+    /// The clock every reconciler decides with.
+    pub clock: Arc<JumpClock>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    dir: tempfile::TempDir,
+}
+
+impl KubeHarness {
+    /// A harness at `start` whose objects were created three days earlier.
+    pub async fn start(yaml: &str, start: &str) -> KubeHarness {
+        let server = FakeApiServer::start().await;
+        let start = utc(start);
+        server.set_now(start - Duration::days(3));
+        let config =
+            Config::from_yaml(yaml, Path::new("staging.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        KubeHarness {
+            server,
+            clock: Arc::new(JumpClock::new(start)),
+            config: Arc::new(config),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Creates every object in `objects`.
+    pub fn add(&self, objects: impl IntoIterator<Item = Value>) {
+        for object in objects {
+            self.server.add(object);
+        }
+    }
+
+    /// A freshly started provider (its own watches).
+    pub async fn provider(&self) -> Arc<KubeProvider> {
+        self.provider_with(KubeSettings {
+            sync_timeout: StdDuration::from_secs(10),
+            ..KubeSettings::default()
+        })
+        .await
+    }
+
+    /// A freshly started provider with `settings`.
+    pub async fn provider_with(&self, settings: KubeSettings) -> Arc<KubeProvider> {
+        let provider = KubeProvider::start(
+            self.server.client(),
+            &self.config,
+            self.clock.clone(),
+            settings,
+        )
+        .await
+        .expect("provider starts");
+        Arc::new(provider)
+    }
+
+    /// A reconciler over `provider` with fast retries.
+    pub fn reconciler(&self, provider: Arc<KubeProvider>) -> Reconciler {
+        let state = StateDir::open(self.dir.path()).expect("state dir");
+        let overrides = Arc::new(FileOverrideStore::open(state).expect("override store"));
+        let settings = Settings {
+            retry: RetryPolicy {
+                attempts: 6,
+                base: StdDuration::from_millis(5),
+                max: StdDuration::from_millis(50),
+            },
+            min_real_tick: StdDuration::ZERO,
+            ..Settings::default()
+        };
+        Reconciler::new(
+            self.config.clone(),
+            provider,
+            self.clock.clone(),
+            overrides,
+            settings,
+        )
+    }
+
+    /// Jumps to `at` and runs one pass that must converge.
+    pub async fn pass_at(&self, reconciler: &Reconciler, at: &str) -> PassReport {
+        self.clock.jump(utc(at));
+        let report = reconciler.reconcile().await.expect("pass runs");
+        assert!(
+            report.converged(),
+            "pass at {at} did not converge: {:?}",
+            report.failures()
+        );
+        report
+    }
+
+    /// An object's `spec.replicas` and its stored original, read directly from the store.
+    pub fn replicas(&self, plural: &str, namespace: &str, name: &str) -> (u64, Option<String>) {
+        let object = self
+            .server
+            .get("apps", "v1", plural, namespace, name)
+            .unwrap_or_else(|| panic!("{plural} {namespace}/{name} exists"));
+        let replicas = object["spec"]["replicas"].as_u64().expect("has replicas");
+        let original = object["metadata"]["annotations"]["curfew.dev/original-replicas"]
+            .as_str()
+            .map(str::to_string);
+        (replicas, original)
+    }
+
+    /// Waits until `provider`'s watches show `target` at `capacity` (changes made behind its
+    /// back reach it through the watch, a moment later).
+    pub async fn observe(&self, provider: &KubeProvider, target: &str, capacity: Capacity) {
+        let deadline = Instant::now() + StdDuration::from_secs(5);
+        loop {
+            let targets = provider.discover().await.expect("discovers");
+            let seen = targets.iter().find(|t| t.id == target).map(|t| t.capacity);
+            if seen == Some(capacity) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{target} never seen at {capacity}: {seen:?}"
+            );
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+    }
+
+    /// The PATCH requests logged so far.
+    pub fn patches(&self) -> Vec<Request> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.verb == Verb::Patch)
+            .collect()
+    }
+
+    /// The number of Events with `reason` (curfew writes them before `apply` returns).
+    pub fn events(&self, reason: &str) -> usize {
+        let store = self.server.store();
+        let Some(rt) = store.resolve("", "v1", "events") else {
+            return 0;
+        };
+        let selection = super::fake_apiserver::Selection::default();
+        let (events, _) = store.list(&rt, None, &selection);
+        events
+            .iter()
+            .filter(|e| e["reason"].as_str() == Some(reason))
+            .count()
+    }
+}
