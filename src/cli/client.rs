@@ -98,6 +98,14 @@ impl Client {
     }
 }
 
+/// Runs one API call to completion, then prints its answer (exit 0) or its error.
+fn run_call<T>(call: impl std::future::Future<Output = Outcome<T>>, print: impl FnOnce(T)) -> u8 {
+    match block_on(call) {
+        Ok(outcome) => finish(outcome, print),
+        Err(code) => code,
+    }
+}
+
 fn finish<T>(outcome: Outcome<T>, print: impl FnOnce(T)) -> u8 {
     match outcome {
         Ok(value) => {
@@ -132,13 +140,8 @@ fn print_json(value: &impl serde::Serialize) {
 /// Runs `curfew status`.
 pub fn status(args: ServerArgs) -> u8 {
     let client = Client::new(&args);
-    let outcome =
-        block_on(client.call::<EnvironmentList>(Method::GET, "/api/v1/environments", None));
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(code) => return code,
-    };
-    finish(outcome, |list| {
+    let call = client.call::<EnvironmentList>(Method::GET, "/api/v1/environments", None);
+    run_call(call, |list| {
         if args.json {
             return print_json(&list);
         }
@@ -182,7 +185,7 @@ pub fn create(args: ServerArgs, request: CreateArgs) -> u8 {
         return EXIT_BAD_INPUT;
     }
     let client = Client::new(&args);
-    let outcome = block_on(async {
+    let call = async {
         let until = match &request.until {
             // A wall-clock time means the environment's zone and the service's clock.
             Some(text) => Some(resolve_remote_until(&client, &request.environment, text).await?),
@@ -198,12 +201,8 @@ pub fn create(args: ServerArgs, request: CreateArgs) -> u8 {
         client
             .call::<Override>(Method::POST, "/api/v1/overrides", Some(body))
             .await
-    });
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(code) => return code,
     };
-    finish(outcome, |created| {
+    run_call(call, |created| {
         if args.json {
             return print_json(&created);
         }
@@ -239,12 +238,8 @@ async fn resolve_remote_until(
 /// Runs `curfew override list`.
 pub fn list(args: ServerArgs) -> u8 {
     let client = Client::new(&args);
-    let outcome =
-        match block_on(client.call::<OverrideList>(Method::GET, "/api/v1/overrides", None)) {
-            Ok(outcome) => outcome,
-            Err(code) => return code,
-        };
-    finish(outcome, |list| {
+    let call = client.call::<OverrideList>(Method::GET, "/api/v1/overrides", None);
+    run_call(call, |list| {
         if args.json {
             return print_json(&list);
         }
@@ -273,11 +268,8 @@ pub fn list(args: ServerArgs) -> u8 {
 pub fn cancel(args: ServerArgs, id: &str) -> u8 {
     let client = Client::new(&args);
     let path = format!("/api/v1/overrides/{id}");
-    let outcome = match block_on(client.call::<Override>(Method::DELETE, &path, None)) {
-        Ok(outcome) => outcome,
-        Err(code) => return code,
-    };
-    finish(outcome, |cancelled| {
+    let call = client.call::<Override>(Method::DELETE, &path, None);
+    run_call(call, |cancelled| {
         if args.json {
             return print_json(&cancelled);
         }

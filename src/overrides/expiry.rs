@@ -86,6 +86,25 @@ mod tests {
     use crate::state::StateDir;
     use chrono::Duration;
 
+    /// A file store in a fresh directory holding one override, `old`, expired a minute before
+    /// the returned instant, and the audit log beside it.
+    fn store_with_an_expired_override() -> (
+        tempfile::TempDir,
+        FileOverrideStore,
+        AuditLog,
+        DateTime<Utc>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let store = FileOverrideStore::open(state.clone()).unwrap();
+        let audit = AuditLog::open(state).unwrap();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        store
+            .put(mk_override("old", now - Duration::minutes(1)))
+            .unwrap();
+        (dir, store, audit, now)
+    }
+
     fn mk_override(id: &str, until: DateTime<Utc>) -> Override {
         Override {
             id: id.into(),
@@ -100,14 +119,7 @@ mod tests {
 
     #[test]
     fn expired_overrides_are_removed_and_audited_exactly_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = StateDir::open(dir.path()).unwrap();
-        let store = FileOverrideStore::open(state.clone()).unwrap();
-        let audit = AuditLog::open(state).unwrap();
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        store
-            .put(mk_override("old", now - Duration::minutes(1)))
-            .unwrap();
+        let (_dir, store, audit, now) = store_with_an_expired_override();
         store
             .put(mk_override("live", now + Duration::minutes(1)))
             .unwrap();
@@ -127,14 +139,7 @@ mod tests {
 
     #[test]
     fn an_expiry_already_audited_before_a_crash_is_not_audited_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = StateDir::open(dir.path()).unwrap();
-        let store = FileOverrideStore::open(state.clone()).unwrap();
-        let audit = AuditLog::open(state).unwrap();
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        store
-            .put(mk_override("old", now - Duration::minutes(1)))
-            .unwrap();
+        let (dir, store, audit, now) = store_with_an_expired_override();
         // A previous run wrote the entry, then died before removing the override.
         let scratch =
             FileOverrideStore::open(StateDir::open(dir.path().join("scratch")).unwrap()).unwrap();
