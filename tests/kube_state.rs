@@ -145,6 +145,71 @@ async fn replicas_writing_the_audit_configmap_at_once_lose_no_entry() {
     assert!(map["data"]["audit.json"].as_str().is_some_and(|t| t.len() < 1024 * 1024));
 }
 
+// --- the shipped manifests ----------------------------------------------------------------
+
+fn manifest(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/kubernetes/base")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("manifest exists");
+    serde_saphyr::from_str(&text).expect("manifest is YAML")
+}
+
+#[test]
+fn the_shipped_deployment_runs_two_replicas_on_the_kubernetes_state_backend() {
+    let deployment = manifest("deployment.yaml");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|v| v.get("emptyDir").is_none()),
+        "no state on the pod's disk"
+    );
+    let config_map = manifest("configmap.yaml");
+    let text = config_map["data"]["curfew.yaml"].as_str().expect("config");
+    let config = curfew::config::Config::from_yaml(text, Path::new("curfew.yaml")).expect("valid");
+    assert!(matches!(
+        &config.state,
+        curfew::config::StateConfig::Kubernetes(k) if k.namespace == "curfew"
+    ));
+    let kustomization = manifest("kustomization.yaml");
+    assert!(
+        kustomization["resources"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|f| f == "crd.yaml")),
+        "the CRD is installed with the base"
+    );
+}
+
+#[test]
+fn the_role_grants_exactly_the_verbs_the_state_backend_uses() {
+    let role = manifest("role.yaml");
+    let verbs = |group: &str, resource: &str| -> Vec<String> {
+        role["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|rule| {
+                rule["apiGroups"].as_array().is_some_and(|g| g.iter().any(|g| g == group))
+                    && rule["resources"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|r| r == resource))
+            })
+            .flat_map(|rule| rule["verbs"].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        verbs("curfew.dev", "overrides"),
+        ["get", "list", "watch", "create", "update", "delete"]
+    );
+    assert_eq!(verbs("", "configmaps"), ["get", "create", "update"]);
+}
+
 // --- two replicas as processes -------------------------------------------------------------
 
 const ADMIN: &str = "admin-token-for-tests";
