@@ -115,11 +115,7 @@ async fn open_state(options: &Options, trigger: &Arc<Notify>) -> Result<StatePar
             let documents: Arc<dyn state::DocumentStore> =
                 Arc::new(state::ConfigMapStore::new(client.clone(), namespace));
             StateParts {
-                overrides: Arc::new(KubeOverrideStore::start(
-                    client,
-                    namespace,
-                    trigger.clone(),
-                )),
+                overrides: Arc::new(KubeOverrideStore::start(client, namespace, trigger.clone())),
                 audit: Arc::new(AuditLog::load(documents.clone()).await?),
                 cost: Arc::new(CostTracker::load(model, documents).await?),
             }

@@ -67,7 +67,10 @@ async fn kubernetes_store_passes_the_store_suite() {
 async fn overrides_are_resources_that_kubectl_lists_with_their_columns() {
     let server = cluster().await;
     let store = KubeOverrideStore::start(server.client(), "curfew", Arc::new(Notify::new()));
-    store.put(mk_override("0123456789ab", State::Up)).await.unwrap();
+    store
+        .put(mk_override("0123456789ab", State::Up))
+        .await
+        .unwrap();
     let object = server
         .get("curfew.dev", "v1", "overrides", "curfew", "0123456789ab")
         .expect("stored as a resource");
@@ -76,7 +79,10 @@ async fn overrides_are_resources_that_kubectl_lists_with_their_columns() {
     assert_eq!(object["spec"]["state"], "up");
     assert_eq!(object["spec"]["createdBy"], "otto");
     assert_eq!(object["spec"]["until"], "2027-01-15T10:00:00Z");
-    assert_eq!(object["metadata"]["labels"]["curfew.dev/environment"], "staging");
+    assert_eq!(
+        object["metadata"]["labels"]["curfew.dev/environment"],
+        "staging"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +130,8 @@ fn entry(actor: &str, n: i64) -> AuditEntry {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_writing_the_audit_configmap_at_once_lose_no_entry() {
     let server = cluster().await;
-    let documents: Arc<dyn DocumentStore> = Arc::new(ConfigMapStore::new(server.client(), "curfew"));
+    let documents: Arc<dyn DocumentStore> =
+        Arc::new(ConfigMapStore::new(server.client(), "curfew"));
     let a = Arc::new(AuditLog::load(documents.clone()).await.unwrap());
     let b = Arc::new(AuditLog::load(documents.clone()).await.unwrap());
     let writers = [("a", a), ("b", b)].into_iter().map(|(actor, log)| {
@@ -142,7 +149,11 @@ async fn replicas_writing_the_audit_configmap_at_once_lose_no_entry() {
     let map = server
         .get("", "v1", "configmaps", "curfew", "curfew-audit")
         .expect("the log is a ConfigMap");
-    assert!(map["data"]["audit.json"].as_str().is_some_and(|t| t.len() < 1024 * 1024));
+    assert!(
+        map["data"]["audit.json"]
+            .as_str()
+            .is_some_and(|t| t.len() < 1024 * 1024)
+    );
 }
 
 // --- the shipped manifests ----------------------------------------------------------------
@@ -194,7 +205,9 @@ fn the_role_grants_exactly_the_verbs_the_state_backend_uses() {
             .into_iter()
             .flatten()
             .filter(|rule| {
-                rule["apiGroups"].as_array().is_some_and(|g| g.iter().any(|g| g == group))
+                rule["apiGroups"]
+                    .as_array()
+                    .is_some_and(|g| g.iter().any(|g| g == group))
                     && rule["resources"]
                         .as_array()
                         .is_some_and(|r| r.iter().any(|r| r == resource))
@@ -261,7 +274,12 @@ fn replica(name: &str, config: &Path, kubeconfig: &Path, dir: &Path) -> Replica 
         .trim()
         .strip_prefix("curfew: listening on http://")
         .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no address in {line:?}: {}", std::fs::read_to_string(&log).unwrap_or_default()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no address in {line:?}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
         .to_string();
     Replica { child, addr, log }
 }
@@ -356,7 +374,11 @@ fn stop(replica: &mut Replica) {
         .expect("kill runs");
     assert!(terminated.success());
     let status = replica.child.wait().expect("waits");
-    assert!(status.success(), "stops cleanly: {status:?}\n{}", replica.log());
+    assert!(
+        status.success(),
+        "stops cleanly: {status:?}\n{}",
+        replica.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,15 +414,21 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
     .await;
     assert!(leads, "a leads: {}", a.log());
     assert!(
-        eventually(Duration::from_secs(10), || h.replicas("deployments", "shop", "web").0 == 0)
-            .await,
+        eventually(Duration::from_secs(10), || h
+            .replicas("deployments", "shop", "web")
+            .0
+            == 0)
+        .await,
         "the leader scales down: {}",
         a.log()
     );
     let mut b = replica("replica-b", &config, &kubeconfig, dir.path());
     assert!(
-        eventually(Duration::from_secs(10), || request(&b.addr, "GET", "/readyz", None).0 == 200)
-            .await,
+        eventually(Duration::from_secs(10), || request(
+            &b.addr, "GET", "/readyz", None
+        )
+        .0 == 200)
+        .await,
         "a follower serving the shared state is ready: {}",
         b.log()
     );
@@ -418,8 +446,11 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
     );
     assert_eq!(status, 201, "{body}");
     assert!(
-        eventually(Duration::from_secs(5), || h.replicas("deployments", "shop", "web").0 == 3)
-            .await,
+        eventually(Duration::from_secs(5), || h
+            .replicas("deployments", "shop", "web")
+            .0
+            == 3)
+        .await,
         "the leader applies the follower's override: {}",
         a.log()
     );
@@ -470,7 +501,10 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
         "the old leader's entries survive: {events:?}"
     );
     assert_eq!(
-        events.iter().filter(|(e, _)| e == "override_created").count(),
+        events
+            .iter()
+            .filter(|(e, _)| e == "override_created")
+            .count(),
         1,
         "{events:?}"
     );

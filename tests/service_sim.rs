@@ -448,7 +448,9 @@ async fn an_override_during_a_readiness_wait_ends_the_wait_and_the_pass_plans_ag
     // 07:00 in Berlin: waking starts with the nodes, which never become ready.
     let wake = utc("2026-11-30T06:00:00Z");
     clock.set(wake);
-    provider.stalled.store(true, std::sync::atomic::Ordering::SeqCst);
+    provider
+        .stalled
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let pass = {
         let reconciler = reconciler.clone();
         tokio::spawn(async move { reconciler.reconcile().await })
@@ -478,13 +480,21 @@ async fn an_override_during_a_readiness_wait_ends_the_wait_and_the_pass_plans_ag
     assert!(report.replan, "the pass asks to plan again");
     assert!(!report.converged());
     assert!(
-        report.outcomes.iter().all(|o| o.planned.tier == Tier::Nodes),
+        report
+            .outcomes
+            .iter()
+            .all(|o| o.planned.tier == Tier::Nodes),
         "no later tier was woken: {:#?}",
         report.outcomes
     );
-    assert!(clock.now() < wake + Duration::hours(1), "ended before the timeout");
+    assert!(
+        clock.now() < wake + Duration::hours(1),
+        "ended before the timeout"
+    );
 
-    provider.stalled.store(false, std::sync::atomic::Ordering::SeqCst);
+    provider
+        .stalled
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let again = reconciler.reconcile().await.unwrap();
     let eu = &again.decisions[0];
     assert_eq!(eu.state, State::Down);

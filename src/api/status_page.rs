@@ -77,8 +77,8 @@ async fn keep_up_override(state: &AppState, form: &KeepUpForm) -> Result<Overrid
         .get(&form.environment)
         .map(|env| state.config.schedule_of(env).zone())
         .unwrap_or(chrono_tz::UTC);
-    let until = resolve_until(&form.until, zone, state.clock.now())
-        .map_err(ApiError::unprocessable)?;
+    let until =
+        resolve_until(&form.until, zone, state.clock.now()).map_err(ApiError::unprocessable)?;
     let request = CreateOverride {
         environment: form.environment.clone(),
         state: State::Up,

@@ -256,7 +256,10 @@ async fn write_ledger(
 ) -> state::Result<Option<String>> {
     let text = state::to_text(LEDGER_FILE, ledger)?;
     for _ in 0..3 {
-        match store.write(LEDGER_FILE, text.clone(), version.as_deref()).await? {
+        match store
+            .write(LEDGER_FILE, text.clone(), version.as_deref())
+            .await?
+        {
             Written::Stored(next) => return Ok(next),
             Written::Conflict => version = store.read(LEDGER_FILE).await?.version,
         }

@@ -60,7 +60,10 @@ async fn starts_empty_and_lists_what_was_put(open: &dyn Fn() -> Arc<dyn Override
         .put(sample("a", "staging", 60))
         .await
         .expect("put must succeed");
-    store.put(sample("b", "qa", 30)).await.expect("put must succeed");
+    store
+        .put(sample("b", "qa", 30))
+        .await
+        .expect("put must succeed");
     assert_eq!(
         ids(&*store).await,
         ["a", "b"],
@@ -114,7 +117,10 @@ async fn remove_returns_the_override_once(open: &dyn Fn() -> Arc<dyn OverrideSto
         "a second remove finds nothing"
     );
     assert_eq!(
-        store.remove("never-existed").await.expect("remove must succeed"),
+        store
+            .remove("never-existed")
+            .await
+            .expect("remove must succeed"),
         None
     );
     assert!(ids(&*store).await.is_empty());
@@ -155,7 +161,11 @@ async fn concurrent_puts_are_all_kept(open: &dyn Fn() -> Arc<dyn OverrideStore>)
         }
     });
     futures::future::join_all(writers).await;
-    assert_eq!(ids(&*store).await.len(), 20, "no concurrent put may be lost");
+    assert_eq!(
+        ids(&*store).await.len(),
+        20,
+        "no concurrent put may be lost"
+    );
     assert_eq!(
         ids(&*open()).await.len(),
         20,

@@ -30,18 +30,19 @@ pub async fn expire(
     let mut removed = Vec::new();
     for item in store.list().await?.into_iter().filter(|o| o.until <= now) {
         if !audit.has_override_event(EXPIRED, &item.id) {
-            audit.record([AuditEntry {
-                at: item.until,
-                actor: "curfew".to_string(),
-                event: EXPIRED.to_string(),
-                environment: item.environment.clone(),
-                target: Some(super::audit_target(&item.id)),
-                before: Some(format!("override {}", item.state)),
-                after: Some("calendar".to_string()),
-                reason: format!("override by {} ended: {}", item.created_by, item.reason),
-                result: "ok".to_string(),
-            }])
-            .await?;
+            audit
+                .record([AuditEntry {
+                    at: item.until,
+                    actor: "curfew".to_string(),
+                    event: EXPIRED.to_string(),
+                    environment: item.environment.clone(),
+                    target: Some(super::audit_target(&item.id)),
+                    before: Some(format!("override {}", item.state)),
+                    after: Some("calendar".to_string()),
+                    reason: format!("override by {} ended: {}", item.created_by, item.reason),
+                    result: "ok".to_string(),
+                }])
+                .await?;
         }
         if store.remove(&item.id).await?.is_some() {
             removed.push(item);

@@ -24,6 +24,8 @@ pub enum ForcedState {
 }
 
 /// An override of an environment's schedule; the object's name is the override's id.
+// Each `printcolumn(...)` repeats the same keys, which clippy takes for duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "curfew.dev",
@@ -33,12 +35,20 @@ pub enum ForcedState {
     plural = "overrides",
     shortname = "ovr",
     namespaced,
-    printcolumn(name = "Environment", type_ = "string", json_path = ".spec.environment"),
+    printcolumn(
+        name = "Environment",
+        type_ = "string",
+        json_path = ".spec.environment"
+    ),
     printcolumn(name = "State", type_ = "string", json_path = ".spec.state"),
     printcolumn(name = "Until", type_ = "date", json_path = ".spec.until"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".spec.reason"),
     printcolumn(name = "Created-By", type_ = "string", json_path = ".spec.createdBy"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideSpec {
@@ -139,7 +149,14 @@ mod tests {
             .collect();
         assert_eq!(
             columns,
-            ["Environment", "State", "Until", "Reason", "Created-By", "Age"]
+            [
+                "Environment",
+                "State",
+                "Until",
+                "Reason",
+                "Created-By",
+                "Age"
+            ]
         );
     }
 }
