@@ -59,13 +59,13 @@ impl CostTracker {
             None => Ledger::default(),
         };
         let store = store.map(|dir| Arc::new(dir) as Arc<dyn DocumentStore>);
-        Ok(Self::with_ledger(model, store, ledger, None))
+        Ok(Self::with_ledger(model, store, ledger))
     }
 
     /// A tracker over `model`, keeping its ledger in `store` (read now; a corrupt ledger is
     /// an error).
     pub async fn load(model: CostModel, store: Arc<dyn DocumentStore>) -> state::Result<Self> {
-        let tracker = Self::with_ledger(model, Some(store), Ledger::default(), None);
+        let tracker = Self::with_ledger(model, Some(store), Ledger::default());
         tracker.reload().await?;
         Ok(tracker)
     }
@@ -74,17 +74,18 @@ impl CostTracker {
         model: CostModel,
         store: Option<Arc<dyn DocumentStore>>,
         ledger: Ledger,
-        version: Option<String>,
     ) -> Self {
+        let saved = Saved {
+            at: None,
+            version: None,
+            rates: rates_of(&ledger),
+            accounted_to: ledger.accounted_to,
+        };
         CostTracker {
             model: RwLock::new(model),
             ledger: Mutex::new(ledger),
             store,
-            saved: tokio::sync::Mutex::new(Saved {
-                at: None,
-                version,
-                rates: BTreeMap::new(),
-            }),
+            saved: tokio::sync::Mutex::new(saved),
             target_gauges: Mutex::default(),
             view: RwLock::default(),
         }
@@ -101,6 +102,7 @@ impl CostTracker {
         let ledger: Ledger = state::parse(read.text.as_deref(), &store.location(LEDGER_FILE))?;
         saved.version = read.version;
         saved.rates = rates_of(&ledger);
+        saved.accounted_to = ledger.accounted_to;
         *self.ledger.lock().unwrap_or_else(|e| e.into_inner()) = ledger;
         Ok(())
     }
@@ -186,12 +188,16 @@ impl CostTracker {
         self.save(true).await;
     }
 
-    /// Writes the ledger when `force`d, when rates changed since the last write, or when the
-    /// last write is older than [`SAVE_EVERY`].
+    /// Writes the ledger when it accounts for time not yet written and it is `force`d, rates
+    /// changed since the last write, or the last write is older than [`SAVE_EVERY`]. A
+    /// replica that never kept the books (a follower) never writes.
     async fn save(&self, force: bool) {
         let Some(store) = &self.store else { return };
         let mut saved = self.saved.lock().await;
         let ledger = self.ledger();
+        if ledger.accounted_to == saved.accounted_to {
+            return;
+        }
         let rates = rates_of(&ledger);
         let due = saved.at.is_none_or(|at| at.elapsed() >= SAVE_EVERY);
         if !force && !due && rates == saved.rates {
@@ -203,6 +209,7 @@ impl CostTracker {
                     at: Some(Instant::now()),
                     version,
                     rates,
+                    accounted_to: ledger.accounted_to,
                 };
             }
             Err(err) => tracing::error!(error = %err, "cannot write the cost ledger"),
@@ -230,12 +237,13 @@ impl CostTracker {
     }
 }
 
-/// When and at which version the ledger was last written, and the rates it held.
+/// When and at which version the ledger was last written (or read), and what it held.
 #[derive(Debug)]
 struct Saved {
     at: Option<Instant>,
     version: Option<String>,
     rates: BTreeMap<String, Rates>,
+    accounted_to: Option<DateTime<Utc>>,
 }
 
 fn rates_of(ledger: &Ledger) -> BTreeMap<String, Rates> {
@@ -247,8 +255,8 @@ fn rates_of(ledger: &Ledger) -> BTreeMap<String, Rates> {
 }
 
 /// Writes `ledger` over the version last seen. Only the acting replica keeps the books, so a
-/// conflict is a deposed leader's last write: this replica's books win, written over the
-/// newer version.
+/// conflict is another replica's write: a deposed leader's last one (older books: written
+/// over) or a new leader's (books accounted further: kept, and this write gives up).
 async fn write_ledger(
     store: &dyn DocumentStore,
     ledger: &Ledger,
@@ -261,7 +269,20 @@ async fn write_ledger(
             .await?
         {
             Written::Stored(next) => return Ok(next),
-            Written::Conflict => version = store.read(LEDGER_FILE).await?.version,
+            Written::Conflict => {
+                let read = store.read(LEDGER_FILE).await?;
+                let stored: Ledger =
+                    state::parse(read.text.as_deref(), &store.location(LEDGER_FILE))?;
+                if stored.accounted_to > ledger.accounted_to {
+                    return Err(state::Error::Io {
+                        path: store.location(LEDGER_FILE),
+                        source: std::io::Error::other(
+                            "another replica keeps newer books; not overwriting them",
+                        ),
+                    });
+                }
+                version = read.version;
+            }
         }
     }
     Err(state::Error::Io {
@@ -421,6 +442,24 @@ mod tests {
         // Two hours of 10 × 0.096 $/h: the time after the last write is accounted too.
         assert!((month.actual - 1.92).abs() < 1e-9, "{month:?}");
         follower.flush().await;
+        let stored = CostTracker::load(model(), store.clone()).await.unwrap();
+        assert_eq!(stored.ledger(), follower.ledger());
+
+        // The deposed leader's late flush does not overwrite the newer books.
+        old.flush().await;
+        let stored = CostTracker::load(model(), store.clone()).await.unwrap();
+        assert_eq!(stored.ledger(), follower.ledger());
+        // A replica that never kept the books writes nothing on shutdown.
+        let idle = CostTracker::load(model(), store.clone()).await.unwrap();
+        follower
+            .observe(
+                start + chrono::Duration::hours(3),
+                &[decision(State::Up)],
+                &[mk_nodes(10)],
+            )
+            .await;
+        follower.flush().await;
+        idle.flush().await;
         let stored = CostTracker::load(model(), store).await.unwrap();
         assert_eq!(stored.ledger(), follower.ledger());
     }
