@@ -281,14 +281,17 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     let lost = CancellationToken::new();
     let holding = match elector {
         Some(elector) => {
-            if shared_state(&options.config) {
+            let shared = shared_state(&options.config);
+            if shared {
                 // A follower serves the shared overrides and audit log: ready for traffic.
                 mark_serving(&parts);
             }
             if !elector.acquire(&shutdown).await {
                 return Ok(());
             }
-            take_over(&parts).await;
+            if shared {
+                take_over(&parts).await;
+            }
             let (shutdown, lost) = (shutdown.clone(), lost.clone());
             Some(tokio::spawn(
                 async move { elector.hold(shutdown, lost).await },
@@ -354,8 +357,8 @@ fn mark_serving(parts: &Parts) {
     status.ready = true;
 }
 
-/// On becoming the leader: continue the books and the log where the previous leader left
-/// them (a no-op for a state directory only this process writes).
+/// On becoming the leader with shared state: continue the books and the log where the
+/// previous leader left them.
 async fn take_over(parts: &Parts) {
     if let Err(err) = parts.cost.reload().await {
         tracing::error!(error = %err, "cannot read the cost ledger; continuing with this replica's");
