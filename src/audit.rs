@@ -1,15 +1,24 @@
 //! The audit log: who changed what, when, why, and the state before and after.
+//!
+//! The log is a document in a [`DocumentStore`]: `audit.json` in the state directory, or the
+//! ConfigMap `curfew-audit` shared by every replica. Reads come from a cached copy; a write
+//! names the version it was based on and, when another replica wrote in between, re-reads,
+//! appends its entries to the newer log and tries again, so no replica's entries are lost.
+//! The log keeps the newest entries that fit the store (20,000, and below 1 MiB in a
+//! ConfigMap).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{self, StateDir};
+use crate::state::{self, DocumentStore, StateDir, Written};
 
 const FILE: &str = "audit.json";
 /// The log keeps this many newest entries.
 const KEEP: usize = 20_000;
+/// A write that keeps conflicting gives up after this many attempts.
+const ATTEMPTS: usize = 20;
 
 /// One audited event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -34,34 +43,126 @@ pub struct AuditEntry {
     pub result: String,
 }
 
-/// An append-only audit log kept in the state directory.
-#[derive(Debug)]
-pub struct AuditLog {
-    dir: StateDir,
-    entries: Mutex<Vec<AuditEntry>>,
+/// The cached log and the version it was read or written at.
+#[derive(Debug, Default)]
+struct Cached {
+    entries: Vec<AuditEntry>,
+    version: Option<String>,
 }
 
+/// An append-only audit log kept in a [`DocumentStore`].
+#[derive(Debug)]
+pub struct AuditLog {
+    store: Arc<dyn DocumentStore>,
+    cached: Mutex<Cached>,
+    /// Serialises this process's writers; other processes are handled by versions.
+    writing: tokio::sync::Mutex<()>,
+}
+
+// === impl AuditLog ===
+
 impl AuditLog {
-    /// Opens the log, reading the file; a corrupt file is an error.
+    /// Opens the log in the state directory, reading the file; a corrupt file is an error.
     pub fn open(dir: StateDir) -> state::Result<Self> {
         let entries: Vec<AuditEntry> = dir.load(FILE)?;
-        Ok(AuditLog {
-            dir,
-            entries: Mutex::new(entries),
+        Ok(Self::with_entries(Arc::new(dir), entries, None))
+    }
+
+    /// Opens the log in `store`, reading it; a corrupt log is an error.
+    pub async fn load(store: Arc<dyn DocumentStore>) -> state::Result<Self> {
+        let log = Self::with_entries(store, Vec::new(), None);
+        log.reload().await?;
+        Ok(log)
+    }
+
+    fn with_entries(
+        store: Arc<dyn DocumentStore>,
+        entries: Vec<AuditEntry>,
+        version: Option<String>,
+    ) -> Self {
+        AuditLog {
+            store,
+            cached: Mutex::new(Cached { entries, version }),
+            writing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-reads the log when other replicas write it too (before serving it, and on taking
+    /// the lead); a log only this process writes is already current.
+    pub async fn refresh(&self) -> state::Result<()> {
+        if self.store.is_shared() {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    async fn reload(&self) -> state::Result<()> {
+        let read = self.store.read(FILE).await?;
+        let entries = state::parse(read.text.as_deref(), &self.store.location(FILE))?;
+        *self.cached() = Cached {
+            entries,
+            version: read.version,
+        };
+        Ok(())
+    }
+
+    /// Appends entries and persists the log. When another replica wrote the log since it was
+    /// read, the entries are appended to the newer log instead.
+    pub async fn record(&self, new: impl IntoIterator<Item = AuditEntry>) -> state::Result<()> {
+        let new: Vec<AuditEntry> = new.into_iter().collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let _writing = self.writing.lock().await;
+        for _ in 0..ATTEMPTS {
+            let (mut entries, version) = {
+                let cached = self.cached();
+                (cached.entries.clone(), cached.version.clone())
+            };
+            entries.extend(new.iter().cloned());
+            let text = self.trimmed(&mut entries)?;
+            match self.store.write(FILE, text, version.as_deref()).await? {
+                Written::Stored(version) => {
+                    *self.cached() = Cached { entries, version };
+                    return Ok(());
+                }
+                Written::Conflict => self.reload().await?,
+            }
+        }
+        Err(state::Error::Io {
+            path: self.store.location(FILE),
+            source: std::io::Error::other("the log kept changing while being written"),
         })
     }
 
-    /// Appends entries and persists the log.
-    pub fn record(&self, new: impl IntoIterator<Item = AuditEntry>) -> state::Result<()> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let before = entries.len();
-        entries.extend(new);
-        if entries.len() == before {
-            return Ok(());
-        }
+    /// Drops the oldest entries until the log keeps at most [`KEEP`] and fits the store;
+    /// returns its text.
+    fn trimmed(&self, entries: &mut Vec<AuditEntry>) -> state::Result<String> {
         let excess = entries.len().saturating_sub(KEEP);
         entries.drain(..excess);
-        self.dir.save(FILE, &*entries)
+        let text = state::to_text(FILE, entries)?;
+        let Some(limit) = self.store.max_bytes() else {
+            return Ok(text);
+        };
+        if text.len() <= limit {
+            return Ok(text);
+        }
+        // Each entry costs its own JSON and a comma; drop from the front until it fits.
+        let mut size = text.len();
+        let mut drop = 0;
+        for entry in entries.iter() {
+            if size <= limit {
+                break;
+            }
+            size -= state::to_text(FILE, entry)?.len() + 1;
+            drop += 1;
+        }
+        entries.drain(..drop);
+        state::to_text(FILE, entries)
     }
 
     /// Entries for which `keep` holds, newest first, `limit` of them after skipping `offset`.
@@ -71,8 +172,9 @@ impl AuditLog {
         limit: usize,
         keep: impl Fn(&AuditEntry) -> bool,
     ) -> Vec<AuditEntry> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
+        let cached = self.cached();
+        cached
+            .entries
             .iter()
             .rev()
             .filter(|entry| keep(entry))
@@ -84,26 +186,82 @@ impl AuditLog {
 
     /// How many entries `keep` holds for.
     pub fn count(&self, keep: impl Fn(&AuditEntry) -> bool) -> usize {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.iter().filter(|entry| keep(entry)).count()
+        self.cached()
+            .entries
+            .iter()
+            .filter(|entry| keep(entry))
+            .count()
     }
 
     /// Whether an `event` about override `id` was recorded.
     pub fn has_override_event(&self, event: &str, id: &str) -> bool {
         let target = crate::overrides::audit_target(id);
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
+        self.cached()
+            .entries
             .iter()
             .any(|entry| entry.event == event && entry.target.as_deref() == Some(target.as_str()))
     }
 
     /// How many entries the log holds.
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.cached().entries.len()
     }
 
     /// Whether the log is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::MemoryStore;
+
+    fn mk_entry(n: usize) -> AuditEntry {
+        AuditEntry {
+            at: DateTime::from_timestamp(1_800_000_000 + n as i64, 0).unwrap(),
+            actor: "otto".into(),
+            event: "override_created".into(),
+            environment: "staging".into(),
+            target: Some(format!("override/{n:012x}")),
+            before: Some("down".into()),
+            after: Some("up".into()),
+            reason: "x".repeat(100),
+            result: "ok".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn two_replicas_writing_one_shared_log_lose_no_entry() {
+        let store = Arc::new(MemoryStore::shared(None));
+        let a = AuditLog::load(store.clone()).await.unwrap();
+        let b = AuditLog::load(store.clone()).await.unwrap();
+        a.record([mk_entry(1)]).await.unwrap();
+        // b read the log before a wrote: its write conflicts, re-reads and appends.
+        b.record([mk_entry(2)]).await.unwrap();
+        a.record([mk_entry(3)]).await.unwrap();
+        let fresh = AuditLog::load(store).await.unwrap();
+        let times: Vec<i64> = fresh
+            .page(0, 10, |_| true)
+            .iter()
+            .map(|e| e.at.timestamp() - 1_800_000_000)
+            .collect();
+        assert_eq!(times, [3, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_log_in_a_size_limited_store_keeps_the_newest_entries_that_fit() {
+        let store = Arc::new(MemoryStore::shared(Some(4096)));
+        let log = AuditLog::load(store.clone()).await.unwrap();
+        for n in 0..100 {
+            log.record([mk_entry(n)]).await.unwrap();
+        }
+        let stored = store.read(FILE).await.unwrap().text.unwrap();
+        assert!(stored.len() <= 4096, "{} bytes", stored.len());
+        let kept = log.page(0, 100, |_| true);
+        assert!(kept.len() > 5 && kept.len() < 100, "{} kept", kept.len());
+        assert_eq!(kept[0], mk_entry(99), "the newest entry is kept");
+        assert_eq!(AuditLog::load(store).await.unwrap().len(), kept.len());
     }
 }

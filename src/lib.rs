@@ -8,7 +8,9 @@
 //! * [`config`] loads and validates the YAML configuration, reporting every error with its
 //!   file, line and column.
 //! * [`planner`] turns a validated configuration into transitions per environment.
-//! * [`overrides`] holds the override model, its stores and expiry; [`audit`] the audit log.
+//! * [`overrides`] holds the override model, its stores (a file, or `Override` custom
+//!   resources) and expiry; [`audit`] the audit log.
+//! * [`state`] is where state lives: the state directory, or ConfigMaps shared by replicas.
 //! * [`api`] is the HTTP layer: the REST API under `/api/v1` with tokens, roles and rate
 //!   limits, the status page, `/metrics` and the OpenAPI document.
 //! * [`notify`] sends webhook notifications over the small [`http_client`].

@@ -150,12 +150,15 @@ pub struct PassReport {
     pub next_wakeup: DateTime<Utc>,
     /// Whether a conflict asks for an early re-read.
     pub requeue: bool,
+    /// Whether an override changed while a tier was waiting for readiness: the rest of the
+    /// plan was dropped and a new pass follows at once.
+    pub replan: bool,
 }
 
 impl PassReport {
     /// Whether every action succeeded and every target became ready.
     pub fn converged(&self) -> bool {
-        self.outcomes.iter().all(|o| o.error.is_none() && o.ready) && !self.requeue
+        self.outcomes.iter().all(|o| o.error.is_none() && o.ready) && !self.requeue && !self.replan
     }
 
     /// The targets whose actions failed, with the error.
@@ -253,9 +256,15 @@ impl Reconciler {
         self.status.clone()
     }
 
-    /// Wakes the loop at once (an override changed).
+    /// Wakes the loop at once (an override changed), and ends a readiness wait early.
     pub fn trigger(&self) -> Arc<Notify> {
         self.trigger.clone()
+    }
+
+    /// Uses `trigger` as the wake-up signal (shared with an override store's watch).
+    pub fn with_trigger(mut self, trigger: Arc<Notify>) -> Self {
+        self.trigger = trigger;
+        self
     }
 
     /// The clock the reconciler decides with.
@@ -335,7 +344,7 @@ impl Reconciler {
 
     async fn pass(&self) -> Result<PassReport> {
         let now = self.clock.now();
-        let overrides = self.overrides.list()?;
+        let overrides = self.overrides.list().await?;
         let decisions: Vec<EnvironmentDecision> = self
             .config
             .environments
@@ -356,7 +365,7 @@ impl Reconciler {
             .map_err(|(err, _)| Error::Discover(err))?;
         self.record_targets(&targets);
         if let Some(cost) = &self.cost {
-            cost.observe(now, &decisions, &targets);
+            cost.observe(now, &decisions, &targets).await;
         }
         let by_name: HashMap<String, EnvironmentDecision> = decisions
             .iter()
@@ -377,6 +386,7 @@ impl Reconciler {
             targets: targets.len(),
             next_wakeup,
             requeue: false,
+            replan: false,
             plan,
         };
         if self.settings.dry_run {
@@ -390,26 +400,37 @@ impl Reconciler {
                 tracing::info!("shutdown requested: not starting the next tier");
                 break;
             }
-            let outcomes = self.execute_phase(&phase).await;
+            let (outcomes, interrupted) = self.execute_phase(&phase).await;
             report.requeue |= outcomes
                 .iter()
                 .any(|o| o.error.as_deref().is_some_and(|e| e.contains("conflict")));
             report.outcomes.extend(outcomes);
+            if interrupted {
+                tracing::info!("an override changed during the readiness wait: planning again");
+                report.replan = true;
+                // Hand the wake-up on to the loop, so the next pass starts at once.
+                self.trigger.notify_one();
+                break;
+            }
         }
         if let Some(cost) = &self.cost
             && !report.outcomes.is_empty()
         {
             // Capacity changed: book the new rates from the moment the actions ended.
             match self.provider.discover().await {
-                Ok(targets) => cost.observe(self.clock.now(), &report.decisions, &targets),
+                Ok(targets) => {
+                    cost.observe(self.clock.now(), &report.decisions, &targets)
+                        .await
+                }
                 Err(err) => tracing::warn!(error = %err, "re-reading targets after actions"),
             }
         }
         Ok(report)
     }
 
-    /// Applies one tier's actions concurrently, then waits for them to be ready.
-    async fn execute_phase(&self, phase: &[PlannedAction]) -> Vec<ActionOutcome> {
+    /// Applies one tier's actions concurrently, then waits for them to be ready. Returns the
+    /// outcomes and whether the wait ended early because an override changed.
+    async fn execute_phase(&self, phase: &[PlannedAction]) -> (Vec<ActionOutcome>, bool) {
         let applies: Vec<_> = phase
             .iter()
             .map(|planned| self.apply_one(planned))
@@ -419,9 +440,9 @@ impl Reconciler {
             .collect()
             .await;
         outcomes.sort_by(|a, b| a.planned.action.target().cmp(b.planned.action.target()));
-        self.await_readiness(&mut outcomes).await;
-        self.record_outcomes(&outcomes);
-        outcomes
+        let interrupted = self.await_readiness(&mut outcomes).await;
+        self.record_outcomes(&outcomes).await;
+        (outcomes, interrupted)
     }
 
     async fn apply_one(&self, planned: &PlannedAction) -> ActionOutcome {
@@ -460,9 +481,10 @@ impl Reconciler {
         }
     }
 
-    /// Polls readiness of the successfully applied targets until all are ready or the
-    /// readiness timeout (clock time) passes.
-    async fn await_readiness(&self, outcomes: &mut [ActionOutcome]) {
+    /// Polls readiness of the successfully applied targets until all are ready, the
+    /// readiness timeout (clock time) passes, or the trigger fires (an override changed);
+    /// returns whether the trigger ended the wait.
+    async fn await_readiness(&self, outcomes: &mut [ActionOutcome]) -> bool {
         let deadline = self.clock.now() + self.settings.readiness_timeout;
         let real_cap = Instant::now() + StdDuration::from_secs(600);
         loop {
@@ -485,14 +507,18 @@ impl Reconciler {
                 if waiting {
                     tracing::warn!("readiness timeout: going ahead with the next tier");
                 }
-                return;
+                return false;
             }
             let poll_at = self.clock.now() + self.settings.readiness_poll;
             let sleep = self.clock.real_time_until(poll_at);
-            if sleep.is_zero() {
-                tokio::task::yield_now().await;
-            } else {
-                tokio::time::sleep(sleep).await;
+            let triggered = tokio::select! {
+                biased;
+                _ = self.trigger.notified() => true,
+                _ = tokio::time::sleep(sleep), if !sleep.is_zero() => false,
+                _ = tokio::task::yield_now(), if sleep.is_zero() => false,
+            };
+            if triggered {
+                return true;
             }
             self.clock.advance_to(poll_at);
         }
@@ -602,7 +628,7 @@ impl Reconciler {
         }
     }
 
-    fn record_outcomes(&self, outcomes: &[ActionOutcome]) {
+    async fn record_outcomes(&self, outcomes: &[ActionOutcome]) {
         for outcome in outcomes {
             let result = if outcome.error.is_some() {
                 "error"
@@ -636,7 +662,7 @@ impl Reconciler {
                 result: outcome.error.clone().unwrap_or_else(|| "ok".to_string()),
             }
         });
-        if let Err(err) = audit.record(entries) {
+        if let Err(err) = audit.record(entries).await {
             tracing::error!(error = %err, "cannot write the audit log");
         }
     }

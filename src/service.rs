@@ -1,5 +1,10 @@
-//! Assembling and running the service: state directory, overrides, audit log, provider,
-//! reconciler and HTTP server, with one shutdown token.
+//! Assembling and running the service: state (a directory, or the cluster), overrides,
+//! audit log, provider, reconciler and HTTP server, with one shutdown token.
+//!
+//! With several replicas (leader election) only the leader reconciles and expires overrides;
+//! every replica serves the API. With the Kubernetes state backend the replicas share the
+//! overrides, the audit log and the cost ledger, so an override created through any replica
+//! reaches the leader through its watch, and a new leader continues the books and the log.
 //!
 //! Shutdown: the first SIGTERM or SIGINT stops ticking, lets the action in flight finish,
 //! drains HTTP and returns; a second signal exits at once.
@@ -8,15 +13,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::audit::AuditLog;
 use crate::clock::Clock;
-use crate::config::{Config, TargetConfig};
+use crate::config::{Config, StateConfig, TargetConfig};
 use crate::cost::CostTracker;
 use crate::notify::{self, Notifier};
-use crate::overrides::{self, FileOverrideStore, OverrideStore};
+use crate::overrides::{self, FileOverrideStore, KubeOverrideStore, OverrideStore};
 use crate::providers::Provider;
 use crate::providers::aws::AwsProvider;
 use crate::providers::composite::CompositeProvider;
@@ -69,7 +75,7 @@ pub struct Options {
     pub config: Arc<Config>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
-    /// The state directory.
+    /// The state directory (with `state: { dir }`, and for the simulated estate's file).
     pub state_dir: PathBuf,
     /// Reconciler knobs.
     pub settings: Settings,
@@ -88,15 +94,52 @@ struct Parts {
     audit: Arc<AuditLog>,
 }
 
+/// The overrides, the audit log and the cost books, where the configuration keeps state.
+struct StateParts {
+    overrides: Arc<dyn OverrideStore>,
+    audit: Arc<AuditLog>,
+    cost: Arc<CostTracker>,
+}
+
+/// Opens the state: files in the state directory, or (`state.kubernetes`) `Override`
+/// resources and the ConfigMaps `curfew-audit` and `curfew-ledger` in the namespace, whose
+/// override watch wakes `trigger`.
+async fn open_state(options: &Options, trigger: &Arc<Notify>) -> Result<StateParts> {
+    let model = options.config.cost.clone();
+    Ok(match &options.config.state {
+        StateConfig::Kubernetes(kubernetes) => {
+            let client = kube_provider::client_from_environment()
+                .await
+                .map_err(|err| Error::Provider(err.to_string()))?;
+            let namespace = kubernetes.namespace.as_str();
+            let documents: Arc<dyn state::DocumentStore> =
+                Arc::new(state::ConfigMapStore::new(client.clone(), namespace));
+            StateParts {
+                overrides: Arc::new(KubeOverrideStore::start(client, namespace, trigger.clone())),
+                audit: Arc::new(AuditLog::load(documents.clone()).await?),
+                cost: Arc::new(CostTracker::load(model, documents).await?),
+            }
+        }
+        StateConfig::Dir(_) => {
+            let dir = state::StateDir::open(&options.state_dir)?;
+            StateParts {
+                overrides: Arc::new(FileOverrideStore::open(dir.clone())?),
+                audit: Arc::new(AuditLog::open(dir.clone())?),
+                cost: Arc::new(CostTracker::new(model, Some(dir))?),
+            }
+        }
+    })
+}
+
 async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Parts> {
-    let dir = state::StateDir::open(&options.state_dir)?;
-    let overrides: Arc<dyn OverrideStore> = Arc::new(FileOverrideStore::open(dir.clone())?);
-    let audit = Arc::new(AuditLog::open(dir.clone())?);
-    let provider = build_provider(&options.config, options.clock.clone(), &dir).await?;
-    let cost = Arc::new(CostTracker::new(
-        options.config.cost.clone(),
-        Some(dir.clone()),
-    )?);
+    let trigger = Arc::new(Notify::new());
+    let StateParts {
+        overrides,
+        audit,
+        cost,
+    } = open_state(options, &trigger).await?;
+    let provider =
+        build_provider(&options.config, options.clock.clone(), &options.state_dir).await?;
     let reconciler = Reconciler::new(
         options.config.clone(),
         provider.clone(),
@@ -104,6 +147,7 @@ async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Part
         overrides.clone(),
         options.settings,
     )
+    .with_trigger(trigger)
     .with_audit(audit.clone())
     .with_cost(cost.clone())
     .with_shutdown(shutdown);
@@ -116,16 +160,17 @@ async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Part
     })
 }
 
-/// The provider for this configuration: the simulated estate when it has a `simulation:`
-/// section; otherwise the real systems its targets name: Kubernetes (a client from
-/// `KUBECONFIG` or the in-cluster service account) and AWS (the standard credential chain),
-/// combined when both are present.
+/// The provider for this configuration: the simulated estate (kept in `state_dir`) when it
+/// has a `simulation:` section; otherwise the real systems its targets name: Kubernetes (a
+/// client from `KUBECONFIG` or the in-cluster service account) and AWS (the standard
+/// credential chain), combined when both are present.
 pub async fn build_provider(
     config: &Config,
     clock: Arc<dyn Clock>,
-    dir: &state::StateDir,
+    state_dir: &std::path::Path,
 ) -> Result<Arc<dyn Provider>> {
     if let Some(simulation) = &config.simulation {
+        let dir = state::StateDir::open(state_dir)?;
         let estate =
             sim::Estate::from_config(simulation, config.environments.values(), clock.now())
                 .map_err(|err| Error::Provider(err.to_string()))?;
@@ -166,7 +211,7 @@ pub async fn run_once(options: Options) -> Result<PassReport> {
     let parts = assemble(&options, CancellationToken::new()).await?;
     load_spot_prices(&parts).await;
     let report = parts.reconciler.reconcile().await?;
-    parts.cost.flush();
+    parts.cost.flush().await;
     Ok(report)
 }
 
@@ -195,13 +240,6 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
                 source,
             })?;
             let notifier = spawn_notifications(&options, &parts, local, &shutdown);
-            tokio::spawn(overrides::expiry::run(
-                parts.overrides.clone(),
-                parts.audit.clone(),
-                options.clock.clone(),
-                notifier.clone(),
-                shutdown.clone(),
-            ));
             let router = api::router(AppState {
                 config: options.config.clone(),
                 status: parts.reconciler.status(),
@@ -213,13 +251,20 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
                 trigger: parts.reconciler.trigger(),
                 tokens,
                 limiter: Arc::new(api::RateLimiter::new(options.config.server.rate_limit)),
-                notifier,
+                notifier: notifier.clone(),
                 environments_cache: Arc::default(),
             });
             on_listening(local);
-            Some(tokio::spawn(api::serve(listener, router, shutdown.clone())))
+            Some((
+                tokio::spawn(api::serve(listener, router, shutdown.clone())),
+                notifier,
+            ))
         }
         None => None,
+    };
+    let (server, notifier) = match server {
+        Some((server, notifier)) => (Some(server), notifier),
+        None => (None, None),
     };
     if let Some(handle) = metrics {
         let upkeep_shutdown = shutdown.clone();
@@ -236,8 +281,16 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     let lost = CancellationToken::new();
     let holding = match elector {
         Some(elector) => {
+            let shared = shared_state(&options.config);
+            if shared {
+                // A follower serves the shared overrides and audit log: ready for traffic.
+                mark_serving(&parts);
+            }
             if !elector.acquire(&shutdown).await {
                 return Ok(());
+            }
+            if shared {
+                take_over(&parts).await;
             }
             let (shutdown, lost) = (shutdown.clone(), lost.clone());
             Some(tokio::spawn(
@@ -256,6 +309,16 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
             shutdown.cancel();
         });
     }
+    if server.is_some() {
+        // Only the acting replica ends overrides, so each expiry is audited once.
+        tokio::spawn(overrides::expiry::run(
+            parts.overrides.clone(),
+            parts.audit.clone(),
+            options.clock.clone(),
+            notifier,
+            shutdown.clone(),
+        ));
+    }
     let reconciler = parts.reconciler.clone();
     let mut loop_task = tokio::spawn(async move { reconciler.run().await });
     tokio::select! {
@@ -267,7 +330,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
         }
     }
     shutdown.cancel();
-    parts.cost.flush();
+    parts.cost.flush().await;
     if let Some(server) = server {
         let _ = tokio::time::timeout(StdDuration::from_secs(1), server).await;
     }
@@ -280,6 +343,29 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
         return Err(Error::LeadershipLost);
     }
     Ok(())
+}
+
+/// Whether the replicas share their state (the Kubernetes state backend).
+fn shared_state(config: &Config) -> bool {
+    matches!(config.state, StateConfig::Kubernetes(_))
+}
+
+/// Marks a follower ready: it has no pass of its own, but serves the shared state.
+fn mark_serving(parts: &Parts) {
+    let status = parts.reconciler.status();
+    let mut status = status.write().unwrap_or_else(|e| e.into_inner());
+    status.ready = true;
+}
+
+/// On becoming the leader with shared state: continue the books and the log where the
+/// previous leader left them.
+async fn take_over(parts: &Parts) {
+    if let Err(err) = parts.cost.reload().await {
+        tracing::error!(error = %err, "cannot read the cost ledger; continuing with this replica's");
+    }
+    if let Err(err) = parts.audit.refresh().await {
+        tracing::error!(error = %err, "cannot read the audit log");
+    }
 }
 
 /// Hands the provider's spot prices, if it sees any, to the cost model.
@@ -342,8 +428,8 @@ async fn leader_elector(config: &Config) -> Result<Option<LeaderElector>> {
         return Ok(None);
     }
     let namespace = match &config.state {
-        crate::config::StateConfig::Kubernetes(state) => Some(state.namespace.clone()),
-        crate::config::StateConfig::Dir(_) => std::env::var("POD_NAMESPACE")
+        StateConfig::Kubernetes(state) => Some(state.namespace.clone()),
+        StateConfig::Dir(_) => std::env::var("POD_NAMESPACE")
             .ok()
             .filter(|ns| !ns.is_empty()),
     };

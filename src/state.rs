@@ -1,4 +1,9 @@
-//! The state directory: overrides, the cost ledger and the audit log as JSON files.
+//! Where state lives: the state directory (overrides, the cost ledger and the audit log as
+//! JSON files) or, for several replicas, the cluster ([`configmaps`]).
+//!
+//! The audit log and the cost ledger are documents in a [`DocumentStore`]: a file each in a
+//! [`StateDir`], or a ConfigMap each in a namespace. A write names the version it was based
+//! on, so two replicas writing the same document cannot overwrite each other unnoticed.
 //!
 //! Every write goes to a temporary file in the same directory, is fsynced, renamed over the
 //! old file and the directory fsynced, so a kill -9 at any moment leaves either the old or the
@@ -9,8 +14,13 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+pub mod configmaps;
+
+pub use self::configmaps::ConfigMapStore;
 
 /// What can go wrong with the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +41,17 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A Kubernetes API request on a state ConfigMap failed.
+    #[error("configmap {namespace}/{name}: {source}")]
+    Kubernetes {
+        /// The ConfigMap's namespace.
+        namespace: String,
+        /// The ConfigMap's name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
     /// A value could not be serialised.
     #[error("cannot serialise {name}: {detail}")]
     Serialise {
@@ -43,6 +64,140 @@ pub enum Error {
 
 /// Result type of state operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A short label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Corrupt { .. } => "corrupt",
+            Error::Kubernetes { .. } => "kubernetes",
+            Error::Serialise { .. } => "serialise",
+        }
+    }
+}
+
+/// A document as read: its text (`None` when it does not exist yet) and the version a write
+/// must name to replace it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Versioned {
+    /// The JSON text.
+    pub text: Option<String>,
+    /// The version it was read at; `None` for a store without versions or a new document.
+    pub version: Option<String>,
+}
+
+/// What a versioned write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Stored; the document's new version.
+    Stored(Option<String>),
+    /// Someone else wrote the document since the version named: read it again.
+    Conflict,
+}
+
+/// Named JSON documents (the audit log, the cost ledger) with optimistic concurrency.
+#[async_trait]
+pub trait DocumentStore: Send + Sync + std::fmt::Debug {
+    /// Reads document `name` (a file name such as `audit.json`).
+    async fn read(&self, name: &str) -> Result<Versioned>;
+
+    /// Replaces document `name` with `text` if it is still at `version`.
+    async fn write(&self, name: &str, text: String, version: Option<&str>) -> Result<Written>;
+
+    /// Where document `name` lives, for error messages.
+    fn location(&self, name: &str) -> PathBuf;
+
+    /// The largest document the store holds, in bytes, if it has a limit.
+    fn max_bytes(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether other processes write the same documents (so a cached copy can be stale).
+    fn is_shared(&self) -> bool {
+        false
+    }
+}
+
+/// Documents in memory, with versions like a ConfigMap's: for tests of code that shares a
+/// [`DocumentStore`] between replicas.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    documents: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
+    max_bytes: Option<usize>,
+}
+
+impl MemoryStore {
+    /// An empty store shared between replicas, limiting documents to `max_bytes`.
+    pub fn shared(max_bytes: Option<usize>) -> Self {
+        MemoryStore {
+            documents: std::sync::Mutex::default(),
+            max_bytes,
+        }
+    }
+}
+
+#[async_trait]
+impl DocumentStore for MemoryStore {
+    async fn read(&self, name: &str) -> Result<Versioned> {
+        let documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(match documents.get(name) {
+            Some((text, version)) => Versioned {
+                text: Some(text.clone()),
+                version: Some(version.to_string()),
+            },
+            None => Versioned::default(),
+        })
+    }
+
+    async fn write(&self, name: &str, text: String, version: Option<&str>) -> Result<Written> {
+        let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let current = documents.get(name).map(|(_, v)| v.to_string());
+        if current.as_deref() != version {
+            return Ok(Written::Conflict);
+        }
+        if self.max_bytes.is_some_and(|max| text.len() > max) {
+            return Err(Error::Serialise {
+                name: name.to_string(),
+                detail: format!("{} bytes is more than the store holds", text.len()),
+            });
+        }
+        let next = current.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1;
+        documents.insert(name.to_string(), (text, next));
+        Ok(Written::Stored(Some(next.to_string())))
+    }
+
+    fn location(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("memory:{name}"))
+    }
+
+    fn max_bytes(&self) -> Option<usize> {
+        self.max_bytes
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+}
+
+/// Parses a document's text; `where_` names it in the error.
+pub fn parse<T: DeserializeOwned + Default>(text: Option<&str>, where_: &Path) -> Result<T> {
+    let Some(text) = text else {
+        return Ok(T::default());
+    };
+    serde_json::from_str(text).map_err(|err| Error::Corrupt {
+        path: where_.to_path_buf(),
+        detail: err.to_string(),
+    })
+}
+
+/// Serialises a document compactly.
+pub fn to_text<T: Serialize>(name: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|err| Error::Serialise {
+        name: name.to_string(),
+        detail: err.to_string(),
+    })
+}
 
 /// A directory of JSON state files.
 #[derive(Debug, Clone)]
@@ -75,16 +230,17 @@ impl StateDir {
 
     /// Reads state file `name`; a missing file gives `T::default()`, a corrupt one an error.
     pub fn load<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T> {
+        let text = self.read_text(name)?;
+        parse(text.as_deref(), &self.file(name))
+    }
+
+    fn read_text(&self, name: &str) -> Result<Option<String>> {
         let path = self.file(name);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
-            Err(source) => return Err(Error::Io { path, source }),
-        };
-        serde_json::from_str(&text).map_err(|err| Error::Corrupt {
-            path,
-            detail: err.to_string(),
-        })
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path, source }),
+        }
     }
 
     /// Writes state file `name` atomically.
@@ -94,6 +250,26 @@ impl StateDir {
             detail: err.to_string(),
         })?;
         write_atomically(&self.file(name), &bytes)
+    }
+}
+
+/// One process owns a state directory: files carry no versions and writes never conflict.
+#[async_trait]
+impl DocumentStore for StateDir {
+    async fn read(&self, name: &str) -> Result<Versioned> {
+        Ok(Versioned {
+            text: self.read_text(name)?,
+            version: None,
+        })
+    }
+
+    async fn write(&self, name: &str, text: String, _version: Option<&str>) -> Result<Written> {
+        write_atomically(&self.file(name), text.as_bytes())?;
+        Ok(Written::Stored(None))
+    }
+
+    fn location(&self, name: &str) -> PathBuf {
+        self.file(name)
     }
 }
 

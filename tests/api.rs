@@ -211,7 +211,7 @@ async fn an_operator_override_answers_201_wakes_the_reconciler_and_is_audited() 
     assert_eq!(entries[0].actor, "otto");
     assert_eq!(entries[0].before.as_deref(), Some("down"));
     assert!(entries[0].after.as_deref().unwrap().starts_with("up until"));
-    assert_eq!(h.overrides.list().unwrap().len(), 1);
+    assert_eq!(h.overrides.list().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -240,7 +240,7 @@ async fn override_policy_violations_are_422_and_admins_may_exceed_max_duration()
     let (status, created) = h.create("root-token", keep_up("staging", "13h")).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert!(
-        h.overrides.list().unwrap().len() == 1,
+        h.overrides.list().await.unwrap().len() == 1,
         "nothing half-applied"
     );
 }

@@ -7,6 +7,7 @@ use curfew::config::Config;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -54,7 +55,7 @@ fn check<K: DeserializeOwned>(name: &str, object: &Value) {
 #[test]
 fn every_listed_resource_is_a_valid_object_in_the_curfew_namespace() {
     let resources = resources();
-    assert_eq!(resources.len(), 9);
+    assert_eq!(resources.len(), 10);
     for (name, object) in &resources {
         match object["kind"].as_str() {
             Some("Namespace") => check::<Namespace>(name, object),
@@ -66,9 +67,15 @@ fn every_listed_resource_is_a_valid_object_in_the_curfew_namespace() {
             Some("ConfigMap") => check::<ConfigMap>(name, object),
             Some("Deployment") => check::<Deployment>(name, object),
             Some("Service") => check::<Service>(name, object),
+            Some("CustomResourceDefinition") => check::<CustomResourceDefinition>(name, object),
             other => panic!("{name}: unexpected kind {other:?}"),
         }
-        let cluster_scoped = ["Namespace", "ClusterRole", "ClusterRoleBinding"];
+        let cluster_scoped = [
+            "Namespace",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "CustomResourceDefinition",
+        ];
         if !cluster_scoped.iter().any(|k| object["kind"] == *k) {
             assert_eq!(object["metadata"]["namespace"], "curfew", "{name}");
         }

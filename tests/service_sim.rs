@@ -301,6 +301,7 @@ async fn override_beats_the_calendar_and_the_calendar_returns_when_it_ends() {
             reason: "release rehearsal".into(),
             created_by: "otto".into(),
         })
+        .await
         .unwrap();
     let report = h.reconciler.reconcile().await.unwrap();
     let eu = report
@@ -366,4 +367,150 @@ async fn manual_scale_up_during_downtime_is_left_alone_and_keeps_the_original() 
     assert_eq!(web.capacity, curfew::providers::Capacity::Replicas(2));
     assert_eq!(web.original, None);
     assert_eq!(web.kind, Kind::Deployment);
+}
+
+/// One environment on the simulated estate: a node group and a namespace on it.
+const ONE_ENVIRONMENT: &str = r#"
+timezone: Europe/Berlin
+schedules:
+  berlin: { uptime: ["Mon-Fri 07:00-20:00"] }
+environments:
+  eu:
+    schedule: berlin
+    targets:
+      - aws_asg: { names: [eu-nodes], region: eu-central-1 }
+      - kubernetes: { namespaces: [shop] }
+simulation:
+  node_groups:
+    - { name: eu-nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096,
+        min: 1, max: 4, desired: 2, pods_per_node: 10 }
+  namespaces:
+    - { name: shop, node_group: eu-nodes, deployments: 2, statefulsets: 1, replicas: 2 }
+"#;
+
+/// The simulated estate, except that while `stalled` no target ever becomes ready, and each
+/// readiness check takes a few real milliseconds (nodes that never join).
+struct StalledReadiness {
+    inner: Arc<SimProvider>,
+    stalled: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Provider for StalledReadiness {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn discover(&self) -> curfew::providers::Result<Vec<Target>> {
+        self.inner.discover().await
+    }
+
+    async fn apply(&self, action: &Action) -> curfew::providers::Result<()> {
+        self.inner.apply(action).await
+    }
+
+    async fn ready(&self, target: &str) -> curfew::providers::Result<bool> {
+        if self.stalled.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+            return Ok(false);
+        }
+        self.inner.ready(target).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_during_a_readiness_wait_ends_the_wait_and_the_pass_plans_again() {
+    let config = config(ONE_ENVIRONMENT);
+    // Monday 06:00 in Berlin: asleep.
+    let dawn = utc("2026-11-30T05:00:00Z");
+    let dir = tempfile::tempdir().unwrap();
+    let (clock, sim) = support::sim_provider(&config, dawn);
+    let provider = Arc::new(StalledReadiness {
+        inner: sim.clone(),
+        stalled: std::sync::atomic::AtomicBool::new(false),
+    });
+    let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir.path()).unwrap()).unwrap());
+    let settings = curfew::reconciler::Settings {
+        // Without the trigger the wait would last a clock hour (about 3.6 s of real time).
+        readiness_timeout: Duration::hours(1),
+        ..support::fast_settings()
+    };
+    let reconciler = Arc::new(Reconciler::new(
+        config,
+        provider.clone(),
+        clock.clone(),
+        overrides.clone(),
+        settings,
+    ));
+    reconciler.reconcile().await.unwrap();
+    let asleep = sim.applied().len();
+
+    // 07:00 in Berlin: waking starts with the nodes, which never become ready.
+    let wake = utc("2026-11-30T06:00:00Z");
+    clock.set(wake);
+    provider
+        .stalled
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let pass = {
+        let reconciler = reconciler.clone();
+        tokio::spawn(async move { reconciler.reconcile().await })
+    };
+    while sim.applied().len() == asleep {
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+    // While the pass waits for the nodes, someone keeps the environment down.
+    overrides
+        .put(curfew::overrides::Override {
+            id: "keep-down".into(),
+            environment: "eu".into(),
+            state: State::Down,
+            created_at: wake,
+            until: wake + Duration::hours(4),
+            reason: "database migration".into(),
+            created_by: "otto".into(),
+        })
+        .await
+        .unwrap();
+    reconciler.trigger().notify_one();
+    let report = tokio::time::timeout(StdDuration::from_secs(2), pass)
+        .await
+        .expect("the readiness wait ends when the override arrives")
+        .unwrap()
+        .unwrap();
+    assert!(report.replan, "the pass asks to plan again");
+    assert!(!report.converged());
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| o.planned.tier == Tier::Nodes),
+        "no later tier was woken: {:#?}",
+        report.outcomes
+    );
+    assert!(
+        clock.now() < wake + Duration::hours(1),
+        "ended before the timeout"
+    );
+
+    provider
+        .stalled
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let again = reconciler.reconcile().await.unwrap();
+    let eu = &again.decisions[0];
+    assert_eq!(eu.state, State::Down);
+    assert_eq!(eu.override_id.as_deref(), Some("keep-down"));
+    let woken_after_override: Vec<_> = sim.applied()[asleep..]
+        .iter()
+        .filter(|(_, action)| matches!(action, Action::ScaleUp { .. }))
+        .map(|(_, action)| action.target().to_string())
+        .collect();
+    assert_eq!(woken_after_override.len(), 1, "{woken_after_override:?}");
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .any(|o| o.planned.tier == Tier::Nodes && o.planned.action.direction() == "down"),
+        "the nodes woken before the override go back down: {:#?}",
+        again.outcomes
+    );
 }

@@ -63,6 +63,12 @@ pub async fn page(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
+    // Other replicas write a shared log too: read it afresh.
+    state
+        .audit
+        .refresh()
+        .await
+        .map_err(|err| ApiError::internal(err.to_string()))?;
     let visible = |entry: &AuditEntry| caller.in_scope(&entry.environment);
     Ok(Json(AuditPage {
         total: state.audit.count(visible),

@@ -61,7 +61,7 @@ pub struct EnvironmentList {
 pub async fn list(AxumState(state): AxumState<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        state.environments_cache.body(&state),
+        state.environments_cache.body(&state).await,
     )
         .into_response()
 }
@@ -85,9 +85,9 @@ struct Cached {
 
 impl ViewCache {
     /// The JSON body of the list as of now.
-    pub fn body(&self, state: &AppState) -> Bytes {
+    pub async fn body(&self, state: &AppState) -> Bytes {
         let now = state.clock.now();
-        let overrides = state.overrides.list().unwrap_or_default();
+        let overrides = state.overrides.list().await.unwrap_or_default();
         let pass = state.status.read().map(|s| s.at).unwrap_or_default();
         if let Ok(cached) = self.cached.read()
             && let Some(cached) = cached.as_ref()
@@ -97,7 +97,7 @@ impl ViewCache {
         {
             return cached.body.clone();
         }
-        let list = views(state);
+        let list = views_of(state, &overrides);
         let body = Bytes::from(serde_json::to_vec(&list).unwrap_or_default());
         let valid_until = list
             .environments
@@ -124,9 +124,14 @@ impl ViewCache {
 
 /// The environments as the API and the status page show them, decided at the clock's now
 /// (so an override shows at once, before the reconcile pass it triggered has finished).
-pub fn views(state: &AppState) -> EnvironmentList {
+pub async fn views(state: &AppState) -> EnvironmentList {
+    let stored = state.overrides.list().await.unwrap_or_default();
+    views_of(state, &stored)
+}
+
+/// The environments decided at the clock's now with the `stored` overrides.
+fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
     let now = state.clock.now();
-    let stored = state.overrides.list().unwrap_or_default();
     let skipped = state
         .status
         .read()
@@ -144,7 +149,7 @@ pub fn views(state: &AppState) -> EnvironmentList {
         .map(|environment| {
             let schedule = state.config.schedule_of(environment);
             let zone = schedule.zone();
-            let decision = planner::decide_environment(schedule, &environment.name, &stored, now);
+            let decision = planner::decide_environment(schedule, &environment.name, stored, now);
             let mut overrides: Vec<Override> = stored
                 .iter()
                 .filter(|o| o.environment == environment.name && o.is_active(now))

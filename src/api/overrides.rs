@@ -76,7 +76,7 @@ pub async fn create(
     Authenticated(caller): Authenticated,
     Json(request): Json<CreateOverride>,
 ) -> Result<Response, ApiError> {
-    let created = create_override(&state, &caller, request)?;
+    let created = create_override(&state, &caller, request).await?;
     let location = format!("/api/v1/overrides/{}", created.id);
     Ok((
         StatusCode::CREATED,
@@ -106,6 +106,7 @@ pub async fn list(
     let mut overrides: Vec<Override> = state
         .overrides
         .list()
+        .await
         .map_err(|err| ApiError::internal(err.to_string()))?
         .into_iter()
         .filter(|o| o.until > now && caller.in_scope(&o.environment))
@@ -138,6 +139,7 @@ pub async fn cancel(
     let existing = state
         .overrides
         .list()
+        .await
         .map_err(store_error)?
         .into_iter()
         .find(|o| o.id == id)
@@ -163,6 +165,7 @@ pub async fn cancel(
     let removed = state
         .overrides
         .remove(&id)
+        .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found(format!("no override '{id}'")))?;
     record(
@@ -178,7 +181,8 @@ pub async fn cancel(
             reason: format!("cancelled: {}", removed.reason),
             result: "ok".to_string(),
         },
-    );
+    )
+    .await;
     state.trigger.notify_one();
     tracing::info!(id = %removed.id, environment = %removed.environment, by = %caller.name, "override cancelled");
     Ok(Json(removed))
@@ -186,7 +190,7 @@ pub async fn cancel(
 
 /// Checks `request` against the caller's role and scope and the environment's policy, then
 /// stores the override, audits it, wakes the reconciler and queues a notification.
-pub fn create_override(
+pub async fn create_override(
     state: &AppState,
     caller: &Arc<Caller>,
     request: CreateOverride,
@@ -255,6 +259,7 @@ pub fn create_override(
     let existing = state
         .overrides
         .list()
+        .await
         .map_err(|err| ApiError::internal(err.to_string()))?;
     let schedule = state.config.schedule_of(environment);
     let before = planner::decide_environment(schedule, &environment.name, &existing, now);
@@ -270,6 +275,7 @@ pub fn create_override(
     state
         .overrides
         .put(item.clone())
+        .await
         .map_err(|err| ApiError::internal(err.to_string()))?;
     record(
         state,
@@ -284,7 +290,8 @@ pub fn create_override(
             reason: item.reason.clone(),
             result: "ok".to_string(),
         },
-    );
+    )
+    .await;
     state.trigger.notify_one();
     if let Some(notifier) = &state.notifier {
         notifier.send(Notification::OverrideCreated {
@@ -296,8 +303,8 @@ pub fn create_override(
     Ok(item)
 }
 
-fn record(state: &AppState, entry: AuditEntry) {
-    if let Err(err) = state.audit.record([entry]) {
+async fn record(state: &AppState, entry: AuditEntry) {
+    if let Err(err) = state.audit.record([entry]).await {
         tracing::error!(error = %err, "cannot write the audit log");
     }
 }

@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use super::environments::{self, EnvironmentView};
 use super::overrides::{CreateOverride, create_override};
-use super::{AppState, auth};
+use super::{ApiError, AppState, auth};
 use crate::calendar::State;
-use crate::overrides::resolve_until;
+use crate::overrides::{Override, resolve_until};
 
 /// The form's fields.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +45,7 @@ pub async fn page(
         query.get("environment").map(String::as_str),
         notice,
     )
+    .await
 }
 
 /// Handles the form: creates the override, then redirects to the page (303), or shows the
@@ -53,28 +54,31 @@ pub async fn keep_up(
     AxumState(state): AxumState<AppState>,
     Form(form): Form<KeepUpForm>,
 ) -> Response {
-    let failed = |status: StatusCode, detail: String| {
-        render(
-            &state,
-            status,
-            Some(form.environment.as_str()),
-            Some(Notice::Failed(detail)),
-        )
-    };
-    let caller = match auth::authorize(&state, Some(form.token.as_str())) {
-        Ok(caller) => caller,
-        Err(err) => return failed(err.status, err.detail),
-    };
+    match keep_up_override(&state, &form).await {
+        Ok(created) => Redirect::to(&format!("/?created={}", created.id)).into_response(),
+        Err(err) => {
+            render(
+                &state,
+                err.status,
+                Some(form.environment.as_str()),
+                Some(Notice::Failed(err.detail)),
+            )
+            .await
+        }
+    }
+}
+
+/// Creates the override the form asks for.
+async fn keep_up_override(state: &AppState, form: &KeepUpForm) -> Result<Override, ApiError> {
+    let caller = auth::authorize(state, Some(form.token.as_str()))?;
     let zone = state
         .config
         .environments
         .get(&form.environment)
         .map(|env| state.config.schedule_of(env).zone())
         .unwrap_or(chrono_tz::UTC);
-    let until = match resolve_until(&form.until, zone, state.clock.now()) {
-        Ok(until) => until,
-        Err(detail) => return failed(StatusCode::UNPROCESSABLE_ENTITY, detail),
-    };
+    let until =
+        resolve_until(&form.until, zone, state.clock.now()).map_err(ApiError::unprocessable)?;
     let request = CreateOverride {
         environment: form.environment.clone(),
         state: State::Up,
@@ -82,10 +86,7 @@ pub async fn keep_up(
         duration: None,
         reason: form.reason.clone(),
     };
-    match create_override(&state, &caller, request) {
-        Ok(created) => Redirect::to(&format!("/?created={}", created.id)).into_response(),
-        Err(err) => failed(err.status, err.detail),
-    }
+    create_override(state, &caller, request).await
 }
 
 enum Notice {
@@ -93,13 +94,13 @@ enum Notice {
     Failed(String),
 }
 
-fn render(
+async fn render(
     state: &AppState,
     status: StatusCode,
     selected: Option<&str>,
     notice: Option<Notice>,
 ) -> Response {
-    let list = environments::views(state);
+    let list = environments::views(state).await;
     let mut html = String::with_capacity(8 * 1024);
     html.push_str(HEAD);
     html.push_str("<main><h1>curfew</h1>");

@@ -1,8 +1,14 @@
 //! Keeping the books while the service runs: rates from every observation, the ledger
 //! integrated over time and persisted, and the cost metrics.
+//!
+//! The ledger is the document `ledger.json` in a [`DocumentStore`] (the state directory, or
+//! the ConfigMap `curfew-ledger` shared by the replicas). Only the acting replica writes it:
+//! whenever an environment's rates change, and otherwise at most every 30 s. A new leader
+//! reloads it on taking over and accounts the time since the last write at the rates written,
+//! so a failover loses no time from the books.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -13,7 +19,7 @@ use super::model::{CostModel, EnvironmentCost, TargetCost};
 use crate::calendar::State;
 use crate::planner::EnvironmentDecision;
 use crate::providers::Target;
-use crate::state::{self, StateDir};
+use crate::state::{self, DocumentStore, StateDir, Written};
 use crate::telemetry;
 
 const LEDGER_FILE: &str = "ledger.json";
@@ -36,8 +42,8 @@ pub struct EnvironmentCostView {
 pub struct CostTracker {
     model: RwLock<CostModel>,
     ledger: Mutex<Ledger>,
-    store: Option<StateDir>,
-    last_saved: Mutex<Option<Instant>>,
+    store: Option<Arc<dyn DocumentStore>>,
+    saved: tokio::sync::Mutex<Saved>,
     target_gauges: Mutex<HashMap<String, f64>>,
     view: RwLock<BTreeMap<String, EnvironmentCostView>>,
 }
@@ -52,14 +58,53 @@ impl CostTracker {
             Some(dir) => dir.load(LEDGER_FILE)?,
             None => Ledger::default(),
         };
-        Ok(CostTracker {
+        let store = store.map(|dir| Arc::new(dir) as Arc<dyn DocumentStore>);
+        Ok(Self::with_ledger(model, store, ledger))
+    }
+
+    /// A tracker over `model`, keeping its ledger in `store` (read now; a corrupt ledger is
+    /// an error).
+    pub async fn load(model: CostModel, store: Arc<dyn DocumentStore>) -> state::Result<Self> {
+        let tracker = Self::with_ledger(model, Some(store), Ledger::default());
+        tracker.reload().await?;
+        Ok(tracker)
+    }
+
+    fn with_ledger(
+        model: CostModel,
+        store: Option<Arc<dyn DocumentStore>>,
+        ledger: Ledger,
+    ) -> Self {
+        let saved = Saved {
+            at: None,
+            version: None,
+            rates: rates_of(&ledger),
+            accounted_to: ledger.accounted_to,
+        };
+        CostTracker {
             model: RwLock::new(model),
             ledger: Mutex::new(ledger),
             store,
-            last_saved: Mutex::new(None),
+            saved: tokio::sync::Mutex::new(saved),
             target_gauges: Mutex::default(),
             view: RwLock::default(),
-        })
+        }
+    }
+
+    /// Reads the ledger again from its store (a replica taking the lead continues the books
+    /// of the one before it).
+    pub async fn reload(&self) -> state::Result<()> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut saved = self.saved.lock().await;
+        let read = store.read(LEDGER_FILE).await?;
+        let ledger: Ledger = state::parse(read.text.as_deref(), &store.location(LEDGER_FILE))?;
+        saved.version = read.version;
+        saved.rates = rates_of(&ledger);
+        saved.accounted_to = ledger.accounted_to;
+        *self.ledger.lock().unwrap_or_else(|e| e.into_inner()) = ledger;
+        Ok(())
     }
 
     /// Uses spot prices a provider observed, keyed by (region, instance type).
@@ -73,7 +118,7 @@ impl CostTracker {
     }
 
     /// Accounts the time up to `now` at the previous rates, then takes the rates of `targets`.
-    pub fn observe(
+    pub async fn observe(
         &self,
         now: DateTime<Utc>,
         decisions: &[EnvironmentDecision],
@@ -117,7 +162,7 @@ impl CostTracker {
             }
         }
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
-        self.save(false);
+        self.save(false).await;
     }
 
     /// Each environment's cost now and this month.
@@ -139,19 +184,34 @@ impl CostTracker {
     }
 
     /// Writes the ledger now (on shutdown).
-    pub fn flush(&self) {
-        self.save(true);
+    pub async fn flush(&self) {
+        self.save(true).await;
     }
 
-    fn save(&self, force: bool) {
-        let Some(dir) = &self.store else { return };
-        let mut last = self.last_saved.lock().unwrap_or_else(|e| e.into_inner());
-        if !force && last.is_some_and(|at| at.elapsed() < SAVE_EVERY) {
+    /// Writes the ledger when it accounts for time not yet written and it is `force`d, rates
+    /// changed since the last write, or the last write is older than [`SAVE_EVERY`]. A
+    /// replica that never kept the books (a follower) never writes.
+    async fn save(&self, force: bool) {
+        let Some(store) = &self.store else { return };
+        let mut saved = self.saved.lock().await;
+        let ledger = self.ledger();
+        if ledger.accounted_to == saved.accounted_to {
             return;
         }
-        let ledger = self.ledger();
-        match dir.save(LEDGER_FILE, &ledger) {
-            Ok(()) => *last = Some(Instant::now()),
+        let rates = rates_of(&ledger);
+        let due = saved.at.is_none_or(|at| at.elapsed() >= SAVE_EVERY);
+        if !force && !due && rates == saved.rates {
+            return;
+        }
+        match write_ledger(&**store, &ledger, saved.version.clone()).await {
+            Ok(version) => {
+                *saved = Saved {
+                    at: Some(Instant::now()),
+                    version,
+                    rates,
+                    accounted_to: ledger.accounted_to,
+                };
+            }
             Err(err) => tracing::error!(error = %err, "cannot write the cost ledger"),
         }
     }
@@ -175,6 +235,60 @@ impl CostTracker {
             .set(cost.per_hour);
         }
     }
+}
+
+/// When and at which version the ledger was last written (or read), and what it held.
+#[derive(Debug)]
+struct Saved {
+    at: Option<Instant>,
+    version: Option<String>,
+    rates: BTreeMap<String, Rates>,
+    accounted_to: Option<DateTime<Utc>>,
+}
+
+fn rates_of(ledger: &Ledger) -> BTreeMap<String, Rates> {
+    ledger
+        .environments
+        .iter()
+        .map(|(name, books)| (name.clone(), books.rates))
+        .collect()
+}
+
+/// Writes `ledger` over the version last seen. Only the acting replica keeps the books, so a
+/// conflict is another replica's write: a deposed leader's last one (older books: written
+/// over) or a new leader's (books accounted further: kept, and this write gives up).
+async fn write_ledger(
+    store: &dyn DocumentStore,
+    ledger: &Ledger,
+    mut version: Option<String>,
+) -> state::Result<Option<String>> {
+    let text = state::to_text(LEDGER_FILE, ledger)?;
+    for _ in 0..3 {
+        match store
+            .write(LEDGER_FILE, text.clone(), version.as_deref())
+            .await?
+        {
+            Written::Stored(next) => return Ok(next),
+            Written::Conflict => {
+                let read = store.read(LEDGER_FILE).await?;
+                let stored: Ledger =
+                    state::parse(read.text.as_deref(), &store.location(LEDGER_FILE))?;
+                if stored.accounted_to > ledger.accounted_to {
+                    return Err(state::Error::Io {
+                        path: store.location(LEDGER_FILE),
+                        source: std::io::Error::other(
+                            "another replica keeps newer books; not overwriting them",
+                        ),
+                    });
+                }
+                version = read.version;
+            }
+        }
+    }
+    Err(state::Error::Io {
+        path: store.location(LEDGER_FILE),
+        source: std::io::Error::other("the ledger kept changing while being written"),
+    })
 }
 
 fn record_environment(environment: &str, cost: EnvironmentCost, month: Totals) {
@@ -261,20 +375,24 @@ mod tests {
         CostModel::new(Catalog::embedded().unwrap(), CostSettings::default())
     }
 
-    #[test]
-    fn month_to_date_survives_a_restart() {
+    #[tokio::test]
+    async fn month_to_date_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let start = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
         let tracker = CostTracker::new(model(), Some(StateDir::open(dir.path()).unwrap())).unwrap();
-        tracker.observe(start, &[decision(State::Up)], &[mk_nodes(10)]);
-        tracker.observe(
-            start + chrono::Duration::hours(2),
-            &[decision(State::Up)],
-            &[mk_nodes(10)],
-        );
-        tracker.flush();
+        tracker
+            .observe(start, &[decision(State::Up)], &[mk_nodes(10)])
+            .await;
+        tracker
+            .observe(
+                start + chrono::Duration::hours(2),
+                &[decision(State::Up)],
+                &[mk_nodes(10)],
+            )
+            .await;
+        tracker.flush().await;
         let restarted =
             CostTracker::new(model(), Some(StateDir::open(dir.path()).unwrap())).unwrap();
         let month = restarted.ledger().month_to_date("staging", start);
@@ -293,5 +411,56 @@ mod tests {
         std::fs::write(dir.path().join("ledger.json"), "{").unwrap();
         let err = CostTracker::new(model(), Some(StateDir::open(dir.path()).unwrap())).unwrap_err();
         assert!(err.to_string().contains("ledger.json"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_new_leader_continues_the_books_of_the_old_one() {
+        let store = Arc::new(crate::state::MemoryStore::shared(None));
+        let start = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let old = CostTracker::load(model(), store.clone()).await.unwrap();
+        let follower = CostTracker::load(model(), store.clone()).await.unwrap();
+        old.observe(start, &[decision(State::Up)], &[mk_nodes(10)])
+            .await;
+        old.observe(
+            start + chrono::Duration::hours(1),
+            &[decision(State::Up)],
+            &[mk_nodes(10)],
+        )
+        .await;
+        // The old leader dies without a final flush; the follower takes over an hour later.
+        follower.reload().await.unwrap();
+        follower
+            .observe(
+                start + chrono::Duration::hours(2),
+                &[decision(State::Up)],
+                &[mk_nodes(10)],
+            )
+            .await;
+        let month = follower.ledger().month_to_date("staging", start);
+        // Two hours of 10 × 0.096 $/h: the time after the last write is accounted too.
+        assert!((month.actual - 1.92).abs() < 1e-9, "{month:?}");
+        follower.flush().await;
+        let stored = CostTracker::load(model(), store.clone()).await.unwrap();
+        assert_eq!(stored.ledger(), follower.ledger());
+
+        // The deposed leader's late flush does not overwrite the newer books.
+        old.flush().await;
+        let stored = CostTracker::load(model(), store.clone()).await.unwrap();
+        assert_eq!(stored.ledger(), follower.ledger());
+        // A replica that never kept the books writes nothing on shutdown.
+        let idle = CostTracker::load(model(), store.clone()).await.unwrap();
+        follower
+            .observe(
+                start + chrono::Duration::hours(3),
+                &[decision(State::Up)],
+                &[mk_nodes(10)],
+            )
+            .await;
+        follower.flush().await;
+        idle.flush().await;
+        let stored = CostTracker::load(model(), store).await.unwrap();
+        assert_eq!(stored.ledger(), follower.ledger());
     }
 }

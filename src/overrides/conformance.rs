@@ -2,7 +2,8 @@
 //!
 //! A store's tests call [`check_store`] with a function that opens the store afresh over the
 //! same backing storage (an empty one at first), so persistence across a restart is checked
-//! too. Failures panic with a message naming the broken promise.
+//! too. Failures panic with a message naming the broken promise. The suite runs inside the
+//! caller's Tokio runtime, so a store may talk to a server.
 
 use std::sync::Arc;
 
@@ -13,12 +14,12 @@ use crate::calendar::State;
 
 /// Runs the whole suite against the store that `open` returns. Every call to `open` must give
 /// a new handle on the same storage, which starts out empty.
-pub fn check_store(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
-    starts_empty_and_lists_what_was_put(open);
-    put_with_the_same_id_replaces(open);
-    remove_returns_the_override_once(open);
-    overrides_survive_reopening(open);
-    concurrent_puts_are_all_kept(open);
+pub async fn check_store(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+    starts_empty_and_lists_what_was_put(open).await;
+    put_with_the_same_id_replaces(open).await;
+    remove_returns_the_override_once(open).await;
+    overrides_survive_reopening(open).await;
+    concurrent_puts_are_all_kept(open).await;
 }
 
 fn sample(id: &str, environment: &str, minutes: i64) -> Override {
@@ -34,9 +35,10 @@ fn sample(id: &str, environment: &str, minutes: i64) -> Override {
     }
 }
 
-fn ids(store: &dyn OverrideStore) -> Vec<String> {
+async fn ids(store: &dyn OverrideStore) -> Vec<String> {
     let mut ids: Vec<String> = store
         .list()
+        .await
         .expect("list must succeed")
         .into_iter()
         .map(|o| o.id)
@@ -45,113 +47,129 @@ fn ids(store: &dyn OverrideStore) -> Vec<String> {
     ids
 }
 
-fn clear(store: &dyn OverrideStore) {
-    for item in store.list().expect("list must succeed") {
-        store.remove(&item.id).expect("remove must succeed");
+async fn clear(store: &dyn OverrideStore) {
+    for item in store.list().await.expect("list must succeed") {
+        store.remove(&item.id).await.expect("remove must succeed");
     }
 }
 
-fn starts_empty_and_lists_what_was_put(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn starts_empty_and_lists_what_was_put(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
     let store = open();
-    assert!(ids(&*store).is_empty(), "a new store must be empty");
+    assert!(ids(&*store).await.is_empty(), "a new store must be empty");
     store
         .put(sample("a", "staging", 60))
+        .await
         .expect("put must succeed");
-    store.put(sample("b", "qa", 30)).expect("put must succeed");
+    store
+        .put(sample("b", "qa", 30))
+        .await
+        .expect("put must succeed");
     assert_eq!(
-        ids(&*store),
+        ids(&*store).await,
         ["a", "b"],
         "list must return every override put"
     );
-    let listed = store.list().expect("list must succeed");
+    let listed = store.list().await.expect("list must succeed");
     let a = listed.iter().find(|o| o.id == "a").expect("a is listed");
     assert_eq!(
         *a,
         sample("a", "staging", 60),
         "an override must come back unchanged"
     );
-    clear(&*store);
+    clear(&*store).await;
 }
 
-fn put_with_the_same_id_replaces(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn put_with_the_same_id_replaces(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
     let store = open();
     store
         .put(sample("a", "staging", 60))
+        .await
         .expect("put must succeed");
     store
         .put(sample("a", "staging", 120))
+        .await
         .expect("put must succeed");
-    let listed = store.list().expect("list must succeed");
+    let listed = store.list().await.expect("list must succeed");
     assert_eq!(
         listed.len(),
         1,
         "a put with an existing id must replace, not add"
     );
     assert_eq!(listed[0].until, sample("a", "staging", 120).until);
-    clear(&*store);
+    clear(&*store).await;
 }
 
-fn remove_returns_the_override_once(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn remove_returns_the_override_once(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
     let store = open();
     store
         .put(sample("a", "staging", 60))
+        .await
         .expect("put must succeed");
-    let removed = store.remove("a").expect("remove must succeed");
+    let removed = store.remove("a").await.expect("remove must succeed");
     assert_eq!(
         removed,
         Some(sample("a", "staging", 60)),
         "remove must return the override"
     );
     assert_eq!(
-        store.remove("a").expect("remove must succeed"),
+        store.remove("a").await.expect("remove must succeed"),
         None,
         "a second remove finds nothing"
     );
     assert_eq!(
-        store.remove("never-existed").expect("remove must succeed"),
+        store
+            .remove("never-existed")
+            .await
+            .expect("remove must succeed"),
         None
     );
-    assert!(ids(&*store).is_empty());
+    assert!(ids(&*store).await.is_empty());
 }
 
-fn overrides_survive_reopening(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn overrides_survive_reopening(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
     let store = open();
     store
         .put(sample("kept", "staging", 60))
+        .await
         .expect("put must succeed");
     store
         .put(sample("gone", "staging", 60))
+        .await
         .expect("put must succeed");
-    store.remove("gone").expect("remove must succeed");
+    store.remove("gone").await.expect("remove must succeed");
     drop(store);
     let reopened = open();
     assert_eq!(
-        ids(&*reopened),
+        ids(&*reopened).await,
         ["kept"],
         "a reopened store must hold what was stored before"
     );
-    clear(&*reopened);
+    clear(&*reopened).await;
 }
 
-fn concurrent_puts_are_all_kept(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn concurrent_puts_are_all_kept(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
     let store = open();
-    std::thread::scope(|scope| {
-        for thread in 0..4 {
-            let store = store.clone();
-            scope.spawn(move || {
-                for n in 0..5 {
-                    store
-                        .put(sample(&format!("t{thread}-{n}"), "staging", 60))
-                        .expect("put must succeed");
-                }
-            });
+    let writers = (0..4).map(|thread| {
+        let store = store.clone();
+        async move {
+            for n in 0..5 {
+                store
+                    .put(sample(&format!("t{thread}-{n}"), "staging", 60))
+                    .await
+                    .expect("put must succeed");
+            }
         }
     });
-    assert_eq!(ids(&*store).len(), 20, "no concurrent put may be lost");
+    futures::future::join_all(writers).await;
     assert_eq!(
-        ids(&*open()).len(),
+        ids(&*store).await.len(),
+        20,
+        "no concurrent put may be lost"
+    );
+    assert_eq!(
+        ids(&*open()).await.len(),
         20,
         "every concurrent put must be persisted"
     );
-    clear(&*store);
+    clear(&*store).await;
 }

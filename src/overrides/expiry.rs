@@ -22,27 +22,29 @@ pub const EXPIRED: &str = "override_expired";
 ///
 /// The entry is written before the override is removed, and skipped when the log already has
 /// it, so a crash between the two steps neither loses nor repeats the entry.
-pub fn expire(
+pub async fn expire(
     store: &dyn OverrideStore,
     audit: &AuditLog,
     now: DateTime<Utc>,
 ) -> Result<Vec<Override>> {
     let mut removed = Vec::new();
-    for item in store.list()?.into_iter().filter(|o| o.until <= now) {
+    for item in store.list().await?.into_iter().filter(|o| o.until <= now) {
         if !audit.has_override_event(EXPIRED, &item.id) {
-            audit.record([AuditEntry {
-                at: item.until,
-                actor: "curfew".to_string(),
-                event: EXPIRED.to_string(),
-                environment: item.environment.clone(),
-                target: Some(super::audit_target(&item.id)),
-                before: Some(format!("override {}", item.state)),
-                after: Some("calendar".to_string()),
-                reason: format!("override by {} ended: {}", item.created_by, item.reason),
-                result: "ok".to_string(),
-            }])?;
+            audit
+                .record([AuditEntry {
+                    at: item.until,
+                    actor: "curfew".to_string(),
+                    event: EXPIRED.to_string(),
+                    environment: item.environment.clone(),
+                    target: Some(super::audit_target(&item.id)),
+                    before: Some(format!("override {}", item.state)),
+                    after: Some("calendar".to_string()),
+                    reason: format!("override by {} ended: {}", item.created_by, item.reason),
+                    result: "ok".to_string(),
+                }])
+                .await?;
         }
-        if store.remove(&item.id)?.is_some() {
+        if store.remove(&item.id).await?.is_some() {
             removed.push(item);
         }
     }
@@ -50,6 +52,7 @@ pub fn expire(
 }
 
 /// Expires overrides every half second until `shutdown`, notifying about each one ended.
+/// Only the acting replica runs it, so each expiry is audited once.
 ///
 /// The reconciler needs no help here: it decides by `until` and wakes then on its own.
 pub async fn run(
@@ -60,7 +63,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
-        match expire(&*store, &audit, clock.now()) {
+        match expire(&*store, &audit, clock.now()).await {
             Ok(removed) => {
                 for item in removed {
                     tracing::info!(id = %item.id, environment = %item.environment, "override expired");
@@ -88,7 +91,7 @@ mod tests {
 
     /// A file store in a fresh directory holding one override, `old`, expired a minute before
     /// the returned instant, and the audit log beside it.
-    fn store_with_an_expired_override() -> (
+    async fn store_with_an_expired_override() -> (
         tempfile::TempDir,
         FileOverrideStore,
         AuditLog,
@@ -101,6 +104,7 @@ mod tests {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         store
             .put(mk_override("old", now - Duration::minutes(1)))
+            .await
             .unwrap();
         (dir, store, audit, now)
     }
@@ -117,40 +121,42 @@ mod tests {
         }
     }
 
-    #[test]
-    fn expired_overrides_are_removed_and_audited_exactly_once() {
-        let (_dir, store, audit, now) = store_with_an_expired_override();
+    #[tokio::test]
+    async fn expired_overrides_are_removed_and_audited_exactly_once() {
+        let (_dir, store, audit, now) = store_with_an_expired_override().await;
         store
             .put(mk_override("live", now + Duration::minutes(1)))
+            .await
             .unwrap();
 
-        let removed = expire(&store, &audit, now).unwrap();
+        let removed = expire(&store, &audit, now).await.unwrap();
         assert_eq!(
             removed.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
             ["old"]
         );
-        assert_eq!(store.list().unwrap().len(), 1);
-        assert!(expire(&store, &audit, now).unwrap().is_empty());
+        assert_eq!(store.list().await.unwrap().len(), 1);
+        assert!(expire(&store, &audit, now).await.unwrap().is_empty());
         let entries = audit.page(0, 10, |_| true);
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].event, EXPIRED);
         assert_eq!(entries[0].target.as_deref(), Some("override/old"));
     }
 
-    #[test]
-    fn an_expiry_already_audited_before_a_crash_is_not_audited_again() {
-        let (dir, store, audit, now) = store_with_an_expired_override();
+    #[tokio::test]
+    async fn an_expiry_already_audited_before_a_crash_is_not_audited_again() {
+        let (dir, store, audit, now) = store_with_an_expired_override().await;
         // A previous run wrote the entry, then died before removing the override.
         let scratch =
             FileOverrideStore::open(StateDir::open(dir.path().join("scratch")).unwrap()).unwrap();
         scratch
             .put(mk_override("old", now - Duration::minutes(1)))
+            .await
             .unwrap();
-        expire(&scratch, &audit, now).unwrap();
+        expire(&scratch, &audit, now).await.unwrap();
 
-        let removed = expire(&store, &audit, now).unwrap();
+        let removed = expire(&store, &audit, now).await.unwrap();
         assert_eq!(removed.len(), 1);
-        assert!(store.list().unwrap().is_empty());
+        assert!(store.list().await.unwrap().is_empty());
         assert_eq!(audit.page(0, 10, |e| e.event == EXPIRED).len(), 1);
     }
 }

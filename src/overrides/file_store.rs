@@ -2,6 +2,8 @@
 
 use std::sync::Mutex;
 
+use async_trait::async_trait;
+
 use super::{Override, OverrideStore, Result};
 use crate::state::StateDir;
 
@@ -35,19 +37,20 @@ impl FileOverrideStore {
     }
 }
 
+#[async_trait]
 impl OverrideStore for FileOverrideStore {
-    fn list(&self) -> Result<Vec<Override>> {
+    async fn list(&self) -> Result<Vec<Override>> {
         Ok(self.items.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
-    fn put(&self, item: Override) -> Result<()> {
+    async fn put(&self, item: Override) -> Result<()> {
         self.update(|items| {
             items.retain(|existing| existing.id != item.id);
             items.push(item);
         })
     }
 
-    fn remove(&self, id: &str) -> Result<Option<Override>> {
+    async fn remove(&self, id: &str) -> Result<Option<Override>> {
         self.update(|items| {
             let index = items.iter().position(|o| o.id == id)?;
             Some(items.remove(index))
@@ -62,13 +65,14 @@ mod tests {
     use super::*;
     use crate::overrides::conformance;
 
-    #[test]
-    fn file_store_passes_the_store_suite() {
+    #[tokio::test]
+    async fn file_store_passes_the_store_suite() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
         conformance::check_store(&|| {
             let store = FileOverrideStore::open(StateDir::open(&path).unwrap()).unwrap();
             Arc::new(store) as Arc<dyn OverrideStore>
-        });
+        })
+        .await;
     }
 }

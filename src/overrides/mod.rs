@@ -4,6 +4,7 @@
 //! the calendar decides again. The newest active override of an environment wins, so a new
 //! override extends (or shortens) the one before it. Overrides live in an [`OverrideStore`].
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -12,10 +13,13 @@ use crate::calendar::State;
 pub mod conformance;
 pub mod expiry;
 mod file_store;
+mod kube_store;
+pub mod resource;
 mod until;
 
 pub use self::expiry::expire;
 pub use self::file_store::FileOverrideStore;
+pub use self::kube_store::KubeOverrideStore;
 pub use self::until::resolve_until;
 
 /// What can go wrong storing overrides.
@@ -24,6 +28,48 @@ pub enum Error {
     /// The backing store failed.
     #[error("override store: {0}")]
     Store(#[from] crate::state::Error),
+    /// The Kubernetes API refused or failed a request on an `Override` resource.
+    #[error("override store: {operation} overrides.curfew.dev in {namespace}: {source}")]
+    Kubernetes {
+        /// What was attempted: `list`, `create`, `replace` or `delete`.
+        operation: &'static str,
+        /// The namespace of the resources.
+        namespace: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A write kept meeting newer versions of the same override.
+    #[error("override store: override {id} in {namespace} kept changing while being written")]
+    Conflict {
+        /// The override's id.
+        id: String,
+        /// The namespace of the resources.
+        namespace: String,
+    },
+    /// The initial list of `Override` resources did not arrive in time.
+    #[error(
+        "override store: the overrides in {namespace} were not listed within {seconds}s; \
+         check that the Override CRD is installed and curfew may list and watch it"
+    )]
+    Sync {
+        /// The namespace of the resources.
+        namespace: String,
+        /// The time allowed.
+        seconds: u64,
+    },
+}
+
+impl Error {
+    /// A short label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Store(_) => "state",
+            Error::Kubernetes { .. } => "kubernetes",
+            Error::Conflict { .. } => "conflict",
+            Error::Sync { .. } => "sync",
+        }
+    }
 }
 
 /// Result type of override operations.
@@ -72,16 +118,18 @@ pub fn audit_target(id: &str) -> String {
     format!("override/{id}")
 }
 
-/// Where overrides are kept.
+/// Where overrides are kept: a file ([`FileOverrideStore`]) or `Override` resources in a
+/// cluster ([`KubeOverrideStore`]), shared by every replica.
+#[async_trait]
 pub trait OverrideStore: Send + Sync {
     /// Every stored override, expired ones included until they are pruned.
-    fn list(&self) -> Result<Vec<Override>>;
+    async fn list(&self) -> Result<Vec<Override>>;
 
     /// Stores a new override or replaces the one with the same id.
-    fn put(&self, item: Override) -> Result<()>;
+    async fn put(&self, item: Override) -> Result<()>;
 
     /// Removes the override with `id`, returning it if it existed.
-    fn remove(&self, id: &str) -> Result<Option<Override>>;
+    async fn remove(&self, id: &str) -> Result<Option<Override>>;
 }
 
 #[cfg(test)]

@@ -95,6 +95,7 @@ pub fn builtins() -> Vec<ResourceType> {
     vec![
         namespaces(),
         ResourceType::new("", "v1", "events", "Event", true),
+        ResourceType::new("", "v1", "configmaps", "ConfigMap", true),
         ResourceType::new("events.k8s.io", "v1", "events", "Event", true),
         ResourceType::new("apps", "v1", "deployments", "Deployment", true).with_scale(),
         ResourceType::new("apps", "v1", "statefulsets", "StatefulSet", true).with_scale(),

@@ -1,0 +1,513 @@
+//! The Kubernetes state backend against the fake API server through the real kube client:
+//! the override store passes the same suite as the file store, its watch wakes the leader,
+//! the audit log and the ledger live in ConfigMaps, and two `curfew run` replicas share them.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use curfew::audit::{AuditEntry, AuditLog};
+use curfew::calendar::State;
+use curfew::overrides::{KubeOverrideStore, Override, OverrideStore, conformance};
+use curfew::state::{ConfigMapStore, DocumentStore};
+use serde_json::Value;
+use support::fake_apiserver::FakeApiServer;
+use support::fixtures::{deployment, namespace};
+use support::kube::{KubeHarness, MONDAY_NIGHT};
+use tokio::sync::Notify;
+
+const CRD: &str = include_str!("../deploy/kubernetes/base/crd.yaml");
+
+fn crd() -> Value {
+    serde_saphyr::from_str(CRD).expect("the CRD is YAML")
+}
+
+/// A fake API server with the `curfew` namespace and the Override CRD.
+async fn cluster() -> FakeApiServer {
+    let server = FakeApiServer::start().await;
+    server.add(namespace("curfew"));
+    server.add(crd());
+    server
+}
+
+fn mk_override(id: &str, state: State) -> Override {
+    let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+    Override {
+        id: id.to_string(),
+        environment: "staging".to_string(),
+        state,
+        created_at: at,
+        until: at + chrono::Duration::hours(2),
+        reason: "release rehearsal".to_string(),
+        created_by: "otto".to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_store_passes_the_store_suite() {
+    let server = cluster().await;
+    let client = server.client();
+    conformance::check_store(&|| {
+        Arc::new(KubeOverrideStore::start(
+            client.clone(),
+            "curfew",
+            Arc::new(Notify::new()),
+        )) as Arc<dyn OverrideStore>
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_are_resources_that_kubectl_lists_with_their_columns() {
+    let server = cluster().await;
+    let store = KubeOverrideStore::start(server.client(), "curfew", Arc::new(Notify::new()));
+    store
+        .put(mk_override("0123456789ab", State::Up))
+        .await
+        .unwrap();
+    let object = server
+        .get("curfew.dev", "v1", "overrides", "curfew", "0123456789ab")
+        .expect("stored as a resource");
+    assert_eq!(object["kind"], "Override");
+    assert_eq!(object["spec"]["environment"], "staging");
+    assert_eq!(object["spec"]["state"], "up");
+    assert_eq!(object["spec"]["createdBy"], "otto");
+    assert_eq!(object["spec"]["until"], "2027-01-15T10:00:00Z");
+    assert_eq!(
+        object["metadata"]["labels"]["curfew.dev/environment"],
+        "staging"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_created_by_another_replica_wakes_the_watcher_within_two_seconds() {
+    let server = cluster().await;
+    let changed = Arc::new(Notify::new());
+    let leader = KubeOverrideStore::start(server.client(), "curfew", changed.clone());
+    let follower = KubeOverrideStore::start(server.client(), "curfew", Arc::new(Notify::new()));
+    assert!(leader.list().await.unwrap().is_empty());
+    // The initial list may have left a wake-up behind; start from a quiet state.
+    let _ = tokio::time::timeout(Duration::from_millis(300), changed.notified()).await;
+
+    let started = Instant::now();
+    follower.put(mk_override("a1", State::Up)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), changed.notified())
+        .await
+        .expect("a new override wakes the leader");
+    assert_eq!(leader.list().await.unwrap().len(), 1);
+    follower.remove("a1").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), changed.notified())
+        .await
+        .expect("a cancelled override wakes the leader");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !leader.list().await.unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(leader.list().await.unwrap().is_empty());
+}
+
+fn entry(actor: &str, n: i64) -> AuditEntry {
+    AuditEntry {
+        at: DateTime::from_timestamp(1_800_000_000 + n, 0).unwrap_or_default(),
+        actor: actor.to_string(),
+        event: "override_created".to_string(),
+        environment: "staging".to_string(),
+        target: Some(format!("override/{actor}{n}")),
+        before: None,
+        after: None,
+        reason: "test".to_string(),
+        result: "ok".to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_writing_the_audit_configmap_at_once_lose_no_entry() {
+    let server = cluster().await;
+    let documents: Arc<dyn DocumentStore> =
+        Arc::new(ConfigMapStore::new(server.client(), "curfew"));
+    let a = Arc::new(AuditLog::load(documents.clone()).await.unwrap());
+    let b = Arc::new(AuditLog::load(documents.clone()).await.unwrap());
+    let writers = [("a", a), ("b", b)].into_iter().map(|(actor, log)| {
+        tokio::spawn(async move {
+            for n in 0..10 {
+                log.record([entry(actor, n)]).await.expect("records");
+            }
+        })
+    });
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let fresh = AuditLog::load(documents).await.unwrap();
+    assert_eq!(fresh.len(), 20, "every entry of both replicas is kept");
+    let map = server
+        .get("", "v1", "configmaps", "curfew", "curfew-audit")
+        .expect("the log is a ConfigMap");
+    assert!(
+        map["data"]["audit.json"]
+            .as_str()
+            .is_some_and(|t| t.len() < 1024 * 1024)
+    );
+}
+
+// --- the shipped manifests ----------------------------------------------------------------
+
+fn manifest(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/kubernetes/base")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("manifest exists");
+    serde_saphyr::from_str(&text).expect("manifest is YAML")
+}
+
+#[test]
+fn the_shipped_deployment_runs_two_replicas_on_the_kubernetes_state_backend() {
+    let deployment = manifest("deployment.yaml");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|v| v.get("emptyDir").is_none()),
+        "no state on the pod's disk"
+    );
+    let config_map = manifest("configmap.yaml");
+    let text = config_map["data"]["curfew.yaml"].as_str().expect("config");
+    let config = curfew::config::Config::from_yaml(text, Path::new("curfew.yaml")).expect("valid");
+    assert!(matches!(
+        &config.state,
+        curfew::config::StateConfig::Kubernetes(k) if k.namespace == "curfew"
+    ));
+    let kustomization = manifest("kustomization.yaml");
+    assert!(
+        kustomization["resources"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|f| f == "crd.yaml")),
+        "the CRD is installed with the base"
+    );
+}
+
+#[test]
+fn the_role_grants_exactly_the_verbs_the_state_backend_uses() {
+    let role = manifest("role.yaml");
+    let verbs = |group: &str, resource: &str| -> Vec<String> {
+        role["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|rule| {
+                rule["apiGroups"]
+                    .as_array()
+                    .is_some_and(|g| g.iter().any(|g| g == group))
+                    && rule["resources"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|r| r == resource))
+            })
+            .flat_map(|rule| rule["verbs"].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        verbs("curfew.dev", "overrides"),
+        ["get", "list", "watch", "create", "update", "delete"]
+    );
+    assert_eq!(verbs("", "configmaps"), ["get", "create", "update"]);
+}
+
+// --- two replicas as processes -------------------------------------------------------------
+
+const ADMIN: &str = "admin-token-for-tests";
+
+/// Down whatever the real date, state in the cluster, tokens from `{tokens}`.
+fn config_text(tokens: &Path) -> String {
+    format!(
+        r#"
+schedules:
+  never: {{ uptime: ["never"] }}
+environments:
+  staging:
+    schedule: never
+    targets:
+      - kubernetes: {{ namespaces: [shop] }}
+state: {{ kubernetes: {{ namespace: curfew }} }}
+server: {{ tokens_file: "{}" }}
+"#,
+        tokens.display()
+    )
+}
+
+/// A running replica and the address it serves.
+struct Replica {
+    child: Child,
+    addr: String,
+    log: std::path::PathBuf,
+}
+
+/// Starts `curfew run` as replica `name` and waits for its listening address.
+fn replica(name: &str, config: &Path, kubeconfig: &Path, dir: &Path) -> Replica {
+    let log = dir.join(format!("{name}.log"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args(["run", "--listen", "127.0.0.1:0", "-c"])
+        .arg(config)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOSTNAME", name)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("RUST_LOG", "info")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("reads");
+    let addr = line
+        .trim()
+        .strip_prefix("curfew: listening on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| {
+            panic!(
+                "no address in {line:?}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
+        .to_string();
+    Replica { child, addr, log }
+}
+
+impl Replica {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// One HTTP/1.0 request with the admin token; the status and the body.
+fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("sets a timeout");
+    let body = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn audit_events(addr: &str) -> Vec<(String, String)> {
+    let (status, body) = request(addr, "GET", "/api/v1/audit?limit=500", None);
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).expect("JSON");
+    page["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_string(),
+                e["actor"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn holder(h: &KubeHarness) -> Option<String> {
+    let lease = h
+        .server
+        .get("coordination.k8s.io", "v1", "leases", "curfew", "curfew")?;
+    lease["spec"]["holderIdentity"].as_str().map(str::to_string)
+}
+
+/// Polls `check` every 20 ms until it holds or `within` passes; whether it held.
+async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The stored ledger's seconds accounted for staging, and the instant it accounts to.
+fn ledger(h: &KubeHarness) -> Option<(f64, DateTime<Utc>)> {
+    let map = h
+        .server
+        .get("", "v1", "configmaps", "curfew", "curfew-ledger")?;
+    let ledger: Value = serde_json::from_str(map["data"]["ledger.json"].as_str()?).ok()?;
+    let seconds = ledger["environments"]["staging"]["total"]["seconds"].as_f64()?;
+    let to = ledger["accounted_to"].as_str()?.parse().ok()?;
+    Some((seconds, to))
+}
+
+fn stop(replica: &mut Replica) {
+    let terminated = Command::new("kill")
+        .args(["-TERM", &replica.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let status = replica.child.wait().expect("waits");
+    assert!(
+        status.success(),
+        "stops cleanly: {status:?}\n{}",
+        replica.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
+    let h = KubeHarness::start(support::kube::OFFICE_HOURS, MONDAY_NIGHT).await;
+    h.server
+        .set_now(chrono::Utc::now() - chrono::Duration::days(1));
+    h.add([
+        namespace("curfew"),
+        namespace("shop"),
+        deployment("shop", "web", 3),
+        crd(),
+    ]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, h.server.kubeconfig()).expect("writes");
+    let tokens = dir.path().join("tokens.yaml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "tokens:\n  - {{ name: root, role: admin, environments: ['*'], sha256: {} }}\n",
+            curfew::api::auth::sha256_hex(ADMIN)
+        ),
+    )
+    .expect("writes");
+    let config = dir.path().join("staging.yaml");
+    std::fs::write(&config, config_text(&tokens)).expect("writes");
+
+    let mut a = replica("replica-a", &config, &kubeconfig, dir.path());
+    let leads = eventually(Duration::from_secs(20), || {
+        holder(&h).is_some_and(|id| id.starts_with("replica-a"))
+    })
+    .await;
+    assert!(leads, "a leads: {}", a.log());
+    assert!(
+        eventually(Duration::from_secs(10), || h
+            .replicas("deployments", "shop", "web")
+            .0
+            == 0)
+        .await,
+        "the leader scales down: {}",
+        a.log()
+    );
+    let mut b = replica("replica-b", &config, &kubeconfig, dir.path());
+    assert!(
+        eventually(Duration::from_secs(10), || request(
+            &b.addr, "GET", "/readyz", None
+        )
+        .0 == 200)
+        .await,
+        "a follower serving the shared state is ready: {}",
+        b.log()
+    );
+
+    // An override through the follower is applied by the leader.
+    let created = Instant::now();
+    let (status, body) = request(
+        &b.addr,
+        "POST",
+        "/api/v1/overrides",
+        Some(&serde_json::json!({
+            "environment": "staging", "state": "up", "duration": "2h",
+            "reason": "demo for the customer"
+        })),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        eventually(Duration::from_secs(5), || h
+            .replicas("deployments", "shop", "web")
+            .0
+            == 3)
+        .await,
+        "the leader applies the follower's override: {}",
+        a.log()
+    );
+    let applied_after = created.elapsed();
+    eprintln!("override through the follower applied by the leader after {applied_after:?}");
+    assert!(applied_after < Duration::from_secs(3), "{applied_after:?}");
+    let (status, body) = request(&a.addr, "GET", "/api/v1/overrides", None);
+    assert_eq!(status, 200);
+    assert!(body.contains("demo for the customer"), "{body}");
+
+    let events = audit_events(&a.addr);
+    for expected in [
+        ("scale_down", "curfew"),
+        ("override_created", "root"),
+        ("scale_up", "curfew"),
+    ] {
+        assert!(
+            events.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} in {events:?}"
+        );
+    }
+    let before = eventually(Duration::from_secs(5), || ledger(&h).is_some()).await;
+    assert!(before, "the leader keeps the ledger in a ConfigMap");
+
+    // The leader goes; the follower takes over the books and the log.
+    stop(&mut a);
+    let (seconds_before, accounted_before) = ledger(&h).expect("flushed on shutdown");
+    let took_over = eventually(Duration::from_secs(20), || {
+        holder(&h).is_some_and(|id| id.starts_with("replica-b"))
+    })
+    .await;
+    assert!(took_over, "b takes over: {}", b.log());
+    assert!(
+        eventually(Duration::from_secs(10), || ledger(&h)
+            .is_some_and(|(_, to)| to > accounted_before))
+        .await,
+        "the new leader writes the ledger: {}",
+        b.log()
+    );
+    let (seconds_after, _) = ledger(&h).expect("stored");
+    assert!(
+        seconds_after >= seconds_before,
+        "the books continue: {seconds_before} -> {seconds_after}"
+    );
+    let events = audit_events(&b.addr);
+    assert!(
+        events.contains(&("scale_down".to_string(), "curfew".to_string())),
+        "the old leader's entries survive: {events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(e, _)| e == "override_created")
+            .count(),
+        1,
+        "{events:?}"
+    );
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+}
