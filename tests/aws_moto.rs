@@ -1,7 +1,7 @@
 //! The AWS provider against `moto_server` through the real SDK clients: Auto Scaling groups
 //! down and up with exact restore (and a change during downtime), a crash between the tag
 //! write and the resize, EC2 stop and start, an EKS node group, two regions, spot mixes
-//! switched per window, and a paired spot/on-demand EKS policy.
+//! switched per window, a paired spot/on-demand EKS policy, and processes suspended while parked.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -498,4 +498,44 @@ async fn a_paired_policy_wakes_the_spot_group_and_holds_the_on_demand_group_at_i
     );
     let output = run_config(&moto, dir.path(), PAIR_TARGETS, MONDAY);
     assert!(stdout(&output).contains("0 actions"), "{}", stdout(&output));
+}
+
+const SUSPENDING_TARGETS: &str = r#"
+      - aws_asg: { names: [web], region: eu-central-1, suspend_processes: [AZRebalance, ScheduledActions] }
+"#;
+
+/// The processes a group has suspended, sorted.
+async fn suspended_processes(moto: &Moto, name: &str) -> Vec<String> {
+    let mut names: Vec<String> = describe_group(moto, "eu-central-1", name)
+        .await
+        .suspended_processes()
+        .iter()
+        .filter_map(|p| p.process_name().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_suspended_while_a_group_is_parked_are_resumed_when_it_wakes() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    create_group(&moto, "eu-central-1", "web", 1, 6, 3).await;
+
+    assert_ok(&run_config(&moto, dir.path(), SUSPENDING_TARGETS, SATURDAY));
+    assert_eq!(
+        suspended_processes(&moto, "web").await,
+        ["AZRebalance", "ScheduledActions"]
+    );
+    assert_eq!(
+        group_size(&moto, "eu-central-1", "web").await,
+        ((0, 0, 0), Some("min=1,max=6,desired=3".into()))
+    );
+
+    assert_ok(&run_config(&moto, dir.path(), SUSPENDING_TARGETS, MONDAY));
+    assert!(suspended_processes(&moto, "web").await.is_empty());
+    assert_eq!(
+        group_size(&moto, "eu-central-1", "web").await,
+        ((1, 6, 3), None)
+    );
 }

@@ -88,6 +88,17 @@ impl TargetConfig {
                         "down capacity needs min <= desired <= max".to_string(),
                     ));
                 }
+                for process in &a.suspend_processes {
+                    if !SCALING_PROCESSES.contains(&process.as_str()) {
+                        problems.push((
+                            "suspend_processes",
+                            format!(
+                                "unknown scaling process '{process}' (one of {})",
+                                SCALING_PROCESSES.join(", ")
+                            ),
+                        ));
+                    }
+                }
                 if let Some(spot) = &a.spot {
                     problems.extend(spot.problems().into_iter().map(|p| ("spot", p)));
                 }
@@ -262,6 +273,19 @@ pub struct SpotPolicy {
     pub fallback: Option<SpotFallback>,
 }
 
+/// Scaling processes Auto Scaling can suspend.
+pub const SCALING_PROCESSES: [&str; 9] = [
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
+];
+
 /// Spot allocation strategies Auto Scaling accepts.
 pub const SPOT_ALLOCATION_STRATEGIES: [&str; 4] = [
     "lowest-price",
@@ -421,7 +445,7 @@ mod tests {
     #[test]
     fn bad_spot_policies_and_pairs_are_every_one_reported_with_their_location() {
         let err = load(
-            "      - aws_asg: { names: [nodes], region: eu-central-1, spot: { downtime: { on_demand_percent_above_base: 140, spot_allocation_strategy: cheapest }, fallback: { cooldown: soon } } }\n      - aws_eks_nodegroup: { cluster: c, region: eu-central-1, pair: { spot: same, on_demand: same } }\n",
+            "      - aws_asg: { names: [nodes], region: eu-central-1, spot: { downtime: { on_demand_percent_above_base: 140, spot_allocation_strategy: cheapest }, fallback: { cooldown: soon } } }\n      - aws_eks_nodegroup: { cluster: c, region: eu-central-1, pair: { spot: same, on_demand: same } }\n      - aws_asg: { names: [n], region: eu-central-1, suspend_processes: [AZRebalance, Sleep] }\n",
         )
         .unwrap_err();
         let text = err.to_string();
@@ -433,6 +457,8 @@ mod tests {
             "fallback: cooldown: bad duration 'soon'",
             "c.yaml:8:",
             "'same' cannot be both the spot and the on-demand node group",
+            "c.yaml:9:",
+            "unknown scaling process 'Sleep'",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }

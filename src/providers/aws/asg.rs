@@ -186,6 +186,44 @@ pub async fn untag_original(client: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The scaling processes of `wanted` the group has suspended.
+pub fn suspended<'a>(group: &AutoScalingGroup, wanted: &'a [String]) -> Vec<&'a str> {
+    wanted
+        .iter()
+        .filter(|name| {
+            group
+                .suspended_processes()
+                .iter()
+                .any(|p| p.process_name() == Some(name.as_str()))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// Suspends scaling processes (while the group is parked).
+pub async fn suspend(client: &Client, name: &str, processes: Vec<String>) -> Result<()> {
+    client
+        .suspend_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(processes))
+        .send()
+        .await
+        .map_err(|e| classify("SuspendProcesses", name, e))?;
+    Ok(())
+}
+
+/// Resumes scaling processes (when the group wakes).
+pub async fn resume(client: &Client, name: &str, processes: Vec<String>) -> Result<()> {
+    client
+        .resume_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(processes))
+        .send()
+        .await
+        .map_err(|e| classify("ResumeProcesses", name, e))?;
+    Ok(())
+}
+
 /// Sets min, max and desired capacity and, when given, the whole mixed instances policy, in
 /// one UpdateAutoScalingGroup call.
 pub async fn resize(

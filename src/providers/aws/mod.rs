@@ -101,6 +101,24 @@ impl GroupSpot {
     }
 }
 
+/// The scaling processes a group keeps suspended while parked.
+#[derive(Debug, Clone, Default)]
+struct Processes {
+    /// Configured (`suspend_processes`).
+    wanted: Vec<String>,
+    /// Of those, the ones the group has suspended now.
+    suspended: Vec<String>,
+}
+
+impl Processes {
+    /// The wanted processes not suspended yet.
+    fn to_suspend(&self) -> Vec<String> {
+        let mut missing = self.wanted.clone();
+        missing.retain(|p| !self.suspended.contains(p));
+        missing
+    }
+}
+
 /// How to act on a discovered object.
 #[derive(Debug, Clone)]
 enum Object {
@@ -110,6 +128,7 @@ enum Object {
         /// Whether it carries the original capacity tag.
         tagged: bool,
         spot: Option<Box<GroupSpot>>,
+        processes: Processes,
     },
     Nodegroup {
         account: Account,
@@ -275,11 +294,19 @@ impl AwsProvider {
                 // capacity and sets the mix (see the module docs).
                 target.original = Some(target.capacity);
             }
+            let processes = Processes {
+                wanted: config.suspend_processes.clone(),
+                suspended: asg::suspended(&group, &config.suspend_processes)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            };
             let object = Object::Group {
                 account: scope.account.clone(),
                 name,
                 tagged,
                 spot,
+                processes,
             };
             found.push((target, object));
         }
@@ -338,6 +365,7 @@ impl AwsProvider {
         name: &str,
         tagged: bool,
         spot: Option<&GroupSpot>,
+        processes: &Processes,
         action: &Action,
     ) -> Result<()> {
         let client = &self.clients(account).autoscaling;
@@ -346,6 +374,12 @@ impl AwsProvider {
         let (mix, capacity) = match action {
             Action::ScaleDown { original, to, .. } => {
                 asg::tag_original(client, name, *original).await?;
+                // Suspended before the resize: a crash in between leaves the tag and the full
+                // size, which the next pass finishes as an interrupted scale-down.
+                let missing = processes.to_suspend();
+                if !missing.is_empty() {
+                    asg::suspend(client, name, missing).await?;
+                }
                 (wanted.and_then(|w| w.down.as_ref()), *to)
             }
             Action::ScaleUp { to, .. } => (wanted.and_then(|w| w.up.as_ref()), *to),
@@ -358,8 +392,14 @@ impl AwsProvider {
         };
         let fallback_written = policy.is_some() && matches!(action, Action::ScaleUp { .. });
         asg::resize(client, name, capacity, policy).await?;
-        if matches!(action, Action::ScaleUp { .. }) && tagged {
-            asg::untag_original(client, name).await?;
+        if matches!(action, Action::ScaleUp { .. }) {
+            // Resumed before the tag goes: until then the next pass sees an unfinished wake.
+            if tagged && !processes.suspended.is_empty() {
+                asg::resume(client, name, processes.suspended.clone()).await?;
+            }
+            if tagged {
+                asg::untag_original(client, name).await?;
+            }
         }
         if let Some(spot) = spot.filter(|s| s.wanted.fallback && fallback_written) {
             metrics::counter!(telemetry::SPOT_FALLBACKS, "region" => account.region.clone())
@@ -537,10 +577,11 @@ impl Provider for AwsProvider {
                     name,
                     tagged,
                     spot,
+                    processes,
                 },
                 action,
             ) => {
-                self.apply_group(account, name, *tagged, spot.as_deref(), action)
+                self.apply_group(account, name, *tagged, spot.as_deref(), processes, action)
                     .await
             }
             (
