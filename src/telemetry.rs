@@ -43,6 +43,9 @@ pub const SAVINGS_TOTAL: &str = "curfew_savings_dollars_total";
 /// Seconds an environment's desired state was up (rendered by the cost tracker).
 pub const UPTIME_SECONDS_TOTAL: &str = "curfew_uptime_seconds_total";
 
+/// Times a group's on-demand share was raised after spot capacity failures, by region.
+pub const SPOT_FALLBACKS: &str = "curfew_spot_fallbacks_total";
+
 /// HTTP requests served, by route and status.
 pub const HTTP_REQUESTS: &str = "curfew_http_requests_total";
 
@@ -93,6 +96,10 @@ pub fn describe_metrics() {
     );
     describe_gauge!(LEADER, "1 on the replica that acts (holds the lease).");
     describe_counter!(RECONCILES, "Reconcile passes, by result.");
+    describe_counter!(
+        SPOT_FALLBACKS,
+        "Times a group's on-demand share was raised after spot capacity failures, by region."
+    );
     describe_counter!(HTTP_REQUESTS, "HTTP requests served, by route and status.");
     describe_gauge!(
         COST_PER_HOUR,

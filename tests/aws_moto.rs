@@ -1,29 +1,26 @@
 //! The AWS provider against `moto_server` through the real SDK clients: Auto Scaling groups
 //! down and up with exact restore (and a change during downtime), a crash between the tag
-//! write and the resize, EC2 stop and start, an EKS node group, and two regions.
+//! write and the resize, EC2 stop and start, an EKS node group, two regions, spot mixes
+//! switched per window, a paired spot/on-demand EKS policy, and processes suspended while parked.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag};
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, MixedInstancesPolicy, Tag,
+};
 
 mod support;
 
-use support::moto::Moto;
+use support::moto::{Moto, office_config};
 
 /// Saturday noon: down. Monday 10:00 in Berlin: up.
 const SATURDAY: &str = "2026-12-05T12:00:00Z";
 const MONDAY: &str = "2026-12-07T09:00:00Z";
 const ORIGINAL_TAG: &str = "curfew:original-capacity";
 
-const CONFIG: &str = r#"
-timezone: Europe/Berlin
-schedules:
-  office: { uptime: ["Mon-Fri 07:00-20:00"] }
-environments:
-  staging:
-    schedule: office
-    targets:
+const TARGETS: &str = r#"
       - aws_asg: { names: [web], region: eu-central-1 }
       - aws_asg: { names: [workers], region: us-east-1 }
       - aws_ec2: { tags: { env: staging }, region: eu-central-1 }
@@ -31,8 +28,13 @@ environments:
 "#;
 
 fn run_once(moto: &Moto, dir: &Path, at: &str) -> Output {
+    run_config(moto, dir, TARGETS, at)
+}
+
+/// `run --once --at AT` with the office-hours configuration of these `targets`.
+fn run_config(moto: &Moto, dir: &Path, targets: &str, at: &str) -> Output {
     let config = dir.join("curfew.yaml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, office_config(targets)).unwrap();
     Command::new(env!("CARGO_BIN_EXE_curfew"))
         .args(["run", "-c"])
         .arg(&config)
@@ -54,19 +56,7 @@ fn assert_ok(output: &Output) {
 
 async fn create_group(moto: &Moto, region: &str, name: &str, min: i32, max: i32, desired: i32) {
     let config = moto.sdk_config(region).await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let template = format!("{name}-template");
-    ec2.create_launch_template()
-        .launch_template_name(&template)
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let template = create_template(moto, region, name).await;
     aws_sdk_autoscaling::Client::new(&config)
         .create_auto_scaling_group()
         .auto_scaling_group_name(name)
@@ -85,7 +75,82 @@ async fn create_group(moto: &Moto, region: &str, name: &str, min: i32, max: i32,
         .unwrap();
 }
 
-async fn group_size(moto: &Moto, region: &str, name: &str) -> ((i32, i32, i32), Option<String>) {
+/// A group of 1/6/3 whose MixedInstancesPolicy buys one on-demand base instance and half of
+/// the rest on demand.
+async fn create_mixed_group(moto: &Moto, name: &str) {
+    let config = moto.sdk_config("eu-central-1").await;
+    let template = create_template(moto, "eu-central-1", name).await;
+    let policy = MixedInstancesPolicy::builder()
+        .launch_template(
+            LaunchTemplate::builder()
+                .launch_template_specification(
+                    LaunchTemplateSpecification::builder()
+                        .launch_template_name(&template)
+                        .version("$Latest")
+                        .build(),
+                )
+                .overrides(
+                    LaunchTemplateOverrides::builder()
+                        .instance_type("m6i.large")
+                        .build(),
+                )
+                .build(),
+        )
+        .instances_distribution(
+            InstancesDistribution::builder()
+                .on_demand_base_capacity(1)
+                .on_demand_percentage_above_base_capacity(50)
+                .spot_allocation_strategy("lowest-price")
+                .build(),
+        )
+        .build();
+    aws_sdk_autoscaling::Client::new(&config)
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .mixed_instances_policy(policy)
+        .min_size(1)
+        .max_size(6)
+        .desired_capacity(3)
+        .availability_zones("eu-central-1a")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The group's (on-demand base, on-demand % above base, spot allocation strategy).
+async fn group_mix(moto: &Moto, name: &str) -> (Option<i32>, Option<i32>, Option<String>) {
+    let distribution = describe_group(moto, "eu-central-1", name)
+        .await
+        .mixed_instances_policy()
+        .and_then(|p| p.instances_distribution())
+        .cloned()
+        .unwrap_or_else(|| InstancesDistribution::builder().build());
+    (
+        distribution.on_demand_base_capacity(),
+        distribution.on_demand_percentage_above_base_capacity(),
+        distribution.spot_allocation_strategy().map(str::to_string),
+    )
+}
+
+async fn create_template(moto: &Moto, region: &str, name: &str) -> String {
+    let config = moto.sdk_config(region).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let template = format!("{name}-template");
+    ec2.create_launch_template()
+        .launch_template_name(&template)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    template
+}
+
+async fn describe_group(moto: &Moto, region: &str, name: &str) -> AutoScalingGroup {
     let config = moto.sdk_config(region).await;
     let described = aws_sdk_autoscaling::Client::new(&config)
         .describe_auto_scaling_groups()
@@ -93,7 +158,11 @@ async fn group_size(moto: &Moto, region: &str, name: &str) -> ((i32, i32, i32), 
         .send()
         .await
         .unwrap();
-    let group = &described.auto_scaling_groups()[0];
+    described.auto_scaling_groups()[0].clone()
+}
+
+async fn group_size(moto: &Moto, region: &str, name: &str) -> ((i32, i32, i32), Option<String>) {
+    let group = describe_group(moto, region, name).await;
     let tag = group
         .tags()
         .iter()
@@ -108,32 +177,6 @@ async fn group_size(moto: &Moto, region: &str, name: &str) -> ((i32, i32, i32), 
         ),
         tag,
     )
-}
-
-async fn create_instance(moto: &Moto) -> String {
-    let config = moto.sdk_config("eu-central-1").await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let run = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(aws_sdk_ec2::types::InstanceType::T3Large)
-        .min_count(1)
-        .max_count(1)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("env")
-                        .value("staging")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    run.instances()[0].instance_id().unwrap().to_string()
 }
 
 async fn instance_state(moto: &Moto, id: &str) -> (String, Option<String>) {
@@ -160,29 +203,45 @@ async fn instance_state(moto: &Moto, id: &str) -> (String, Option<String>) {
 }
 
 async fn create_nodegroup(moto: &Moto) {
+    create_cluster(moto).await;
+    add_nodegroup(moto, "general", None, (2, 5, 3)).await;
+}
+
+async fn create_cluster(moto: &Moto) {
     let config = moto.sdk_config("eu-central-1").await;
-    let eks = aws_sdk_eks::Client::new(&config);
     let vpc = aws_sdk_eks::types::VpcConfigRequest::builder()
         .subnet_ids("subnet-12345678")
         .build();
-    eks.create_cluster()
+    aws_sdk_eks::Client::new(&config)
+        .create_cluster()
         .name("staging")
         .role_arn("arn:aws:iam::123456789012:role/eks")
         .resources_vpc_config(vpc)
         .send()
         .await
         .unwrap();
-    eks.create_nodegroup()
+}
+
+async fn add_nodegroup(
+    moto: &Moto,
+    name: &str,
+    capacity_type: Option<aws_sdk_eks::types::CapacityTypes>,
+    (min, max, desired): (i32, i32, i32),
+) {
+    let config = moto.sdk_config("eu-central-1").await;
+    aws_sdk_eks::Client::new(&config)
+        .create_nodegroup()
         .cluster_name("staging")
-        .nodegroup_name("general")
+        .nodegroup_name(name)
         .node_role("arn:aws:iam::123456789012:role/nodes")
         .subnets("subnet-12345678")
         .instance_types("m6i.large")
+        .set_capacity_type(capacity_type)
         .scaling_config(
             aws_sdk_eks::types::NodegroupScalingConfig::builder()
-                .min_size(2)
-                .max_size(5)
-                .desired_size(3)
+                .min_size(min)
+                .max_size(max)
+                .desired_size(desired)
                 .build(),
         )
         .send()
@@ -191,11 +250,15 @@ async fn create_nodegroup(moto: &Moto) {
 }
 
 async fn nodegroup_size(moto: &Moto) -> ((i32, i32, i32), Option<String>) {
+    nodegroup_size_of(moto, "general").await
+}
+
+async fn nodegroup_size_of(moto: &Moto, name: &str) -> ((i32, i32, i32), Option<String>) {
     let config = moto.sdk_config("eu-central-1").await;
     let described = aws_sdk_eks::Client::new(&config)
         .describe_nodegroup()
         .cluster_name("staging")
-        .nodegroup_name("general")
+        .nodegroup_name(name)
         .send()
         .await
         .unwrap();
@@ -214,13 +277,19 @@ async fn nodegroup_size(moto: &Moto) -> ((i32, i32, i32), Option<String>) {
     )
 }
 
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_cycle_parks_and_restores_groups_instances_and_node_groups_exactly() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     create_group(&moto, "eu-central-1", "web", 1, 6, 3).await;
     create_group(&moto, "us-east-1", "workers", 2, 8, 4).await;
-    let instance = create_instance(&moto).await;
+    let instance = moto
+        .run_instance(aws_sdk_ec2::types::InstanceType::T3Large)
+        .await;
     create_nodegroup(&moto).await;
 
     // Saturday: everything parked, originals in tags.
@@ -273,7 +342,8 @@ async fn a_crash_between_the_tag_write_and_the_resize_is_finished_and_restored_e
     let dir = tempfile::tempdir().unwrap();
     create_group(&moto, "eu-central-1", "web", 1, 6, 3).await;
     create_group(&moto, "us-east-1", "workers", 2, 8, 4).await;
-    create_instance(&moto).await;
+    moto.run_instance(aws_sdk_ec2::types::InstanceType::T3Large)
+        .await;
     create_nodegroup(&moto).await;
     // What a kill -9 right after the tag write leaves behind: the tag, full capacity.
     let config = moto.sdk_config("eu-central-1").await;
@@ -298,6 +368,172 @@ async fn a_crash_between_the_tag_write_and_the_resize_is_finished_and_restored_e
         ((0, 0, 0), Some("min=1,max=6,desired=3".into()))
     );
     assert_ok(&run_once(&moto, dir.path(), MONDAY));
+    assert_eq!(
+        group_size(&moto, "eu-central-1", "web").await,
+        ((1, 6, 3), None)
+    );
+}
+
+const SPOT_TARGETS: &str = r#"
+      - aws_asg:
+          names: [mixed]
+          region: eu-central-1
+          down: { min: 1, max: 1, desired: 1 }
+          spot:
+            uptime: { on_demand_base: 1, on_demand_percent_above_base: 0, spot_allocation_strategy: price-capacity-optimized }
+            downtime: { on_demand_base: 0, on_demand_percent_above_base: 0, spot_allocation_strategy: lowest-price }
+            fallback: { on_demand_percent_above_base: 100, cooldown: 30m }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spot_mix_switches_per_window_and_a_converged_group_is_left_alone() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    create_mixed_group(&moto, "mixed").await;
+    let uptime = (
+        Some(1),
+        Some(0),
+        Some("price-capacity-optimized".to_string()),
+    );
+    let downtime = (Some(0), Some(0), Some("lowest-price".to_string()));
+
+    // Monday, up at full size but on the wrong mix: one write sets the mix, keeps the size.
+    let output = run_config(&moto, dir.path(), SPOT_TARGETS, MONDAY);
+    assert_ok(&output);
+    assert!(stdout(&output).contains("1 actions"), "{}", stdout(&output));
+    assert_eq!(group_mix(&moto, "mixed").await, uptime);
+    assert_eq!(
+        group_size(&moto, "eu-central-1", "mixed").await,
+        ((1, 6, 3), None)
+    );
+    // Converged: nothing to do.
+    let output = run_config(&moto, dir.path(), SPOT_TARGETS, MONDAY);
+    assert_ok(&output);
+    assert!(stdout(&output).contains("0 actions"), "{}", stdout(&output));
+
+    // Saturday: parked at the down size on the downtime mix, in the same update.
+    assert_ok(&run_config(&moto, dir.path(), SPOT_TARGETS, SATURDAY));
+    assert_eq!(group_mix(&moto, "mixed").await, downtime);
+    assert_eq!(
+        group_size(&moto, "eu-central-1", "mixed").await,
+        ((1, 1, 1), Some("min=1,max=6,desired=3".into()))
+    );
+
+    // Monday: the original size and the uptime mix are back.
+    assert_ok(&run_config(&moto, dir.path(), SPOT_TARGETS, MONDAY));
+    assert_eq!(group_mix(&moto, "mixed").await, uptime);
+    assert_eq!(
+        group_size(&moto, "eu-central-1", "mixed").await,
+        ((1, 6, 3), None)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_policy_on_a_group_without_a_mixed_policy_is_reported_and_the_group_still_sleeps() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    create_group(&moto, "eu-central-1", "mixed", 1, 6, 3).await;
+
+    let output = run_config(&moto, dir.path(), SPOT_TARGETS, SATURDAY);
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("NoMixedInstancesPolicy"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        group_size(&moto, "eu-central-1", "mixed").await,
+        ((1, 1, 1), Some("min=1,max=6,desired=3".into()))
+    );
+}
+
+const PAIR_TARGETS: &str = r#"
+      - aws_eks_nodegroup:
+          cluster: staging
+          region: eu-central-1
+          pair: { spot: general-spot, on_demand: general-on-demand, on_demand_base: 1 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paired_policy_wakes_the_spot_group_and_holds_the_on_demand_group_at_its_base() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    create_cluster(&moto).await;
+    let spot = Some(aws_sdk_eks::types::CapacityTypes::Spot);
+    let on_demand = Some(aws_sdk_eks::types::CapacityTypes::OnDemand);
+    add_nodegroup(&moto, "general-spot", spot, (2, 6, 4)).await;
+    add_nodegroup(&moto, "general-on-demand", on_demand, (2, 4, 3)).await;
+
+    // Monday: the on-demand group goes to its base; the spot group keeps its size.
+    assert_ok(&run_config(&moto, dir.path(), PAIR_TARGETS, MONDAY));
+    assert_eq!(
+        nodegroup_size_of(&moto, "general-on-demand").await,
+        ((1, 4, 1), None)
+    );
+    assert_eq!(
+        nodegroup_size_of(&moto, "general-spot").await,
+        ((2, 6, 4), None)
+    );
+
+    // Saturday: both parked, each remembering its size.
+    assert_ok(&run_config(&moto, dir.path(), PAIR_TARGETS, SATURDAY));
+    assert_eq!(
+        nodegroup_size_of(&moto, "general-on-demand").await,
+        ((0, 4, 0), Some("min1_max4_desired1".into()))
+    );
+    assert_eq!(
+        nodegroup_size_of(&moto, "general-spot").await,
+        ((0, 6, 0), Some("min2_max6_desired4".into()))
+    );
+
+    // Monday: the spot group wakes to its original, the on-demand group to its base.
+    let output = run_config(&moto, dir.path(), PAIR_TARGETS, MONDAY);
+    assert_ok(&output);
+    assert_eq!(
+        nodegroup_size_of(&moto, "general-spot").await,
+        ((2, 6, 4), None)
+    );
+    assert_eq!(
+        nodegroup_size_of(&moto, "general-on-demand").await,
+        ((1, 4, 1), None)
+    );
+    let output = run_config(&moto, dir.path(), PAIR_TARGETS, MONDAY);
+    assert!(stdout(&output).contains("0 actions"), "{}", stdout(&output));
+}
+
+const SUSPENDING_TARGETS: &str = r#"
+      - aws_asg: { names: [web], region: eu-central-1, suspend_processes: [AZRebalance, ScheduledActions] }
+"#;
+
+/// The processes a group has suspended, sorted.
+async fn suspended_processes(moto: &Moto, name: &str) -> Vec<String> {
+    let mut names: Vec<String> = describe_group(moto, "eu-central-1", name)
+        .await
+        .suspended_processes()
+        .iter()
+        .filter_map(|p| p.process_name().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_suspended_while_a_group_is_parked_are_resumed_when_it_wakes() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    create_group(&moto, "eu-central-1", "web", 1, 6, 3).await;
+
+    assert_ok(&run_config(&moto, dir.path(), SUSPENDING_TARGETS, SATURDAY));
+    assert_eq!(
+        suspended_processes(&moto, "web").await,
+        ["AZRebalance", "ScheduledActions"]
+    );
+    assert_eq!(
+        group_size(&moto, "eu-central-1", "web").await,
+        ((0, 0, 0), Some("min=1,max=6,desired=3".into()))
+    );
+
+    assert_ok(&run_config(&moto, dir.path(), SUSPENDING_TARGETS, MONDAY));
+    assert!(suspended_processes(&moto, "web").await.is_empty());
     assert_eq!(
         group_size(&moto, "eu-central-1", "web").await,
         ((1, 6, 3), None)

@@ -4,12 +4,23 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The IAM service prefix of the SDK client each source file uses.
-const SOURCES: [(&str, &str); 4] = [
+const SOURCES: [(&str, &str); 6] = [
     ("src/providers/aws/asg.rs", "autoscaling"),
+    ("src/providers/aws/fallback.rs", "autoscaling"),
     ("src/providers/aws/ec2.rs", "ec2"),
+    ("src/providers/aws/prices.rs", "ec2"),
     ("src/providers/aws/eks.rs", "eks"),
     ("src/providers/aws/mod.rs", "sts"),
 ];
+
+/// Actions AWS checks on behalf of a call rather than calls of their own: sending a launch
+/// template (inside a MixedInstancesPolicy) to UpdateAutoScalingGroup needs the right to
+/// launch from it and to pass its instance role.
+const IMPLIED: [(&str, &str, &[&str]); 1] = [(
+    "src/providers/aws/asg.rs",
+    "set_mixed_instances_policy",
+    &["ec2:RunInstances", "iam:PassRole"],
+)];
 
 /// `describe_auto_scaling_groups` → `DescribeAutoScalingGroups`.
 fn pascal(snake: &str) -> String {
@@ -43,6 +54,12 @@ fn called_operations() -> BTreeSet<String> {
         }
         if source.contains("AssumeRoleProvider") {
             actions.insert("sts:AssumeRole".to_string());
+        }
+    }
+    for (file, marker, implied) in IMPLIED {
+        let source = std::fs::read_to_string(root.join(file)).unwrap();
+        if source.contains(marker) {
+            actions.extend(implied.iter().map(|a| a.to_string()));
         }
     }
     actions

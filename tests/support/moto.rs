@@ -52,6 +52,31 @@ impl Moto {
             .await
     }
 
+    /// Starts one instance of `instance_type` in eu-central-1 tagged `env=staging`; its id.
+    pub async fn run_instance(&self, instance_type: aws_sdk_ec2::types::InstanceType) -> String {
+        let config = self.sdk_config("eu-central-1").await;
+        let tag = aws_sdk_ec2::types::Tag::builder()
+            .key("env")
+            .value("staging")
+            .build();
+        let run = aws_sdk_ec2::Client::new(&config)
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(instance_type)
+            .min_count(1)
+            .max_count(1)
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                    .tags(tag)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        run.instances()[0].instance_id().unwrap().to_string()
+    }
+
     /// Environment for a `curfew` child process so the standard chain reaches this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -69,4 +94,12 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A configuration whose one environment, `staging`, sleeps outside Berlin office hours with
+/// `targets` (YAML list items indented by six spaces).
+pub fn office_config(targets: &str) -> String {
+    format!(
+        "timezone: Europe/Berlin\nschedules:\n  office: {{ uptime: [\"Mon-Fri 07:00-20:00\"] }}\nenvironments:\n  staging:\n    schedule: office\n    targets:\n{targets}"
+    )
 }

@@ -6,7 +6,9 @@
 //! the next pass (see the planner's rule for interrupted scale-downs).
 
 use aws_sdk_autoscaling::Client;
-use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LifecycleState, Tag};
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, Filter, LifecycleState, MixedInstancesPolicy, Tag,
+};
 
 use super::errors::classify;
 use super::tags::{self, ORIGINAL_TAG};
@@ -114,6 +116,14 @@ pub fn target(
     }
 }
 
+/// Whether a group carries the original capacity tag (it is parked, or being parked).
+pub fn is_tagged(group: &AutoScalingGroup) -> bool {
+    group
+        .tags()
+        .iter()
+        .any(|tag| tag.key() == Some(ORIGINAL_TAG))
+}
+
 fn first_override_type(group: &AutoScalingGroup) -> Option<String> {
     group
         .mixed_instances_policy()?
@@ -176,8 +186,52 @@ pub async fn untag_original(client: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Sets min, max and desired capacity.
-pub async fn resize(client: &Client, name: &str, capacity: Capacity) -> Result<()> {
+/// The scaling processes of `wanted` the group has suspended.
+pub fn suspended<'a>(group: &AutoScalingGroup, wanted: &'a [String]) -> Vec<&'a str> {
+    wanted
+        .iter()
+        .filter(|name| {
+            group
+                .suspended_processes()
+                .iter()
+                .any(|p| p.process_name() == Some(name.as_str()))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// Suspends scaling processes (while the group is parked).
+pub async fn suspend(client: &Client, name: &str, processes: Vec<String>) -> Result<()> {
+    client
+        .suspend_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(processes))
+        .send()
+        .await
+        .map_err(|e| classify("SuspendProcesses", name, e))?;
+    Ok(())
+}
+
+/// Resumes scaling processes (when the group wakes).
+pub async fn resume(client: &Client, name: &str, processes: Vec<String>) -> Result<()> {
+    client
+        .resume_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(processes))
+        .send()
+        .await
+        .map_err(|e| classify("ResumeProcesses", name, e))?;
+    Ok(())
+}
+
+/// Sets min, max and desired capacity and, when given, the whole mixed instances policy, in
+/// one UpdateAutoScalingGroup call.
+pub async fn resize(
+    client: &Client,
+    name: &str,
+    capacity: Capacity,
+    policy: Option<MixedInstancesPolicy>,
+) -> Result<()> {
     let Capacity::Group { min, max, desired } = capacity else {
         return Err(crate::providers::Error::Permanent {
             operation: "UpdateAutoScalingGroup".to_string(),
@@ -192,6 +246,7 @@ pub async fn resize(client: &Client, name: &str, capacity: Capacity) -> Result<(
         .min_size(as_i32(min))
         .max_size(as_i32(max))
         .desired_capacity(as_i32(desired))
+        .set_mixed_instances_policy(policy)
         .send()
         .await
         .map_err(|e| classify("UpdateAutoScalingGroup", name, e))?;

@@ -103,6 +103,23 @@ pub fn target(group: &Nodegroup, id: String, environment: &str, region: &str) ->
     }
 }
 
+/// Whether a node group is at the base of a pair's on-demand group: min and desired `base`.
+pub fn at_base(capacity: Capacity, base: u32) -> bool {
+    matches!(capacity, Capacity::Group { min, desired, .. } if min == base && desired == base)
+}
+
+/// `to` with min and desired set to a pair's on-demand base (max at least the base).
+pub fn with_base(to: Capacity, base: u32) -> Capacity {
+    match to {
+        Capacity::Group { max, .. } => Capacity::Group {
+            min: base,
+            max: max.max(base),
+            desired: base,
+        },
+        other => other,
+    }
+}
+
 /// The node group label that holds the original capacity while curfew keeps it down.
 pub const ORIGINAL_LABEL: &str = "curfew.dev/original-capacity";
 
@@ -172,6 +189,41 @@ pub async fn resize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paired_on_demand_group_wakes_to_its_base_keeping_a_larger_max() {
+        let original = Capacity::Group {
+            min: 2,
+            max: 6,
+            desired: 4,
+        };
+        let base = with_base(original, 1);
+        assert_eq!(
+            base,
+            Capacity::Group {
+                min: 1,
+                max: 6,
+                desired: 1
+            }
+        );
+        assert!(at_base(base, 1));
+        assert!(!at_base(original, 1));
+        assert_eq!(
+            with_base(
+                Capacity::Group {
+                    min: 0,
+                    max: 1,
+                    desired: 0
+                },
+                3
+            ),
+            Capacity::Group {
+                min: 3,
+                max: 3,
+                desired: 3
+            }
+        );
+    }
 
     #[test]
     fn the_original_survives_the_label_format() {

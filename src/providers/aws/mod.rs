@@ -5,27 +5,44 @@
 //! `AWS_ENDPOINT_URL`, profiles); each target names its region and may name a role to assume
 //! in another account. The SDK retries in its adaptive mode; calls to each service are bounded
 //! in concurrency. Every object's original capacity is kept in a tag on the object itself.
+//!
+//! A group's spot/on-demand mix ([`spot`]) and the base of a paired on-demand node group are
+//! part of the desired state and are written in the same call as the capacity. When only they
+//! differ (a [`fallback`] begins or ends, the policy changed), discovery reports the current
+//! capacity as the target's original, so the planner plans one write that keeps the capacity
+//! and fixes the rest. A converged group costs no write.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::Region;
 use aws_config::retry::RetryConfig;
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
-use super::{Action, Error, Provider, Result, Target};
+use super::{Action, Capacity, Error, Footprint, Provider, Result, Target};
+use crate::config::targets::{AsgTarget, Ec2Target, NodegroupTarget};
 use crate::config::{Config, TargetConfig};
+use crate::telemetry;
 
 mod asg;
 mod ec2;
 mod eks;
 mod errors;
+pub mod fallback;
+mod prices;
+pub mod spot;
 pub mod tags;
+#[cfg(test)]
+mod tests;
 
 /// Calls in flight at once per service.
 const CALLS_PER_SERVICE: usize = 8;
+
+/// Attempts per SDK call, the first included.
+const MAX_ATTEMPTS: u32 = 5;
 
 /// A region and the role to assume there (none: the ambient credentials).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,17 +67,75 @@ struct Scope {
     target: TargetConfig,
 }
 
+/// What a group's spot policy wants and what the group has.
+#[derive(Debug, Clone)]
+struct GroupSpot {
+    wanted: spot::Wanted,
+    current: Option<aws_sdk_autoscaling::types::MixedInstancesPolicy>,
+    fallback_until: Option<DateTime<Utc>>,
+}
+
+impl GroupSpot {
+    /// Whether an up group lacks the mix it should have.
+    fn drifted_while_up(&self) -> bool {
+        match (&self.wanted.up, &self.current) {
+            (Some(mix), Some(current)) => !mix.holds_in(current.instances_distribution()),
+            _ => false,
+        }
+    }
+
+    /// The whole policy to send with a resize in the window `mix` belongs to.
+    fn update(
+        &self,
+        mix: Option<&spot::Mix>,
+        name: &str,
+    ) -> Result<Option<aws_sdk_autoscaling::types::MixedInstancesPolicy>> {
+        let Some(mix) = mix else { return Ok(None) };
+        mix.update(self.current.as_ref())
+            .map_err(|detail| Error::Permanent {
+                operation: "UpdateAutoScalingGroup".to_string(),
+                target: name.to_string(),
+                code: spot::NO_MIXED_POLICY.to_string(),
+                detail,
+            })
+    }
+}
+
+/// The scaling processes a group keeps suspended while parked.
+#[derive(Debug, Clone, Default)]
+struct Processes {
+    /// Configured (`suspend_processes`).
+    wanted: Vec<String>,
+    /// Of those, the ones the group has suspended now.
+    suspended: Vec<String>,
+}
+
+impl Processes {
+    /// The wanted processes not suspended yet.
+    fn to_suspend(&self) -> Vec<String> {
+        let mut missing = self.wanted.clone();
+        missing.retain(|p| !self.suspended.contains(p));
+        missing
+    }
+}
+
 /// How to act on a discovered object.
 #[derive(Debug, Clone)]
 enum Object {
     Group {
         account: Account,
         name: String,
+        /// Whether it carries the original capacity tag.
+        tagged: bool,
+        spot: Option<Box<GroupSpot>>,
+        processes: Processes,
     },
     Nodegroup {
         account: Account,
         cluster: String,
         name: String,
+        /// The size the on-demand node group of a pair keeps while up.
+        on_demand_base: Option<u32>,
     },
     Instance {
         account: Account,
@@ -74,6 +149,9 @@ pub struct AwsProvider {
     scopes: Vec<Scope>,
     clients: HashMap<Account, Clients>,
     objects: RwLock<HashMap<String, Object>>,
+    /// Instance types seen by the latest discovery, by region, with an account to ask.
+    types_in_use: RwLock<HashMap<String, (Account, BTreeSet<String>)>>,
+    prices: prices::PriceCache,
     limits: HashMap<&'static str, Semaphore>,
 }
 
@@ -82,28 +160,7 @@ pub struct AwsProvider {
 impl AwsProvider {
     /// The provider for the AWS targets of `config`, or `None` when it has none.
     pub async fn from_config(config: &Config) -> Option<AwsProvider> {
-        let scopes: Vec<Scope> = config
-            .environments
-            .values()
-            .flat_map(|env| {
-                env.targets.iter().filter_map(|target| {
-                    let (region, role) = match target {
-                        TargetConfig::AwsAsg(t) => (&t.region, &t.assume_role_arn),
-                        TargetConfig::AwsEksNodegroup(t) => (&t.region, &t.assume_role_arn),
-                        TargetConfig::AwsEc2(t) => (&t.region, &t.assume_role_arn),
-                        TargetConfig::Kubernetes(_) => return None,
-                    };
-                    Some(Scope {
-                        environment: env.name.clone(),
-                        account: Account {
-                            region: region.clone(),
-                            role: role.clone(),
-                        },
-                        target: target.clone(),
-                    })
-                })
-            })
-            .collect();
+        let scopes = scopes(config);
         if scopes.is_empty() {
             return None;
         }
@@ -113,16 +170,22 @@ impl AwsProvider {
                 clients.insert(scope.account.clone(), connect(&scope.account).await);
             }
         }
+        Some(AwsProvider::with_clients(scopes, clients))
+    }
+
+    fn with_clients(scopes: Vec<Scope>, clients: HashMap<Account, Clients>) -> AwsProvider {
         let limits = ["autoscaling", "ec2", "eks"]
             .into_iter()
             .map(|service| (service, Semaphore::new(CALLS_PER_SERVICE)))
             .collect();
-        Some(AwsProvider {
+        AwsProvider {
             scopes,
             clients,
             objects: RwLock::default(),
+            types_in_use: RwLock::default(),
+            prices: prices::PriceCache::default(),
             limits,
-        })
+        }
     }
 
     fn clients(&self, account: &Account) -> &Clients {
@@ -143,70 +206,150 @@ impl AwsProvider {
     }
 
     async fn discover_scope(&self, scope: &Scope) -> Result<Vec<(Target, Object)>> {
-        let clients = self.clients(&scope.account);
-        let region = scope.account.region.as_str();
-        let environment = scope.environment.as_str();
-        let mut found = Vec::new();
         match &scope.target {
-            TargetConfig::AwsAsg(config) => {
-                let tags: Vec<(String, String)> = config.tags.clone().into_iter().collect();
-                let down = config.down.map_or(
-                    crate::providers::Capacity::Group {
-                        min: 0,
-                        max: 0,
-                        desired: 0,
-                    },
-                    |d| crate::providers::Capacity::Group {
-                        min: d.min,
-                        max: d.max,
-                        desired: d.desired,
-                    },
-                );
-                for group in asg::describe(&clients.autoscaling, &config.names, &tags).await? {
-                    let name = group
-                        .auto_scaling_group_name()
-                        .unwrap_or_default()
-                        .to_string();
-                    let id = format!("auto_scaling_group/{region}/{name}");
-                    let target = asg::target(&group, id, environment, region, down);
-                    let object = Object::Group {
-                        account: scope.account.clone(),
-                        name,
-                    };
-                    found.push((target, object));
-                }
+            TargetConfig::AwsAsg(config) => self.discover_groups(scope, config).await,
+            TargetConfig::AwsEksNodegroup(config) => self.discover_nodegroups(scope, config).await,
+            TargetConfig::AwsEc2(config) => self.discover_instances(scope, config).await,
+            TargetConfig::Kubernetes(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Standalone instances carrying the target's tags.
+    async fn discover_instances(
+        &self,
+        scope: &Scope,
+        config: &Ec2Target,
+    ) -> Result<Vec<(Target, Object)>> {
+        let client = &self.clients(&scope.account).ec2;
+        let region = scope.account.region.as_str();
+        let tags: Vec<(String, String)> = config.tags.clone().into_iter().collect();
+        let mut found = Vec::new();
+        for instance in ec2::describe(client, &tags).await? {
+            let instance_id = instance.instance_id().unwrap_or_default().to_string();
+            let id = format!("ec2_instance/{region}/{instance_id}");
+            let target = ec2::target(&instance, id, &scope.environment, region);
+            let object = Object::Instance {
+                account: scope.account.clone(),
+                id: instance_id,
+                hibernate: config.hibernate,
+            };
+            found.push((target, object));
+        }
+        Ok(found)
+    }
+
+    /// Auto Scaling groups with their spot mix: the one they have, the one they want now.
+    async fn discover_groups(
+        &self,
+        scope: &Scope,
+        config: &AsgTarget,
+    ) -> Result<Vec<(Target, Object)>> {
+        let client = &self.clients(&scope.account).autoscaling;
+        let region = scope.account.region.as_str();
+        let tags: Vec<(String, String)> = config.tags.clone().into_iter().collect();
+        let down = config.down.map_or(
+            Capacity::Group {
+                min: 0,
+                max: 0,
+                desired: 0,
+            },
+            |d| Capacity::Group {
+                min: d.min,
+                max: d.max,
+                desired: d.desired,
+            },
+        );
+        let groups = asg::describe(client, &config.names, &tags).await?;
+        let now = Utc::now();
+        let fallback = config.spot.as_ref().and_then(|s| s.fallback.as_ref());
+        // A fallback only matters while a group is up (untagged).
+        let failures = match fallback {
+            Some(fallback) if groups.iter().any(|g| !asg::is_tagged(g)) => {
+                let since = now - fallback.cooldown();
+                fallback::latest_failures(&fallback::recent_activities(client, since).await?)
             }
-            TargetConfig::AwsEksNodegroup(config) => {
-                let tags: Vec<(String, String)> = config.tags.clone().into_iter().collect();
-                for group in
-                    eks::describe(&clients.eks, &config.cluster, &config.names, &tags).await?
-                {
-                    let name = group.nodegroup_name().unwrap_or_default().to_string();
-                    let id = format!("eks_nodegroup/{region}/{}/{name}", config.cluster);
-                    let target = eks::target(&group, id, environment, region);
-                    let object = Object::Nodegroup {
-                        account: scope.account.clone(),
-                        cluster: config.cluster.clone(),
-                        name,
-                    };
-                    found.push((target, object));
-                }
+            _ => HashMap::new(),
+        };
+        let mut found = Vec::new();
+        for group in groups {
+            let name = group
+                .auto_scaling_group_name()
+                .unwrap_or_default()
+                .to_string();
+            let id = format!("auto_scaling_group/{region}/{name}");
+            let mut target = asg::target(&group, id, &scope.environment, region, down);
+            let tagged = asg::is_tagged(&group);
+            let spot = config.spot.as_ref().map(|policy| {
+                let fallback_until = policy.fallback.as_ref().and_then(|f| {
+                    fallback::active_until(failures.get(&name).copied(), f.cooldown(), now)
+                });
+                Box::new(GroupSpot {
+                    wanted: spot::wanted(policy, fallback_until.is_some()),
+                    current: group.mixed_instances_policy().cloned(),
+                    fallback_until,
+                })
+            });
+            if !tagged && spot.as_ref().is_some_and(|s| s.drifted_while_up()) {
+                // Up, at the right capacity, with the wrong mix: a write that keeps the
+                // capacity and sets the mix (see the module docs).
+                target.original = Some(target.capacity);
             }
-            TargetConfig::AwsEc2(config) => {
-                let tags: Vec<(String, String)> = config.tags.clone().into_iter().collect();
-                for instance in ec2::describe(&clients.ec2, &tags).await? {
-                    let instance_id = instance.instance_id().unwrap_or_default().to_string();
-                    let id = format!("ec2_instance/{region}/{instance_id}");
-                    let target = ec2::target(&instance, id, environment, region);
-                    let object = Object::Instance {
-                        account: scope.account.clone(),
-                        id: instance_id,
-                        hibernate: config.hibernate,
-                    };
-                    found.push((target, object));
-                }
+            let processes = Processes {
+                wanted: config.suspend_processes.clone(),
+                suspended: asg::suspended(&group, &config.suspend_processes)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            };
+            let object = Object::Group {
+                account: scope.account.clone(),
+                name,
+                tagged,
+                spot,
+                processes,
+            };
+            found.push((target, object));
+        }
+        Ok(found)
+    }
+
+    /// EKS node groups, the members of a pair included.
+    async fn discover_nodegroups(
+        &self,
+        scope: &Scope,
+        config: &NodegroupTarget,
+    ) -> Result<Vec<(Target, Object)>> {
+        let client = &self.clients(&scope.account).eks;
+        let region = scope.account.region.as_str();
+        let tags: Vec<(String, String)> = config.tags.clone().into_iter().collect();
+        let mut names = config.names.clone();
+        if let Some(pair) = &config.pair {
+            names.extend([pair.spot.clone(), pair.on_demand.clone()]);
+        }
+        let mut found = Vec::new();
+        for group in eks::describe(client, &config.cluster, &names, &tags).await? {
+            let name = group.nodegroup_name().unwrap_or_default().to_string();
+            let id = format!("eks_nodegroup/{region}/{}/{name}", config.cluster);
+            let mut target = eks::target(&group, id, &scope.environment, region);
+            let on_demand_base = config
+                .pair
+                .as_ref()
+                .filter(|pair| pair.on_demand == name)
+                .map(|pair| pair.on_demand_base);
+            if let Some(base) = on_demand_base
+                && target.original.is_none()
+                && !eks::at_base(target.capacity, base)
+            {
+                // Up but not at its base: a write that sets the base (see the module docs).
+                target.original = Some(target.capacity);
             }
-            TargetConfig::Kubernetes(_) => {}
+            let object = Object::Nodegroup {
+                account: scope.account.clone(),
+                cluster: config.cluster.clone(),
+                name,
+                on_demand_base,
+            };
+            found.push((target, object));
         }
         Ok(found)
     }
@@ -214,16 +357,118 @@ impl AwsProvider {
     async fn permit(&self, service: &'static str) -> Option<tokio::sync::SemaphorePermit<'_>> {
         self.limits.get(service)?.acquire().await.ok()
     }
+
+    /// Scales a group and, in the same call, sets the mix of the window it enters.
+    async fn apply_group(
+        &self,
+        account: &Account,
+        name: &str,
+        tagged: bool,
+        spot: Option<&GroupSpot>,
+        processes: &Processes,
+        action: &Action,
+    ) -> Result<()> {
+        let client = &self.clients(account).autoscaling;
+        let _permit = self.permit("autoscaling").await;
+        let wanted = spot.map(|s| &s.wanted);
+        let (mix, capacity) = match action {
+            Action::ScaleDown { original, to, .. } => {
+                asg::tag_original(client, name, *original).await?;
+                // Suspended before the resize: a crash in between leaves the tag and the full
+                // size, which the next pass finishes as an interrupted scale-down.
+                let missing = processes.to_suspend();
+                if !missing.is_empty() {
+                    asg::suspend(client, name, missing).await?;
+                }
+                (wanted.and_then(|w| w.down.as_ref()), *to)
+            }
+            Action::ScaleUp { to, .. } => (wanted.and_then(|w| w.up.as_ref()), *to),
+        };
+        // Without a mixed policy the capacity still changes; the mix is reported afterwards.
+        let (policy, mix_error) = match spot.map(|s| s.update(mix, name)) {
+            Some(Ok(policy)) => (policy, None),
+            Some(Err(err)) => (None, Some(err)),
+            None => (None, None),
+        };
+        let fallback_written = policy.is_some() && matches!(action, Action::ScaleUp { .. });
+        asg::resize(client, name, capacity, policy).await?;
+        if matches!(action, Action::ScaleUp { .. }) {
+            // Resumed before the tag goes: until then the next pass sees an unfinished wake.
+            if tagged && !processes.suspended.is_empty() {
+                asg::resume(client, name, processes.suspended.clone()).await?;
+            }
+            if tagged {
+                asg::untag_original(client, name).await?;
+            }
+        }
+        if let Some(spot) = spot.filter(|s| s.wanted.fallback && fallback_written) {
+            metrics::counter!(telemetry::SPOT_FALLBACKS, "region" => account.region.clone())
+                .increment(1);
+            tracing::warn!(
+                group = name,
+                region = %account.region,
+                until = ?spot.fallback_until,
+                "spot capacity is short: on-demand share raised until the cooldown ends"
+            );
+        }
+        mix_error.map_or(Ok(()), Err)
+    }
+
+    /// The spot prices of the instance types in use in `region`, from the cache when fresh.
+    async fn region_prices(
+        &self,
+        account: &Account,
+        types: BTreeSet<String>,
+    ) -> Result<HashMap<String, f64>> {
+        if let Some(prices) = self.prices.fresh(&account.region, &types) {
+            return Ok(prices);
+        }
+        let _permit = self.permit("ec2").await;
+        let prices = prices::current(&self.clients(account).ec2, &types).await?;
+        self.prices.store(&account.region, types, prices.clone());
+        Ok(prices)
+    }
+}
+
+/// Every configured AWS target with its account.
+fn scopes(config: &Config) -> Vec<Scope> {
+    config
+        .environments
+        .values()
+        .flat_map(|env| {
+            env.targets.iter().filter_map(|target| {
+                let (region, role) = match target {
+                    TargetConfig::AwsAsg(t) => (&t.region, &t.assume_role_arn),
+                    TargetConfig::AwsEksNodegroup(t) => (&t.region, &t.assume_role_arn),
+                    TargetConfig::AwsEc2(t) => (&t.region, &t.assume_role_arn),
+                    TargetConfig::Kubernetes(_) => return None,
+                };
+                Some(Scope {
+                    environment: env.name.clone(),
+                    account: Account {
+                        region: region.clone(),
+                        role: role.clone(),
+                    },
+                    target: target.clone(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// The SDK's adaptive retry mode: backoff with jitter, and a client-side rate that slows down
+/// when AWS throttles.
+fn retry_config() -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS)
 }
 
 /// Builds the clients for an account: the standard chain, adaptive retries, and an assumed
 /// role when one is named.
 async fn connect(account: &Account) -> Clients {
     let region = Region::new(account.region.clone());
-    let retry = RetryConfig::adaptive().with_max_attempts(5);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
-        .retry_config(retry);
+        .retry_config(retry_config());
     if let Some(role) = &account.role {
         let base = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
@@ -236,13 +481,40 @@ async fn connect(account: &Account) -> Clients {
             .await;
         loader = loader.credentials_provider(assumed);
     }
-    let shared = loader.load().await;
-    Clients {
-        autoscaling: aws_sdk_autoscaling::Client::new(&shared),
-        ec2: aws_sdk_ec2::Client::new(&shared),
-        eks: aws_sdk_eks::Client::new(&shared),
+    Clients::new(&loader.load().await)
+}
+
+// === impl Clients ===
+
+impl Clients {
+    fn new(shared: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            autoscaling: aws_sdk_autoscaling::Client::new(shared),
+            ec2: aws_sdk_ec2::Client::new(shared),
+            eks: aws_sdk_eks::Client::new(shared),
+        }
     }
 }
+
+/// Instance types of the instances targets run, by region.
+fn instance_types(
+    found: &[(Target, Object)],
+    account: &Account,
+    into: &mut HashMap<String, (Account, BTreeSet<String>)>,
+) {
+    for (target, _) in found {
+        if let Footprint::Instances { instance_type, .. } = &target.footprint
+            && instance_type != "unknown"
+        {
+            into.entry(account.region.clone())
+                .or_insert_with(|| (account.clone(), BTreeSet::new()))
+                .1
+                .insert(instance_type.clone());
+        }
+    }
+}
+
+// === impl Provider for AwsProvider ===
 
 #[async_trait]
 impl Provider for AwsProvider {
@@ -250,18 +522,48 @@ impl Provider for AwsProvider {
         "aws"
     }
 
+    /// Every scope's targets; a scope that cannot be read is logged and counted and the others
+    /// are still returned (the call fails only when every scope fails).
     async fn discover(&self) -> Result<Vec<Target>> {
         let mut targets = Vec::new();
         let mut objects = HashMap::new();
+        let mut types = HashMap::new();
+        let mut first_error = None;
+        let mut any_ok = false;
         for scope in &self.scopes {
-            for (target, object) in self.discover_scope(scope).await? {
+            let found = match self.discover_scope(scope).await {
+                Ok(found) => found,
+                Err(err) => {
+                    metrics::counter!(
+                        telemetry::PROVIDER_ERRORS,
+                        "provider" => "aws",
+                        "operation" => "discover",
+                        "code" => err.metric_label()
+                    )
+                    .increment(1);
+                    tracing::warn!(
+                        target_config = %scope.target.describe(),
+                        error = %err,
+                        "AWS targets not discovered; the other targets go on"
+                    );
+                    first_error.get_or_insert(err);
+                    continue;
+                }
+            };
+            any_ok = true;
+            instance_types(&found, &scope.account, &mut types);
+            for (target, object) in found {
                 if !objects.contains_key(&target.id) {
                     objects.insert(target.id.clone(), object);
                     targets.push(target);
                 }
             }
         }
+        if let (false, Some(err)) = (any_ok, first_error) {
+            return Err(err);
+        }
         *self.objects.write().unwrap_or_else(|e| e.into_inner()) = objects;
+        *self.types_in_use.write().unwrap_or_else(|e| e.into_inner()) = types;
         targets.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)
     }
@@ -269,23 +571,25 @@ impl Provider for AwsProvider {
     async fn apply(&self, action: &Action) -> Result<()> {
         let object = self.object("apply", action.target())?;
         match (&object, action) {
-            (Object::Group { account, name }, Action::ScaleDown { original, to, .. }) => {
-                let client = &self.clients(account).autoscaling;
-                let _permit = self.permit("autoscaling").await;
-                asg::tag_original(client, name, *original).await?;
-                asg::resize(client, name, *to).await
-            }
-            (Object::Group { account, name }, Action::ScaleUp { to, .. }) => {
-                let client = &self.clients(account).autoscaling;
-                let _permit = self.permit("autoscaling").await;
-                asg::resize(client, name, *to).await?;
-                asg::untag_original(client, name).await
+            (
+                Object::Group {
+                    account,
+                    name,
+                    tagged,
+                    spot,
+                    processes,
+                },
+                action,
+            ) => {
+                self.apply_group(account, name, *tagged, spot.as_deref(), processes, action)
+                    .await
             }
             (
                 Object::Nodegroup {
                     account,
                     cluster,
                     name,
+                    ..
                 },
                 Action::ScaleDown { original, to, .. },
             ) => {
@@ -298,12 +602,14 @@ impl Provider for AwsProvider {
                     account,
                     cluster,
                     name,
+                    on_demand_base,
                 },
                 Action::ScaleUp { to, .. },
             ) => {
                 let client = &self.clients(account).eks;
                 let _permit = self.permit("eks").await;
-                eks::resize(client, cluster, name, *to, None).await
+                let to = on_demand_base.map_or(*to, |base| eks::with_base(*to, base));
+                eks::resize(client, cluster, name, to, None).await
             }
             (
                 Object::Instance {
@@ -330,7 +636,7 @@ impl Provider for AwsProvider {
     async fn ready(&self, target: &str) -> Result<bool> {
         let object = self.object("ready", target)?;
         let found = match &object {
-            Object::Group { account, name } => {
+            Object::Group { account, name, .. } => {
                 let client = &self.clients(account).autoscaling;
                 asg::describe(client, std::slice::from_ref(name), &[])
                     .await?
@@ -341,7 +647,7 @@ impl Provider for AwsProvider {
                             String::new(),
                             "",
                             &account.region,
-                            crate::providers::Capacity::Running(false),
+                            Capacity::Running(false),
                         )
                         .ready
                     })
@@ -367,5 +673,28 @@ impl Provider for AwsProvider {
             }
         };
         Ok(found.unwrap_or(false))
+    }
+
+    /// Spot prices of the instance types the latest discovery saw (discovering first when
+    /// nothing was discovered yet), cached per region for [`prices::PRICE_TTL`].
+    async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
+        let in_use = || {
+            self.types_in_use
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        };
+        let mut regions = in_use();
+        if regions.is_empty() {
+            self.discover().await?;
+            regions = in_use();
+        }
+        let mut all = HashMap::new();
+        for (region, (account, types)) in regions {
+            for (instance_type, price) in self.region_prices(&account, types).await? {
+                all.insert((region.clone(), instance_type), price);
+            }
+        }
+        Ok(all)
     }
 }

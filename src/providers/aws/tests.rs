@@ -1,0 +1,359 @@
+//! The provider against SDK clients whose responses come from `aws-smithy-mocks` rules:
+//! throttling is retried, a permanent error names the call and the AWS error code, one scope's
+//! failure leaves the others alone, a spot fallback is written, and spot prices are cached.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::Region;
+use aws_sdk_autoscaling::config::{AsyncSleep, Credentials, SharedAsyncSleep, Sleep};
+use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+use aws_sdk_autoscaling::operation::describe_scaling_activities::DescribeScalingActivitiesOutput;
+use aws_sdk_autoscaling::operation::update_auto_scaling_group::UpdateAutoScalingGroupOutput;
+use aws_sdk_autoscaling::types::{Activity, AutoScalingGroup, ScalingActivityStatusCode};
+use aws_sdk_ec2::operation::describe_spot_price_history::DescribeSpotPriceHistoryOutput;
+use aws_sdk_ec2::types::SpotPrice;
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+
+use super::*;
+use crate::config::targets::{SpotDistribution, SpotFallback, SpotPolicy};
+
+const THROTTLED: &str = r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"#;
+const INVALID: &str = r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Max bound, 0, must be greater than or equal to min bound, 1</Message></Error><RequestId>2</RequestId></ErrorResponse>"#;
+
+/// Records the SDK's backoff sleeps and returns at once, so retries take no real time.
+#[derive(Debug, Clone, Default)]
+struct RecordedSleeps(Arc<Mutex<Vec<Duration>>>);
+
+impl AsyncSleep for RecordedSleeps {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.0.lock().unwrap().push(duration);
+        Sleep::new(std::future::ready(()))
+    }
+}
+
+/// Clients of `region` answered by `autoscaling` and `ec2` rules, with the provider's retry
+/// mode; their sleeps go to `sleeps`.
+async fn mk_clients_sleeping(
+    region: &str,
+    autoscaling: &[&Rule],
+    ec2: &[&Rule],
+    sleeps: RecordedSleeps,
+) -> Clients {
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("test", "test", None, None, "mocks"))
+        .retry_config(retry_config())
+        .sleep_impl(SharedAsyncSleep::new(sleeps))
+        .http_client(create_mock_http_client())
+        .load()
+        .await;
+    let interceptor = |rules: &[&Rule]| {
+        rules.iter().fold(
+            MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+            |interceptor, rule| interceptor.with_rule(rule),
+        )
+    };
+    Clients {
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(&shared)
+                .interceptor(interceptor(autoscaling))
+                .build(),
+        ),
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&shared)
+                .interceptor(interceptor(ec2))
+                .build(),
+        ),
+        eks: aws_sdk_eks::Client::new(&shared),
+    }
+}
+
+async fn mk_clients(region: &str, autoscaling: &[&Rule], ec2: &[&Rule]) -> Clients {
+    mk_clients_sleeping(region, autoscaling, ec2, RecordedSleeps::default()).await
+}
+
+fn mk_scope(region: &str, name: &str, spot: Option<SpotPolicy>) -> Scope {
+    Scope {
+        environment: "staging".into(),
+        account: Account {
+            region: region.into(),
+            role: None,
+        },
+        target: TargetConfig::AwsAsg(AsgTarget {
+            names: vec![name.into()],
+            tags: Default::default(),
+            region: region.into(),
+            assume_role_arn: None,
+            down: None,
+            suspend_processes: vec![],
+            spot,
+        }),
+    }
+}
+
+fn mk_group(name: &str, on_demand_percent: Option<i32>) -> AutoScalingGroup {
+    let policy = on_demand_percent.map(spot::mk_policy);
+    AutoScalingGroup::builder()
+        .auto_scaling_group_name(name)
+        .min_size(1)
+        .max_size(6)
+        .desired_capacity(3)
+        .default_cooldown(300)
+        .availability_zones("eu-central-1a")
+        .health_check_type("EC2")
+        .created_time(aws_sdk_autoscaling::primitives::DateTime::from_secs(0))
+        .set_mixed_instances_policy(policy)
+        .build()
+}
+
+fn describe_rule(name: &'static str, percent: Option<i32>) -> Rule {
+    mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(move || {
+        DescribeAutoScalingGroupsOutput::builder()
+            .auto_scaling_groups(mk_group(name, percent))
+            .build()
+    })
+}
+
+fn provider(scopes: Vec<Scope>, clients: Vec<Clients>) -> AwsProvider {
+    let clients = scopes
+        .iter()
+        .map(|s| s.account.clone())
+        .zip(clients)
+        .collect();
+    AwsProvider::with_clients(scopes, clients)
+}
+
+#[tokio::test]
+async fn a_throttled_call_is_retried_and_then_succeeds() {
+    let describe = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .times(2)
+        .output(|| {
+            DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(mk_group("web", None))
+                .build()
+        })
+        .build();
+    let sleeps = RecordedSleeps::default();
+    let clients = mk_clients_sleeping("eu-central-1", &[&describe], &[], sleeps.clone()).await;
+    let aws = provider(vec![mk_scope("eu-central-1", "web", None)], vec![clients]);
+
+    let targets = aws.discover().await.expect("discovered after retries");
+
+    assert_eq!(describe.num_calls(), 3);
+    let backoffs = sleeps.0.lock().unwrap().clone();
+    assert!(
+        backoffs.iter().filter(|d| !d.is_zero()).count() >= 2,
+        "each retry waits first: {backoffs:?}"
+    );
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].id, "auto_scaling_group/eu-central-1/web");
+}
+
+#[tokio::test]
+async fn a_non_retryable_error_names_the_operation_and_the_aws_error_code() {
+    let describe = describe_rule("web", None);
+    let tag = mock!(aws_sdk_autoscaling::Client::create_or_update_tags).then_output(|| {
+        aws_sdk_autoscaling::operation::create_or_update_tags::CreateOrUpdateTagsOutput::builder()
+            .build()
+    });
+    let update = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group)
+        .sequence()
+        .http_status(400, Some(INVALID.into()))
+        .build();
+    let clients = mk_clients("eu-central-1", &[&describe, &tag, &update], &[]).await;
+    let aws = provider(vec![mk_scope("eu-central-1", "web", None)], vec![clients]);
+    aws.discover().await.unwrap();
+
+    let err = aws
+        .apply(&Action::ScaleDown {
+            target: "auto_scaling_group/eu-central-1/web".into(),
+            original: Capacity::Group {
+                min: 1,
+                max: 6,
+                desired: 3,
+            },
+            to: Capacity::Group {
+                min: 0,
+                max: 0,
+                desired: 0,
+            },
+        })
+        .await
+        .unwrap_err();
+
+    assert_eq!(update.num_calls(), 1, "a validation error is not retried");
+    assert!(!err.is_retryable());
+    assert_eq!(err.operation(), "UpdateAutoScalingGroup");
+    assert!(
+        matches!(&err, Error::Permanent { code, .. } if code == "ValidationError"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("ValidationError"), "{err}");
+}
+
+#[tokio::test]
+async fn one_region_failing_does_not_stop_the_others() {
+    let failing = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .repeatedly()
+        .build();
+    let working = describe_rule("workers", None);
+    let update = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group)
+        .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
+    let eu = mk_clients("eu-central-1", &[&failing], &[]).await;
+    let us = mk_clients("us-east-1", &[&working, &update], &[]).await;
+    let aws = provider(
+        vec![
+            mk_scope("eu-central-1", "web", None),
+            mk_scope("us-east-1", "workers", None),
+        ],
+        vec![eu, us],
+    );
+
+    let targets = aws
+        .discover()
+        .await
+        .expect("the working region is discovered");
+
+    assert_eq!(failing.num_calls(), MAX_ATTEMPTS as usize);
+    let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["auto_scaling_group/us-east-1/workers"]);
+    aws.apply(&Action::ScaleUp {
+        target: ids[0].into(),
+        to: Capacity::Group {
+            min: 1,
+            max: 6,
+            desired: 3,
+        },
+    })
+    .await
+    .expect("the working region is still scaled");
+    assert_eq!(update.num_calls(), 1);
+}
+
+fn fallback_policy() -> SpotPolicy {
+    SpotPolicy {
+        uptime: Some(SpotDistribution {
+            on_demand_base: Some(1),
+            on_demand_percent_above_base: Some(0),
+            spot_allocation_strategy: None,
+        }),
+        downtime: None,
+        fallback: Some(SpotFallback {
+            on_demand_percent_above_base: 100,
+            cooldown: "30m".into(),
+        }),
+    }
+}
+
+fn activities_rule(failed_minutes_ago: i64) -> Rule {
+    mock!(aws_sdk_autoscaling::Client::describe_scaling_activities).then_output(move || {
+        let at = Utc::now().timestamp() - failed_minutes_ago * 60;
+        DescribeScalingActivitiesOutput::builder()
+            .activities(
+                Activity::builder()
+                    .activity_id("a-1")
+                    .auto_scaling_group_name("web")
+                    .cause("capacity difference")
+                    .start_time(aws_sdk_autoscaling::primitives::DateTime::from_secs(at))
+                    .status_code(ScalingActivityStatusCode::Failed)
+                    .status_message(
+                        "There is no Spot capacity available that matches your request.",
+                    )
+                    .build(),
+            )
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn spot_capacity_failures_raise_the_on_demand_share_in_one_write() {
+    let describe = describe_rule("web", Some(0));
+    let activities = activities_rule(5);
+    let update = mock!(aws_sdk_autoscaling::Client::update_auto_scaling_group)
+        .match_requests(|req| {
+            let policy = req.mixed_instances_policy();
+            let distribution = policy.and_then(|p| p.instances_distribution());
+            let template = policy
+                .and_then(|p| p.launch_template())
+                .and_then(|t| t.launch_template_specification());
+            distribution.and_then(|d| d.on_demand_percentage_above_base_capacity()) == Some(100)
+                && distribution.and_then(|d| d.on_demand_base_capacity()) == Some(1)
+                && template.is_some()
+                && req.desired_capacity() == Some(3)
+        })
+        .then_output(|| UpdateAutoScalingGroupOutput::builder().build());
+    let clients = mk_clients("eu-central-1", &[&describe, &activities, &update], &[]).await;
+    let aws = provider(
+        vec![mk_scope("eu-central-1", "web", Some(fallback_policy()))],
+        vec![clients],
+    );
+
+    // The group is up at full capacity: the planner sees an original equal to the capacity,
+    // so its ScaleUp keeps the capacity and writes the raised share.
+    let targets = aws.discover().await.unwrap();
+    assert_eq!(targets[0].original, Some(targets[0].capacity));
+    aws.apply(&Action::ScaleUp {
+        target: targets[0].id.clone(),
+        to: targets[0].capacity,
+    })
+    .await
+    .unwrap();
+    assert_eq!(update.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn after_the_cooldown_a_group_already_back_on_its_policy_needs_no_write() {
+    let describe = describe_rule("web", Some(0));
+    let activities = activities_rule(45);
+    let clients = mk_clients("eu-central-1", &[&describe, &activities], &[]).await;
+    let aws = provider(
+        vec![mk_scope("eu-central-1", "web", Some(fallback_policy()))],
+        vec![clients],
+    );
+
+    let targets = aws.discover().await.unwrap();
+
+    assert_eq!(activities.num_calls(), 1);
+    assert_eq!(targets[0].original, None, "nothing to write");
+}
+
+#[tokio::test]
+async fn spot_prices_are_fetched_once_and_then_served_from_the_cache() {
+    let describe = describe_rule("web", Some(0));
+    let history = mock!(aws_sdk_ec2::Client::describe_spot_price_history)
+        .match_requests(|req| {
+            req.instance_types()
+                .iter()
+                .any(|t| t.as_str() == "m6i.large")
+        })
+        .then_output(|| {
+            let price = |zone: &str, value: &str| {
+                SpotPrice::builder()
+                    .availability_zone(zone)
+                    .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
+                    .spot_price(value)
+                    .timestamp(aws_sdk_ec2::primitives::DateTime::from_secs(1_000))
+                    .build()
+            };
+            DescribeSpotPriceHistoryOutput::builder()
+                .spot_price_history(price("eu-central-1a", "0.04"))
+                .spot_price_history(price("eu-central-1b", "0.06"))
+                .build()
+        });
+    let clients = mk_clients("eu-central-1", &[&describe], &[&history]).await;
+    let aws = provider(vec![mk_scope("eu-central-1", "web", None)], vec![clients]);
+
+    let first = aws.spot_prices().await.unwrap();
+    let second = aws.spot_prices().await.unwrap();
+
+    let key = ("eu-central-1".to_string(), "m6i.large".to_string());
+    assert!((first[&key] - 0.05).abs() < 1e-9, "{first:?}");
+    assert_eq!(first, second);
+    assert_eq!(history.num_calls(), 1);
+}
