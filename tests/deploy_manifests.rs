@@ -22,10 +22,13 @@ use serde_json::Value;
 /// feature in Cargo.toml names, and the fake API server reports.
 const KUBERNETES_VERSION: &str = "1.33.0";
 
+/// Checks the structure of a custom resource (its file and its object); panics when wrong.
+type CustomCheck = fn(&Path, &Value);
+
 /// Kinds `kubernetes-validate` has no schema for, each with the check this file makes instead.
 /// A new custom resource in deploy/kubernetes fails the validation test until it is added here
 /// with a check of its own (the CRDs themselves are apiextensions/v1 and validated normally).
-const CUSTOM_KINDS: &[(&str, &str, fn(&Path, &Value))] = &[(
+const CUSTOM_KINDS: &[(&str, &str, CustomCheck)] = &[(
     "monitoring.coreos.com/v1",
     "ServiceMonitor",
     check_service_monitor,
@@ -56,10 +59,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
         let path = entry.expect("a directory entry").path();
         if path.is_dir() {
             files.extend(yaml_files(&path));
-        } else if path
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             files.push(path);
         }
     }
@@ -202,7 +202,10 @@ fn check_service_monitor(file: &Path, monitor: &Value) {
     let selector = monitor["spec"]["selector"]["matchLabels"]
         .as_object()
         .unwrap_or_else(|| panic!("{at}: spec.selector.matchLabels"));
-    assert!(!selector.is_empty(), "{at}: an empty selector matches every Service");
+    assert!(
+        !selector.is_empty(),
+        "{at}: an empty selector matches every Service"
+    );
     for (key, value) in selector {
         assert_eq!(
             service_labels.get(key).map(String::as_str),
@@ -212,7 +215,9 @@ fn check_service_monitor(file: &Path, monitor: &Value) {
     }
     let namespaces = &monitor["spec"]["namespaceSelector"]["matchNames"];
     assert!(
-        namespaces.as_array().is_none_or(|n| n.contains(&Value::from(namespace.as_str()))),
+        namespaces
+            .as_array()
+            .is_none_or(|n| n.contains(&Value::from(namespace.as_str()))),
         "{at}: namespaceSelector includes {namespace}"
     );
     let ports: Vec<String> = service
@@ -230,10 +235,16 @@ fn check_service_monitor(file: &Path, monitor: &Value) {
     for endpoint in endpoints {
         let fields = endpoint.as_object().expect("an endpoint is an object");
         for field in fields.keys() {
-            assert!(known.contains(&field.as_str()), "{at}: unknown endpoint field {field}");
+            assert!(
+                known.contains(&field.as_str()),
+                "{at}: unknown endpoint field {field}"
+            );
         }
         let port = endpoint["port"].as_str().unwrap_or_default();
-        assert!(ports.iter().any(|p| p == port), "{at}: port {port:?} is a Service port");
+        assert!(
+            ports.iter().any(|p| p == port),
+            "{at}: port {port:?} is a Service port"
+        );
         assert_eq!(endpoint["path"], "/metrics", "{at}: curfew serves /metrics");
         for duration in ["interval", "scrapeTimeout"] {
             if let Some(text) = endpoint[duration].as_str() {
@@ -325,10 +336,15 @@ fn the_pod_runs_as_non_root_on_a_read_only_file_system_without_capabilities() {
         pod_security.seccomp_profile.map(|p| p.type_),
         Some("RuntimeDefault".to_string())
     );
-    let security = container().security_context.expect("a container security context");
+    let security = container()
+        .security_context
+        .expect("a container security context");
     assert_eq!(security.read_only_root_filesystem, Some(true));
     assert_eq!(security.allow_privilege_escalation, Some(false));
-    let dropped = security.capabilities.and_then(|c| c.drop).unwrap_or_default();
+    let dropped = security
+        .capabilities
+        .and_then(|c| c.drop)
+        .unwrap_or_default();
     assert_eq!(dropped, ["ALL"]);
     assert_eq!(pod.service_account_name.as_deref(), Some("curfew"));
 }
@@ -337,7 +353,9 @@ fn the_pod_runs_as_non_root_on_a_read_only_file_system_without_capabilities() {
 fn the_container_has_probes_on_healthz_and_readyz_and_resource_requests_and_limits() {
     let container = container();
     let path = |probe: Option<&k8s_openapi::api::core::v1::Probe>| {
-        let get = probe.and_then(|p| p.http_get.clone()).expect("an HTTP probe");
+        let get = probe
+            .and_then(|p| p.http_get.clone())
+            .expect("an HTTP probe");
         (get.path.unwrap_or_default(), get.port)
     };
     let http = k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into());
@@ -362,13 +380,20 @@ fn the_container_has_probes_on_healthz_and_readyz_and_resource_requests_and_limi
 fn the_disruption_budget_and_the_service_select_the_pods_of_the_deployment() {
     let deployment: Deployment = one("Deployment");
     let spec = deployment.spec.expect("a spec");
-    let pod_labels = spec.template.metadata.and_then(|m| m.labels).unwrap_or_default();
+    let pod_labels = spec
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .unwrap_or_default();
     let matches = |selector: &BTreeMap<String, String>| {
         !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
     };
     let budget: PodDisruptionBudget = one("PodDisruptionBudget");
     let budget = budget.spec.expect("a spec");
-    let selector = budget.selector.and_then(|s| s.match_labels).unwrap_or_default();
+    let selector = budget
+        .selector
+        .and_then(|s| s.match_labels)
+        .unwrap_or_default();
     assert!(matches(&selector), "the budget selects the pods");
     assert!(
         budget.max_unavailable.is_some() != budget.min_available.is_some(),
@@ -392,7 +417,10 @@ fn project_config_volume(dir: &Path) {
         .expect("a projected config volume");
     for source in config.sources.unwrap_or_default() {
         if let Some(map) = source.config_map {
-            assert_eq!(map.name, config_map.metadata.name.clone().unwrap_or_default());
+            assert_eq!(
+                map.name,
+                config_map.metadata.name.clone().unwrap_or_default()
+            );
             for item in map.items.unwrap_or_default() {
                 let text = data.get(&item.key).expect("the key is in the ConfigMap");
                 std::fs::write(dir.join(&item.path), text).expect("writes");
@@ -461,7 +489,10 @@ fn the_image_is_built_in_stages_and_runs_as_the_pods_non_root_user() {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    let stages = instructions.iter().filter(|l| l.starts_with("FROM ")).count();
+    let stages = instructions
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .count();
     assert!(stages >= 2, "a build stage and a runtime stage");
     let last_from = instructions
         .iter()
