@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo build --release --bin curfew
-//! CURFEW_BIN=$CARGO_TARGET_DIR/release/curfew cargo bench --profile dev --bench asg_boundary
+//! CURFEW_BIN=${CARGO_TARGET_DIR:-target}/release/curfew cargo bench --profile dev --bench asg_boundary
 //! ```
 
 #[path = "../tests/support/moto.rs"]

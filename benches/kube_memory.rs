@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cargo build --release --bin curfew
-//! CURFEW_BIN=$CARGO_TARGET_DIR/release/curfew cargo bench --profile dev --bench kube_memory
+//! CURFEW_BIN=${CARGO_TARGET_DIR:-target}/release/curfew cargo bench --profile dev --bench kube_memory
 //! ```
 
 #[path = "../tests/support/mod.rs"]
