@@ -1,18 +1,45 @@
-//! The Kubernetes manifests in deploy/kubernetes/base: each resource is a valid object of its
-//! kind, RBAC grants what curfew does, and the shipped configuration validates.
+//! The Kubernetes manifests under deploy/kubernetes and the Dockerfile: every manifest passes
+//! `kubernetes-validate` (strict, against the Kubernetes version k8s-openapi is built for),
+//! custom resources it has no schema for are checked here by hand, every file is listed in its
+//! kustomization, the pod runs locked down with the shipped configuration, and the image runs
+//! as the same non-root user.
+//!
+//! The exact RBAC verbs are tested in `rbac_verbs.rs`, against what curfew really requests.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use curfew::config::Config;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// The Kubernetes version the manifests are validated against: the one the `k8s-openapi`
+/// feature in Cargo.toml names, and the fake API server reports.
+const KUBERNETES_VERSION: &str = "1.33.0";
+
+/// Checks the structure of a custom resource (its file and its object); panics when wrong.
+type CustomCheck = fn(&Path, &Value);
+
+/// Kinds `kubernetes-validate` has no schema for, each with the check this file makes instead.
+/// A new custom resource in deploy/kubernetes fails the validation test until it is added here
+/// with a check of its own (the CRDs themselves are apiextensions/v1 and validated normally).
+const CUSTOM_KINDS: &[(&str, &str, CustomCheck)] = &[(
+    "monitoring.coreos.com/v1",
+    "ServiceMonitor",
+    check_service_monitor,
+)];
+
+fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
 fn base() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/base")
+    repository().join("deploy/kubernetes/base")
 }
 
 fn yaml(path: &Path) -> Value {
@@ -20,137 +47,427 @@ fn yaml(path: &Path) -> Value {
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every resource the kustomization lists, parsed.
-fn resources() -> Vec<(String, Value)> {
-    let kustomization = yaml(&base().join("kustomization.yaml"));
-    let files = kustomization["resources"]
-        .as_array()
-        .expect("resources listed");
+fn is_kustomization(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "kustomization.yaml")
+}
+
+/// Every YAML file under `dir`, recursively, in a stable order.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            files.extend(yaml_files(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            files.push(path);
+        }
+    }
+    files.sort();
     files
-        .iter()
-        .map(|file| {
-            let name = file.as_str().expect("a file name").to_string();
-            let object = yaml(&base().join(&name));
-            (name, object)
-        })
+}
+
+/// Every manifest under deploy/kubernetes (kustomizations are not Kubernetes objects).
+fn manifests() -> Vec<PathBuf> {
+    yaml_files(&repository().join("deploy/kubernetes"))
+        .into_iter()
+        .filter(|p| !is_kustomization(p))
         .collect()
 }
 
+/// The objects of the base, by kind.
+fn objects() -> BTreeMap<String, Vec<Value>> {
+    let mut by_kind: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for path in yaml_files(&base()).iter().filter(|p| !is_kustomization(p)) {
+        let object = yaml(path);
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        by_kind.entry(kind).or_default().push(object);
+    }
+    by_kind
+}
+
+/// The one object of `kind` in the base, as `K`.
 fn one<K: DeserializeOwned>(kind: &str) -> K {
-    let found: Vec<Value> = resources()
-        .into_iter()
-        .map(|(_, object)| object)
-        .filter(|object| object["kind"] == kind)
-        .collect();
-    assert_eq!(found.len(), 1, "one {kind}");
+    let objects = objects();
+    let found = objects.get(kind).map(Vec::as_slice).unwrap_or_default();
+    assert_eq!(found.len(), 1, "one {kind} in the base");
     serde_json::from_value(found[0].clone()).unwrap_or_else(|e| panic!("{kind}: {e}"))
 }
 
-fn check<K: DeserializeOwned>(name: &str, object: &Value) {
-    if let Err(error) = serde_json::from_value::<K>(object.clone()) {
-        panic!("{name}: not a valid {}: {error}", object["kind"]);
-    }
-}
-
-#[test]
-fn every_listed_resource_is_a_valid_object_in_the_curfew_namespace() {
-    let resources = resources();
-    assert_eq!(resources.len(), 10);
-    for (name, object) in &resources {
-        match object["kind"].as_str() {
-            Some("Namespace") => check::<Namespace>(name, object),
-            Some("ServiceAccount") => check::<ServiceAccount>(name, object),
-            Some("ClusterRole") => check::<ClusterRole>(name, object),
-            Some("ClusterRoleBinding") => check::<ClusterRoleBinding>(name, object),
-            Some("Role") => check::<Role>(name, object),
-            Some("RoleBinding") => check::<RoleBinding>(name, object),
-            Some("ConfigMap") => check::<ConfigMap>(name, object),
-            Some("Deployment") => check::<Deployment>(name, object),
-            Some("Service") => check::<Service>(name, object),
-            Some("CustomResourceDefinition") => check::<CustomResourceDefinition>(name, object),
-            other => panic!("{name}: unexpected kind {other:?}"),
-        }
-        let cluster_scoped = [
-            "Namespace",
-            "ClusterRole",
-            "ClusterRoleBinding",
-            "CustomResourceDefinition",
-        ];
-        if !cluster_scoped.iter().any(|k| object["kind"] == *k) {
-            assert_eq!(object["metadata"]["namespace"], "curfew", "{name}");
-        }
-    }
-}
-
-fn grants(rules: &[PolicyRule], group: &str, resource: &str, verb: &str) -> bool {
-    rules.iter().any(|rule| {
-        rule.api_groups.iter().flatten().any(|g| g == group)
-            && rule.resources.iter().flatten().any(|r| r == resource)
-            && rule.verbs.iter().any(|v| v == verb)
-    })
-}
-
-#[test]
-fn rbac_grants_every_call_the_provider_and_the_leader_election_make() {
-    let cluster: ClusterRole = one("ClusterRole");
-    let rules = cluster.rules.unwrap_or_default();
-    let needed = [
-        ("", "namespaces", &["list", "watch"][..]),
-        ("apps", "deployments", &["list", "watch", "patch"]),
-        ("apps", "statefulsets", &["list", "watch", "patch"]),
-        ("batch", "cronjobs", &["list", "watch", "patch"]),
-        ("", "events", &["create"]),
-    ];
-    for (group, resource, verbs) in needed {
-        for verb in verbs {
-            assert!(
-                grants(&rules, group, resource, verb),
-                "{verb} {group}/{resource}"
-            );
-        }
-    }
-    let role: Role = one("Role");
-    let rules = role.rules.unwrap_or_default();
-    for verb in ["get", "create", "update"] {
-        assert!(
-            grants(&rules, "coordination.k8s.io", "leases", verb),
-            "{verb} leases"
-        );
-    }
-    let account: ServiceAccount = one("ServiceAccount");
-    let binding: ClusterRoleBinding = one("ClusterRoleBinding");
-    let subject = binding.subjects.unwrap_or_default();
-    assert_eq!(subject[0].name, account.metadata.name.unwrap_or_default());
-}
-
-#[test]
-fn the_deployment_runs_the_shipped_configuration_with_leader_election() {
-    let config_map: ConfigMap = one("ConfigMap");
-    let text = config_map
-        .data
-        .and_then(|d| d.get("curfew.yaml").cloned())
-        .expect("curfew.yaml in the ConfigMap");
-    let config = Config::from_yaml(&text, Path::new("curfew.yaml"));
-    assert!(config.is_ok(), "{:?}", config.err().map(|e| e.to_string()));
-
+fn pod_spec() -> PodSpec {
     let deployment: Deployment = one("Deployment");
-    let pod = deployment
+    deployment
         .spec
         .and_then(|s| s.template.spec)
-        .expect("pod spec");
-    let container = &pod.containers[0];
+        .expect("a pod spec")
+}
+
+fn container() -> Container {
+    let pod = pod_spec();
+    assert_eq!(pod.containers.len(), 1, "one container");
+    pod.containers[0].clone()
+}
+
+// === kubernetes-validate ===
+
+/// `kubernetes-validate` (PyPI), as `./tests/run` installs it.
+fn validator() -> String {
+    std::env::var("CURFEW_KUBERNETES_VALIDATE").unwrap_or_else(|_| "kubernetes-validate".into())
+}
+
+/// Runs the validator strictly over `files`: its exit status and its output lines.
+fn validate(files: &[PathBuf]) -> (bool, Vec<String>) {
+    let program = validator();
+    let output = Command::new(&program)
+        .args(["--strict", "-k", KUBERNETES_VERSION])
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}): run the suite with ./tests/run, which installs kubernetes-validate")
+        });
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.success(),
+        text.lines().map(str::to_string).collect(),
+    )
+}
+
+#[test]
+fn every_manifest_passes_kubernetes_validate_or_the_check_for_its_custom_kind() {
+    let files = manifests();
+    assert!(files.len() >= 11, "the base has its manifests: {files:?}");
+    let (success, lines) = validate(&files);
+    assert!(success, "kubernetes-validate failed:\n{}", lines.join("\n"));
+    for file in &files {
+        let shown = file.display().to_string();
+        let about: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.split_whitespace().nth(1) == Some(shown.as_str()))
+            .collect();
+        let object = yaml(file);
+        let (api_version, kind) = (
+            object["apiVersion"].as_str().unwrap_or_default(),
+            object["kind"].as_str().unwrap_or_default(),
+        );
+        let passed = format!("passed for resource {}/", kind.to_lowercase());
+        if about.len() == 1 && about[0].starts_with("INFO ") && about[0].contains(&passed) {
+            continue;
+        }
+        let custom = CUSTOM_KINDS
+            .iter()
+            .find(|(v, k, _)| *v == api_version && *k == kind);
+        let no_schema = about.len() == 1 && about[0].contains("Couldn't find schema for kind");
+        match custom {
+            Some((_, _, check)) if no_schema => check(file, &object),
+            _ => panic!(
+                "{shown}: {api_version} {kind} was not validated: {about:?}; a custom kind needs an entry in CUSTOM_KINDS"
+            ),
+        }
+    }
+}
+
+#[test]
+fn kubernetes_validate_rejects_a_manifest_with_a_wrong_type_or_an_unknown_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wrong_type = dir.path().join("wrong-type.yaml");
+    let unknown_field = dir.path().join("unknown-field.yaml");
+    std::fs::write(
+        &wrong_type,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replicas: two\n  \
+         selector: {matchLabels: {a: b}}\n  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}\n",
+    )
+    .expect("writes");
+    std::fs::write(
+        &unknown_field,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 80}], selectr: {a: b}}\n",
+    )
+    .expect("writes");
+    for file in [wrong_type, unknown_field] {
+        let (success, lines) = validate(std::slice::from_ref(&file));
+        assert!(!success, "{} passed: {lines:?}", file.display());
+        assert!(lines.iter().any(|l| l.starts_with("ERROR")), "{lines:?}");
+    }
+}
+
+/// A ServiceMonitor as the Prometheus Operator reads it: it selects curfew's Service in its
+/// namespace and scrapes `/metrics` on one of that Service's named ports.
+fn check_service_monitor(file: &Path, monitor: &Value) {
+    let at = file.display();
+    let service: Service = one("Service");
+    let service_labels = service.metadata.labels.clone().unwrap_or_default();
+    let namespace = service.metadata.namespace.clone().unwrap_or_default();
+    assert!(monitor["metadata"]["name"].is_string(), "{at}: a name");
+    assert_eq!(monitor["metadata"]["namespace"], namespace.as_str(), "{at}");
+    let selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{at}: spec.selector.matchLabels"));
+    assert!(
+        !selector.is_empty(),
+        "{at}: an empty selector matches every Service"
+    );
+    for (key, value) in selector {
+        assert_eq!(
+            service_labels.get(key).map(String::as_str),
+            value.as_str(),
+            "{at}: the selector's {key} matches the Service"
+        );
+    }
+    let namespaces = &monitor["spec"]["namespaceSelector"]["matchNames"];
+    assert!(
+        namespaces
+            .as_array()
+            .is_none_or(|n| n.contains(&Value::from(namespace.as_str()))),
+        "{at}: namespaceSelector includes {namespace}"
+    );
+    let ports: Vec<String> = service
+        .spec
+        .and_then(|s| s.ports)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.name)
+        .collect();
+    let endpoints = monitor["spec"]["endpoints"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{at}: spec.endpoints"));
+    assert!(!endpoints.is_empty(), "{at}: at least one endpoint");
+    let known = ["port", "path", "interval", "scrapeTimeout", "scheme"];
+    for endpoint in endpoints {
+        let fields = endpoint.as_object().expect("an endpoint is an object");
+        for field in fields.keys() {
+            assert!(
+                known.contains(&field.as_str()),
+                "{at}: unknown endpoint field {field}"
+            );
+        }
+        let port = endpoint["port"].as_str().unwrap_or_default();
+        assert!(
+            ports.iter().any(|p| p == port),
+            "{at}: port {port:?} is a Service port"
+        );
+        assert_eq!(endpoint["path"], "/metrics", "{at}: curfew serves /metrics");
+        for duration in ["interval", "scrapeTimeout"] {
+            if let Some(text) = endpoint[duration].as_str() {
+                let digits = text.trim_end_matches(['s', 'm', 'h']);
+                assert!(
+                    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()),
+                    "{at}: {duration} {text:?} is a Prometheus duration"
+                );
+            }
+        }
+    }
+    for key in monitor.as_object().expect("an object").keys() {
+        assert!(
+            ["apiVersion", "kind", "metadata", "spec"].contains(&key.as_str()),
+            "{at}: unexpected top-level field {key}"
+        );
+    }
+}
+
+// === the base ===
+
+#[test]
+fn every_manifest_in_the_base_is_listed_in_its_kustomization_and_in_the_curfew_namespace() {
+    let kustomization = yaml(&base().join("kustomization.yaml"));
+    let mut listed: Vec<String> = kustomization["resources"]
+        .as_array()
+        .expect("resources listed")
+        .iter()
+        .map(|r| r.as_str().expect("a file name").to_string())
+        .collect();
+    listed.sort();
+    let mut present: Vec<String> = yaml_files(&base())
+        .iter()
+        .filter(|p| !is_kustomization(p))
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+        .collect();
+    present.sort();
+    assert_eq!(listed, present);
+    assert_eq!(kustomization["namespace"], "curfew");
+    let cluster_scoped = [
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+    ];
+    for (kind, objects) in objects() {
+        for object in objects {
+            if !cluster_scoped.contains(&kind.as_str()) {
+                assert_eq!(object["metadata"]["namespace"], "curfew", "{kind}");
+            }
+        }
+    }
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "ServiceMonitor",
+    ] {
+        assert!(objects().contains_key(kind), "the base has a {kind}");
+    }
+}
+
+#[test]
+fn no_secret_is_committed_only_referenced_by_name() {
+    for file in manifests() {
+        assert_ne!(yaml(&file)["kind"], "Secret", "{}", file.display());
+    }
+    let volumes = pod_spec().volumes.unwrap_or_default();
+    let secrets: Vec<String> = volumes
+        .iter()
+        .filter_map(|v| v.projected.as_ref())
+        .flat_map(|p| p.sources.iter().flatten())
+        .filter_map(|s| s.secret.as_ref())
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(secrets, ["curfew-tokens"]);
+}
+
+#[test]
+fn the_pod_runs_as_non_root_on_a_read_only_file_system_without_capabilities() {
+    let pod = pod_spec();
+    let pod_security = pod.security_context.expect("a pod security context");
+    assert_eq!(pod_security.run_as_non_root, Some(true));
+    let user = pod_security.run_as_user.expect("a numeric user");
+    assert!(user > 0, "user {user}");
+    assert_eq!(
+        pod_security.seccomp_profile.map(|p| p.type_),
+        Some("RuntimeDefault".to_string())
+    );
+    let security = container()
+        .security_context
+        .expect("a container security context");
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    let dropped = security
+        .capabilities
+        .and_then(|c| c.drop)
+        .unwrap_or_default();
+    assert_eq!(dropped, ["ALL"]);
+    assert_eq!(pod.service_account_name.as_deref(), Some("curfew"));
+}
+
+#[test]
+fn the_container_has_probes_on_healthz_and_readyz_and_resource_requests_and_limits() {
+    let container = container();
+    let path = |probe: Option<&k8s_openapi::api::core::v1::Probe>| {
+        let get = probe
+            .and_then(|p| p.http_get.clone())
+            .expect("an HTTP probe");
+        (get.path.unwrap_or_default(), get.port)
+    };
+    let http = k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into());
+    assert_eq!(
+        path(container.liveness_probe.as_ref()),
+        ("/healthz".to_string(), http.clone())
+    );
+    assert_eq!(
+        path(container.readiness_probe.as_ref()),
+        ("/readyz".to_string(), http)
+    );
+    let ports = container.ports.clone().unwrap_or_default();
+    assert!(ports.iter().any(|p| p.name.as_deref() == Some("http")));
+    let resources = container.resources.expect("resources");
+    let requests = resources.requests.unwrap_or_default();
+    let limits = resources.limits.unwrap_or_default();
+    assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
+    assert!(limits.contains_key("memory"));
+}
+
+#[test]
+fn the_disruption_budget_and_the_service_select_the_pods_of_the_deployment() {
+    let deployment: Deployment = one("Deployment");
+    let spec = deployment.spec.expect("a spec");
+    let pod_labels = spec
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .unwrap_or_default();
+    let matches = |selector: &BTreeMap<String, String>| {
+        !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
+    };
+    let budget: PodDisruptionBudget = one("PodDisruptionBudget");
+    let budget = budget.spec.expect("a spec");
+    let selector = budget
+        .selector
+        .and_then(|s| s.match_labels)
+        .unwrap_or_default();
+    assert!(matches(&selector), "the budget selects the pods");
+    assert!(
+        budget.max_unavailable.is_some() != budget.min_available.is_some(),
+        "one of maxUnavailable and minAvailable"
+    );
+    let service: Service = one("Service");
+    let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
+    assert!(matches(&selector), "the Service selects the pods");
+}
+
+/// Writes the files of the pod's projected config volume into `dir`: the ConfigMap's keys
+/// and, for the Secret it only references, a tokens file of the documented shape.
+fn project_config_volume(dir: &Path) {
+    let config_map: ConfigMap = one("ConfigMap");
+    let data = config_map.data.unwrap_or_default();
+    let volumes = pod_spec().volumes.unwrap_or_default();
+    let config = volumes
+        .iter()
+        .find(|v| v.name == "config")
+        .and_then(|v| v.projected.clone())
+        .expect("a projected config volume");
+    for source in config.sources.unwrap_or_default() {
+        if let Some(map) = source.config_map {
+            assert_eq!(
+                map.name,
+                config_map.metadata.name.clone().unwrap_or_default()
+            );
+            for item in map.items.unwrap_or_default() {
+                let text = data.get(&item.key).expect("the key is in the ConfigMap");
+                std::fs::write(dir.join(&item.path), text).expect("writes");
+            }
+        }
+        if let Some(secret) = source.secret {
+            for item in secret.items.unwrap_or_default() {
+                let tokens = "tokens:\n  - { name: ci, role: viewer, environments: [\"*\"], \
+                              sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae }\n";
+                std::fs::write(dir.join(&item.path), tokens).expect("writes");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_deployment_runs_the_shipped_configuration_with_its_tokens_and_leader_election() {
+    let container = container();
     let args = container.args.clone().unwrap_or_default();
     let config_path = args
         .iter()
         .skip_while(|a| *a != "-c")
         .nth(1)
         .expect("-c FILE");
-    let mounted = container
+    let mount = container
         .volume_mounts
         .iter()
         .flatten()
-        .any(|m| config_path.starts_with(&m.mount_path) && m.name == "config");
-    assert!(mounted, "{config_path} is on the config volume");
+        .find(|m| m.name == "config")
+        .expect("the config volume is mounted");
+    let file = Path::new(config_path)
+        .strip_prefix(&mount.mount_path)
+        .unwrap_or_else(|_| panic!("{config_path} is on the config volume"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    project_config_volume(dir.path());
+    let path = dir.path().join(file);
+    let text = std::fs::read_to_string(&path).expect("the config file is projected");
+    let config = Config::from_yaml(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+    let tokens = config.server.tokens_file.clone().expect("a tokens file");
+    assert!(Path::new(&tokens).starts_with(dir.path()), "{tokens}");
+
     let pod_namespace = container
         .env
         .iter()
@@ -160,5 +477,54 @@ fn the_deployment_runs_the_shipped_configuration_with_leader_election() {
         .and_then(|v| v.field_ref.as_ref())
         .map(|f| f.field_path.clone());
     assert_eq!(pod_namespace.as_deref(), Some("metadata.namespace"));
-    assert_eq!(pod.service_account_name.as_deref(), Some("curfew"));
+    let account: ServiceAccount = one("ServiceAccount");
+    let binding: ClusterRoleBinding = one("ClusterRoleBinding");
+    let subjects = binding.subjects.unwrap_or_default();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(Some(&subjects[0].name), account.metadata.name.as_ref());
+}
+
+// === the Dockerfile ===
+
+#[test]
+fn the_image_is_built_in_stages_and_runs_as_the_pods_non_root_user() {
+    let text = std::fs::read_to_string(repository().join("deploy/Dockerfile")).expect("reads");
+    let instructions: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let stages = instructions
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .count();
+    assert!(stages >= 2, "a build stage and a runtime stage");
+    let last_from = instructions
+        .iter()
+        .rposition(|l| l.starts_with("FROM "))
+        .expect("a FROM");
+    let runtime = &instructions[last_from..];
+    assert!(
+        runtime.iter().any(|l| l.starts_with("COPY --from=")),
+        "the runtime stage copies the binary from the build stage"
+    );
+    let user = runtime
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("the runtime stage sets a USER");
+    let uid: i64 = user
+        .split(':')
+        .next()
+        .and_then(|u| u.parse().ok())
+        .unwrap_or_else(|| panic!("USER {user} is numeric"));
+    assert!(uid > 0, "USER {user} is not root");
+    let pod_user = pod_spec().security_context.and_then(|s| s.run_as_user);
+    assert_eq!(pod_user, Some(uid), "the pod runs as the image's user");
+    assert!(
+        runtime
+            .iter()
+            .any(|l| l.starts_with("ENTRYPOINT") && l.contains("curfew")),
+        "the entrypoint is curfew"
+    );
 }

@@ -344,3 +344,38 @@ async fn a_watch_with_a_selector_sees_objects_enter_and_leave_it() {
     }
     assert_eq!(seen, ["added", "deleted"]);
 }
+
+#[tokio::test]
+async fn lists_are_paged_by_limit_and_continue_at_one_resource_version() {
+    let server = FakeApiServer::start().await;
+    mk_namespace(&server, "shop");
+    for name in ["a", "b", "c", "d", "e"] {
+        mk_deployment(&server, "shop", name, &[]);
+    }
+    let api: Api<Deployment> = Api::namespaced(server.client(), "shop");
+    let first = api
+        .list(&ListParams::default().limit(2))
+        .await
+        .expect("lists");
+    let token = first.metadata.continue_.clone().expect("more to come");
+    let mut seen: Vec<String> = first
+        .items
+        .iter()
+        .filter_map(|d| d.metadata.name.clone())
+        .collect();
+    let mut params = ListParams::default().limit(2).continue_token(&token);
+    loop {
+        let page = api.list(&params).await.expect("lists");
+        assert_eq!(
+            page.metadata.resource_version,
+            first.metadata.resource_version
+        );
+        seen.extend(page.items.iter().filter_map(|d| d.metadata.name.clone()));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(next) => params = ListParams::default().limit(2).continue_token(&next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    assert_eq!(server.count(Verb::List), 3);
+}

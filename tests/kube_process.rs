@@ -3,12 +3,14 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::fixtures::{deployment, namespace};
-use support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
+use support::kube::{
+    ALWAYS_DOWN, KubeHarness, MONDAY_NIGHT, OFFICE_HOURS, log_of, replica, terminate,
+    wait_for_holder,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_once_finds_the_cluster_through_kubeconfig_and_scales_down_at_night() {
@@ -48,65 +50,6 @@ async fn run_once_finds_the_cluster_through_kubeconfig_and_scales_down_at_night(
     );
 }
 
-/// Starts `curfew run` as replica `name` of an in-cluster deployment (the pod's namespace
-/// from the downward API).
-fn replica(name: &str, config: &Path, kubeconfig: &Path, state: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_curfew"))
-        .args(["run", "--listen", "127.0.0.1:0", "-c"])
-        .arg(config)
-        .arg("--state-dir")
-        .arg(state)
-        .env("KUBECONFIG", kubeconfig)
-        .env("POD_NAMESPACE", "curfew")
-        .env("HOSTNAME", name)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(state.with_extension("log")).expect("log file"))
-        .spawn()
-        .expect("starts")
-}
-
-/// What replica `state` logged.
-fn log_of(state: &Path) -> String {
-    std::fs::read_to_string(state.with_extension("log")).unwrap_or_default()
-}
-
-/// Polls the Lease until its holder starts with `prefix` (`None`: until nobody holds it).
-async fn wait_for_holder(
-    h: &KubeHarness,
-    prefix: Option<&str>,
-    within: Duration,
-) -> Option<String> {
-    let deadline = Instant::now() + within;
-    loop {
-        let lease = h
-            .server
-            .get("coordination.k8s.io", "v1", "leases", "curfew", "curfew");
-        let holder = lease.and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string));
-        let matched = match (prefix, &holder) {
-            (Some(prefix), Some(holder)) => holder.starts_with(prefix),
-            (None, None) => true,
-            _ => false,
-        };
-        if matched || Instant::now() > deadline {
-            return holder;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Down whatever the real date, so that the acting replica has something to do.
-const ALWAYS_DOWN: &str = r#"
-schedules:
-  never: { uptime: ["never"] }
-environments:
-  staging:
-    schedule: never
-    targets:
-      - kubernetes: { namespaces: [shop] }
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_replicas_in_a_cluster_one_leads_and_the_other_takes_over_on_shutdown() {
     let h = KubeHarness::start(ALWAYS_DOWN, MONDAY_NIGHT).await;
@@ -123,7 +66,7 @@ async fn of_two_replicas_in_a_cluster_one_leads_and_the_other_takes_over_on_shut
     let config = dir.path().join("staging.yaml");
     std::fs::write(&config, ALWAYS_DOWN).expect("writes");
 
-    let mut a = replica("replica-a", &config, &kubeconfig, &dir.path().join("a"));
+    let a = replica("replica-a", &config, &kubeconfig, &dir.path().join("a"));
     let holder = wait_for_holder(&h, Some("replica-a"), Duration::from_secs(20)).await;
     assert!(
         holder
@@ -151,15 +94,7 @@ async fn of_two_replicas_in_a_cluster_one_leads_and_the_other_takes_over_on_shut
         "the leader acts"
     );
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &a.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(terminated.success());
-    let status = tokio::task::spawn_blocking(move || a.wait())
-        .await
-        .expect("joins")
-        .expect("waits");
+    let status = terminate(a).await;
     assert!(status.success(), "a stops cleanly: {status:?}");
     let holder = wait_for_holder(&h, Some("replica-b"), Duration::from_secs(15)).await;
     b.kill().expect("kills b");

@@ -12,9 +12,12 @@ use chrono::{DateTime, Duration, Utc};
 use super::{Override, OverrideStore};
 use crate::calendar::State;
 
+/// Opens a store over the same backing data each time it is called.
+pub type OpenStore<'a> = dyn Fn() -> Arc<dyn OverrideStore> + Sync + 'a;
+
 /// Runs the whole suite against the store that `open` returns. Every call to `open` must give
 /// a new handle on the same storage, which starts out empty.
-pub async fn check_store(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+pub async fn check_store(open: &OpenStore<'_>) {
     starts_empty_and_lists_what_was_put(open).await;
     put_with_the_same_id_replaces(open).await;
     remove_returns_the_override_once(open).await;
@@ -53,7 +56,7 @@ async fn clear(store: &dyn OverrideStore) {
     }
 }
 
-async fn starts_empty_and_lists_what_was_put(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn starts_empty_and_lists_what_was_put(open: &OpenStore<'_>) {
     let store = open();
     assert!(ids(&*store).await.is_empty(), "a new store must be empty");
     store
@@ -79,7 +82,7 @@ async fn starts_empty_and_lists_what_was_put(open: &dyn Fn() -> Arc<dyn Override
     clear(&*store).await;
 }
 
-async fn put_with_the_same_id_replaces(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn put_with_the_same_id_replaces(open: &OpenStore<'_>) {
     let store = open();
     store
         .put(sample("a", "staging", 60))
@@ -99,7 +102,7 @@ async fn put_with_the_same_id_replaces(open: &dyn Fn() -> Arc<dyn OverrideStore>
     clear(&*store).await;
 }
 
-async fn remove_returns_the_override_once(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn remove_returns_the_override_once(open: &OpenStore<'_>) {
     let store = open();
     store
         .put(sample("a", "staging", 60))
@@ -126,7 +129,7 @@ async fn remove_returns_the_override_once(open: &dyn Fn() -> Arc<dyn OverrideSto
     assert!(ids(&*store).await.is_empty());
 }
 
-async fn overrides_survive_reopening(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn overrides_survive_reopening(open: &OpenStore<'_>) {
     let store = open();
     store
         .put(sample("kept", "staging", 60))
@@ -147,7 +150,7 @@ async fn overrides_survive_reopening(open: &dyn Fn() -> Arc<dyn OverrideStore>) 
     clear(&*reopened).await;
 }
 
-async fn concurrent_puts_are_all_kept(open: &dyn Fn() -> Arc<dyn OverrideStore>) {
+async fn concurrent_puts_are_all_kept(open: &OpenStore<'_>) {
     let store = open();
     let writers = (0..4).map(|thread| {
         let store = store.clone();

@@ -60,3 +60,76 @@ pub fn annotated(mut object: Value, annotations: &[(&str, &str)]) -> Value {
     }
     object
 }
+
+/// A Deployment as a real cluster stores it after `kubectl apply` and a controller's status
+/// updates: the last-applied annotation, `managedFields` of both writers, probes, environment
+/// and resources. About 4 KB of JSON, for measuring what watch caches hold.
+pub fn applied_deployment(namespace: &str, name: &str, replicas: u32) -> Value {
+    let mut object = deployment(namespace, name, replicas);
+    let labels = json!({"app": name, "app.kubernetes.io/name": name,
+                        "app.kubernetes.io/part-of": "shop", "team": "checkout"});
+    let container = json!({
+        "name": "app", "image": format!("registry.example/{name}:1.42.0"),
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+        "env": [{"name": "RUST_LOG", "value": "info"}, {"name": "PORT", "value": "8080"},
+                {"name": "DATABASE_URL", "value": format!("postgres://{name}-db:5432/{name}")}],
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20},
+        "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true,
+                            "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+    });
+    object["metadata"]["labels"] = labels.clone();
+    object["spec"]["template"]["metadata"]["labels"] = labels;
+    object["spec"]["template"]["spec"]["containers"] = json!([container]);
+    object["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+    let applied = object.to_string();
+    object["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": applied,
+        "deployment.kubernetes.io/revision": "7",
+    });
+    let fields = |manager: &str, operation: &str, sub: Option<&str>, fields: Value| {
+        let mut entry = json!({"manager": manager, "operation": operation,
+                               "apiVersion": "apps/v1", "time": "2026-11-02T09:14:07Z",
+                               "fieldsType": "FieldsV1", "fieldsV1": fields});
+        if let Some(sub) = sub {
+            entry["subresource"] = json!(sub);
+        }
+        entry
+    };
+    let spec_fields = json!({
+        "f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}},
+                       "f:labels": {".": {}, "f:app": {}, "f:app.kubernetes.io/name": {},
+                                    "f:app.kubernetes.io/part-of": {}, "f:team": {}}},
+        "f:spec": {"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+                   "f:selector": {}, "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {},
+                   "f:maxUnavailable": {}}, "f:type": {}},
+                   "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                   "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:env": {},
+                   "f:image": {}, "f:imagePullPolicy": {}, "f:livenessProbe": {}, "f:name": {},
+                   "f:ports": {}, "f:readinessProbe": {}, "f:resources": {}, "f:securityContext": {}}},
+                   "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                   "f:terminationGracePeriodSeconds": {}}}},
+    });
+    let status_fields = json!({
+        "f:metadata": {"f:annotations": {"f:deployment.kubernetes.io/revision": {}}},
+        "f:status": {"f:availableReplicas": {}, "f:conditions": {".": {},
+                     "k:{\"type\":\"Available\"}": {".": {}, "f:lastTransitionTime": {},
+                     "f:lastUpdateTime": {}, "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}},
+                     "k:{\"type\":\"Progressing\"}": {".": {}, "f:lastTransitionTime": {},
+                     "f:lastUpdateTime": {}, "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}}},
+                     "f:observedGeneration": {}, "f:readyReplicas": {}, "f:replicas": {},
+                     "f:updatedReplicas": {}},
+    });
+    object["metadata"]["managedFields"] = json!([
+        fields("kubectl-client-side-apply", "Update", None, spec_fields),
+        fields(
+            "kube-controller-manager",
+            "Update",
+            Some("status"),
+            status_fields
+        ),
+    ]);
+    object
+}

@@ -2,6 +2,7 @@
 //! clock that jumps between instants and otherwise runs fast.
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -69,6 +70,17 @@ environments:
     schedule: office-hours
     targets:
       - kubernetes: { namespaces: [shop, "team-*"], exclude_namespaces: [team-secret] }
+"#;
+
+/// Down whatever the real date, for `shop`: a process on the real clock has something to do.
+pub const ALWAYS_DOWN: &str = r#"
+schedules:
+  never: { uptime: ["never"] }
+environments:
+  staging:
+    schedule: never
+    targets:
+      - kubernetes: { namespaces: [shop] }
 "#;
 
 /// Monday 2026-11-30, 13:00 in Berlin: up.
@@ -221,5 +233,68 @@ impl KubeHarness {
             .iter()
             .filter(|e| e["reason"].as_str() == Some(reason))
             .count()
+    }
+}
+
+// === curfew processes ===
+
+/// Starts `curfew run` as replica `name` of an in-cluster deployment (the pod's namespace
+/// from the downward API).
+pub fn replica(name: &str, config: &Path, kubeconfig: &Path, state: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args(["run", "--listen", "127.0.0.1:0", "-c"])
+        .arg(config)
+        .arg("--state-dir")
+        .arg(state)
+        .env("KUBECONFIG", kubeconfig)
+        .env("POD_NAMESPACE", "curfew")
+        .env("HOSTNAME", name)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(state.with_extension("log")).expect("log file"))
+        .spawn()
+        .expect("starts")
+}
+
+/// Sends SIGTERM to `child` and waits for it to exit.
+pub async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("joins")
+        .expect("waits")
+}
+
+/// What replica `state` logged.
+pub fn log_of(state: &Path) -> String {
+    std::fs::read_to_string(state.with_extension("log")).unwrap_or_default()
+}
+
+/// Polls the Lease until its holder starts with `prefix` (`None`: until nobody holds it).
+pub async fn wait_for_holder(
+    h: &KubeHarness,
+    prefix: Option<&str>,
+    within: StdDuration,
+) -> Option<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let lease = h
+            .server
+            .get("coordination.k8s.io", "v1", "leases", "curfew", "curfew");
+        let holder = lease.and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string));
+        let matched = match (prefix, &holder) {
+            (Some(prefix), Some(holder)) => holder.starts_with(prefix),
+            (None, None) => true,
+            _ => false,
+        };
+        if matched || Instant::now() > deadline {
+            return holder;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
 }

@@ -107,6 +107,19 @@ impl Workload {
     }
 }
 
+/// The annotation `kubectl apply` keeps a whole copy of the object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what curfew never reads before the watch cache keeps an object: `managedFields` and
+/// the last-applied configuration, together often half of a stored object.
+fn slim<K: Resource>(object: &mut K) {
+    let metadata = object.meta_mut();
+    metadata.managed_fields = None;
+    if let Some(annotations) = metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
 /// Starts a reflector over `api` in the background and returns its store.
 fn reflect<K>(api: Api<K>, watches: &mut Vec<JoinHandle<()>>) -> Store<K>
 where
@@ -115,8 +128,8 @@ where
 {
     let (reader, writer) = reflector::store();
     let kind = K::kind(&K::DynamicType::default()).to_string();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    let events = watcher(api, watcher::Config::default()).modify(slim::<K>);
+    let stream = reflector::reflector(writer, events).default_backoff();
     watches.push(tokio::spawn(async move {
         stream
             .for_each(|event| {

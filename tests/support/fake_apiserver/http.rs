@@ -13,9 +13,10 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::request_info;
 use super::resources::{self, ResourceType};
 use super::store::{ApiError, Change, Record, Selection, Store, Sub};
-use super::{Fault, Shared, Verb};
+use super::{Fault, Shared};
 
 /// What a path addresses.
 enum Target {
@@ -44,8 +45,9 @@ pub async fn handle(
         })
         .unwrap_or_default();
     let target = route(&shared.store, uri.path());
-    let verb = verb_of(&method, &target, &query);
-    shared.log(verb, &method, &uri, &body);
+    let classified = request_info::classify(&method, uri.path(), &query);
+    let verb = classified.0;
+    shared.log(classified, &method, &uri, &body);
     let latency = shared.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -165,25 +167,6 @@ fn route(store: &Store, path: &str) -> Option<Target> {
     }
 }
 
-fn verb_of(method: &Method, target: &Option<Target>, query: &HashMap<String, String>) -> Verb {
-    let collection = matches!(target, Some(Target::Collection(..)));
-    match *method {
-        Method::GET
-            if collection
-                && matches!(query.get("watch").map(String::as_str), Some("true" | "1")) =>
-        {
-            Verb::Watch
-        }
-        Method::GET if collection => Verb::List,
-        Method::GET => Verb::Get,
-        Method::POST => Verb::Create,
-        Method::PUT => Verb::Update,
-        Method::PATCH => Verb::Patch,
-        Method::DELETE => Verb::Delete,
-        _ => Verb::Get,
-    }
-}
-
 async fn collection(
     shared: &Arc<Shared>,
     method: &Method,
@@ -202,10 +185,15 @@ async fn collection(
         }
         Method::GET => {
             let (items, rv) = shared.store.list(rt, namespace.as_deref(), &selection);
+            let (items, rv, next) = page(items, rv, query)?;
+            let mut metadata = json!({"resourceVersion": rv.to_string()});
+            if let Some(next) = next {
+                metadata["continue"] = json!(next);
+            }
             let list = json!({
                 "kind": format!("{}List", rt.kind),
                 "apiVersion": rt.api_version(),
-                "metadata": {"resourceVersion": rv.to_string()},
+                "metadata": metadata,
                 "items": items,
             });
             Ok(json_response(StatusCode::OK, &list))
@@ -224,6 +212,53 @@ async fn collection(
         }
         _ => Err(ApiError::new(405, "MethodNotAllowed", "method not allowed")),
     }
+}
+
+/// The (namespace, name) an item is listed by.
+fn list_key(item: &Value) -> (String, String) {
+    let metadata = &item["metadata"];
+    let text = |field: &str| metadata[field].as_str().unwrap_or_default().to_string();
+    (text("namespace"), text("name"))
+}
+
+/// One page of a list, as the API server pages for `limit`: the items after the one a
+/// `continue` token names, and the token for the next page. The token carries the first
+/// page's resourceVersion, which every page reports, so a watch started from it replays what
+/// changed while the pages were read.
+fn page(
+    items: Vec<Value>,
+    rv: u64,
+    query: &HashMap<String, String>,
+) -> Result<(Vec<Value>, u64, Option<String>), ApiError> {
+    let invalid = || ApiError::new(400, "BadRequest", "invalid continue token");
+    let (rv, after) = match query.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => {
+            let mut parts = token.splitn(3, '/');
+            let first = parts.next().and_then(|r| r.parse::<u64>().ok());
+            let (Some(first), Some(namespace), Some(name)) = (first, parts.next(), parts.next())
+            else {
+                return Err(invalid());
+            };
+            (first, Some((namespace.to_string(), name.to_string())))
+        }
+        None => (rv, None),
+    };
+    let mut rest: Vec<Value> = items
+        .into_iter()
+        .filter(|item| after.as_ref().is_none_or(|key| list_key(item) > *key))
+        .collect();
+    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok());
+    let next = match limit {
+        Some(limit) if limit > 0 && rest.len() > limit => {
+            rest.truncate(limit);
+            rest.last().map(|last| {
+                let (namespace, name) = list_key(last);
+                format!("{rv}/{namespace}/{name}")
+            })
+        }
+        _ => None,
+    };
+    Ok((rest, rv, next))
 }
 
 #[allow(clippy::too_many_arguments)]

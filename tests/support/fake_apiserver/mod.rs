@@ -7,8 +7,10 @@
 //! a bounded history, uids, creation timestamps, generations, and workload status following
 //! `spec.replicas` (at once or after a delay). CustomResourceDefinitions register their types
 //! for discovery. Faults (429 with Retry-After, 500, latency) are set at run time, and every
-//! request is logged with its verb.
+//! request is logged with its verb and, as the authorizer would see it, the group, resource,
+//! namespace and name it accesses.
 //!
+//! * `request_info` — requests as RBAC sees them.
 //! * `resources` — served types and discovery documents.
 //! * `store` — objects, versions, history and the pretend workload controller.
 //! * `patch` — merge and JSON patches.
@@ -16,6 +18,7 @@
 
 mod http;
 mod patch;
+mod request_info;
 mod resources;
 mod store;
 
@@ -28,6 +31,7 @@ use axum::http::{Method, Uri};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use self::request_info::Access;
 pub use self::store::{Change, Selection, Store};
 
 /// The kind of request, as in Kubernetes audit logs.
@@ -45,8 +49,10 @@ pub enum Verb {
     Update,
     /// PATCH.
     Patch,
-    /// DELETE.
+    /// DELETE of one object.
     Delete,
+    /// DELETE of a collection.
+    DeleteCollection,
 }
 
 impl Verb {
@@ -54,7 +60,7 @@ impl Verb {
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            Verb::Create | Verb::Update | Verb::Patch | Verb::Delete
+            Verb::Create | Verb::Update | Verb::Patch | Verb::Delete | Verb::DeleteCollection
         )
     }
 }
@@ -64,6 +70,8 @@ impl Verb {
 pub struct Request {
     /// Its verb.
     pub verb: Verb,
+    /// What it accesses, for a resource request; `None` for discovery and `/version`.
+    pub access: Option<Access>,
     /// The HTTP method.
     pub method: String,
     /// The path.
@@ -115,9 +123,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn log(&self, verb: Verb, method: &Method, uri: &Uri, body: &[u8]) {
+    fn log(&self, (verb, access): (Verb, Option<Access>), method: &Method, uri: &Uri, body: &[u8]) {
         lock(&self.log).push(Request {
             verb,
+            access,
             method: method.to_string(),
             path: uri.path().to_string(),
             query: uri.query().unwrap_or_default().to_string(),
@@ -227,6 +236,24 @@ impl FakeApiServer {
             .iter()
             .filter(|r| r.verb == verb)
             .count()
+    }
+
+    /// Every distinct resource access so far, as RBAC sees them (non-resource requests such
+    /// as discovery are left out).
+    pub fn accesses(&self) -> std::collections::BTreeSet<Access> {
+        lock(&self.shared.log)
+            .iter()
+            .filter_map(|r| r.access.clone())
+            .collect()
+    }
+
+    /// The paths of the non-resource requests so far (discovery, `/version`).
+    pub fn non_resource_paths(&self) -> std::collections::BTreeSet<String> {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| r.access.is_none())
+            .map(|r| r.path.clone())
+            .collect()
     }
 
     /// Forgets the logged requests.
