@@ -43,6 +43,10 @@ pub const SAVINGS_TOTAL: &str = "curfew_savings_dollars_total";
 /// Seconds an environment's desired state was up (rendered by the cost tracker).
 pub const UPTIME_SECONDS_TOTAL: &str = "curfew_uptime_seconds_total";
 
+/// Kubernetes objects left alone because of an unusable annotation, by annotation (counted
+/// once per object and value).
+pub const KUBE_ANNOTATION_ERRORS: &str = "curfew_kube_annotation_errors_total";
+
 /// HTTP requests served, by route and status.
 pub const HTTP_REQUESTS: &str = "curfew_http_requests_total";
 
@@ -94,6 +98,10 @@ pub fn describe_metrics() {
     describe_gauge!(LEADER, "1 on the replica that acts (holds the lease).");
     describe_counter!(RECONCILES, "Reconcile passes, by result.");
     describe_counter!(HTTP_REQUESTS, "HTTP requests served, by route and status.");
+    describe_counter!(
+        KUBE_ANNOTATION_ERRORS,
+        "Kubernetes objects left alone because of an unusable annotation, by annotation."
+    );
     describe_gauge!(
         COST_PER_HOUR,
         "Dollars per hour a target costs now (pods: an allocation of node cost)."

@@ -6,10 +6,13 @@
 //! simulated estate) today, Kubernetes and AWS later.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::calendar::Schedule;
 
 pub mod aws;
 pub mod composite;
@@ -298,6 +301,30 @@ pub struct Target {
     pub created_at: Option<DateTime<Utc>>,
     /// What it runs now, for the cost model.
     pub footprint: Footprint,
+    /// Where it deviates from its environment's rules (its own calendar, grace period).
+    #[serde(skip)]
+    pub rules: TargetRules,
+}
+
+/// Rules of one target that differ from its environment's (from annotations or its target
+/// group's configuration). The default follows the environment in everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetRules {
+    /// Its own calendar, when it does not follow its environment's.
+    pub calendar: Option<Arc<TargetCalendar>>,
+    /// Its own grace period ("too young to scale down"), when it has one.
+    pub grace_period: Option<chrono::Duration>,
+}
+
+/// A calendar that decides one target instead of its environment's schedule.
+///
+/// An active override of the environment still beats it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetCalendar {
+    /// Where it comes from, for reasons, e.g. `downscaler/uptime on namespace shop`.
+    pub source: String,
+    /// The schedule that decides the target, forced states included as exceptions.
+    pub schedule: Schedule,
 }
 
 /// One change to one target.
@@ -393,6 +420,7 @@ pub(crate) mod testing {
                 count,
                 region: Some(region.into()),
             },
+            rules: super::TargetRules::default(),
         }
     }
 }

@@ -24,6 +24,19 @@ pub const DOWNSCALER_EXCLUDE: &str = "downscaler/exclude";
 pub const DOWNSCALER_EXCLUDE_UNTIL: &str = "downscaler/exclude-until";
 /// kube-downscaler's replicas while down, honoured where curfew's own is absent.
 pub const DOWNSCALER_DOWNTIME_REPLICAS: &str = "downscaler/downtime-replicas";
+/// The name of a schedule in the configuration that decides the object instead of its
+/// environment's.
+pub const SCHEDULE: &str = "curfew.dev/schedule";
+/// A spec string (`Mon-Fri 08:00-19:00 Europe/Berlin`): up inside it, down outside.
+pub const UPTIME: &str = "curfew.dev/uptime";
+/// kube-downscaler's uptime spec string, read like [`UPTIME`].
+pub const DOWNSCALER_UPTIME: &str = "downscaler/uptime";
+/// kube-downscaler's downtime spec string: down inside it, up outside.
+pub const DOWNSCALER_DOWNTIME: &str = "downscaler/downtime";
+/// `"true"` or absolute ranges: up then, whatever the schedule says.
+pub const DOWNSCALER_FORCE_UPTIME: &str = "downscaler/force-uptime";
+/// `"true"` or absolute ranges: down then, whatever the schedule says.
+pub const DOWNSCALER_FORCE_DOWNTIME: &str = "downscaler/force-downtime";
 
 /// Annotations of one object.
 pub type Annotations = BTreeMap<String, String>;
@@ -37,14 +50,15 @@ pub struct Error {
     /// Its value.
     pub value: String,
     /// What was expected instead.
-    pub expected: &'static str,
+    pub expected: String,
 }
 
-fn bad(key: &'static str, value: &str, expected: &'static str) -> Error {
+/// The error for annotation `key` with `value`, which `expected` describes as unusable.
+pub fn bad(key: &'static str, value: &str, expected: impl Into<String>) -> Error {
     Error {
         key,
         value: value.to_string(),
-        expected,
+        expected: expected.into(),
     }
 }
 

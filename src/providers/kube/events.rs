@@ -24,6 +24,8 @@ pub enum Reason {
     ScaledUp,
     /// A scale action failed.
     ScaleFailed,
+    /// An annotation cannot be used, so curfew leaves the object alone.
+    InvalidAnnotation,
 }
 
 impl Reason {
@@ -32,12 +34,13 @@ impl Reason {
             Reason::ScaledDown => "ScaledDown",
             Reason::ScaledUp => "ScaledUp",
             Reason::ScaleFailed => "ScaleFailed",
+            Reason::InvalidAnnotation => "InvalidAnnotation",
         }
     }
 
     fn event_type(self) -> &'static str {
         match self {
-            Reason::ScaleFailed => "Warning",
+            Reason::ScaleFailed | Reason::InvalidAnnotation => "Warning",
             _ => "Normal",
         }
     }

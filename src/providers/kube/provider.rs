@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use indexmap::IndexMap;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
@@ -24,13 +25,16 @@ use tokio::task::JoinHandle;
 
 use super::Error;
 use super::annotations::{self, Annotations};
+use super::calendars::{self, CalendarAnnotations, Layer};
 use super::events::{self, EventBuilder, Reason};
 use super::limiter::Limiter;
 use super::selection::{NamespaceMatch, Selection};
 use super::workloads::{self, ObjectId, Observed};
+use crate::calendar::Schedule;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::providers::{self, Action, Kind, Provider, Target};
+use crate::providers::{self, Action, Kind, Provider, Target, TargetCalendar, TargetRules};
+use crate::telemetry;
 
 /// Knobs of the Kubernetes provider.
 #[derive(Debug, Clone, Copy)]
@@ -73,10 +77,21 @@ pub struct KubeProvider {
     events: EventBuilder,
     /// The resourceVersion each target had after curfew's last write to it.
     written: Mutex<HashMap<String, u64>>,
-    /// Problems already logged, so each is logged once.
+    /// Problems already reported, so each is reported once.
     reported: Mutex<HashSet<String>>,
+    /// The configuration's schedules by name.
+    schedules: IndexMap<String, Schedule>,
+    /// Compiled calendars by environment and calendar annotations.
+    calendars: Mutex<HashMap<(String, CalendarAnnotations), CompiledCalendar>>,
     watches: Vec<JoinHandle<()>>,
 }
+
+/// A calendar compiled from annotations, or why it could not be.
+type CompiledCalendar = Result<Arc<TargetCalendar>, annotations::Error>;
+
+/// Compiled calendars kept at most; the cache starts over beyond (annotation values churn
+/// rarely, so this is only a bound).
+const CALENDAR_CACHE_LIMIT: usize = 4096;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -264,6 +279,8 @@ impl KubeProvider {
             events: EventBuilder::default(),
             written: Mutex::default(),
             reported: Mutex::default(),
+            schedules: config.schedules.clone(),
+            calendars: Mutex::default(),
             watches,
         };
         let deadline = tokio::time::Instant::now() + settings.sync_timeout;
@@ -319,15 +336,78 @@ impl KubeProvider {
             return Ok(None);
         }
         let down = annotations::down_replicas(&layers, selection.down_replicas)?;
-        object.to_target(&selection.environment, down).map(Some)
+        let mut target = object.to_target(&selection.environment, down)?;
+        target.rules = TargetRules {
+            calendar: self.calendar(object, namespace, selection)?,
+            grace_period: selection.grace_period,
+        };
+        Ok(Some(target))
     }
 
-    /// Logs a problem with an object once (until it changes).
-    fn report(&self, id: &str, problem: &annotations::Error) {
-        let key = format!("{id}: {problem}");
-        if lock(&self.reported).insert(key) {
-            tracing::warn!(target = id, %problem, "left alone: unusable annotation");
+    /// The object's own calendar from its and its namespace's annotations, `None` when the
+    /// environment's schedule decides it.
+    fn calendar(
+        &self,
+        object: &Observed,
+        namespace: &Annotations,
+        selection: &Selection,
+    ) -> Result<Option<Arc<TargetCalendar>>, annotations::Error> {
+        if !calendars::mentioned(&[&object.annotations, namespace]) {
+            return Ok(None);
         }
+        let workload = format!(
+            "{} {}/{}",
+            object.kind.as_str(),
+            object.namespace,
+            object.name
+        );
+        let namespace_name = format!("namespace {}", object.namespace);
+        let found = CalendarAnnotations::find(&[
+            Layer {
+                annotations: &object.annotations,
+                object: &workload,
+            },
+            Layer {
+                annotations: namespace,
+                object: &namespace_name,
+            },
+        ]);
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let key = (selection.environment.clone(), found);
+        let mut cache = lock(&self.calendars);
+        if let Some(compiled) = cache.get(&key) {
+            return compiled.clone().map(Some);
+        }
+        let Some(environment) = self.schedules.get(&selection.schedule) else {
+            return Ok(None);
+        };
+        let compiled = key.1.compile(environment, &self.schedules).map(Arc::new);
+        if cache.len() >= CALENDAR_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, compiled.clone());
+        compiled.map(Some)
+    }
+
+    /// Reports a problem with an object once (until it changes): a log line, a metric and a
+    /// Warning Event on the object.
+    async fn report(&self, object: &Observed, problem: &annotations::Error) {
+        let id = object.id();
+        let key = format!("{id}: {problem}");
+        if !lock(&self.reported).insert(key) {
+            return;
+        }
+        tracing::warn!(target = %id, %problem, "left alone: unusable annotation");
+        metrics::counter!(telemetry::KUBE_ANNOTATION_ERRORS, "annotation" => problem.key)
+            .increment(1);
+        self.publish(
+            object,
+            Reason::InvalidAnnotation,
+            format!("left alone: {problem}"),
+        )
+        .await;
     }
 
     async fn publish(&self, object: &Observed, reason: Reason, message: String) {
@@ -381,6 +461,7 @@ impl Provider for KubeProvider {
         let empty = BTreeMap::new();
         let mut claimed = HashSet::new();
         let mut targets = Vec::new();
+        let mut problems = Vec::new();
         for selection in &self.selections {
             // Namespace matches once per namespace, not once per workload.
             let selected: HashMap<&str, (NamespaceMatch, &Annotations)> = namespaces
@@ -411,9 +492,12 @@ impl Provider for KubeProvider {
                 match self.target(&object, annotations, selection, configured_exclusion, now) {
                     Ok(Some(target)) => targets.push(target),
                     Ok(None) => {}
-                    Err(problem) => self.report(&id, &problem),
+                    Err(problem) => problems.push((object, problem)),
                 }
             }
+        }
+        for (object, problem) in &problems {
+            self.report(object, problem).await;
         }
         targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::annotations::{self, Annotations, Source};
 use super::quantity;
-use crate::providers::{Action, Capacity, Footprint, Kind, Target};
+use crate::providers::{Action, Capacity, Footprint, Kind, Target, TargetRules};
 
 /// What curfew needs to know of a Deployment, StatefulSet or CronJob.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,6 +211,7 @@ impl Observed {
             ready: self.ready(),
             created_at: self.created_at,
             footprint,
+            rules: TargetRules::default(),
         })
     }
 

@@ -771,6 +771,7 @@ impl Scaling {
             ready,
             created_at,
             footprint,
+            rules: crate::providers::TargetRules::default(),
         })
     }
 
