@@ -158,6 +158,12 @@ pub enum Kind {
     StatefulSet,
     /// A Kubernetes CronJob.
     CronJob,
+    /// A Kubernetes HorizontalPodAutoscaler (its `minReplicas`).
+    HorizontalPodAutoscaler,
+    /// A KEDA ScaledObject (its `autoscaling.keda.sh/paused-replicas`).
+    ScaledObject,
+    /// An Argo Rollout.
+    Rollout,
 }
 
 impl Kind {
@@ -166,7 +172,11 @@ impl Kind {
         match self {
             Kind::AutoScalingGroup | Kind::EksNodegroup | Kind::Ec2Instance => Tier::Nodes,
             Kind::StatefulSet => Tier::Stateful,
-            Kind::Deployment | Kind::CronJob => Tier::Workloads,
+            Kind::Deployment
+            | Kind::CronJob
+            | Kind::HorizontalPodAutoscaler
+            | Kind::ScaledObject
+            | Kind::Rollout => Tier::Workloads,
         }
     }
 
@@ -179,6 +189,9 @@ impl Kind {
             Kind::Deployment => "deployment",
             Kind::StatefulSet => "stateful_set",
             Kind::CronJob => "cron_job",
+            Kind::HorizontalPodAutoscaler => "horizontal_pod_autoscaler",
+            Kind::ScaledObject => "scaled_object",
+            Kind::Rollout => "rollout",
         }
     }
 }

@@ -38,6 +38,13 @@ pub const DOWNSCALER_FORCE_UPTIME: &str = "downscaler/force-uptime";
 /// `"true"` or absolute ranges: down then, whatever the schedule says.
 pub const DOWNSCALER_FORCE_DOWNTIME: &str = "downscaler/force-downtime";
 
+/// KEDA's annotation that holds a ScaledObject's workload at a replica count and pauses
+/// autoscaling; curfew sets it while down.
+pub const KEDA_PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+/// A [`KEDA_PAUSED_REPLICAS`] value that was there before curfew paused the ScaledObject,
+/// restored on waking.
+pub const ORIGINAL_PAUSED_REPLICAS: &str = "curfew.dev/original-paused-replicas";
+
 /// Annotations of one object.
 pub type Annotations = BTreeMap<String, String>;
 
@@ -109,6 +116,19 @@ pub fn down_replicas(layers: &[&Annotations], configured: u32) -> Result<u32, Er
             .map_err(|_| bad(key, value, "is not a replica count")),
         None => Ok(configured),
     }
+}
+
+/// A replica count in annotation `key`, if the annotation is there.
+pub fn replicas(annotations: &Annotations, key: &'static str) -> Result<Option<u32>, Error> {
+    annotations
+        .get(key)
+        .map(|value| {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| bad(key, value, "is not a replica count"))
+        })
+        .transpose()
 }
 
 /// Where a stored original came from.

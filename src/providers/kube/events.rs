@@ -9,8 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 
-use super::workloads::Observed;
-use crate::providers::Kind;
+use super::workloads::{Observed, api_version_and_kind};
 
 /// The component named in Events.
 const COMPONENT: &str = "curfew";
@@ -43,14 +42,6 @@ impl Reason {
             Reason::ScaleFailed | Reason::InvalidAnnotation => "Warning",
             _ => "Normal",
         }
-    }
-}
-
-fn api_version_and_kind(kind: Kind) -> (&'static str, &'static str) {
-    match kind {
-        Kind::StatefulSet => ("apps/v1", "StatefulSet"),
-        Kind::CronJob => ("batch/v1", "CronJob"),
-        _ => ("apps/v1", "Deployment"),
     }
 }
 

@@ -13,10 +13,12 @@ use futures::StreamExt;
 use indexmap::IndexMap;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::discovery;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use super::Error;
 use super::annotations::{self, Annotations};
+use super::autoscalers::{self, Autoscalers, WorkloadRef};
 use super::calendars::{self, CalendarAnnotations, Layer};
 use super::events::{self, EventBuilder, Reason};
 use super::limiter::Limiter;
@@ -73,6 +76,11 @@ pub struct KubeProvider {
     deployments: Store<Deployment>,
     stateful_sets: Store<StatefulSet>,
     cron_jobs: Store<CronJob>,
+    hpas: Store<HorizontalPodAutoscaler>,
+    /// KEDA ScaledObjects, when their CRD exists.
+    scaled_objects: Option<CustomKind>,
+    /// Argo Rollouts, when their CRD exists.
+    rollouts: Option<CustomKind>,
     limiter: Limiter,
     events: EventBuilder,
     /// The resourceVersion each target had after curfew's last write to it.
@@ -86,6 +94,11 @@ pub struct KubeProvider {
     watches: Vec<JoinHandle<()>>,
 }
 
+/// KEDA's ScaledObject, watched when its CRD exists.
+const KEDA_SCALED_OBJECT: (&str, &str, &str) = ("keda.sh", "v1alpha1", "ScaledObject");
+/// Argo Rollouts' Rollout, watched when its CRD exists.
+const ARGO_ROLLOUT: (&str, &str, &str) = ("argoproj.io", "v1alpha1", "Rollout");
+
 /// A calendar compiled from annotations, or why it could not be.
 type CompiledCalendar = Result<Arc<TargetCalendar>, annotations::Error>;
 
@@ -97,11 +110,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A custom resource watched as dynamic objects (its CRD exists).
+struct CustomKind {
+    resource: ApiResource,
+    store: Store<DynamicObject>,
+}
+
 /// A watched workload as the store holds it.
 enum Workload {
     Deployment(Arc<Deployment>),
     StatefulSet(Arc<StatefulSet>),
     CronJob(Arc<CronJob>),
+    Rollout(Arc<DynamicObject>),
 }
 
 impl Workload {
@@ -110,6 +130,7 @@ impl Workload {
             Workload::Deployment(d) => &d.metadata,
             Workload::StatefulSet(s) => &s.metadata,
             Workload::CronJob(c) => &c.metadata,
+            Workload::Rollout(r) => &r.metadata,
         }
     }
 
@@ -118,6 +139,7 @@ impl Workload {
             Workload::Deployment(d) => Observed::from_deployment(d),
             Workload::StatefulSet(s) => Observed::from_stateful_set(s),
             Workload::CronJob(c) => Observed::from_cron_job(c),
+            Workload::Rollout(r) => Observed::from_rollout(r),
         }
     }
 }
@@ -128,8 +150,23 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
-    let (reader, writer) = reflector::store();
-    let kind = K::kind(&K::DynamicType::default()).to_string();
+    reflect_with(api, K::DynamicType::default(), watches)
+}
+
+/// Starts a reflector over `api` for objects of type `dyntype` in the background and returns
+/// its store.
+fn reflect_with<K>(
+    api: Api<K>,
+    dyntype: K::DynamicType,
+    watches: &mut Vec<JoinHandle<()>>,
+) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    let kind = K::kind(&dyntype).to_string();
+    let writer = reflector::store::Writer::new(dyntype);
+    let reader = writer.as_reader();
     let stream =
         reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
     watches.push(tokio::spawn(async move {
@@ -196,6 +233,33 @@ pub fn provider_error(operation: &str, target: &str, error: &kube::Error) -> pro
     }
 }
 
+/// Watches the custom resource `group/version` `kind` when the API server serves it; a
+/// missing CRD is normal and only logged.
+async fn custom_kind(
+    client: &Client,
+    (group, version, kind): (&str, &str, &str),
+    watches: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<CustomKind>, Error> {
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    match discovery::pinned_kind(client, &gvk).await {
+        Ok((resource, _)) => {
+            let api = Api::all_with(client.clone(), &resource);
+            let store = reflect_with(api, resource.clone(), watches);
+            tracing::info!(%group, %version, %kind, "custom resource found: watching it");
+            Ok(Some(CustomKind { resource, store }))
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            tracing::info!(%group, %version, %kind, "custom resource not installed: not watched");
+            Ok(None)
+        }
+        Err(kube::Error::Discovery(_)) => {
+            tracing::info!(%group, %version, %kind, "custom resource not installed: not watched");
+            Ok(None)
+        }
+        Err(error) => Err(Error::Client(error)),
+    }
+}
+
 /// Waits until `store` has its initial list, at the latest until `deadline`.
 async fn synced<K>(
     store: &Store<K>,
@@ -220,6 +284,18 @@ where
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     store.get(&ObjectRef::new(&id.name).within(&id.namespace))
+}
+
+/// The object `namespace/name` in the store of a custom kind, if that kind is watched.
+fn lookup_custom(
+    custom: Option<&CustomKind>,
+    namespace: &str,
+    name: &str,
+) -> Option<Arc<DynamicObject>> {
+    let custom = custom?;
+    custom
+        .store
+        .get(&ObjectRef::new_with(name, custom.resource.clone()).within(namespace))
 }
 
 /// Merge-patches the namespaced object `name` and returns its new resourceVersion.
@@ -271,6 +347,9 @@ impl KubeProvider {
             deployments: reflect(Api::all(client.clone()), &mut watches),
             stateful_sets: reflect(Api::all(client.clone()), &mut watches),
             cron_jobs: reflect(Api::all(client.clone()), &mut watches),
+            hpas: reflect(Api::all(client.clone()), &mut watches),
+            scaled_objects: custom_kind(&client, KEDA_SCALED_OBJECT, &mut watches).await?,
+            rollouts: custom_kind(&client, ARGO_ROLLOUT, &mut watches).await?,
             client,
             selections,
             clock,
@@ -289,6 +368,19 @@ impl KubeProvider {
         synced(&provider.deployments, deadline, "deployments", seconds).await?;
         synced(&provider.stateful_sets, deadline, "statefulsets", seconds).await?;
         synced(&provider.cron_jobs, deadline, "cronjobs", seconds).await?;
+        synced(
+            &provider.hpas,
+            deadline,
+            "horizontalpodautoscalers",
+            seconds,
+        )
+        .await?;
+        if let Some(custom) = &provider.scaled_objects {
+            synced(&custom.store, deadline, "scaledobjects", seconds).await?;
+        }
+        if let Some(custom) = &provider.rollouts {
+            synced(&custom.store, deadline, "rollouts", seconds).await?;
+        }
         Ok(provider)
     }
 
@@ -302,7 +394,57 @@ impl KubeProvider {
                 lookup(&self.stateful_sets, id).map(|s| Observed::from_stateful_set(&s))
             }
             Kind::CronJob => lookup(&self.cron_jobs, id).map(|c| Observed::from_cron_job(&c)),
+            Kind::HorizontalPodAutoscaler => lookup(&self.hpas, id).map(|h| Observed::from_hpa(&h)),
+            Kind::Rollout => lookup_custom(self.rollouts.as_ref(), &id.namespace, &id.name)
+                .map(|r| Observed::from_rollout(&r)),
+            Kind::ScaledObject => {
+                let object = lookup_custom(self.scaled_objects.as_ref(), &id.namespace, &id.name)?;
+                let workload = WorkloadRef::of_scaled_object(&object)
+                    .and_then(|reference| self.steered(&reference));
+                Observed::from_scaled_object(&object, workload.as_ref()).ok()
+            }
             _ => None,
+        }
+    }
+
+    /// The workload a scale target reference names, as the watches last saw it.
+    fn steered(&self, reference: &WorkloadRef) -> Option<Observed> {
+        let kind = match reference.kind.as_str() {
+            "Deployment" => Kind::Deployment,
+            "StatefulSet" => Kind::StatefulSet,
+            "Rollout" => Kind::Rollout,
+            _ => return None,
+        };
+        self.observed(&ObjectId {
+            kind,
+            namespace: reference.namespace.clone(),
+            name: reference.name.clone(),
+        })
+    }
+
+    /// The targets for a selected workload's `target`: the workload and its HPA, or the
+    /// ScaledObject that stands in for it.
+    fn with_autoscalers(
+        &self,
+        object: &Observed,
+        target: Target,
+        autoscalers: &Autoscalers,
+    ) -> Result<Vec<Target>, (Observed, annotations::Error)> {
+        if let Some(scaled) = autoscalers.scaled_object(object) {
+            let scaled = Observed::from_scaled_object(scaled, Some(object))
+                .map_err(|problem| (object.clone(), problem))?;
+            return autoscalers::scaled_object_target(&scaled, target)
+                .map(|target| vec![target])
+                .map_err(|problem| (scaled, problem));
+        }
+        let Some(hpa) = autoscalers.hpa(object) else {
+            return Ok(vec![target]);
+        };
+        let hpa = Observed::from_hpa(hpa);
+        match autoscalers::hpa_target(&hpa, &target) {
+            Ok(Some(steering)) => Ok(vec![target, steering]),
+            Ok(None) => Ok(vec![target]),
+            Err(problem) => Err((hpa, problem)),
         }
     }
 
@@ -319,7 +461,16 @@ impl KubeProvider {
             .into_iter()
             .map(Workload::StatefulSet);
         let cron_jobs = self.cron_jobs.state().into_iter().map(Workload::CronJob);
-        deployments.chain(stateful_sets).chain(cron_jobs).collect()
+        let rollouts = self
+            .rollouts
+            .iter()
+            .flat_map(|custom| custom.store.state())
+            .map(Workload::Rollout);
+        deployments
+            .chain(stateful_sets)
+            .chain(cron_jobs)
+            .chain(rollouts)
+            .collect()
     }
 
     /// The target for `object` in `selection`, `None` when it is excluded.
@@ -431,9 +582,28 @@ impl KubeProvider {
         patch: &serde_json::Value,
     ) -> kube::Result<Option<String>> {
         let (client, ns, name) = (&self.client, id.namespace.as_str(), id.name.as_str());
+        let custom = |custom: &Option<CustomKind>| custom.as_ref().map(|c| c.resource.clone());
         match id.kind {
             Kind::StatefulSet => merge_patch::<StatefulSet>(client, ns, name, patch).await,
             Kind::CronJob => merge_patch::<CronJob>(client, ns, name, patch).await,
+            Kind::HorizontalPodAutoscaler => {
+                merge_patch::<HorizontalPodAutoscaler>(client, ns, name, patch).await
+            }
+            Kind::ScaledObject | Kind::Rollout => {
+                let resource = if id.kind == Kind::Rollout {
+                    custom(&self.rollouts)
+                } else {
+                    custom(&self.scaled_objects)
+                };
+                let Some(resource) = resource else {
+                    return Ok(None);
+                };
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+                let patched = api
+                    .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await?;
+                Ok(patched.metadata.resource_version)
+            }
             _ => merge_patch::<Deployment>(client, ns, name, patch).await,
         }
     }
@@ -458,6 +628,13 @@ impl Provider for KubeProvider {
         let now = self.clock.now();
         let namespaces = self.namespaces.state();
         let workloads = self.all_workloads();
+        let autoscalers = Autoscalers::new(
+            self.hpas.state(),
+            self.scaled_objects
+                .as_ref()
+                .map(|custom| custom.store.state())
+                .unwrap_or_default(),
+        );
         let empty = BTreeMap::new();
         let mut claimed = HashSet::new();
         let mut targets = Vec::new();
@@ -490,7 +667,12 @@ impl Provider for KubeProvider {
                 }
                 let configured_exclusion = *found == NamespaceMatch::Excluded;
                 match self.target(&object, annotations, selection, configured_exclusion, now) {
-                    Ok(Some(target)) => targets.push(target),
+                    Ok(Some(target)) => {
+                        match self.with_autoscalers(&object, target, &autoscalers) {
+                            Ok(found) => targets.extend(found),
+                            Err(problem) => problems.push(problem),
+                        }
+                    }
                     Ok(None) => {}
                     Err(problem) => problems.push((object, problem)),
                 }
