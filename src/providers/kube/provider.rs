@@ -110,6 +110,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What one pass of discovery found: targets, and objects left alone with the reason.
+#[derive(Default)]
+struct Found {
+    targets: Vec<Target>,
+    problems: Vec<(Observed, annotations::Error)>,
+}
+
 /// A custom resource watched as dynamic objects (its CRD exists).
 struct CustomKind {
     resource: ApiResource,
@@ -422,30 +429,34 @@ impl KubeProvider {
         })
     }
 
-    /// The targets for a selected workload's `target`: the workload and its HPA, or the
-    /// ScaledObject that stands in for it.
+    /// Adds the targets for a selected workload's `target` to `found`: the workload and its
+    /// HPA, or the ScaledObject that stands in for it. Unusable annotations go to `problems`.
     fn with_autoscalers(
         &self,
         object: &Observed,
         target: Target,
         autoscalers: &Autoscalers,
-    ) -> Result<Vec<Target>, (Observed, annotations::Error)> {
+        found: &mut Found,
+    ) {
         if let Some(scaled) = autoscalers.scaled_object(object) {
-            let scaled = Observed::from_scaled_object(scaled, Some(object))
-                .map_err(|problem| (object.clone(), problem))?;
-            return autoscalers::scaled_object_target(&scaled, target)
-                .map(|target| vec![target])
-                .map_err(|problem| (scaled, problem));
+            let scaled = match Observed::from_scaled_object(scaled, Some(object)) {
+                Ok(scaled) => scaled,
+                Err(problem) => return found.problems.push((object.clone(), problem)),
+            };
+            match autoscalers::scaled_object_target(&scaled, target) {
+                Ok(target) => found.targets.push(target),
+                Err(problem) => found.problems.push((scaled, problem)),
+            }
+            return;
         }
-        let Some(hpa) = autoscalers.hpa(object) else {
-            return Ok(vec![target]);
-        };
-        let hpa = Observed::from_hpa(hpa);
-        match autoscalers::hpa_target(&hpa, &target) {
-            Ok(Some(steering)) => Ok(vec![target, steering]),
-            Ok(None) => Ok(vec![target]),
-            Err(problem) => Err((hpa, problem)),
+        let hpa = autoscalers.hpa(object).map(|hpa| Observed::from_hpa(hpa));
+        if let Some(hpa) = hpa {
+            match autoscalers::hpa_target(&hpa, &target) {
+                Ok(steering) => found.targets.extend(steering),
+                Err(problem) => found.problems.push((hpa, problem)),
+            }
         }
+        found.targets.push(target);
     }
 
     /// Every watched workload, unconverted.
@@ -637,8 +648,7 @@ impl Provider for KubeProvider {
         );
         let empty = BTreeMap::new();
         let mut claimed = HashSet::new();
-        let mut targets = Vec::new();
-        let mut problems = Vec::new();
+        let mut pass = Found::default();
         for selection in &self.selections {
             // Namespace matches once per namespace, not once per workload.
             let selected: HashMap<&str, (NamespaceMatch, &Annotations)> = namespaces
@@ -668,19 +678,17 @@ impl Provider for KubeProvider {
                 let configured_exclusion = *found == NamespaceMatch::Excluded;
                 match self.target(&object, annotations, selection, configured_exclusion, now) {
                     Ok(Some(target)) => {
-                        match self.with_autoscalers(&object, target, &autoscalers) {
-                            Ok(found) => targets.extend(found),
-                            Err(problem) => problems.push(problem),
-                        }
+                        self.with_autoscalers(&object, target, &autoscalers, &mut pass)
                     }
                     Ok(None) => {}
-                    Err(problem) => problems.push((object, problem)),
+                    Err(problem) => pass.problems.push((object, problem)),
                 }
             }
         }
-        for (object, problem) in &problems {
+        for (object, problem) in &pass.problems {
             self.report(object, problem).await;
         }
+        let mut targets = pass.targets;
         targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)
     }

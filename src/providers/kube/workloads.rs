@@ -507,12 +507,116 @@ mod tests {
         assert_eq!(up_already.patch_for(&up), None);
     }
 
+    fn mk_scaled_object(annotations: &[(&str, &str)]) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+            "metadata": {
+                "name": "web", "namespace": "shop", "resourceVersion": "7",
+                "annotations": annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            },
+            "spec": {"scaleTargetRef": {"name": "web"}},
+        }))
+        .expect("valid object")
+    }
+
+    fn scaled(action: &str, original: u32, to: u32) -> Action {
+        let target = "scaled_object/shop/web".to_string();
+        match action {
+            "down" => Action::ScaleDown {
+                target,
+                original: Capacity::Replicas(original),
+                to: Capacity::Replicas(to),
+            },
+            _ => Action::ScaleUp {
+                target,
+                to: Capacity::Replicas(original),
+            },
+        }
+    }
+
+    #[test]
+    fn a_scaled_object_is_paused_with_the_original_in_the_same_patch() {
+        let web = Observed::from_deployment(&mk_deployment(3, Some(3), &[]));
+        let object =
+            Observed::from_scaled_object(&mk_scaled_object(&[]), Some(&web)).expect("valid");
+        assert_eq!(
+            object.capacity,
+            Capacity::Replicas(3),
+            "the workload's replicas"
+        );
+        assert!(object.ready());
+        let patch = object.patch_for(&scaled("down", 3, 0)).expect("differs");
+        assert_eq!(
+            patch,
+            json!({"metadata": {"resourceVersion": "7", "annotations": {
+                "curfew.dev/original-replicas": "3",
+                "autoscaling.keda.sh/paused-replicas": "0",
+            }}})
+        );
+    }
+
+    #[test]
+    fn a_pause_that_was_there_before_is_kept_and_put_back() {
+        let before = mk_scaled_object(&[("autoscaling.keda.sh/paused-replicas", "2")]);
+        let object = Observed::from_scaled_object(&before, None).expect("valid");
+        assert_eq!(object.capacity, Capacity::Replicas(2));
+        let patch = object.patch_for(&scaled("down", 2, 0)).expect("differs");
+        assert_eq!(
+            patch["metadata"]["annotations"]["curfew.dev/original-paused-replicas"],
+            "2"
+        );
+        let asleep = mk_scaled_object(&[
+            ("autoscaling.keda.sh/paused-replicas", "0"),
+            ("curfew.dev/original-paused-replicas", "2"),
+            ("curfew.dev/original-replicas", "2"),
+        ]);
+        let object = Observed::from_scaled_object(&asleep, None).expect("valid");
+        let patch = object.patch_for(&scaled("up", 2, 0)).expect("differs");
+        assert_eq!(
+            patch["metadata"]["annotations"],
+            json!({
+                "curfew.dev/original-replicas": null,
+                "autoscaling.keda.sh/paused-replicas": "2",
+                "curfew.dev/original-paused-replicas": null,
+            })
+        );
+        let garbled = mk_scaled_object(&[("autoscaling.keda.sh/paused-replicas", "many")]);
+        assert!(Observed::from_scaled_object(&garbled, None).is_err());
+    }
+
+    #[test]
+    fn an_hpa_patch_sets_min_replicas() {
+        let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "9"},
+            "spec": {"minReplicas": 3, "maxReplicas": 10,
+                     "scaleTargetRef": {"kind": "Deployment", "name": "web"}},
+        }))
+        .expect("valid HPA");
+        let observed = Observed::from_hpa(&hpa);
+        let down = Action::ScaleDown {
+            target: observed.id(),
+            original: Capacity::Replicas(3),
+            to: Capacity::Replicas(1),
+        };
+        assert_eq!(
+            observed.patch_for(&down),
+            Some(json!({
+                "metadata": {"resourceVersion": "9", "annotations": {"curfew.dev/original-replicas": "3"}},
+                "spec": {"minReplicas": 1},
+            }))
+        );
+    }
+
     #[test]
     fn target_ids_round_trip() {
         let id = parse_id("stateful_set/shop/db").expect("valid");
         assert_eq!(
             (id.kind, id.namespace.as_str(), id.name.as_str()),
             (Kind::StatefulSet, "shop", "db")
+        );
+        assert_eq!(
+            parse_id("scaled_object/shop/web").map(|id| id.kind),
+            Some(Kind::ScaledObject)
         );
         assert_eq!(parse_id("auto_scaling_group/x"), None);
         assert_eq!(parse_id("deployment//web"), None);
