@@ -550,20 +550,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn young_workloads_are_not_scaled_down() {
-        let mut young = mk_target("deployment/shop/new", Kind::Deployment, 2, None);
-        young.created_at = Some(now() - Duration::minutes(5));
-        let plan = plan_actions(
-            now(),
-            &decisions(State::Down),
-            &[young],
-            PlanSettings::default(),
-        );
-        assert!(plan.actions.is_empty());
-        assert!(plan.skipped[0].reason.contains("grace period"));
-    }
-
     /// A target calendar that is always `state`.
     fn own_calendar(state: State) -> Arc<TargetCalendar> {
         let spec = "always".parse().unwrap();
@@ -639,25 +625,24 @@ mod tests {
     }
 
     #[test]
-    fn a_target_grace_period_replaces_the_default() {
-        let mut young = mk_target("deployment/shop/new", Kind::Deployment, 2, None);
-        young.created_at = Some(now() - Duration::minutes(30));
-        let default = plan_actions(
-            now(),
-            &decisions(State::Down),
-            std::slice::from_ref(&young),
-            PlanSettings::default(),
-        );
-        assert_eq!(default.actions.len(), 1, "older than 15 minutes");
-        young.rules.grace_period = Some(Duration::hours(1));
-        let plan = plan_actions(
-            now(),
-            &decisions(State::Down),
-            &[young],
-            PlanSettings::default(),
-        );
-        assert!(plan.actions.is_empty());
-        assert!(plan.skipped[0].reason.contains("grace period"));
+    fn young_workloads_are_not_scaled_down_within_their_grace_period() {
+        let plan_for = |age: Duration, grace_period: Option<Duration>| {
+            let mut young = mk_target("deployment/shop/new", Kind::Deployment, 2, None);
+            young.created_at = Some(now() - age);
+            young.rules.grace_period = grace_period;
+            plan_actions(
+                now(),
+                &decisions(State::Down),
+                &[young],
+                PlanSettings::default(),
+            )
+        };
+        let five_minutes = plan_for(Duration::minutes(5), None);
+        assert!(five_minutes.actions.is_empty(), "the default is 15 minutes");
+        assert!(five_minutes.skipped[0].reason.contains("grace period"));
+        assert_eq!(plan_for(Duration::minutes(30), None).actions.len(), 1);
+        let own = plan_for(Duration::minutes(30), Some(Duration::hours(1)));
+        assert!(own.actions.is_empty(), "the target's own grace period");
     }
 
     #[test]

@@ -196,22 +196,33 @@ fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
         })
 }
 
+/// Builders for unit tests of annotation handling.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use chrono::{DateTime, Utc};
 
-    fn mk(pairs: &[(&str, &str)]) -> Annotations {
+    use super::Annotations;
+
+    /// Annotations from key/value pairs.
+    pub(crate) fn mk(pairs: &[(&str, &str)]) -> Annotations {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
 
-    fn at(s: &str) -> DateTime<Utc> {
+    /// An RFC 3339 instant.
+    pub(crate) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
             .expect("valid")
             .with_timezone(&Utc)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{at, mk};
+    use super::*;
 
     #[test]
     fn workload_beats_namespace_beats_configuration() {

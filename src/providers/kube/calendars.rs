@@ -235,22 +235,8 @@ fn always() -> Spec {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
-
     use super::*;
-
-    fn mk(pairs: &[(&str, &str)]) -> Annotations {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("valid")
-            .with_timezone(&Utc)
-    }
+    use crate::providers::kube::annotations::testing::{at, mk};
 
     /// Office hours in Berlin, the environment's schedule.
     fn office() -> Schedule {
