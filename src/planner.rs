@@ -4,6 +4,7 @@
 //! Pure: the instants are parameters and nothing here performs I/O.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::calendar::{Decision, Schedule, State};
 use crate::config::{Config, Environment};
 use crate::overrides::{self, Override};
-use crate::providers::{Action, Capacity, Target, Tier};
+use crate::providers::{Action, Capacity, Target, TargetCalendar, Tier};
 
 /// One environment's plan over a span.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -208,10 +209,73 @@ pub struct ActionPlan {
     pub actions: Vec<PlannedAction>,
     /// Targets left alone on purpose.
     pub skipped: Vec<Skipped>,
+    /// The earliest next change of a target's own calendar, if any target has one; a loop
+    /// that wakes at it catches per-target transitions on time.
+    pub next_change: Option<DateTime<Utc>>,
+}
+
+/// A target's desired state: its environment's, or its own calendar's when it has one and no
+/// override decides the environment.
+#[derive(Debug, Clone)]
+struct TargetDecision {
+    state: State,
+    reason: String,
+    next_change: Option<DateTime<Utc>>,
+}
+
+/// Decides targets with their own calendars, each distinct calendar once per plan.
+#[derive(Default)]
+struct TargetCalendars {
+    decided: HashMap<*const TargetCalendar, TargetDecision>,
+}
+
+// === impl TargetCalendars ===
+
+impl TargetCalendars {
+    /// The decision for `target` at `now`, given its environment's `decision`.
+    fn decide(
+        &mut self,
+        target: &Target,
+        decision: &EnvironmentDecision,
+        now: DateTime<Utc>,
+    ) -> TargetDecision {
+        let environment = || TargetDecision {
+            state: decision.state,
+            reason: decision.reason.clone(),
+            next_change: None,
+        };
+        let Some(calendar) = &target.rules.calendar else {
+            return environment();
+        };
+        if decision.override_id.is_some() {
+            return environment();
+        }
+        self.decided
+            .entry(Arc::as_ptr(calendar))
+            .or_insert_with(|| {
+                let own = calendar.schedule.decide(now);
+                TargetDecision {
+                    state: own.state,
+                    reason: format!(
+                        "{}: {}",
+                        calendar.source,
+                        calendar.schedule.describe(own.rule)
+                    ),
+                    next_change: own.next_change,
+                }
+            })
+            .clone()
+    }
+
+    /// The earliest next change among the calendars decided.
+    fn next_change(&self) -> Option<DateTime<Utc>> {
+        self.decided.values().filter_map(|d| d.next_change).min()
+    }
 }
 
 /// Plans the actions that bring `targets` to the environments' `decisions`.
 ///
+/// A target with its own calendar follows it unless an override decides its environment.
 /// Writes only where state differs: a converged estate plans no action.
 pub fn plan_actions(
     now: DateTime<Utc>,
@@ -220,10 +284,12 @@ pub fn plan_actions(
     settings: PlanSettings,
 ) -> ActionPlan {
     let mut plan = ActionPlan::default();
+    let mut calendars = TargetCalendars::default();
     for target in targets {
-        let Some(decision) = decisions.get(&target.environment) else {
+        let Some(environment) = decisions.get(&target.environment) else {
             continue;
         };
+        let decision = calendars.decide(target, environment, now);
         let planned = |action: Action| PlannedAction {
             action,
             tier: target.kind.tier(),
@@ -236,10 +302,11 @@ pub fn plan_actions(
             reason,
             implicit_override,
         };
+        let grace_period = target.rules.grace_period.unwrap_or(settings.grace_period);
         match (decision.state, target.original) {
             (State::Down, None) if target.capacity == target.down => {}
             (State::Down, None) => match target.created_at {
-                Some(created) if now - created < settings.grace_period => plan.skipped.push(skip(
+                Some(created) if now - created < grace_period => plan.skipped.push(skip(
                     format!("younger than the grace period (created {created})"),
                     false,
                 )),
@@ -289,6 +356,7 @@ pub fn plan_actions(
             .cmp(&execution_rank(b))
             .then_with(|| a.action.target().cmp(b.action.target()))
     });
+    plan.next_change = calendars.next_change();
     plan
 }
 
@@ -340,6 +408,7 @@ mod tests {
             ready: true,
             created_at: Some(now() - Duration::days(3)),
             footprint: crate::providers::Footprint::Nothing,
+            rules: Default::default(),
         }
     }
 
@@ -481,18 +550,99 @@ mod tests {
         );
     }
 
+    /// A target calendar that is always `state`.
+    fn own_calendar(state: State) -> Arc<TargetCalendar> {
+        let spec = "always".parse().unwrap();
+        let base = match state {
+            State::Up => crate::calendar::Base::Uptime(spec),
+            State::Down => crate::calendar::Base::Downtime(spec),
+        };
+        Arc::new(TargetCalendar {
+            source: "curfew.dev/uptime on deployment shop/web".into(),
+            schedule: Schedule::new(chrono_tz::UTC, base),
+        })
+    }
+
     #[test]
-    fn young_workloads_are_not_scaled_down() {
-        let mut young = mk_target("deployment/shop/new", Kind::Deployment, 2, None);
-        young.created_at = Some(now() - Duration::minutes(5));
+    fn a_target_calendar_beats_the_environment_calendar() {
+        let mut kept_up = mk_target("deployment/shop/web", Kind::Deployment, 3, None);
+        kept_up.rules.calendar = Some(own_calendar(State::Up));
+        let follower = mk_target("deployment/shop/api", Kind::Deployment, 2, None);
         let plan = plan_actions(
             now(),
             &decisions(State::Down),
-            &[young],
+            &[kept_up.clone(), follower],
             PlanSettings::default(),
         );
-        assert!(plan.actions.is_empty());
-        assert!(plan.skipped[0].reason.contains("grace period"));
+        assert_eq!(ids(&plan), ["deployment/shop/api"]);
+        let mut sleeper = kept_up;
+        sleeper.rules.calendar = Some(own_calendar(State::Down));
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Up),
+            &[sleeper],
+            PlanSettings::default(),
+        );
+        assert_eq!(plan.actions[0].action, scale_down_web(3));
+        assert!(
+            plan.actions[0]
+                .reason
+                .starts_with("curfew.dev/uptime on deployment shop/web: "),
+            "{}",
+            plan.actions[0].reason
+        );
+    }
+
+    #[test]
+    fn an_environment_override_beats_a_target_calendar() {
+        let mut sleeper = mk_target("deployment/shop/web", Kind::Deployment, 3, None);
+        sleeper.rules.calendar = Some(own_calendar(State::Down));
+        let mut overridden = decisions(State::Up);
+        overridden.get_mut("staging").unwrap().override_id = Some("o1".into());
+        let plan = plan_actions(now(), &overridden, &[sleeper], PlanSettings::default());
+        assert!(plan.actions.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn the_plan_reports_the_next_change_of_target_calendars() {
+        let schedule = Schedule::new(
+            chrono_tz::UTC,
+            crate::calendar::Base::Uptime("Mon-Sun 00:00-12:00".parse().unwrap()),
+        );
+        let mut target = mk_target("deployment/shop/web", Kind::Deployment, 3, None);
+        target.rules.calendar = Some(Arc::new(TargetCalendar {
+            source: "test".into(),
+            schedule: schedule.clone(),
+        }));
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Up),
+            &[target],
+            PlanSettings::default(),
+        );
+        assert_eq!(plan.next_change, schedule.decide(now()).next_change);
+        assert!(plan.next_change.is_some());
+    }
+
+    #[test]
+    fn young_workloads_are_not_scaled_down_within_their_grace_period() {
+        let plan_for = |age: Duration, grace_period: Option<Duration>| {
+            let mut young = mk_target("deployment/shop/new", Kind::Deployment, 2, None);
+            young.created_at = Some(now() - age);
+            young.rules.grace_period = grace_period;
+            plan_actions(
+                now(),
+                &decisions(State::Down),
+                &[young],
+                PlanSettings::default(),
+            )
+        };
+        let five_minutes = plan_for(Duration::minutes(5), None);
+        assert!(five_minutes.actions.is_empty(), "the default is 15 minutes");
+        assert!(five_minutes.skipped[0].reason.contains("grace period"));
+        assert_eq!(plan_for(Duration::minutes(30), None).actions.len(), 1);
+        let own = plan_for(Duration::minutes(30), Some(Duration::hours(1)));
+        assert!(own.actions.is_empty(), "the target's own grace period");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub const UPTIME_SECONDS_TOTAL: &str = "curfew_uptime_seconds_total";
 /// Times a group's on-demand share was raised after spot capacity failures, by region.
 pub const SPOT_FALLBACKS: &str = "curfew_spot_fallbacks_total";
 
+/// Kubernetes objects left alone because of an unusable annotation, by annotation (counted
+/// once per object and value).
+pub const KUBE_ANNOTATION_ERRORS: &str = "curfew_kube_annotation_errors_total";
+
 /// HTTP requests served, by route and status.
 pub const HTTP_REQUESTS: &str = "curfew_http_requests_total";
 
@@ -101,6 +105,10 @@ pub fn describe_metrics() {
         "Times a group's on-demand share was raised after spot capacity failures, by region."
     );
     describe_counter!(HTTP_REQUESTS, "HTTP requests served, by route and status.");
+    describe_counter!(
+        KUBE_ANNOTATION_ERRORS,
+        "Kubernetes objects left alone because of an unusable annotation, by annotation."
+    );
     describe_gauge!(
         COST_PER_HOUR,
         "Dollars per hour a target costs now (pods: an allocation of node cost)."

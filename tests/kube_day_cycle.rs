@@ -260,7 +260,11 @@ async fn a_converged_tick_costs_zero_writes_and_zero_lists() {
     let h = KubeHarness::start(OFFICE_HOURS, MONDAY_NIGHT).await;
     h.add(shop());
     let reconciler = h.reconciler(h.provider().await);
-    assert_eq!(h.server.count(Verb::List), 4, "one initial list per kind");
+    assert_eq!(
+        h.server.count(Verb::List),
+        5,
+        "one initial list per kind: namespaces, Deployments, StatefulSets, CronJobs, HPAs"
+    );
     h.pass_at(&reconciler, MONDAY_NIGHT).await;
     h.server.clear_requests();
     for minute in 1..=10 {

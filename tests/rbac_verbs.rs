@@ -26,7 +26,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use serde_json::{Value, json};
 use support::fake_apiserver::{Access, FakeApiServer, Fault, Verb};
-use support::fixtures::{cron_job, deployment, namespace, stateful_set};
+use support::fixtures::{
+    annotated, crd, cron_job, deployment, hpa, namespace, rollout, scaled_object, stateful_set,
+};
 use support::kube::{
     ALWAYS_DOWN, KubeHarness, MONDAY_NIGHT, OFFICE_HOURS, TUESDAY_MORNING, log_of, replica,
     terminate, utc, wait_for_holder,
@@ -53,6 +55,10 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "a night and a morning over every kind, with Events",
         run: |h| Box::pin(night_and_morning_over_every_kind(h)),
+    },
+    Scenario {
+        name: "a night and a morning over HPAs, KEDA ScaledObjects and Argo Rollouts",
+        run: |h| Box::pin(night_and_morning_over_autoscalers_and_rollouts(h)),
     },
     Scenario {
         name: "a failed write leaves a ScaleFailed Event",
@@ -105,6 +111,34 @@ async fn night_and_morning_over_every_kind(h: &KubeHarness) {
     assert_eq!(h.events("ScaledDown"), 3);
     h.pass_at(&reconciler, TUESDAY_MORNING).await;
     assert_eq!(h.events("ScaledUp"), 3);
+}
+
+async fn night_and_morning_over_autoscalers_and_rollouts(h: &KubeHarness) {
+    h.add([
+        crd("keda.sh", "scaledobjects", "ScaledObject"),
+        crd("argoproj.io", "rollouts", "Rollout"),
+    ]);
+    h.add([
+        namespace("team-a"),
+        annotated(
+            deployment("team-a", "web", 4),
+            &[("curfew.dev/down-replicas", "1")],
+        ),
+        hpa("team-a", "web", "web", 3),
+        deployment("team-a", "worker", 2),
+        scaled_object("team-a", "worker", "worker"),
+        rollout("team-a", "canary", 2),
+    ]);
+    let provider = h.provider().await;
+    let reconciler = h.reconciler(provider);
+    h.pass_at(&reconciler, MONDAY_NIGHT).await;
+    assert_eq!(
+        h.events("ScaledDown"),
+        4,
+        "web, its HPA, the ScaledObject, the Rollout"
+    );
+    h.pass_at(&reconciler, TUESDAY_MORNING).await;
+    assert_eq!(h.events("ScaledUp"), 4);
 }
 
 async fn failed_write_leaves_an_event(h: &KubeHarness) {

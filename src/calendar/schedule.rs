@@ -111,6 +111,14 @@ impl Schedule {
         self
     }
 
+    /// The same schedule (zone, holidays, exceptions) with another base rule.
+    pub fn with_base(&self, base: Base) -> Self {
+        Schedule {
+            base,
+            ..self.clone()
+        }
+    }
+
     /// The schedule's zone.
     pub fn zone(&self) -> Tz {
         self.zone

@@ -6,10 +6,13 @@
 //! simulated estate) today, Kubernetes and AWS later.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::calendar::Schedule;
 
 pub mod aws;
 pub mod composite;
@@ -155,6 +158,12 @@ pub enum Kind {
     StatefulSet,
     /// A Kubernetes CronJob.
     CronJob,
+    /// A Kubernetes HorizontalPodAutoscaler (its `minReplicas`).
+    HorizontalPodAutoscaler,
+    /// A KEDA ScaledObject (its `autoscaling.keda.sh/paused-replicas`).
+    ScaledObject,
+    /// An Argo Rollout.
+    Rollout,
 }
 
 impl Kind {
@@ -163,7 +172,11 @@ impl Kind {
         match self {
             Kind::AutoScalingGroup | Kind::EksNodegroup | Kind::Ec2Instance => Tier::Nodes,
             Kind::StatefulSet => Tier::Stateful,
-            Kind::Deployment | Kind::CronJob => Tier::Workloads,
+            Kind::Deployment
+            | Kind::CronJob
+            | Kind::HorizontalPodAutoscaler
+            | Kind::ScaledObject
+            | Kind::Rollout => Tier::Workloads,
         }
     }
 
@@ -176,6 +189,9 @@ impl Kind {
             Kind::Deployment => "deployment",
             Kind::StatefulSet => "stateful_set",
             Kind::CronJob => "cron_job",
+            Kind::HorizontalPodAutoscaler => "horizontal_pod_autoscaler",
+            Kind::ScaledObject => "scaled_object",
+            Kind::Rollout => "rollout",
         }
     }
 }
@@ -298,6 +314,30 @@ pub struct Target {
     pub created_at: Option<DateTime<Utc>>,
     /// What it runs now, for the cost model.
     pub footprint: Footprint,
+    /// Where it deviates from its environment's rules (its own calendar, grace period).
+    #[serde(skip)]
+    pub rules: TargetRules,
+}
+
+/// Rules of one target that differ from its environment's (from annotations or its target
+/// group's configuration). The default follows the environment in everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetRules {
+    /// Its own calendar, when it does not follow its environment's.
+    pub calendar: Option<Arc<TargetCalendar>>,
+    /// Its own grace period ("too young to scale down"), when it has one.
+    pub grace_period: Option<chrono::Duration>,
+}
+
+/// A calendar that decides one target instead of its environment's schedule.
+///
+/// An active override of the environment still beats it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetCalendar {
+    /// Where it comes from, for reasons, e.g. `downscaler/uptime on namespace shop`.
+    pub source: String,
+    /// The schedule that decides the target, forced states included as exceptions.
+    pub schedule: Schedule,
 }
 
 /// One change to one target.
@@ -393,6 +433,7 @@ pub(crate) mod testing {
                 count,
                 region: Some(region.into()),
             },
+            rules: super::TargetRules::default(),
         }
     }
 }

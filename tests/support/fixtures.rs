@@ -133,3 +133,44 @@ pub fn applied_deployment(namespace: &str, name: &str, replicas: u32) -> Value {
     ]);
     object
 }
+
+/// The CustomResourceDefinition of `kind` (plural `plural`) in `group`, served as `v1alpha1`.
+pub fn crd(group: &str, plural: &str, kind: &str) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind},
+                 "versions": [{"name": "v1alpha1", "served": true, "storage": true}]},
+    })
+}
+
+/// A HorizontalPodAutoscaler of the Deployment `target` with `min` replicas.
+pub fn hpa(namespace: &str, name: &str, target: &str, min: u32) -> Value {
+    json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"minReplicas": min, "maxReplicas": 10,
+                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}},
+    })
+}
+
+/// A KEDA ScaledObject of the Deployment `target` (needs the keda.sh CRD).
+pub fn scaled_object(namespace: &str, name: &str, target: &str) -> Value {
+    json!({
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"scaleTargetRef": {"name": target}, "minReplicaCount": 1, "maxReplicaCount": 10},
+    })
+}
+
+/// An Argo Rollout with `replicas` (needs the argoproj.io CRD).
+pub fn rollout(namespace: &str, name: &str, replicas: u32) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": pod_template(name),
+                 "strategy": {"canary": {"steps": [{"setWeight": 20}]}}},
+    })
+}

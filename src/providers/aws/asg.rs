@@ -113,6 +113,7 @@ pub fn target(
             count: instances.len() as u32,
             region: Some(region.to_string()),
         },
+        rules: crate::providers::TargetRules::default(),
     }
 }
 

@@ -113,6 +113,7 @@ pub fn target(instance: &Instance, id: String, environment: &str, region: &str) 
             count: u32::from(running),
             region: Some(region.to_string()),
         },
+        rules: crate::providers::TargetRules::default(),
     }
 }
 

@@ -100,6 +100,7 @@ pub fn target(group: &Nodegroup, id: String, environment: &str, region: &str) ->
             count: desired,
             region: Some(region.to_string()),
         },
+        rules: crate::providers::TargetRules::default(),
     }
 }
 

@@ -24,6 +24,26 @@ pub const DOWNSCALER_EXCLUDE: &str = "downscaler/exclude";
 pub const DOWNSCALER_EXCLUDE_UNTIL: &str = "downscaler/exclude-until";
 /// kube-downscaler's replicas while down, honoured where curfew's own is absent.
 pub const DOWNSCALER_DOWNTIME_REPLICAS: &str = "downscaler/downtime-replicas";
+/// The name of a schedule in the configuration that decides the object instead of its
+/// environment's.
+pub const SCHEDULE: &str = "curfew.dev/schedule";
+/// A spec string (`Mon-Fri 08:00-19:00 Europe/Berlin`): up inside it, down outside.
+pub const UPTIME: &str = "curfew.dev/uptime";
+/// kube-downscaler's uptime spec string, read like [`UPTIME`].
+pub const DOWNSCALER_UPTIME: &str = "downscaler/uptime";
+/// kube-downscaler's downtime spec string: down inside it, up outside.
+pub const DOWNSCALER_DOWNTIME: &str = "downscaler/downtime";
+/// `"true"` or absolute ranges: up then, whatever the schedule says.
+pub const DOWNSCALER_FORCE_UPTIME: &str = "downscaler/force-uptime";
+/// `"true"` or absolute ranges: down then, whatever the schedule says.
+pub const DOWNSCALER_FORCE_DOWNTIME: &str = "downscaler/force-downtime";
+
+/// KEDA's annotation that holds a ScaledObject's workload at a replica count and pauses
+/// autoscaling; curfew sets it while down.
+pub const KEDA_PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+/// A [`KEDA_PAUSED_REPLICAS`] value that was there before curfew paused the ScaledObject,
+/// restored on waking.
+pub const ORIGINAL_PAUSED_REPLICAS: &str = "curfew.dev/original-paused-replicas";
 
 /// Annotations of one object.
 pub type Annotations = BTreeMap<String, String>;
@@ -37,14 +57,15 @@ pub struct Error {
     /// Its value.
     pub value: String,
     /// What was expected instead.
-    pub expected: &'static str,
+    pub expected: String,
 }
 
-fn bad(key: &'static str, value: &str, expected: &'static str) -> Error {
+/// The error for annotation `key` with `value`, which `expected` describes as unusable.
+pub fn bad(key: &'static str, value: &str, expected: impl Into<String>) -> Error {
     Error {
         key,
         value: value.to_string(),
-        expected,
+        expected: expected.into(),
     }
 }
 
@@ -95,6 +116,19 @@ pub fn down_replicas(layers: &[&Annotations], configured: u32) -> Result<u32, Er
             .map_err(|_| bad(key, value, "is not a replica count")),
         None => Ok(configured),
     }
+}
+
+/// A replica count in annotation `key`, if the annotation is there.
+pub fn replicas(annotations: &Annotations, key: &'static str) -> Result<Option<u32>, Error> {
+    annotations
+        .get(key)
+        .map(|value| {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| bad(key, value, "is not a replica count"))
+        })
+        .transpose()
 }
 
 /// Where a stored original came from.
@@ -162,22 +196,33 @@ fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
         })
 }
 
+/// Builders for unit tests of annotation handling.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use chrono::{DateTime, Utc};
 
-    fn mk(pairs: &[(&str, &str)]) -> Annotations {
+    use super::Annotations;
+
+    /// Annotations from key/value pairs.
+    pub(crate) fn mk(pairs: &[(&str, &str)]) -> Annotations {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
 
-    fn at(s: &str) -> DateTime<Utc> {
+    /// An RFC 3339 instant.
+    pub(crate) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
             .expect("valid")
             .with_timezone(&Utc)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{at, mk};
+    use super::*;
 
     #[test]
     fn workload_beats_namespace_beats_configuration() {

@@ -9,8 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 
-use super::workloads::Observed;
-use crate::providers::Kind;
+use super::workloads::{Observed, api_version_and_kind};
 
 /// The component named in Events.
 const COMPONENT: &str = "curfew";
@@ -24,6 +23,8 @@ pub enum Reason {
     ScaledUp,
     /// A scale action failed.
     ScaleFailed,
+    /// An annotation cannot be used, so curfew leaves the object alone.
+    InvalidAnnotation,
 }
 
 impl Reason {
@@ -32,22 +33,15 @@ impl Reason {
             Reason::ScaledDown => "ScaledDown",
             Reason::ScaledUp => "ScaledUp",
             Reason::ScaleFailed => "ScaleFailed",
+            Reason::InvalidAnnotation => "InvalidAnnotation",
         }
     }
 
     fn event_type(self) -> &'static str {
         match self {
-            Reason::ScaleFailed => "Warning",
+            Reason::ScaleFailed | Reason::InvalidAnnotation => "Warning",
             _ => "Normal",
         }
-    }
-}
-
-fn api_version_and_kind(kind: Kind) -> (&'static str, &'static str) {
-    match kind {
-        Kind::StatefulSet => ("apps/v1", "StatefulSet"),
-        Kind::CronJob => ("batch/v1", "CronJob"),
-        _ => ("apps/v1", "Deployment"),
     }
 }
 

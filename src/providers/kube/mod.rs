@@ -13,6 +13,8 @@
 //! * `selector` — label selectors in string form and namespace globs.
 //! * `selection` — which namespaces and workloads an environment selects.
 //! * `annotations` — the annotations read and written, and their precedence.
+//! * `calendars` — per-object calendars from schedule and force annotations.
+//! * `autoscalers` — HPAs and KEDA ScaledObjects in front of workloads.
 //! * `quantity` — CPU and memory quantities.
 //! * `workloads` — objects as targets, actions as merge patches.
 //! * `limiter` — the write token bucket.
@@ -21,6 +23,8 @@
 //! * `leader` — leader election over a Lease.
 
 pub mod annotations;
+pub mod autoscalers;
+pub mod calendars;
 pub mod events;
 pub mod leader;
 pub mod limiter;

@@ -10,12 +10,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use indexmap::IndexMap;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::discovery;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
@@ -24,13 +27,17 @@ use tokio::task::JoinHandle;
 
 use super::Error;
 use super::annotations::{self, Annotations};
+use super::autoscalers::{self, Autoscalers, WorkloadRef};
+use super::calendars::{self, CalendarAnnotations, Layer};
 use super::events::{self, EventBuilder, Reason};
 use super::limiter::Limiter;
 use super::selection::{NamespaceMatch, Selection};
 use super::workloads::{self, ObjectId, Observed};
+use crate::calendar::Schedule;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::providers::{self, Action, Kind, Provider, Target};
+use crate::providers::{self, Action, Kind, Provider, Target, TargetCalendar, TargetRules};
+use crate::telemetry;
 
 /// Knobs of the Kubernetes provider.
 #[derive(Debug, Clone, Copy)]
@@ -69,17 +76,51 @@ pub struct KubeProvider {
     deployments: Store<Deployment>,
     stateful_sets: Store<StatefulSet>,
     cron_jobs: Store<CronJob>,
+    hpas: Store<HorizontalPodAutoscaler>,
+    /// KEDA ScaledObjects, when their CRD exists.
+    scaled_objects: Option<CustomKind>,
+    /// Argo Rollouts, when their CRD exists.
+    rollouts: Option<CustomKind>,
     limiter: Limiter,
     events: EventBuilder,
     /// The resourceVersion each target had after curfew's last write to it.
     written: Mutex<HashMap<String, u64>>,
-    /// Problems already logged, so each is logged once.
+    /// Problems already reported, so each is reported once.
     reported: Mutex<HashSet<String>>,
+    /// The configuration's schedules by name.
+    schedules: IndexMap<String, Schedule>,
+    /// Compiled calendars by environment and calendar annotations.
+    calendars: Mutex<HashMap<(String, CalendarAnnotations), CompiledCalendar>>,
     watches: Vec<JoinHandle<()>>,
 }
 
+/// KEDA's ScaledObject, watched when its CRD exists.
+const KEDA_SCALED_OBJECT: (&str, &str, &str) = ("keda.sh", "v1alpha1", "ScaledObject");
+/// Argo Rollouts' Rollout, watched when its CRD exists.
+const ARGO_ROLLOUT: (&str, &str, &str) = ("argoproj.io", "v1alpha1", "Rollout");
+
+/// A calendar compiled from annotations, or why it could not be.
+type CompiledCalendar = Result<Arc<TargetCalendar>, annotations::Error>;
+
+/// Compiled calendars kept at most; the cache starts over beyond (annotation values churn
+/// rarely, so this is only a bound).
+const CALENDAR_CACHE_LIMIT: usize = 4096;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What one pass of discovery found: targets, and objects left alone with the reason.
+#[derive(Default)]
+struct Found {
+    targets: Vec<Target>,
+    problems: Vec<(Observed, annotations::Error)>,
+}
+
+/// A custom resource watched as dynamic objects (its CRD exists).
+struct CustomKind {
+    resource: ApiResource,
+    store: Store<DynamicObject>,
 }
 
 /// A watched workload as the store holds it.
@@ -87,6 +128,7 @@ enum Workload {
     Deployment(Arc<Deployment>),
     StatefulSet(Arc<StatefulSet>),
     CronJob(Arc<CronJob>),
+    Rollout(Arc<DynamicObject>),
 }
 
 impl Workload {
@@ -95,6 +137,7 @@ impl Workload {
             Workload::Deployment(d) => &d.metadata,
             Workload::StatefulSet(s) => &s.metadata,
             Workload::CronJob(c) => &c.metadata,
+            Workload::Rollout(r) => &r.metadata,
         }
     }
 
@@ -103,6 +146,7 @@ impl Workload {
             Workload::Deployment(d) => Observed::from_deployment(d),
             Workload::StatefulSet(s) => Observed::from_stateful_set(s),
             Workload::CronJob(c) => Observed::from_cron_job(c),
+            Workload::Rollout(r) => Observed::from_rollout(r),
         }
     }
 }
@@ -126,8 +170,23 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
-    let (reader, writer) = reflector::store();
-    let kind = K::kind(&K::DynamicType::default()).to_string();
+    reflect_with(api, K::DynamicType::default(), watches)
+}
+
+/// Starts a reflector over `api` for objects of type `dyntype` in the background and returns
+/// its store.
+fn reflect_with<K>(
+    api: Api<K>,
+    dyntype: K::DynamicType,
+    watches: &mut Vec<JoinHandle<()>>,
+) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    let kind = K::kind(&dyntype).to_string();
+    let writer = reflector::store::Writer::new(dyntype);
+    let reader = writer.as_reader();
     let events = watcher(api, watcher::Config::default()).modify(slim::<K>);
     let stream = reflector::reflector(writer, events).default_backoff();
     watches.push(tokio::spawn(async move {
@@ -194,6 +253,33 @@ pub fn provider_error(operation: &str, target: &str, error: &kube::Error) -> pro
     }
 }
 
+/// Watches the custom resource `group/version` `kind` when the API server serves it; a
+/// missing CRD is normal and only logged.
+async fn custom_kind(
+    client: &Client,
+    (group, version, kind): (&str, &str, &str),
+    watches: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<CustomKind>, Error> {
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    match discovery::pinned_kind(client, &gvk).await {
+        Ok((resource, _)) => {
+            let api = Api::all_with(client.clone(), &resource);
+            let store = reflect_with(api, resource.clone(), watches);
+            tracing::info!(%group, %version, %kind, "custom resource found: watching it");
+            Ok(Some(CustomKind { resource, store }))
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            tracing::info!(%group, %version, %kind, "custom resource not installed: not watched");
+            Ok(None)
+        }
+        Err(kube::Error::Discovery(_)) => {
+            tracing::info!(%group, %version, %kind, "custom resource not installed: not watched");
+            Ok(None)
+        }
+        Err(error) => Err(Error::Client(error)),
+    }
+}
+
 /// Waits until `store` has its initial list, at the latest until `deadline`.
 async fn synced<K>(
     store: &Store<K>,
@@ -218,6 +304,18 @@ where
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     store.get(&ObjectRef::new(&id.name).within(&id.namespace))
+}
+
+/// The object `namespace/name` in the store of a custom kind, if that kind is watched.
+fn lookup_custom(
+    custom: Option<&CustomKind>,
+    namespace: &str,
+    name: &str,
+) -> Option<Arc<DynamicObject>> {
+    let custom = custom?;
+    custom
+        .store
+        .get(&ObjectRef::new_with(name, custom.resource.clone()).within(namespace))
 }
 
 /// Merge-patches the namespaced object `name` and returns its new resourceVersion.
@@ -269,6 +367,9 @@ impl KubeProvider {
             deployments: reflect(Api::all(client.clone()), &mut watches),
             stateful_sets: reflect(Api::all(client.clone()), &mut watches),
             cron_jobs: reflect(Api::all(client.clone()), &mut watches),
+            hpas: reflect(Api::all(client.clone()), &mut watches),
+            scaled_objects: custom_kind(&client, KEDA_SCALED_OBJECT, &mut watches).await?,
+            rollouts: custom_kind(&client, ARGO_ROLLOUT, &mut watches).await?,
             client,
             selections,
             clock,
@@ -277,6 +378,8 @@ impl KubeProvider {
             events: EventBuilder::default(),
             written: Mutex::default(),
             reported: Mutex::default(),
+            schedules: config.schedules.clone(),
+            calendars: Mutex::default(),
             watches,
         };
         let deadline = tokio::time::Instant::now() + settings.sync_timeout;
@@ -285,6 +388,19 @@ impl KubeProvider {
         synced(&provider.deployments, deadline, "deployments", seconds).await?;
         synced(&provider.stateful_sets, deadline, "statefulsets", seconds).await?;
         synced(&provider.cron_jobs, deadline, "cronjobs", seconds).await?;
+        synced(
+            &provider.hpas,
+            deadline,
+            "horizontalpodautoscalers",
+            seconds,
+        )
+        .await?;
+        if let Some(custom) = &provider.scaled_objects {
+            synced(&custom.store, deadline, "scaledobjects", seconds).await?;
+        }
+        if let Some(custom) = &provider.rollouts {
+            synced(&custom.store, deadline, "rollouts", seconds).await?;
+        }
         Ok(provider)
     }
 
@@ -298,8 +414,62 @@ impl KubeProvider {
                 lookup(&self.stateful_sets, id).map(|s| Observed::from_stateful_set(&s))
             }
             Kind::CronJob => lookup(&self.cron_jobs, id).map(|c| Observed::from_cron_job(&c)),
+            Kind::HorizontalPodAutoscaler => lookup(&self.hpas, id).map(|h| Observed::from_hpa(&h)),
+            Kind::Rollout => lookup_custom(self.rollouts.as_ref(), &id.namespace, &id.name)
+                .map(|r| Observed::from_rollout(&r)),
+            Kind::ScaledObject => {
+                let object = lookup_custom(self.scaled_objects.as_ref(), &id.namespace, &id.name)?;
+                let workload = WorkloadRef::of_scaled_object(&object)
+                    .and_then(|reference| self.steered(&reference));
+                Observed::from_scaled_object(&object, workload.as_ref()).ok()
+            }
             _ => None,
         }
+    }
+
+    /// The workload a scale target reference names, as the watches last saw it.
+    fn steered(&self, reference: &WorkloadRef) -> Option<Observed> {
+        let kind = match reference.kind.as_str() {
+            "Deployment" => Kind::Deployment,
+            "StatefulSet" => Kind::StatefulSet,
+            "Rollout" => Kind::Rollout,
+            _ => return None,
+        };
+        self.observed(&ObjectId {
+            kind,
+            namespace: reference.namespace.clone(),
+            name: reference.name.clone(),
+        })
+    }
+
+    /// Adds the targets for a selected workload's `target` to `found`: the workload and its
+    /// HPA, or the ScaledObject that stands in for it. Unusable annotations go to `problems`.
+    fn with_autoscalers(
+        &self,
+        object: &Observed,
+        target: Target,
+        autoscalers: &Autoscalers,
+        found: &mut Found,
+    ) {
+        if let Some(scaled) = autoscalers.scaled_object(object) {
+            let scaled = match Observed::from_scaled_object(scaled, Some(object)) {
+                Ok(scaled) => scaled,
+                Err(problem) => return found.problems.push((object.clone(), problem)),
+            };
+            match autoscalers::scaled_object_target(&scaled, target) {
+                Ok(target) => found.targets.push(target),
+                Err(problem) => found.problems.push((scaled, problem)),
+            }
+            return;
+        }
+        let hpa = autoscalers.hpa(object).map(|hpa| Observed::from_hpa(hpa));
+        if let Some(hpa) = hpa {
+            match autoscalers::hpa_target(&hpa, &target) {
+                Ok(steering) => found.targets.extend(steering),
+                Err(problem) => found.problems.push((hpa, problem)),
+            }
+        }
+        found.targets.push(target);
     }
 
     /// Every watched workload, unconverted.
@@ -315,7 +485,16 @@ impl KubeProvider {
             .into_iter()
             .map(Workload::StatefulSet);
         let cron_jobs = self.cron_jobs.state().into_iter().map(Workload::CronJob);
-        deployments.chain(stateful_sets).chain(cron_jobs).collect()
+        let rollouts = self
+            .rollouts
+            .iter()
+            .flat_map(|custom| custom.store.state())
+            .map(Workload::Rollout);
+        deployments
+            .chain(stateful_sets)
+            .chain(cron_jobs)
+            .chain(rollouts)
+            .collect()
     }
 
     /// The target for `object` in `selection`, `None` when it is excluded.
@@ -332,15 +511,78 @@ impl KubeProvider {
             return Ok(None);
         }
         let down = annotations::down_replicas(&layers, selection.down_replicas)?;
-        object.to_target(&selection.environment, down).map(Some)
+        let mut target = object.to_target(&selection.environment, down)?;
+        target.rules = TargetRules {
+            calendar: self.calendar(object, namespace, selection)?,
+            grace_period: selection.grace_period,
+        };
+        Ok(Some(target))
     }
 
-    /// Logs a problem with an object once (until it changes).
-    fn report(&self, id: &str, problem: &annotations::Error) {
-        let key = format!("{id}: {problem}");
-        if lock(&self.reported).insert(key) {
-            tracing::warn!(target = id, %problem, "left alone: unusable annotation");
+    /// The object's own calendar from its and its namespace's annotations, `None` when the
+    /// environment's schedule decides it.
+    fn calendar(
+        &self,
+        object: &Observed,
+        namespace: &Annotations,
+        selection: &Selection,
+    ) -> Result<Option<Arc<TargetCalendar>>, annotations::Error> {
+        if !calendars::mentioned(&[&object.annotations, namespace]) {
+            return Ok(None);
         }
+        let workload = format!(
+            "{} {}/{}",
+            object.kind.as_str(),
+            object.namespace,
+            object.name
+        );
+        let namespace_name = format!("namespace {}", object.namespace);
+        let found = CalendarAnnotations::find(&[
+            Layer {
+                annotations: &object.annotations,
+                object: &workload,
+            },
+            Layer {
+                annotations: namespace,
+                object: &namespace_name,
+            },
+        ]);
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let key = (selection.environment.clone(), found);
+        let mut cache = lock(&self.calendars);
+        if let Some(compiled) = cache.get(&key) {
+            return compiled.clone().map(Some);
+        }
+        let Some(environment) = self.schedules.get(&selection.schedule) else {
+            return Ok(None);
+        };
+        let compiled = key.1.compile(environment, &self.schedules).map(Arc::new);
+        if cache.len() >= CALENDAR_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, compiled.clone());
+        compiled.map(Some)
+    }
+
+    /// Reports a problem with an object once (until it changes): a log line, a metric and a
+    /// Warning Event on the object.
+    async fn report(&self, object: &Observed, problem: &annotations::Error) {
+        let id = object.id();
+        let key = format!("{id}: {problem}");
+        if !lock(&self.reported).insert(key) {
+            return;
+        }
+        tracing::warn!(target = %id, %problem, "left alone: unusable annotation");
+        metrics::counter!(telemetry::KUBE_ANNOTATION_ERRORS, "annotation" => problem.key)
+            .increment(1);
+        self.publish(
+            object,
+            Reason::InvalidAnnotation,
+            format!("left alone: {problem}"),
+        )
+        .await;
     }
 
     async fn publish(&self, object: &Observed, reason: Reason, message: String) {
@@ -364,9 +606,28 @@ impl KubeProvider {
         patch: &serde_json::Value,
     ) -> kube::Result<Option<String>> {
         let (client, ns, name) = (&self.client, id.namespace.as_str(), id.name.as_str());
+        let custom = |custom: &Option<CustomKind>| custom.as_ref().map(|c| c.resource.clone());
         match id.kind {
             Kind::StatefulSet => merge_patch::<StatefulSet>(client, ns, name, patch).await,
             Kind::CronJob => merge_patch::<CronJob>(client, ns, name, patch).await,
+            Kind::HorizontalPodAutoscaler => {
+                merge_patch::<HorizontalPodAutoscaler>(client, ns, name, patch).await
+            }
+            Kind::ScaledObject | Kind::Rollout => {
+                let resource = if id.kind == Kind::Rollout {
+                    custom(&self.rollouts)
+                } else {
+                    custom(&self.scaled_objects)
+                };
+                let Some(resource) = resource else {
+                    return Ok(None);
+                };
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+                let patched = api
+                    .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await?;
+                Ok(patched.metadata.resource_version)
+            }
             _ => merge_patch::<Deployment>(client, ns, name, patch).await,
         }
     }
@@ -391,9 +652,16 @@ impl Provider for KubeProvider {
         let now = self.clock.now();
         let namespaces = self.namespaces.state();
         let workloads = self.all_workloads();
+        let autoscalers = Autoscalers::new(
+            self.hpas.state(),
+            self.scaled_objects
+                .as_ref()
+                .map(|custom| custom.store.state())
+                .unwrap_or_default(),
+        );
         let empty = BTreeMap::new();
         let mut claimed = HashSet::new();
-        let mut targets = Vec::new();
+        let mut pass = Found::default();
         for selection in &self.selections {
             // Namespace matches once per namespace, not once per workload.
             let selected: HashMap<&str, (NamespaceMatch, &Annotations)> = namespaces
@@ -422,12 +690,18 @@ impl Provider for KubeProvider {
                 }
                 let configured_exclusion = *found == NamespaceMatch::Excluded;
                 match self.target(&object, annotations, selection, configured_exclusion, now) {
-                    Ok(Some(target)) => targets.push(target),
+                    Ok(Some(target)) => {
+                        self.with_autoscalers(&object, target, &autoscalers, &mut pass)
+                    }
                     Ok(None) => {}
-                    Err(problem) => self.report(&id, &problem),
+                    Err(problem) => pass.problems.push((object, problem)),
                 }
             }
         }
+        for (object, problem) in &pass.problems {
+            self.report(object, problem).await;
+        }
+        let mut targets = pass.targets;
         targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)
     }

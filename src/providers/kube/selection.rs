@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::selector::{self, LabelSelector, glob_matches};
-use crate::config::Config;
 use crate::config::targets::{KubernetesTarget, TargetConfig};
+use crate::config::{Config, duration};
 
 /// One `kubernetes` entry of an environment, compiled.
 #[derive(Debug, Clone)]
@@ -17,6 +17,10 @@ pub struct Selection {
     selector: LabelSelector,
     /// Replicas while down, unless annotations say otherwise.
     pub down_replicas: u32,
+    /// Workloads younger than this are not scaled down; `None` leaves the planner's default.
+    pub grace_period: Option<chrono::Duration>,
+    /// The name of the environment's schedule (empty when compiled outside a configuration).
+    pub schedule: String,
 }
 
 /// Whether and how a namespace is selected.
@@ -51,6 +55,12 @@ impl Selection {
                 .transpose()?
                 .unwrap_or_default(),
             down_replicas: target.down_replicas,
+            // Validated when the configuration was loaded.
+            grace_period: target
+                .grace_period
+                .as_deref()
+                .and_then(|text| duration::parse(text).ok()),
+            schedule: String::new(),
         })
     }
 
@@ -61,7 +71,12 @@ impl Selection {
             .values()
             .flat_map(|env| {
                 env.targets.iter().filter_map(move |target| match target {
-                    TargetConfig::Kubernetes(k) => Some(Selection::new(&env.name, k)),
+                    TargetConfig::Kubernetes(k) => {
+                        Some(Selection::new(&env.name, k).map(|s| Selection {
+                            schedule: env.schedule.clone(),
+                            ..s
+                        }))
+                    }
                     _ => None,
                 })
             })
@@ -137,6 +152,13 @@ mod tests {
         assert!(!selection.workload(&labels(&[("tier", "db")])));
         let everything = mk("{ namespaces: [shop] }");
         assert!(everything.workload(&labels(&[])));
+    }
+
+    #[test]
+    fn the_grace_period_comes_from_the_target() {
+        let selection = mk("{ namespaces: [shop], grace_period: 1h }");
+        assert_eq!(selection.grace_period, Some(chrono::Duration::hours(1)));
+        assert_eq!(mk("{ namespaces: [shop] }").grace_period, None);
     }
 
     #[test]

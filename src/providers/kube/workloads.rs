@@ -2,14 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::DynamicObject;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::annotations::{self, Annotations, Source};
 use super::quantity;
-use crate::providers::{Action, Capacity, Footprint, Kind, Target};
+use crate::providers::{Action, Capacity, Footprint, Kind, Target, TargetRules};
 
 /// What curfew needs to know of a Deployment, StatefulSet or CronJob.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +39,8 @@ pub struct Observed {
     pub cpu_millis: u32,
     /// Memory requested per pod, in MiB.
     pub memory_mib: u32,
+    /// For an object that steers a workload (a ScaledObject): whether that workload is ready.
+    pub workload_ready: Option<bool>,
 }
 
 /// How a target id names an object.
@@ -56,6 +61,9 @@ pub fn parse_id(id: &str) -> Option<ObjectId> {
         "deployment" => Kind::Deployment,
         "stateful_set" => Kind::StatefulSet,
         "cron_job" => Kind::CronJob,
+        "horizontal_pod_autoscaler" => Kind::HorizontalPodAutoscaler,
+        "scaled_object" => Kind::ScaledObject,
+        "rollout" => Kind::Rollout,
         _ => return None,
     };
     let namespace = parts.next().filter(|n| !n.is_empty())?.to_string();
@@ -71,9 +79,27 @@ pub fn parse_id(id: &str) -> Option<ObjectId> {
 pub fn fits(kind: Kind, capacity: Capacity) -> bool {
     matches!(
         (kind, capacity),
-        (Kind::Deployment | Kind::StatefulSet, Capacity::Replicas(_))
-            | (Kind::CronJob, Capacity::Suspended(_))
+        (
+            Kind::Deployment
+                | Kind::StatefulSet
+                | Kind::Rollout
+                | Kind::HorizontalPodAutoscaler
+                | Kind::ScaledObject,
+            Capacity::Replicas(_)
+        ) | (Kind::CronJob, Capacity::Suspended(_))
     )
+}
+
+/// The `apiVersion` and `kind` of objects of `kind`.
+pub fn api_version_and_kind(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::StatefulSet => ("apps/v1", "StatefulSet"),
+        Kind::CronJob => ("batch/v1", "CronJob"),
+        Kind::HorizontalPodAutoscaler => ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        Kind::ScaledObject => ("keda.sh/v1alpha1", "ScaledObject"),
+        Kind::Rollout => ("argoproj.io/v1alpha1", "Rollout"),
+        _ => ("apps/v1", "Deployment"),
+    }
 }
 
 /// A k8s-openapi time as a chrono instant.
@@ -125,6 +151,7 @@ impl Observed {
             ready_replicas: 0,
             cpu_millis: 0,
             memory_mib: 0,
+            workload_ready: None,
         }
     }
 
@@ -165,13 +192,77 @@ impl Observed {
         Observed::new(Kind::CronJob, &job.metadata, Capacity::Suspended(suspended))
     }
 
+    /// An Argo Rollout (a dynamic object): `spec.replicas` like a Deployment.
+    pub fn from_rollout(rollout: &DynamicObject) -> Self {
+        let count = |value: &Value, default: u32| {
+            value
+                .as_u64()
+                .map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        let spec = &rollout.data["spec"];
+        let mut observed = Observed::new(
+            Kind::Rollout,
+            &rollout.metadata,
+            Capacity::Replicas(count(&spec["replicas"], 1)),
+        );
+        observed.ready_replicas = count(&rollout.data["status"]["readyReplicas"], 0);
+        if let Ok(template) = PodTemplateSpec::deserialize(&spec["template"]) {
+            (observed.cpu_millis, observed.memory_mib) = pod_requests(&template);
+        }
+        observed
+    }
+
+    /// A HorizontalPodAutoscaler: its capacity is `spec.minReplicas` (default 1), always
+    /// ready.
+    pub fn from_hpa(hpa: &HorizontalPodAutoscaler) -> Self {
+        let min = to_u32(hpa.spec.as_ref().and_then(|s| s.min_replicas), 1);
+        let mut observed = Observed::new(
+            Kind::HorizontalPodAutoscaler,
+            &hpa.metadata,
+            Capacity::Replicas(min),
+        );
+        observed.ready_replicas = min;
+        observed
+    }
+
+    /// A KEDA ScaledObject steering `workload`: its capacity is the replica count it pauses
+    /// the workload at, or the workload's replicas when not paused; it is ready when the
+    /// workload is.
+    pub fn from_scaled_object(
+        object: &DynamicObject,
+        workload: Option<&Observed>,
+    ) -> Result<Self, annotations::Error> {
+        let notes = object.metadata.annotations.clone().unwrap_or_default();
+        let paused = annotations::replicas(&notes, annotations::KEDA_PAUSED_REPLICAS)?;
+        let current = match workload.map(|w| w.capacity) {
+            Some(Capacity::Replicas(n)) => n,
+            _ => 0,
+        };
+        let mut observed = Observed::new(
+            Kind::ScaledObject,
+            &object.metadata,
+            Capacity::Replicas(paused.unwrap_or(current)),
+        );
+        if let Some(workload) = workload {
+            observed.ready_replicas = workload.ready_replicas;
+            observed.cpu_millis = workload.cpu_millis;
+            observed.memory_mib = workload.memory_mib;
+        }
+        observed.workload_ready = Some(workload.is_some_and(Observed::ready));
+        Ok(observed)
+    }
+
     /// Its target id, e.g. `deployment/shop/web`.
     pub fn id(&self) -> String {
         format!("{}/{}/{}", self.kind.as_str(), self.namespace, self.name)
     }
 
-    /// Whether all wanted replicas are ready (CronJobs always are).
+    /// Whether all wanted replicas are ready (CronJobs always are; a ScaledObject is when
+    /// its workload is).
     pub fn ready(&self) -> bool {
+        if let Some(ready) = self.workload_ready {
+            return ready;
+        }
         match self.capacity {
             Capacity::Replicas(wanted) => self.ready_replicas == wanted,
             _ => true,
@@ -211,6 +302,7 @@ impl Observed {
             ready: self.ready(),
             created_at: self.created_at,
             footprint,
+            rules: TargetRules::default(),
         })
     }
 
@@ -250,8 +342,15 @@ impl Observed {
         }
         let spec = match (self.kind, to) {
             (Kind::CronJob, Capacity::Suspended(suspend)) => json!({"suspend": suspend}),
-            (Kind::Deployment | Kind::StatefulSet, Capacity::Replicas(n)) => {
+            (Kind::Deployment | Kind::StatefulSet | Kind::Rollout, Capacity::Replicas(n)) => {
                 json!({"replicas": n})
+            }
+            (Kind::HorizontalPodAutoscaler, Capacity::Replicas(n)) => json!({"minReplicas": n}),
+            (Kind::ScaledObject, Capacity::Replicas(n)) => {
+                self.pause_notes(action, n, stored.is_some(), &mut notes);
+                return Some(json!({
+                    "metadata": {"resourceVersion": self.resource_version, "annotations": notes},
+                }));
             }
             _ => return None,
         };
@@ -259,6 +358,36 @@ impl Observed {
             "metadata": {"resourceVersion": self.resource_version, "annotations": notes},
             "spec": spec,
         }))
+    }
+
+    /// A ScaledObject's pause annotations for `action`: going down pauses it at `replicas`
+    /// and remembers a pause that was there before curfew's (unless curfew's own original is
+    /// already `stored`); waking restores that pause or removes it.
+    fn pause_notes(
+        &self,
+        action: &Action,
+        replicas: u32,
+        stored: bool,
+        notes: &mut serde_json::Map<String, Value>,
+    ) {
+        let paused = annotations::KEDA_PAUSED_REPLICAS.to_string();
+        let before = annotations::ORIGINAL_PAUSED_REPLICAS.to_string();
+        match action {
+            Action::ScaleDown { .. } => {
+                notes.insert(paused.clone(), json!(replicas.to_string()));
+                if let (false, Some(value)) = (stored, self.annotations.get(&paused)) {
+                    notes.insert(before, json!(value));
+                }
+            }
+            Action::ScaleUp { .. } => {
+                let restored = self
+                    .annotations
+                    .get(&before)
+                    .map_or(Value::Null, |v| json!(v));
+                notes.insert(paused, restored);
+                notes.insert(before, Value::Null);
+            }
+        }
     }
 }
 
@@ -378,12 +507,116 @@ mod tests {
         assert_eq!(up_already.patch_for(&up), None);
     }
 
+    fn mk_scaled_object(annotations: &[(&str, &str)]) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+            "metadata": {
+                "name": "web", "namespace": "shop", "resourceVersion": "7",
+                "annotations": annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            },
+            "spec": {"scaleTargetRef": {"name": "web"}},
+        }))
+        .expect("valid object")
+    }
+
+    fn scaled(action: &str, original: u32, to: u32) -> Action {
+        let target = "scaled_object/shop/web".to_string();
+        match action {
+            "down" => Action::ScaleDown {
+                target,
+                original: Capacity::Replicas(original),
+                to: Capacity::Replicas(to),
+            },
+            _ => Action::ScaleUp {
+                target,
+                to: Capacity::Replicas(original),
+            },
+        }
+    }
+
+    #[test]
+    fn a_scaled_object_is_paused_with_the_original_in_the_same_patch() {
+        let web = Observed::from_deployment(&mk_deployment(3, Some(3), &[]));
+        let object =
+            Observed::from_scaled_object(&mk_scaled_object(&[]), Some(&web)).expect("valid");
+        assert_eq!(
+            object.capacity,
+            Capacity::Replicas(3),
+            "the workload's replicas"
+        );
+        assert!(object.ready());
+        let patch = object.patch_for(&scaled("down", 3, 0)).expect("differs");
+        assert_eq!(
+            patch,
+            json!({"metadata": {"resourceVersion": "7", "annotations": {
+                "curfew.dev/original-replicas": "3",
+                "autoscaling.keda.sh/paused-replicas": "0",
+            }}})
+        );
+    }
+
+    #[test]
+    fn a_pause_that_was_there_before_is_kept_and_put_back() {
+        let before = mk_scaled_object(&[("autoscaling.keda.sh/paused-replicas", "2")]);
+        let object = Observed::from_scaled_object(&before, None).expect("valid");
+        assert_eq!(object.capacity, Capacity::Replicas(2));
+        let patch = object.patch_for(&scaled("down", 2, 0)).expect("differs");
+        assert_eq!(
+            patch["metadata"]["annotations"]["curfew.dev/original-paused-replicas"],
+            "2"
+        );
+        let asleep = mk_scaled_object(&[
+            ("autoscaling.keda.sh/paused-replicas", "0"),
+            ("curfew.dev/original-paused-replicas", "2"),
+            ("curfew.dev/original-replicas", "2"),
+        ]);
+        let object = Observed::from_scaled_object(&asleep, None).expect("valid");
+        let patch = object.patch_for(&scaled("up", 2, 0)).expect("differs");
+        assert_eq!(
+            patch["metadata"]["annotations"],
+            json!({
+                "curfew.dev/original-replicas": null,
+                "autoscaling.keda.sh/paused-replicas": "2",
+                "curfew.dev/original-paused-replicas": null,
+            })
+        );
+        let garbled = mk_scaled_object(&[("autoscaling.keda.sh/paused-replicas", "many")]);
+        assert!(Observed::from_scaled_object(&garbled, None).is_err());
+    }
+
+    #[test]
+    fn an_hpa_patch_sets_min_replicas() {
+        let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "9"},
+            "spec": {"minReplicas": 3, "maxReplicas": 10,
+                     "scaleTargetRef": {"kind": "Deployment", "name": "web"}},
+        }))
+        .expect("valid HPA");
+        let observed = Observed::from_hpa(&hpa);
+        let down = Action::ScaleDown {
+            target: observed.id(),
+            original: Capacity::Replicas(3),
+            to: Capacity::Replicas(1),
+        };
+        assert_eq!(
+            observed.patch_for(&down),
+            Some(json!({
+                "metadata": {"resourceVersion": "9", "annotations": {"curfew.dev/original-replicas": "3"}},
+                "spec": {"minReplicas": 1},
+            }))
+        );
+    }
+
     #[test]
     fn target_ids_round_trip() {
         let id = parse_id("stateful_set/shop/db").expect("valid");
         assert_eq!(
             (id.kind, id.namespace.as_str(), id.name.as_str()),
             (Kind::StatefulSet, "shop", "db")
+        );
+        assert_eq!(
+            parse_id("scaled_object/shop/web").map(|id| id.kind),
+            Some(Kind::ScaledObject)
         );
         assert_eq!(parse_id("auto_scaling_group/x"), None);
         assert_eq!(parse_id("deployment//web"), None);

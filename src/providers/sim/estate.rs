@@ -728,7 +728,11 @@ fn group_capacity(min: u32, max: u32, desired: u32) -> Capacity {
 fn fits(kind: Kind, capacity: Capacity) -> bool {
     let expected = match kind {
         Kind::AutoScalingGroup | Kind::EksNodegroup => group_capacity(0, 0, 0),
-        Kind::Deployment | Kind::StatefulSet => Capacity::Replicas(0),
+        Kind::Deployment
+        | Kind::StatefulSet
+        | Kind::Rollout
+        | Kind::HorizontalPodAutoscaler
+        | Kind::ScaledObject => Capacity::Replicas(0),
         Kind::CronJob => Capacity::Suspended(false),
         Kind::Ec2Instance => Capacity::Running(false),
     };
@@ -771,6 +775,7 @@ impl Scaling {
             ready,
             created_at,
             footprint,
+            rules: crate::providers::TargetRules::default(),
         })
     }
 

@@ -48,7 +48,8 @@ impl ResourceType {
     /// Whether objects of this type follow `spec.replicas` with their status like a
     /// controller would.
     pub fn has_replica_controller(&self) -> bool {
-        self.group == "apps" && (self.plural == "deployments" || self.plural == "statefulsets")
+        (self.group == "apps" && (self.plural == "deployments" || self.plural == "statefulsets"))
+            || (self.group == "argoproj.io" && self.plural == "rollouts")
     }
 
     /// The discovery entries of this type (and its subresources).
