@@ -10,6 +10,8 @@
 //! CURFEW_BIN=${CARGO_TARGET_DIR:-target}/release/curfew cargo bench --profile dev --bench asg_boundary
 //! ```
 
+// The tests' moto helpers; this program uses only some of them.
+#[allow(dead_code)]
 #[path = "../tests/support/moto.rs"]
 mod moto;
 
