@@ -437,17 +437,19 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
     assert_eq!(status, 200);
     assert!(body.contains("demo for the customer"), "{body}");
 
-    let events = audit_events(&a.addr);
-    for expected in [
+    // The pass records its actions once they are done, a moment after the scale is visible.
+    let expected = [
         ("scale_down", "curfew"),
         ("override_created", "root"),
         ("scale_up", "curfew"),
-    ] {
-        assert!(
-            events.contains(&(expected.0.to_string(), expected.1.to_string())),
-            "{expected:?} in {events:?}"
-        );
-    }
+    ]
+    .map(|(event, actor)| (event.to_string(), actor.to_string()));
+    let recorded = eventually(Duration::from_secs(5), || {
+        let events = audit_events(&a.addr);
+        expected.iter().all(|e| events.contains(e))
+    })
+    .await;
+    assert!(recorded, "{expected:?} in {:?}", audit_events(&a.addr));
     let before = eventually(Duration::from_secs(5), || ledger(&h).is_some()).await;
     assert!(before, "the leader keeps the ledger in a ConfigMap");
 
