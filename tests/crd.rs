@@ -12,17 +12,7 @@ const COMMITTED: &str = "deploy/kubernetes/base/crd.yaml";
 #[test]
 fn committed_override_crd_matches_the_code() {
     let generated = curfew::overrides::resource::crd_yaml();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(COMMITTED);
-    if std::env::var_os("CURFEW_BLESS").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "{COMMITTED} is out of date with the code; regenerate it with \
-         `CURFEW_BLESS=1 cargo test --test crd` and commit the result"
-    );
+    support::committed::check(COMMITTED, &generated, "crd");
 }
 
 #[tokio::test]

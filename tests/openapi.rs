@@ -1,5 +1,7 @@
 //! The committed OpenAPI document matches the one the code generates.
 
+mod support;
+
 use std::path::Path;
 
 const COMMITTED: &str = "docs/openapi.json";
@@ -7,17 +9,7 @@ const COMMITTED: &str = "docs/openapi.json";
 #[test]
 fn committed_openapi_document_matches_the_code() {
     let generated = curfew::api::openapi::document_json();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(COMMITTED);
-    if std::env::var_os("CURFEW_BLESS").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "{COMMITTED} is out of date with the code; regenerate it with \
-         `CURFEW_BLESS=1 cargo test --test openapi` and commit the result"
-    );
+    support::committed::check(COMMITTED, &generated, "openapi");
 }
 
 #[test]

@@ -6,11 +6,30 @@ use std::time::Duration;
 
 /// Sends `GET path` to `addr`; returns the status and the body.
 pub fn get(addr: &str, path: &str) -> (u16, String) {
+    send(addr, "GET", path, &[], "")
+}
+
+/// Sends one HTTP/1.0 request with extra `headers` and `body` (sent with its length) to
+/// `addr`; returns the status and the body.
+pub fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connects");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("sets a timeout");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("writes");
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    write!(stream, "{head}\r\n{body}").expect("writes");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("reads");
     let status = response

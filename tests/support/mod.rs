@@ -11,6 +11,9 @@ pub mod http;
 pub mod kube;
 pub mod moto;
 
+/// Compares a generated artifact with its committed copy.
+pub mod committed;
+
 use std::sync::Arc;
 use std::time::Duration;
 
