@@ -2,8 +2,6 @@
 
 mod support;
 
-use std::path::Path;
-
 const COMMITTED: &str = "docs/openapi.json";
 
 #[test]
