@@ -35,6 +35,9 @@ use crate::{state, telemetry};
 /// How long shutdown may take before the process gives up waiting.
 const SHUTDOWN_BUDGET: StdDuration = StdDuration::from_secs(9);
 
+/// How often a running service reloads spot prices.
+const SPOT_PRICE_REFRESH: StdDuration = StdDuration::from_secs(3600);
+
 /// Why the service could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -227,9 +230,10 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
             None
         }
     };
-    let parts = assemble(&options, shutdown.clone()).await?;
+    let parts = Arc::new(assemble(&options, shutdown.clone()).await?);
     telemetry::register_zeroes(parts.provider.name());
     load_spot_prices(&parts).await;
+    spawn_spot_price_refresh(&parts, &shutdown);
     let tokens = Arc::new(load_tokens(&options)?);
     let elector = leader_elector(&options.config).await?;
     spawn_signal_handler(shutdown.clone());
@@ -374,6 +378,22 @@ async fn load_spot_prices(parts: &Parts) {
         Ok(prices) => parts.cost.set_spot_prices(prices),
         Err(err) => tracing::warn!(error = %err, "spot prices unavailable; using the discount"),
     }
+}
+
+/// Reloads the spot prices every [`SPOT_PRICE_REFRESH`] until shutdown, so the cost model
+/// follows the market (the AWS provider caches its price history for as long).
+fn spawn_spot_price_refresh(parts: &Arc<Parts>, shutdown: &CancellationToken) {
+    let (parts, shutdown) = (parts.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SPOT_PRICE_REFRESH);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = every.tick() => load_spot_prices(&parts).await,
+            }
+        }
+    });
 }
 
 /// The tokens the API accepts: `--tokens`, else `server.tokens_file`, else none.
