@@ -10,6 +10,8 @@
 //! CURFEW_BIN=${CARGO_TARGET_DIR:-target}/release/curfew cargo bench --profile dev --bench asg_boundary
 //! ```
 
+// Shared with the integration tests, which use more of it than this program does.
+#[allow(dead_code)]
 #[path = "../tests/support/moto.rs"]
 mod moto;
 

@@ -131,8 +131,8 @@ pub struct ActionOutcome {
     pub error: Option<String>,
     /// Whether the target reached its new capacity within the readiness timeout.
     pub ready: bool,
-    /// Whether the pass waited for the target's readiness. It does not after the last tier
-    /// of a pass: nothing waits on it, and the next pass observes it like everything else.
+    /// Whether the pass waited for the target's readiness. It does not when node capacity is
+    /// the last tier of a pass: nothing waits on it, and the next pass describes it afresh.
     pub awaited: bool,
 }
 
@@ -387,6 +387,7 @@ impl Reconciler {
             .map_err(|(err, _)| Error::Discover(err))?;
         self.record_targets(&targets);
         if let Some(cost) = &self.cost {
+            self.refresh_spot_prices(cost).await;
             cost.observe(now, &decisions, &targets).await;
         }
         let by_name: HashMap<String, EnvironmentDecision> = decisions
@@ -420,8 +421,8 @@ impl Reconciler {
                 tracing::info!("shutdown requested: not starting the next tier");
                 break;
             }
-            // Only a tier that another tier follows is waited for.
-            let (outcomes, interrupted) = self.execute_phase(phase, index < last).await;
+            let wait = awaits_readiness(phase, index == last);
+            let (outcomes, interrupted) = self.execute_phase(phase, wait).await;
             report.requeue |= outcomes
                 .iter()
                 .any(|o| o.error.as_deref().is_some_and(|e| e.contains("conflict")));
@@ -444,6 +445,15 @@ impl Reconciler {
                 .await;
         }
         Ok(report)
+    }
+
+    /// Hands the provider's spot prices for what this pass discovered to the cost model.
+    /// Providers cache them, so most passes make no call for them.
+    async fn refresh_spot_prices(&self, cost: &CostTracker) {
+        match self.provider.spot_prices().await {
+            Ok(prices) => cost.set_spot_prices(prices),
+            Err(err) => tracing::warn!(error = %err, "spot prices unavailable; using the discount"),
+        }
     }
 
     /// Applies one tier's actions concurrently, then, when `wait`, waits for them to be
@@ -711,6 +721,14 @@ fn applied_view(targets: &[Target], outcomes: &[ActionOutcome]) -> Vec<Target> {
             None => target.clone(),
         })
         .collect()
+}
+
+/// Whether a pass waits for a phase's targets to be ready: always when another tier follows;
+/// for the last phase only when it is a Kubernetes tier. Node capacity that nothing follows is
+/// not waited for, since every pass describes it afresh; a Kubernetes tier is, since the next
+/// pass plans from watch caches that must first have seen curfew's writes.
+fn awaits_readiness(phase: &[PlannedAction], last: bool) -> bool {
+    !last || phase.iter().any(|planned| planned.tier != Tier::Nodes)
 }
 
 /// Splits ordered actions into phases: one per direction and tier.

@@ -209,7 +209,6 @@ pub async fn build_provider(
 /// One reconcile pass, then return its report (`run --once`).
 pub async fn run_once(options: Options) -> Result<PassReport> {
     let parts = assemble(&options, CancellationToken::new()).await?;
-    load_spot_prices(&parts).await;
     let report = parts.reconciler.reconcile().await?;
     parts.cost.flush().await;
     Ok(report)
@@ -229,7 +228,6 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     };
     let parts = assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
-    load_spot_prices(&parts).await;
     let tokens = Arc::new(load_tokens(&options)?);
     let elector = leader_elector(&options.config).await?;
     spawn_signal_handler(shutdown.clone());
@@ -365,14 +363,6 @@ async fn take_over(parts: &Parts) {
     }
     if let Err(err) = parts.audit.refresh().await {
         tracing::error!(error = %err, "cannot read the audit log");
-    }
-}
-
-/// Hands the provider's spot prices, if it sees any, to the cost model.
-async fn load_spot_prices(parts: &Parts) {
-    match parts.provider.spot_prices().await {
-        Ok(prices) => parts.cost.set_spot_prices(prices),
-        Err(err) => tracing::warn!(error = %err, "spot prices unavailable; using the discount"),
     }
 }
 

@@ -579,7 +579,7 @@ fn observed_reconciler(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_is_asked_once_per_poll_for_a_whole_tier_and_never_for_the_last_tier() {
+async fn readiness_is_asked_once_per_poll_for_a_whole_tier_and_never_for_nodes_going_down_last() {
     let config = config(ONE_ENVIRONMENT);
     let dir = tempfile::tempdir().unwrap();
     let (clock, sim) = support::sim_provider(&config, utc("2026-11-29T22:00:00Z"));
@@ -613,18 +613,15 @@ async fn readiness_is_asked_once_per_poll_for_a_whole_tier_and_never_for_the_las
         "the nodes take several polls to join: {asked:?}"
     );
     assert_eq!(asked[0], ["auto_scaling_group/eu-nodes"]);
-    assert_eq!(asked.last().unwrap(), &["stateful_set/shop/postgres"]);
-    assert!(
-        asked
-            .iter()
-            .flatten()
-            .all(|id| !id.starts_with("deployment/")),
-        "the Deployments wake last and are not waited for: {asked:?}"
+    assert_eq!(
+        asked.last().unwrap(),
+        &["deployment/shop/api", "deployment/shop/web"],
+        "workloads are waited for even when last, in one call: {asked:?}"
     );
-    for outcome in &morning.outcomes {
-        let last_tier = outcome.planned.tier == Tier::Workloads;
-        assert_eq!(outcome.awaited, !last_tier, "{outcome:?}");
-        assert_eq!(outcome.ready, !last_tier, "{outcome:?}");
+    assert!(morning.outcomes.iter().all(|o| o.awaited && o.ready));
+    for outcome in &night.outcomes {
+        let nodes = outcome.planned.tier == Tier::Nodes;
+        assert_eq!(outcome.awaited, !nodes, "{outcome:?}");
     }
 }
 

@@ -144,13 +144,17 @@ enum Object {
     },
 }
 
+/// Instance types in use by region, with an account to ask for their prices.
+type TypesInUse = HashMap<String, (Account, BTreeSet<String>)>;
+
 /// The AWS provider.
 pub struct AwsProvider {
     scopes: Vec<Scope>,
     clients: HashMap<Account, Clients>,
     objects: RwLock<HashMap<String, Object>>,
-    /// Instance types seen by the latest discovery, by region, with an account to ask.
-    types_in_use: RwLock<HashMap<String, (Account, BTreeSet<String>)>>,
+    /// Instance types seen by the latest discovery, by region, with an account to ask;
+    /// `None` until the first discovery.
+    types_in_use: RwLock<Option<TypesInUse>>,
     prices: prices::PriceCache,
     limits: HashMap<&'static str, Semaphore>,
 }
@@ -625,7 +629,7 @@ impl Provider for AwsProvider {
             return Err(err);
         }
         *self.objects.write().unwrap_or_else(|e| e.into_inner()) = objects;
-        *self.types_in_use.write().unwrap_or_else(|e| e.into_inner()) = types;
+        *self.types_in_use.write().unwrap_or_else(|e| e.into_inner()) = Some(types);
         targets.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)
     }
@@ -733,7 +737,8 @@ impl Provider for AwsProvider {
     }
 
     /// Spot prices of the instance types the latest discovery saw (discovering first when
-    /// nothing was discovered yet), cached per region for [`prices::PRICE_TTL`].
+    /// nothing was discovered yet; a discovery that saw no instance types needs no prices),
+    /// cached per region for [`prices::PRICE_TTL`].
     async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
         let in_use = || {
             self.types_in_use
@@ -741,11 +746,13 @@ impl Provider for AwsProvider {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone()
         };
-        let mut regions = in_use();
-        if regions.is_empty() {
-            self.discover().await?;
-            regions = in_use();
-        }
+        let regions = match in_use() {
+            Some(regions) => regions,
+            None => {
+                self.discover().await?;
+                in_use().unwrap_or_default()
+            }
+        };
         let mut all = HashMap::new();
         for (region, (account, types)) in regions {
             for (instance_type, price) in self.region_prices(&account, types).await? {
