@@ -10,7 +10,7 @@
 //! CURFEW_BIN=${CARGO_TARGET_DIR:-target}/release/curfew cargo bench --profile dev --bench asg_boundary
 //! ```
 
-// The tests' moto helpers; this program uses only some of them.
+// Shared with the integration tests, which use more of it than this program does.
 #[allow(dead_code)]
 #[path = "../tests/support/moto.rs"]
 mod moto;

@@ -131,6 +131,17 @@ pub struct ActionOutcome {
     pub error: Option<String>,
     /// Whether the target reached its new capacity within the readiness timeout.
     pub ready: bool,
+    /// Whether the pass waited for the target's readiness. It does not when node capacity is
+    /// the last tier of a pass: nothing waits on it, and the next pass describes it afresh.
+    pub awaited: bool,
+}
+
+impl ActionOutcome {
+    /// Whether the action was applied but the target did not become ready while the pass
+    /// waited for it.
+    pub fn late(&self) -> bool {
+        self.error.is_none() && self.awaited && !self.ready
+    }
 }
 
 /// The result of one pass.
@@ -156,9 +167,20 @@ pub struct PassReport {
 }
 
 impl PassReport {
-    /// Whether every action succeeded and every target became ready.
+    /// Whether every action succeeded and every target waited for became ready.
     pub fn converged(&self) -> bool {
-        self.outcomes.iter().all(|o| o.error.is_none() && o.ready) && !self.requeue && !self.replan
+        self.outcomes.iter().all(|o| o.error.is_none() && !o.late())
+            && !self.requeue
+            && !self.replan
+    }
+
+    /// The earliest transition of any environment's schedule or any target's own calendar.
+    pub fn next_change(&self) -> Option<DateTime<Utc>> {
+        self.decisions
+            .iter()
+            .filter_map(|d| d.next_change)
+            .chain(self.plan.next_change)
+            .min()
     }
 
     /// The targets whose actions failed, with the error.
@@ -278,7 +300,7 @@ impl Reconciler {
         while !self.shutdown.is_cancelled() {
             let next_change = match self.reconcile().await {
                 Ok(report) if report.requeue => Some(self.clock.now() + Duration::seconds(1)),
-                Ok(report) => report.decisions.iter().filter_map(|d| d.next_change).min(),
+                Ok(report) => report.next_change(),
                 Err(_) => None,
             };
             let tick_at = self.clock.now() + self.settings.tick;
@@ -365,6 +387,7 @@ impl Reconciler {
             .map_err(|(err, _)| Error::Discover(err))?;
         self.record_targets(&targets);
         if let Some(cost) = &self.cost {
+            self.refresh_spot_prices(cost).await;
             cost.observe(now, &decisions, &targets).await;
         }
         let by_name: HashMap<String, EnvironmentDecision> = decisions
@@ -373,34 +396,33 @@ impl Reconciler {
             .collect();
         let plan = planner::plan_actions(now, &by_name, &targets, self.settings.plan);
         self.record_skipped(&plan.skipped);
-        let next_wakeup = decisions
-            .iter()
-            .filter_map(|d| d.next_change)
-            .chain([now + self.settings.tick])
-            .min()
-            .unwrap_or(now + self.settings.tick);
+        let tick_at = now + self.settings.tick;
         let mut report = PassReport {
             at: now,
             decisions,
             outcomes: Vec::new(),
             targets: targets.len(),
-            next_wakeup,
+            next_wakeup: tick_at,
             requeue: false,
             replan: false,
             plan,
         };
+        report.next_wakeup = report.next_change().map_or(tick_at, |at| at.min(tick_at));
         if self.settings.dry_run {
             for planned in &report.plan.actions {
                 tracing::info!(target = planned.action.target(), action = ?planned.action, reason = %planned.reason, "dry run: would apply");
             }
             return Ok(report);
         }
-        for phase in phases(&report.plan.actions) {
+        let phases = phases(&report.plan.actions);
+        let last = phases.len().saturating_sub(1);
+        for (index, phase) in phases.iter().enumerate() {
             if self.shutdown.is_cancelled() {
                 tracing::info!("shutdown requested: not starting the next tier");
                 break;
             }
-            let (outcomes, interrupted) = self.execute_phase(&phase).await;
+            let wait = awaits_readiness(phase, index == last);
+            let (outcomes, interrupted) = self.execute_phase(phase, wait).await;
             report.requeue |= outcomes
                 .iter()
                 .any(|o| o.error.as_deref().is_some_and(|e| e.contains("conflict")));
@@ -416,21 +438,32 @@ impl Reconciler {
         if let Some(cost) = &self.cost
             && !report.outcomes.is_empty()
         {
-            // Capacity changed: book the new rates from the moment the actions ended.
-            match self.provider.discover().await {
-                Ok(targets) => {
-                    cost.observe(self.clock.now(), &report.decisions, &targets)
-                        .await
-                }
-                Err(err) => tracing::warn!(error = %err, "re-reading targets after actions"),
-            }
+            // Capacity changed: book the new rates from the moment the actions ended, from
+            // what the pass applied (the next pass's discovery corrects any difference).
+            let applied = applied_view(&targets, &report.outcomes);
+            cost.observe(self.clock.now(), &report.decisions, &applied)
+                .await;
         }
         Ok(report)
     }
 
-    /// Applies one tier's actions concurrently, then waits for them to be ready. Returns the
-    /// outcomes and whether the wait ended early because an override changed.
-    async fn execute_phase(&self, phase: &[PlannedAction]) -> (Vec<ActionOutcome>, bool) {
+    /// Hands the provider's spot prices for what this pass discovered to the cost model.
+    /// Providers cache them, so most passes make no call for them.
+    async fn refresh_spot_prices(&self, cost: &CostTracker) {
+        match self.provider.spot_prices().await {
+            Ok(prices) => cost.set_spot_prices(prices),
+            Err(err) => tracing::warn!(error = %err, "spot prices unavailable; using the discount"),
+        }
+    }
+
+    /// Applies one tier's actions concurrently, then, when `wait`, waits for them to be
+    /// ready. Returns the outcomes and whether the wait ended early because an override
+    /// changed.
+    async fn execute_phase(
+        &self,
+        phase: &[PlannedAction],
+        wait: bool,
+    ) -> (Vec<ActionOutcome>, bool) {
         let applies: Vec<_> = phase
             .iter()
             .map(|planned| self.apply_one(planned))
@@ -440,7 +473,7 @@ impl Reconciler {
             .collect()
             .await;
         outcomes.sort_by(|a, b| a.planned.action.target().cmp(b.planned.action.target()));
-        let interrupted = self.await_readiness(&mut outcomes).await;
+        let interrupted = wait && self.await_readiness(&mut outcomes).await;
         self.record_outcomes(&outcomes).await;
         (outcomes, interrupted)
     }
@@ -478,25 +511,30 @@ impl Reconciler {
             attempts,
             error,
             ready: false,
+            awaited: false,
         }
     }
 
-    /// Polls readiness of the successfully applied targets until all are ready, the
-    /// readiness timeout (clock time) passes, or the trigger fires (an override changed);
-    /// returns whether the trigger ended the wait.
+    /// Polls readiness of the successfully applied targets, all of them in one batched
+    /// call per poll, until all are ready, the readiness timeout (clock time) passes, or the
+    /// trigger fires (an override changed); returns whether the trigger ended the wait.
     async fn await_readiness(&self, outcomes: &mut [ActionOutcome]) -> bool {
         let deadline = self.clock.now() + self.settings.readiness_timeout;
         let real_cap = Instant::now() + StdDuration::from_secs(600);
+        for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
+            outcome.awaited = true;
+        }
         loop {
-            for outcome in outcomes
+            let mut pending: Vec<&mut ActionOutcome> = outcomes
                 .iter_mut()
                 .filter(|o| o.error.is_none() && !o.ready)
-            {
-                outcome.ready = self
-                    .provider
-                    .ready(outcome.planned.action.target())
-                    .await
-                    .unwrap_or(false);
+                .collect();
+            let ids: Vec<String> = pending
+                .iter()
+                .map(|o| o.planned.action.target().to_string())
+                .collect();
+            for (outcome, ready) in pending.iter_mut().zip(self.provider.ready_many(&ids).await) {
+                outcome.ready = ready;
             }
             let waiting = outcomes.iter().any(|o| o.error.is_none() && !o.ready);
             if !waiting
@@ -668,6 +706,31 @@ impl Reconciler {
     }
 }
 
+/// The discovered targets as they run once the successful actions of `outcomes` have taken
+/// effect.
+fn applied_view(targets: &[Target], outcomes: &[ActionOutcome]) -> Vec<Target> {
+    let applied: HashMap<&str, &Action> = outcomes
+        .iter()
+        .filter(|o| o.error.is_none())
+        .map(|o| (o.planned.action.target(), &o.planned.action))
+        .collect();
+    targets
+        .iter()
+        .map(|target| match applied.get(target.id.as_str()) {
+            Some(action) => target.after(action),
+            None => target.clone(),
+        })
+        .collect()
+}
+
+/// Whether a pass waits for a phase's targets to be ready: always when another tier follows;
+/// for the last phase only when it is a Kubernetes tier. Node capacity that nothing follows is
+/// not waited for, since every pass describes it afresh; a Kubernetes tier is, since the next
+/// pass plans from watch caches that must first have seen curfew's writes.
+fn awaits_readiness(phase: &[PlannedAction], last: bool) -> bool {
+    !last || phase.iter().any(|planned| planned.tier != Tier::Nodes)
+}
+
 /// Splits ordered actions into phases: one per direction and tier.
 fn phases(actions: &[PlannedAction]) -> Vec<Vec<PlannedAction>> {
     let mut phases: Vec<Vec<PlannedAction>> = Vec::new();
@@ -683,4 +746,103 @@ fn phases(actions: &[PlannedAction]) -> Vec<Vec<PlannedAction>> {
         }
     }
     phases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::testing::mk_group_target;
+    use crate::providers::{Capacity, Footprint, Lifecycle};
+
+    fn group(desired: u32) -> Capacity {
+        Capacity::Group {
+            min: 0,
+            max: 10,
+            desired,
+        }
+    }
+
+    fn mk_outcome(action: Action, error: Option<&str>) -> ActionOutcome {
+        ActionOutcome {
+            planned: PlannedAction {
+                action,
+                tier: Tier::Nodes,
+                environment: "staging".into(),
+                reason: "test".into(),
+            },
+            at: DateTime::<Utc>::MIN_UTC,
+            attempts: 1,
+            error: error.map(str::to_string),
+            ready: false,
+            awaited: false,
+        }
+    }
+
+    fn instances(target: &Target) -> u32 {
+        match target.footprint {
+            Footprint::Instances { count, .. } => count,
+            _ => panic!("not instances: {:?}", target.footprint),
+        }
+    }
+
+    #[test]
+    fn the_cost_view_after_a_pass_holds_the_applied_capacities_of_successful_actions() {
+        let parked = mk_group_target(3, None, Lifecycle::OnDemand, "eu-central-1");
+        let failed = Target {
+            id: "auto_scaling_group/other".into(),
+            ..parked.clone()
+        };
+        let untouched = Target {
+            id: "auto_scaling_group/quiet".into(),
+            ..parked.clone()
+        };
+        let down = |target: &Target| Action::ScaleDown {
+            target: target.id.clone(),
+            original: group(3),
+            to: group(0),
+        };
+        let outcomes = [
+            mk_outcome(down(&parked), None),
+            mk_outcome(down(&failed), Some("throttled")),
+        ];
+
+        let view = applied_view(&[parked, failed.clone(), untouched.clone()], &outcomes);
+
+        assert_eq!(view[0].capacity, group(0));
+        assert_eq!(view[0].original, Some(group(3)));
+        assert_eq!(instances(&view[0]), 0);
+        assert_eq!(view[1], failed, "a failed action changed nothing");
+        assert_eq!(view[2], untouched);
+
+        let woken = applied_view(
+            &view[..1],
+            &[mk_outcome(
+                Action::ScaleUp {
+                    target: view[0].id.clone(),
+                    to: group(3),
+                },
+                None,
+            )],
+        );
+        assert_eq!(woken[0].capacity, group(3));
+        assert_eq!(woken[0].original, None);
+        assert_eq!(instances(&woken[0]), 3);
+    }
+
+    #[test]
+    fn an_unawaited_applied_action_is_not_late_and_an_awaited_unready_one_is() {
+        let action = Action::ScaleUp {
+            target: "auto_scaling_group/nodes".into(),
+            to: group(3),
+        };
+        let unawaited = mk_outcome(action.clone(), None);
+        let late = ActionOutcome {
+            awaited: true,
+            ..mk_outcome(action.clone(), None)
+        };
+        let failed = mk_outcome(action, Some("throttled"));
+        assert!(!unawaited.late());
+        assert!(late.late());
+        assert!(!failed.late(), "a failure is a failure, not lateness");
+    }
 }

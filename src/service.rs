@@ -35,9 +35,6 @@ use crate::{state, telemetry};
 /// How long shutdown may take before the process gives up waiting.
 const SHUTDOWN_BUDGET: StdDuration = StdDuration::from_secs(9);
 
-/// How often a running service reloads spot prices.
-const SPOT_PRICE_REFRESH: StdDuration = StdDuration::from_secs(3600);
-
 /// Why the service could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -212,7 +209,6 @@ pub async fn build_provider(
 /// One reconcile pass, then return its report (`run --once`).
 pub async fn run_once(options: Options) -> Result<PassReport> {
     let parts = assemble(&options, CancellationToken::new()).await?;
-    load_spot_prices(&parts).await;
     let report = parts.reconciler.reconcile().await?;
     parts.cost.flush().await;
     Ok(report)
@@ -230,10 +226,8 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
             None
         }
     };
-    let parts = Arc::new(assemble(&options, shutdown.clone()).await?);
+    let parts = assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
-    load_spot_prices(&parts).await;
-    spawn_spot_price_refresh(&parts, &shutdown);
     let tokens = Arc::new(load_tokens(&options)?);
     let elector = leader_elector(&options.config).await?;
     spawn_signal_handler(shutdown.clone());
@@ -370,30 +364,6 @@ async fn take_over(parts: &Parts) {
     if let Err(err) = parts.audit.refresh().await {
         tracing::error!(error = %err, "cannot read the audit log");
     }
-}
-
-/// Hands the provider's spot prices, if it sees any, to the cost model.
-async fn load_spot_prices(parts: &Parts) {
-    match parts.provider.spot_prices().await {
-        Ok(prices) => parts.cost.set_spot_prices(prices),
-        Err(err) => tracing::warn!(error = %err, "spot prices unavailable; using the discount"),
-    }
-}
-
-/// Reloads the spot prices every [`SPOT_PRICE_REFRESH`] until shutdown, so the cost model
-/// follows the market (the AWS provider caches its price history for as long).
-fn spawn_spot_price_refresh(parts: &Arc<Parts>, shutdown: &CancellationToken) {
-    let (parts, shutdown) = (parts.clone(), shutdown.clone());
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(SPOT_PRICE_REFRESH);
-        every.tick().await;
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = every.tick() => load_spot_prices(&parts).await,
-            }
-        }
-    });
 }
 
 /// The tokens the API accepts: `--tokens`, else `server.tokens_file`, else none.

@@ -514,3 +514,179 @@ async fn an_override_during_a_readiness_wait_ends_the_wait_and_the_pass_plans_ag
         again.outcomes
     );
 }
+
+/// The simulated estate, recording every batch of targets whose readiness is asked, and
+/// giving one target its own calendar when `own_calendar` is set.
+struct Recording {
+    inner: Arc<SimProvider>,
+    asked: std::sync::Mutex<Vec<Vec<String>>>,
+    own_calendar: Option<(String, Arc<curfew::providers::TargetCalendar>)>,
+}
+
+impl Recording {
+    fn new(inner: Arc<SimProvider>) -> Self {
+        Recording {
+            inner,
+            asked: std::sync::Mutex::default(),
+            own_calendar: None,
+        }
+    }
+
+    fn asked(&self) -> Vec<Vec<String>> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Recording {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn discover(&self) -> curfew::providers::Result<Vec<Target>> {
+        let mut targets = self.inner.discover().await?;
+        if let Some((id, calendar)) = &self.own_calendar {
+            for target in targets.iter_mut().filter(|t| &t.id == id) {
+                target.rules.calendar = Some(calendar.clone());
+            }
+        }
+        Ok(targets)
+    }
+
+    async fn apply(&self, action: &Action) -> curfew::providers::Result<()> {
+        self.inner.apply(action).await
+    }
+
+    async fn ready(&self, target: &str) -> curfew::providers::Result<bool> {
+        self.inner.ready(target).await
+    }
+
+    async fn ready_many(&self, targets: &[String]) -> Vec<bool> {
+        self.asked.lock().unwrap().push(targets.to_vec());
+        self.inner.ready_many(targets).await
+    }
+}
+
+fn observed_reconciler(
+    config: Arc<Config>,
+    clock: Arc<ManualClock>,
+    provider: Arc<Recording>,
+    settings: curfew::reconciler::Settings,
+    dir: &Path,
+) -> Reconciler {
+    let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir).unwrap()).unwrap());
+    Reconciler::new(config, provider, clock, overrides, settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_asked_once_per_poll_for_a_whole_tier_and_never_for_nodes_going_down_last() {
+    let config = config(ONE_ENVIRONMENT);
+    let dir = tempfile::tempdir().unwrap();
+    let (clock, sim) = support::sim_provider(&config, utc("2026-11-29T22:00:00Z"));
+    let provider = Arc::new(Recording::new(sim.clone()));
+    let reconciler = observed_reconciler(
+        config,
+        clock.clone(),
+        provider.clone(),
+        support::fast_settings(),
+        dir.path(),
+    );
+    // Sunday night: workloads, then the StatefulSet, then the nodes go down.
+    let night = reconciler.reconcile().await.unwrap();
+    assert!(night.converged(), "{:?}", night.failures());
+    let asked_at_night = provider.asked();
+    assert!(
+        asked_at_night
+            .iter()
+            .flatten()
+            .all(|id| !id.starts_with("auto_scaling_group/")),
+        "the nodes go down last and nothing waits on them: {asked_at_night:?}"
+    );
+
+    // Monday 07:00 in Berlin: nodes (90 s to join), then the StatefulSet, then the rest.
+    clock.set(utc("2026-11-30T06:00:00Z"));
+    let morning = reconciler.reconcile().await.unwrap();
+    assert!(morning.converged(), "{:?}", morning.failures());
+    let asked = provider.asked()[asked_at_night.len()..].to_vec();
+    assert!(
+        asked.len() > 2,
+        "the nodes take several polls to join: {asked:?}"
+    );
+    assert_eq!(asked[0], ["auto_scaling_group/eu-nodes"]);
+    assert_eq!(
+        asked.last().unwrap(),
+        &["deployment/shop/api", "deployment/shop/web"],
+        "workloads are waited for even when last, in one call: {asked:?}"
+    );
+    assert!(morning.outcomes.iter().all(|o| o.awaited && o.ready));
+    for outcome in &night.outcomes {
+        let nodes = outcome.planned.tier == Tier::Nodes;
+        assert_eq!(outcome.awaited, !nodes, "{outcome:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_wakes_at_a_transition_of_a_target_calendar_between_ticks() {
+    let config = config(ONE_ENVIRONMENT);
+    let dir = tempfile::tempdir().unwrap();
+    // Monday 06:00 in Berlin: the environment is asleep until 07:00.
+    let start = utc("2026-11-30T05:00:00Z");
+    let (clock, sim) = support::sim_provider(&config, start);
+    let schedule = curfew::calendar::Schedule::new(
+        chrono_tz::Europe::Berlin,
+        curfew::calendar::Base::Uptime("Mon-Fri 07:13-20:00".parse().unwrap()),
+    );
+    let web = "deployment/shop/web";
+    let provider = Arc::new(Recording {
+        own_calendar: Some((
+            web.to_string(),
+            Arc::new(curfew::providers::TargetCalendar {
+                source: "curfew.dev/uptime on deployment shop/web".into(),
+                schedule,
+            }),
+        )),
+        ..Recording::new(sim.clone())
+    });
+    let settings = curfew::reconciler::Settings {
+        // Ticks far apart: only the calendar's own transition can wake the loop at 07:13.
+        tick: Duration::hours(1),
+        ..support::fast_settings()
+    };
+    let shutdown = CancellationToken::new();
+    let reconciler = Arc::new(
+        observed_reconciler(config, clock.clone(), provider, settings, dir.path())
+            .with_shutdown(shutdown.clone()),
+    );
+    let task = {
+        let reconciler = reconciler.clone();
+        tokio::spawn(async move { reconciler.run().await })
+    };
+    let end = utc("2026-11-30T08:00:00Z");
+    while clock.now() < end {
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+
+    let web_ups: Vec<DateTime<Utc>> = sim
+        .applied()
+        .into_iter()
+        .filter(|(_, action)| action.target() == web && action.direction() == "up")
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(
+        web_ups,
+        [utc("2026-11-30T06:13:00Z")],
+        "web wakes at 07:13 in Berlin, its own calendar's transition"
+    );
+    let api_up = sim
+        .applied()
+        .into_iter()
+        .find(|(_, action)| action.target() == "deployment/shop/api" && action.direction() == "up")
+        .map(|(at, _)| at)
+        .unwrap();
+    assert!(
+        api_up < utc("2026-11-30T06:13:00Z"),
+        "the rest wakes with the environment"
+    );
+}

@@ -127,7 +127,8 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
     for outcome in &report.outcomes {
         let status = match &outcome.error {
             None if outcome.ready => "ok".to_string(),
-            None => "applied, not ready in time".to_string(),
+            None if outcome.late() => "applied, not ready in time".to_string(),
+            None => "applied".to_string(),
             Some(err) => format!("FAILED: {err}"),
         };
         println!(
@@ -148,11 +149,7 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
         for (target, error) in report.failures() {
             eprintln!("  {target}: {error}");
         }
-        for outcome in report
-            .outcomes
-            .iter()
-            .filter(|o| o.error.is_none() && !o.ready)
-        {
+        for outcome in report.outcomes.iter().filter(|o| o.late()) {
             eprintln!("  {}: not ready in time", outcome.planned.action.target());
         }
         1

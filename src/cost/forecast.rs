@@ -12,8 +12,8 @@ use super::model::{CostModel, EnvironmentCost};
 use crate::calendar::State;
 use crate::config::Config;
 use crate::planner;
+use crate::providers::Target;
 use crate::providers::sim::Estate;
-use crate::providers::{Capacity, Footprint, Target};
 
 /// Why a forecast cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,7 @@ pub fn forecast(
             let down_rate = EnvironmentCost::sum(
                 &mine
                     .iter()
-                    .map(|t| model.target_cost(&at_down_capacity(t)))
+                    .map(|t| model.target_cost(&t.at_capacity(t.down, None)))
                     .collect::<Vec<_>>(),
             )
             .per_hour;
@@ -103,45 +103,6 @@ pub fn forecast(
         })
         .collect();
     Ok(forecasts)
-}
-
-/// The target as it runs while down: its footprint scaled to its down capacity.
-fn at_down_capacity(target: &Target) -> Target {
-    let units = match target.down {
-        Capacity::Replicas(n) => n,
-        Capacity::Group { desired, .. } => desired,
-        Capacity::Running(running) => u32::from(running),
-        Capacity::Suspended(_) => 0,
-    };
-    let footprint = match &target.footprint {
-        Footprint::Instances {
-            instance_type,
-            lifecycle,
-            region,
-            ..
-        } => Footprint::Instances {
-            instance_type: instance_type.clone(),
-            lifecycle: *lifecycle,
-            count: units,
-            region: region.clone(),
-        },
-        Footprint::Pods {
-            cpu_millis,
-            memory_mib,
-            ..
-        } => Footprint::Pods {
-            count: units,
-            cpu_millis: *cpu_millis,
-            memory_mib: *memory_mib,
-        },
-        Footprint::Nothing => Footprint::Nothing,
-    };
-    Target {
-        capacity: target.down,
-        original: None,
-        footprint,
-        ..target.clone()
-    }
 }
 
 /// Hours in `[from, to)` spent in `wanted`, given the state at `from` and the transitions.

@@ -62,6 +62,31 @@ impl Provider for CompositeProvider {
         self.owner("ready", target)?.ready(target).await
     }
 
+    /// Asks each provider once for the targets it owns; targets no provider reported are not
+    /// ready.
+    async fn ready_many(&self, targets: &[String]) -> Vec<bool> {
+        let mut by_owner: HashMap<usize, Vec<usize>> = HashMap::new();
+        {
+            let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+            for (position, target) in targets.iter().enumerate() {
+                if let Some(index) = owners.get(target) {
+                    by_owner.entry(*index).or_default().push(position);
+                }
+            }
+        }
+        let mut ready = vec![false; targets.len()];
+        for (index, positions) in by_owner {
+            let Some(provider) = self.providers.get(index) else {
+                continue;
+            };
+            let mine: Vec<String> = positions.iter().map(|&p| targets[p].clone()).collect();
+            for (position, answer) in positions.into_iter().zip(provider.ready_many(&mine).await) {
+                ready[position] = answer;
+            }
+        }
+        ready
+    }
+
     async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
         let mut prices = HashMap::new();
         for provider in &self.providers {

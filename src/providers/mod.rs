@@ -340,6 +340,60 @@ pub struct TargetCalendar {
     pub schedule: Schedule,
 }
 
+// === impl Target ===
+
+impl Target {
+    /// The target as it runs once `action` has taken effect: the capacity it was given, the
+    /// original it stored (or none after a wake), and its footprint scaled to that capacity.
+    /// The cost model books this after a pass instead of discovering everything again.
+    pub fn after(&self, action: &Action) -> Target {
+        match action {
+            Action::ScaleDown { original, to, .. } => self.at_capacity(*to, Some(*original)),
+            Action::ScaleUp { to, .. } => self.at_capacity(*to, None),
+        }
+    }
+
+    /// The target at `capacity` with `original` stored, its footprint counting the units
+    /// that capacity runs (instances, pods) at the same type and prices.
+    pub fn at_capacity(&self, capacity: Capacity, original: Option<Capacity>) -> Target {
+        let units = match capacity {
+            Capacity::Replicas(n) => n,
+            Capacity::Group { desired, .. } => desired,
+            Capacity::Running(running) => u32::from(running),
+            Capacity::Suspended(_) => 0,
+        };
+        let footprint = match &self.footprint {
+            Footprint::Instances {
+                instance_type,
+                lifecycle,
+                region,
+                ..
+            } => Footprint::Instances {
+                instance_type: instance_type.clone(),
+                lifecycle: *lifecycle,
+                count: units,
+                region: region.clone(),
+            },
+            Footprint::Pods {
+                cpu_millis,
+                memory_mib,
+                ..
+            } => Footprint::Pods {
+                count: units,
+                cpu_millis: *cpu_millis,
+                memory_mib: *memory_mib,
+            },
+            Footprint::Nothing => Footprint::Nothing,
+        };
+        Target {
+            capacity,
+            original,
+            footprint,
+            ..self.clone()
+        }
+    }
+}
+
 /// One change to one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -393,6 +447,18 @@ pub trait Provider: Send + Sync {
 
     /// Whether the target has reached the capacity it was last given.
     async fn ready(&self, target: &str) -> Result<bool>;
+
+    /// Whether each of `targets` has reached the capacity it was last given, in the order
+    /// given. A target whose readiness cannot be read counts as not ready (the reconciler
+    /// asks again at its next poll). The default asks [`Provider::ready`] once per target;
+    /// providers that can describe many objects in one call override it.
+    async fn ready_many(&self, targets: &[String]) -> Vec<bool> {
+        let mut ready = Vec::with_capacity(targets.len());
+        for target in targets {
+            ready.push(self.ready(target).await.unwrap_or(false));
+        }
+        ready
+    }
 
     /// Current spot prices by (region, instance type), where the provider can see them.
     async fn spot_prices(&self) -> Result<std::collections::HashMap<(String, String), f64>> {

@@ -85,11 +85,6 @@ pub fn target(
         .and_then(|tag| tag.value())
         .and_then(tags::decode);
     let instances = group.instances();
-    let in_service = instances
-        .iter()
-        .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
-        .count() as u32;
-    let desired = non_negative(group.desired_capacity());
     let instance_type = instances
         .iter()
         .find_map(|i| i.instance_type())
@@ -103,7 +98,7 @@ pub fn target(
         capacity,
         original,
         down,
-        ready: in_service == desired && instances.len() as u32 == desired,
+        ready: is_ready(group),
         created_at: group
             .created_time()
             .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0)),
@@ -115,6 +110,17 @@ pub fn target(
         },
         rules: crate::providers::TargetRules::default(),
     }
+}
+
+/// Whether a group has exactly its desired instances, all in service.
+pub fn is_ready(group: &AutoScalingGroup) -> bool {
+    let desired = non_negative(group.desired_capacity()) as usize;
+    let instances = group.instances();
+    let in_service = instances
+        .iter()
+        .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+        .count();
+    in_service == desired && instances.len() == desired
 }
 
 /// Whether a group carries the original capacity tag (it is parked, or being parked).

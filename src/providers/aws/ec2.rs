@@ -73,16 +73,20 @@ async fn instances(
     Ok(instances)
 }
 
+/// Whether an instance has settled: running or stopped, not on its way to either.
+pub fn is_ready(instance: &Instance) -> bool {
+    matches!(
+        instance.state().and_then(|s| s.name()),
+        Some(InstanceStateName::Running) | Some(InstanceStateName::Stopped)
+    )
+}
+
 /// The target an instance stands for.
 pub fn target(instance: &Instance, id: String, environment: &str, region: &str) -> Target {
     let state = instance.state().and_then(|s| s.name());
     let running = matches!(
         state,
         Some(InstanceStateName::Running) | Some(InstanceStateName::Pending)
-    );
-    let settled = matches!(
-        state,
-        Some(InstanceStateName::Running) | Some(InstanceStateName::Stopped)
     );
     let original = instance
         .tags()
@@ -101,7 +105,7 @@ pub fn target(instance: &Instance, id: String, environment: &str, region: &str) 
         capacity: Capacity::Running(running),
         original,
         down: Capacity::Running(false),
-        ready: settled,
+        ready: is_ready(instance),
         created_at: instance
             .launch_time()
             .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0)),

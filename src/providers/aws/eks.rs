@@ -60,6 +60,11 @@ fn has_tags(actual: Option<&HashMap<String, String>>, wanted: &[(String, String)
     wanted.iter().all(|(k, v)| actual.get(k) == Some(v))
 }
 
+/// Whether a node group has settled at its size: ACTIVE, not updating.
+pub fn is_ready(group: &Nodegroup) -> bool {
+    group.status() == Some(&NodegroupStatus::Active)
+}
+
 /// The target a node group stands for.
 pub fn target(group: &Nodegroup, id: String, environment: &str, region: &str) -> Target {
     let scaling = group.scaling_config();
@@ -86,7 +91,7 @@ pub fn target(group: &Nodegroup, id: String, environment: &str, region: &str) ->
             max: max.max(1),
             desired: 0,
         },
-        ready: group.status() == Some(&NodegroupStatus::Active),
+        ready: is_ready(group),
         created_at: group
             .created_at()
             .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0)),

@@ -144,13 +144,17 @@ enum Object {
     },
 }
 
+/// Instance types in use by region, with an account to ask for their prices.
+type TypesInUse = HashMap<String, (Account, BTreeSet<String>)>;
+
 /// The AWS provider.
 pub struct AwsProvider {
     scopes: Vec<Scope>,
     clients: HashMap<Account, Clients>,
     objects: RwLock<HashMap<String, Object>>,
-    /// Instance types seen by the latest discovery, by region, with an account to ask.
-    types_in_use: RwLock<HashMap<String, (Account, BTreeSet<String>)>>,
+    /// Instance types seen by the latest discovery, by region, with an account to ask;
+    /// `None` until the first discovery.
+    types_in_use: RwLock<Option<TypesInUse>>,
     prices: prices::PriceCache,
     limits: HashMap<&'static str, Semaphore>,
 }
@@ -414,6 +418,41 @@ impl AwsProvider {
         mix_error.map_or(Ok(()), Err)
     }
 
+    /// Whether each of `names` in `batch` is ready, by name; names not found are missing.
+    async fn ready_batch(
+        &self,
+        batch: &ReadinessBatch,
+        names: &[String],
+    ) -> Result<HashMap<String, bool>> {
+        let answers = match batch {
+            ReadinessBatch::Groups(account) => {
+                asg::describe(&self.clients(account).autoscaling, names, &[])
+                    .await?
+                    .iter()
+                    .map(|g| (g.auto_scaling_group_name(), asg::is_ready(g)))
+                    .filter_map(|(name, ready)| Some((name?.to_string(), ready)))
+                    .collect()
+            }
+            ReadinessBatch::Nodegroups(account, cluster) => {
+                eks::describe(&self.clients(account).eks, cluster, names, &[])
+                    .await?
+                    .iter()
+                    .map(|g| (g.nodegroup_name(), eks::is_ready(g)))
+                    .filter_map(|(name, ready)| Some((name?.to_string(), ready)))
+                    .collect()
+            }
+            ReadinessBatch::Instances(account) => {
+                ec2::describe_ids(&self.clients(account).ec2, names)
+                    .await?
+                    .iter()
+                    .map(|i| (i.instance_id(), ec2::is_ready(i)))
+                    .filter_map(|(id, ready)| Some((id?.to_string(), ready)))
+                    .collect()
+            }
+        };
+        Ok(answers)
+    }
+
     /// The spot prices of the instance types in use in `region`, from the cache when fresh.
     async fn region_prices(
         &self,
@@ -427,6 +466,33 @@ impl AwsProvider {
         let prices = prices::current(&self.clients(account).ec2, &types).await?;
         self.prices.store(&account.region, types, prices.clone());
         Ok(prices)
+    }
+}
+
+/// Objects whose readiness one batched describe can answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ReadinessBatch {
+    /// Auto Scaling groups of one account, by name.
+    Groups(Account),
+    /// Node groups of one cluster, by name.
+    Nodegroups(Account, String),
+    /// Standalone instances of one account, by id.
+    Instances(Account),
+}
+
+impl ReadinessBatch {
+    /// The batch an object is asked about in, and its name within the batch.
+    fn of(object: Object) -> (ReadinessBatch, String) {
+        match object {
+            Object::Group { account, name, .. } => (ReadinessBatch::Groups(account), name),
+            Object::Nodegroup {
+                account,
+                cluster,
+                name,
+                ..
+            } => (ReadinessBatch::Nodegroups(account, cluster), name),
+            Object::Instance { account, id, .. } => (ReadinessBatch::Instances(account), id),
+        }
     }
 }
 
@@ -563,7 +629,7 @@ impl Provider for AwsProvider {
             return Err(err);
         }
         *self.objects.write().unwrap_or_else(|e| e.into_inner()) = objects;
-        *self.types_in_use.write().unwrap_or_else(|e| e.into_inner()) = types;
+        *self.types_in_use.write().unwrap_or_else(|e| e.into_inner()) = Some(types);
         targets.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)
     }
@@ -634,49 +700,45 @@ impl Provider for AwsProvider {
     }
 
     async fn ready(&self, target: &str) -> Result<bool> {
-        let object = self.object("ready", target)?;
-        let found = match &object {
-            Object::Group { account, name, .. } => {
-                let client = &self.clients(account).autoscaling;
-                asg::describe(client, std::slice::from_ref(name), &[])
-                    .await?
-                    .first()
-                    .map(|group| {
-                        asg::target(
-                            group,
-                            String::new(),
-                            "",
-                            &account.region,
-                            Capacity::Running(false),
-                        )
-                        .ready
-                    })
+        let (batch, name) = ReadinessBatch::of(self.object("ready", target)?);
+        let ready = self
+            .ready_batch(&batch, std::slice::from_ref(&name))
+            .await?;
+        Ok(ready.get(&name).copied().unwrap_or(false))
+    }
+
+    /// Readiness in as few calls as the APIs allow: one DescribeAutoScalingGroups per 100
+    /// groups and one DescribeInstances per account and region; EKS has no batch describe, so
+    /// one ListNodegroups per cluster and one DescribeNodegroup per node group. A call that
+    /// fails leaves its targets not ready until the next poll.
+    async fn ready_many(&self, targets: &[String]) -> Vec<bool> {
+        let mut batches: HashMap<ReadinessBatch, Vec<(usize, String)>> = HashMap::new();
+        for (position, target) in targets.iter().enumerate() {
+            if let Ok(object) = self.object("ready", target) {
+                let (batch, name) = ReadinessBatch::of(object);
+                batches.entry(batch).or_default().push((position, name));
             }
-            Object::Nodegroup {
-                account,
-                cluster,
-                name,
-                ..
-            } => {
-                let client = &self.clients(account).eks;
-                eks::describe(client, cluster, std::slice::from_ref(name), &[])
-                    .await?
-                    .first()
-                    .map(|group| eks::target(group, String::new(), "", &account.region).ready)
+        }
+        let mut ready = vec![false; targets.len()];
+        for (batch, members) in batches {
+            let names: Vec<String> = members.iter().map(|(_, name)| name.clone()).collect();
+            match self.ready_batch(&batch, &names).await {
+                Ok(answers) => {
+                    for (position, name) in members {
+                        ready[position] = answers.get(&name).copied().unwrap_or(false);
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "readiness not read; asking again at the next poll")
+                }
             }
-            Object::Instance { account, id, .. } => {
-                let client = &self.clients(account).ec2;
-                let instances = ec2::describe_ids(client, std::slice::from_ref(id)).await?;
-                instances
-                    .first()
-                    .map(|i| ec2::target(i, String::new(), "", &account.region).ready)
-            }
-        };
-        Ok(found.unwrap_or(false))
+        }
+        ready
     }
 
     /// Spot prices of the instance types the latest discovery saw (discovering first when
-    /// nothing was discovered yet), cached per region for [`prices::PRICE_TTL`].
+    /// nothing was discovered yet; a discovery that saw no instance types needs no prices),
+    /// cached per region for [`prices::PRICE_TTL`].
     async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
         let in_use = || {
             self.types_in_use
@@ -684,11 +746,13 @@ impl Provider for AwsProvider {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone()
         };
-        let mut regions = in_use();
-        if regions.is_empty() {
-            self.discover().await?;
-            regions = in_use();
-        }
+        let regions = match in_use() {
+            Some(regions) => regions,
+            None => {
+                self.discover().await?;
+                in_use().unwrap_or_default()
+            }
+        };
         let mut all = HashMap::new();
         for (region, (account, types)) in regions {
             for (instance_type, price) in self.region_prices(&account, types).await? {

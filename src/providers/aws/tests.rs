@@ -357,3 +357,52 @@ async fn spot_prices_are_fetched_once_and_then_served_from_the_cache() {
     assert_eq!(first, second);
     assert_eq!(history.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn readiness_of_250_groups_takes_one_describe_per_hundred_groups() {
+    let names: Vec<String> = (0..250).map(|i| format!("group-{i:03}")).collect();
+    // Even groups are parked at 0 (ready: no instance owed), odd ones still owe 3 instances.
+    let groups: Vec<AutoScalingGroup> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut group = mk_group(name, None);
+            if i % 2 == 0 {
+                group.desired_capacity = Some(0);
+            }
+            group
+        })
+        .collect();
+    let describe =
+        mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(move || {
+            DescribeAutoScalingGroupsOutput::builder()
+                .set_auto_scaling_groups(Some(groups.clone()))
+                .build()
+        });
+    let clients = mk_clients("eu-central-1", &[&describe], &[]).await;
+    let mut scope = mk_scope("eu-central-1", "unused", None);
+    if let TargetConfig::AwsAsg(asg) = &mut scope.target {
+        asg.names = names.clone();
+    }
+    let aws = provider(vec![scope], vec![clients]);
+    let mut ids: Vec<String> = aws
+        .discover()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    ids.push("auto_scaling_group/eu-central-1/never-discovered".into());
+    let discovery_calls = describe.num_calls();
+
+    let ready = aws.ready_many(&ids).await;
+
+    assert_eq!(
+        describe.num_calls() - discovery_calls,
+        3,
+        "250 names, 100 per call"
+    );
+    assert_eq!(ready.len(), 251);
+    let expected: Vec<bool> = (0..250).map(|i| i % 2 == 0).chain([false]).collect();
+    assert_eq!(ready, expected);
+}
