@@ -433,7 +433,7 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
     .map(|(event, actor)| (event.to_string(), actor.to_string()));
     // Polled slowly: the API limits each token's request rate.
     let mut recorded = false;
-    for _ in 0..25 {
+    for _ in 0..100 {
         let events = audit_events(&a.addr);
         recorded = expected.iter().all(|e| events.contains(e));
         if recorded {
