@@ -16,6 +16,7 @@
 //! * `calendars` — per-object calendars from schedule and force annotations.
 //! * `autoscalers` — HPAs and KEDA ScaledObjects in front of workloads.
 //! * `quantity` — CPU and memory quantities.
+//! * `projection` — the fields of a workload the watch caches keep.
 //! * `workloads` — objects as targets, actions as merge patches.
 //! * `limiter` — the write token bucket.
 //! * `events` — `ScaledDown`, `ScaledUp` and `ScaleFailed` Events.
@@ -28,6 +29,7 @@ pub mod calendars;
 pub mod events;
 pub mod leader;
 pub mod limiter;
+pub mod projection;
 pub mod provider;
 pub mod quantity;
 pub mod selection;

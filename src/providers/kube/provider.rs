@@ -31,6 +31,7 @@ use super::autoscalers::{self, Autoscalers, WorkloadRef};
 use super::calendars::{self, CalendarAnnotations, Layer};
 use super::events::{self, EventBuilder, Reason};
 use super::limiter::Limiter;
+use super::projection::{LAST_APPLIED, Projected};
 use super::selection::{NamespaceMatch, Selection};
 use super::workloads::{self, ObjectId, Observed};
 use crate::calendar::Schedule;
@@ -73,9 +74,9 @@ pub struct KubeProvider {
     clock: Arc<dyn Clock>,
     settings: Settings,
     namespaces: Store<Namespace>,
-    deployments: Store<Deployment>,
-    stateful_sets: Store<StatefulSet>,
-    cron_jobs: Store<CronJob>,
+    deployments: Store<Projected<Deployment>>,
+    stateful_sets: Store<Projected<StatefulSet>>,
+    cron_jobs: Store<Projected<CronJob>>,
     hpas: Store<HorizontalPodAutoscaler>,
     /// KEDA ScaledObjects, when their CRD exists.
     scaled_objects: Option<CustomKind>,
@@ -125,9 +126,9 @@ struct CustomKind {
 
 /// A watched workload as the store holds it.
 enum Workload {
-    Deployment(Arc<Deployment>),
-    StatefulSet(Arc<StatefulSet>),
-    CronJob(Arc<CronJob>),
+    Deployment(Arc<Projected<Deployment>>),
+    StatefulSet(Arc<Projected<StatefulSet>>),
+    CronJob(Arc<Projected<CronJob>>),
     Rollout(Arc<DynamicObject>),
 }
 
@@ -150,9 +151,6 @@ impl Workload {
         }
     }
 }
-
-/// The annotation `kubectl apply` keeps a whole copy of the object in.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Drops what curfew never reads before the watch cache keeps an object: `managedFields` and
 /// the last-applied configuration, together often half of a stored object.

@@ -4,14 +4,12 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::DynamicObject;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::annotations::{self, Annotations, Source};
-use super::quantity;
+use super::projection::{PodRequests, Projected};
 use crate::providers::{Action, Capacity, Footprint, Kind, Target, TargetRules};
 
 /// What curfew needs to know of a Deployment, StatefulSet or CronJob.
@@ -114,27 +112,6 @@ fn to_u32(value: Option<i32>, default: u32) -> u32 {
     value.map_or(default, |v| u32::try_from(v).unwrap_or(0))
 }
 
-/// Requests of one pod: the sum over its containers.
-fn pod_requests(template: &PodTemplateSpec) -> (u32, u32) {
-    let containers = template.spec.iter().flat_map(|spec| spec.containers.iter());
-    let mut cpu = 0u32;
-    let mut memory = 0u32;
-    for container in containers {
-        let requests = container
-            .resources
-            .as_ref()
-            .and_then(|r| r.requests.as_ref());
-        if let Some(requests) = requests {
-            let read = |key: &str, parse: fn(&str) -> Option<u32>| {
-                requests.get(key).and_then(|q| parse(&q.0)).unwrap_or(0)
-            };
-            cpu = cpu.saturating_add(read("cpu", quantity::cpu_millis));
-            memory = memory.saturating_add(read("memory", quantity::memory_mib));
-        }
-    }
-    (cpu, memory)
-}
-
 // === impl Observed ===
 
 impl Observed {
@@ -156,39 +133,32 @@ impl Observed {
     }
 
     /// A Deployment.
-    pub fn from_deployment(deployment: &Deployment) -> Self {
-        let spec = deployment.spec.as_ref();
-        let replicas = to_u32(spec.and_then(|s| s.replicas), 1);
-        let mut observed = Observed::new(
-            Kind::Deployment,
-            &deployment.metadata,
-            Capacity::Replicas(replicas),
-        );
-        observed.ready_replicas =
-            to_u32(deployment.status.as_ref().and_then(|s| s.ready_replicas), 0);
-        (observed.cpu_millis, observed.memory_mib) =
-            spec.map(|s| pod_requests(&s.template)).unwrap_or_default();
-        observed
+    pub fn from_deployment(deployment: &Projected<Deployment>) -> Self {
+        Observed::replicated(Kind::Deployment, deployment)
     }
 
     /// A StatefulSet.
-    pub fn from_stateful_set(set: &StatefulSet) -> Self {
-        let spec = set.spec.as_ref();
-        let replicas = to_u32(spec.and_then(|s| s.replicas), 1);
-        let mut observed = Observed::new(
-            Kind::StatefulSet,
-            &set.metadata,
-            Capacity::Replicas(replicas),
-        );
-        observed.ready_replicas = to_u32(set.status.as_ref().and_then(|s| s.ready_replicas), 0);
-        (observed.cpu_millis, observed.memory_mib) =
-            spec.map(|s| pod_requests(&s.template)).unwrap_or_default();
+    pub fn from_stateful_set(set: &Projected<StatefulSet>) -> Self {
+        Observed::replicated(Kind::StatefulSet, set)
+    }
+
+    /// A workload with `spec.replicas` (default 1) and a pod template.
+    fn replicated<K>(kind: Kind, object: &Projected<K>) -> Self {
+        let replicas = to_u32(object.spec.replicas, 1);
+        let mut observed = Observed::new(kind, &object.metadata, Capacity::Replicas(replicas));
+        observed.ready_replicas = to_u32(object.status.ready_replicas, 0);
+        observed.set_requests(object.spec.requests);
         observed
     }
 
+    fn set_requests(&mut self, requests: PodRequests) {
+        self.cpu_millis = requests.cpu_millis;
+        self.memory_mib = requests.memory_mib;
+    }
+
     /// A CronJob.
-    pub fn from_cron_job(job: &CronJob) -> Self {
-        let suspended = job.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false);
+    pub fn from_cron_job(job: &Projected<CronJob>) -> Self {
+        let suspended = job.spec.suspend.unwrap_or(false);
         Observed::new(Kind::CronJob, &job.metadata, Capacity::Suspended(suspended))
     }
 
@@ -206,9 +176,7 @@ impl Observed {
             Capacity::Replicas(count(&spec["replicas"], 1)),
         );
         observed.ready_replicas = count(&rollout.data["status"]["readyReplicas"], 0);
-        if let Ok(template) = PodTemplateSpec::deserialize(&spec["template"]) {
-            (observed.cpu_millis, observed.memory_mib) = pod_requests(&template);
-        }
+        observed.set_requests(PodRequests::of_template(&spec["template"]));
         observed
     }
 
@@ -401,7 +369,7 @@ mod tests {
         replicas: i32,
         ready: Option<i32>,
         annotations: &[(&str, &str)],
-    ) -> Deployment {
+    ) -> Projected<Deployment> {
         serde_json::from_value(json!({
             "metadata": {
                 "name": "web", "namespace": "shop", "resourceVersion": "42",

@@ -1,0 +1,291 @@
+//! [`Projected`]: the few fields of a Deployment, StatefulSet or CronJob that curfew reads,
+//! deserialized straight from the API server's JSON, so the watch caches keep a few hundred
+//! bytes per object instead of the whole typed object.
+//!
+//! A projection keeps the metadata curfew and the reflector read (name, namespace, uid,
+//! resourceVersion, creationTimestamp, labels and annotations without the last-applied
+//! configuration), `spec.replicas`, `spec.suspend`, the pod template's requests summed over
+//! its containers, and `status.readyReplicas`. Everything else (`managedFields`, the pod
+//! template, probes, environment) is skipped while parsing and never allocated for long.
+//! `Projected<K>` has the group, version, kind and plural of `K`, so `Api`, watchers and
+//! reflectors treat it as `K`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::{Deserialize, Deserializer};
+
+use super::quantity;
+
+/// The annotation `kubectl apply` keeps a whole copy of the object in; never read by curfew.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The fields curfew reads of an object of kind `K` (a workload with a pod template or a
+/// CronJob).
+#[derive(Deserialize)]
+#[serde(bound = "")]
+pub struct Projected<K> {
+    /// Its metadata, reduced to what curfew reads.
+    #[serde(default, deserialize_with = "metadata")]
+    pub metadata: ObjectMeta,
+    /// Its spec, reduced to what curfew reads.
+    #[serde(default)]
+    pub spec: Spec,
+    /// Its status, reduced to what curfew reads.
+    #[serde(default)]
+    pub status: Status,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
+}
+
+/// What curfew reads of a spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Spec {
+    /// `spec.replicas` (Deployments, StatefulSets), absent when unset.
+    pub replicas: Option<i32>,
+    /// `spec.suspend` (CronJobs), absent when unset.
+    pub suspend: Option<bool>,
+    /// The requests of one pod of `spec.template`.
+    #[serde(rename = "template")]
+    pub requests: PodRequests,
+}
+
+/// What curfew reads of a status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Status {
+    /// `status.readyReplicas`, absent when unset.
+    pub ready_replicas: Option<i32>,
+}
+
+/// The requests of one pod: the sum over its containers. Deserializes from a pod template
+/// (`{"spec": {"containers": [...]}}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PodRequests {
+    /// CPU, in millicores.
+    pub cpu_millis: u32,
+    /// Memory, in MiB.
+    pub memory_mib: u32,
+}
+
+/// The metadata fields curfew and the reflector read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetadataFields {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    creation_timestamp: Option<Time>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// A pod template, down to the containers' requests.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct TemplateFields {
+    spec: Option<PodFields>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct PodFields {
+    containers: Vec<ContainerFields>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct ContainerFields {
+    resources: Option<ResourceFields>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct ResourceFields {
+    requests: Option<BTreeMap<String, Quantity>>,
+}
+
+/// Reads the metadata fields curfew uses into an [`ObjectMeta`], dropping the last-applied
+/// configuration.
+fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
+    let fields = MetadataFields::deserialize(deserializer)?;
+    let annotations = fields.annotations.map(|mut annotations| {
+        annotations.remove(LAST_APPLIED);
+        annotations
+    });
+    Ok(ObjectMeta {
+        name: fields.name,
+        namespace: fields.namespace,
+        uid: fields.uid,
+        resource_version: fields.resource_version,
+        creation_timestamp: fields.creation_timestamp,
+        labels: fields.labels,
+        annotations,
+        ..ObjectMeta::default()
+    })
+}
+
+// === impl Projected ===
+
+impl<K> Clone for Projected<K> {
+    fn clone(&self) -> Self {
+        Projected {
+            metadata: self.metadata.clone(),
+            spec: self.spec.clone(),
+            status: self.status.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: k8s_openapi::Resource> fmt::Debug for Projected<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(K::KIND)
+            .field("metadata", &self.metadata)
+            .field("spec", &self.spec)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+impl<K: k8s_openapi::Resource> k8s_openapi::Resource for Projected<K> {
+    const API_VERSION: &'static str = K::API_VERSION;
+    const GROUP: &'static str = K::GROUP;
+    const KIND: &'static str = K::KIND;
+    const VERSION: &'static str = K::VERSION;
+    const URL_PATH_SEGMENT: &'static str = K::URL_PATH_SEGMENT;
+    type Scope = K::Scope;
+}
+
+impl<K: k8s_openapi::Resource> k8s_openapi::Metadata for Projected<K> {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+// === impl PodRequests ===
+
+impl PodRequests {
+    /// The requests of a pod template given as JSON (a custom resource's `spec.template`);
+    /// zero when it is not one.
+    pub fn of_template(template: &serde_json::Value) -> Self {
+        PodRequests::deserialize(template).unwrap_or_default()
+    }
+}
+
+impl<'de> Deserialize<'de> for PodRequests {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let template = TemplateFields::deserialize(deserializer)?;
+        let containers = template.spec.into_iter().flat_map(|spec| spec.containers);
+        let mut sum = PodRequests::default();
+        for requests in containers.filter_map(|c| c.resources?.requests) {
+            let read = |key: &str, parse: fn(&str) -> Option<u32>| {
+                requests.get(key).and_then(|q| parse(&q.0)).unwrap_or(0)
+            };
+            sum.cpu_millis = sum
+                .cpu_millis
+                .saturating_add(read("cpu", quantity::cpu_millis));
+            sum.memory_mib = sum
+                .memory_mib
+                .saturating_add(read("memory", quantity::memory_mib));
+        }
+        Ok(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_projection_keeps_what_curfew_reads_and_drops_the_rest() {
+        let projected: Projected<Deployment> = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "42",
+                "creationTimestamp": "2026-11-01T10:00:00Z", "generation": 3,
+                "labels": {"app": "web"},
+                "annotations": {LAST_APPLIED: "{\"big\": true}", "curfew.dev/exclude": "true"},
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            },
+            "spec": {
+                "replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"spec": {"containers": [
+                    {"name": "app", "image": "web:1", "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}},
+                    {"name": "sidecar", "resources": {"requests": {"cpu": "0.1", "memory": "64Mi"}}},
+                    {"name": "bare"},
+                ]}},
+            },
+            "status": {"readyReplicas": 2, "replicas": 3},
+        }))
+        .expect("a valid Deployment");
+        let meta = &projected.metadata;
+        assert_eq!(meta.name.as_deref(), Some("web"));
+        assert_eq!(meta.namespace.as_deref(), Some("shop"));
+        assert_eq!(meta.uid.as_deref(), Some("u-1"));
+        assert_eq!(meta.resource_version.as_deref(), Some("42"));
+        assert!(meta.creation_timestamp.is_some());
+        assert_eq!(
+            meta.labels,
+            Some(BTreeMap::from([("app".into(), "web".into())]))
+        );
+        assert_eq!(
+            meta.annotations,
+            Some(BTreeMap::from([(
+                "curfew.dev/exclude".into(),
+                "true".into()
+            )]))
+        );
+        assert_eq!(
+            (meta.managed_fields.as_ref(), meta.generation),
+            (None, None)
+        );
+        assert_eq!(projected.spec.replicas, Some(3));
+        assert_eq!(
+            projected.spec.requests,
+            PodRequests {
+                cpu_millis: 350,
+                memory_mib: 576
+            }
+        );
+        assert_eq!(projected.status.ready_replicas, Some(2));
+    }
+
+    #[test]
+    fn a_projection_has_the_group_version_and_plural_of_its_kind() {
+        use kube::Resource;
+        assert_eq!(Projected::<Deployment>::kind(&()), "Deployment");
+        assert_eq!(Projected::<Deployment>::api_version(&()), "apps/v1");
+        assert_eq!(Projected::<Deployment>::plural(&()), "deployments");
+    }
+
+    #[test]
+    fn absent_spec_and_status_read_as_unset() {
+        let projected: Projected<Deployment> =
+            serde_json::from_value(json!({"metadata": {"name": "web"}})).expect("valid");
+        assert_eq!(projected.spec, Spec::default());
+        assert_eq!(projected.status, Status::default());
+    }
+
+    #[test]
+    fn a_template_that_is_not_one_requests_nothing() {
+        assert_eq!(
+            PodRequests::of_template(&json!("nonsense")),
+            PodRequests::default()
+        );
+    }
+}
