@@ -7,9 +7,10 @@
 //! The log keeps the newest entries that fit the store (20,000, and below 1 MiB in a
 //! ConfigMap).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::state::{self, DocumentStore, StateDir, Written};
@@ -87,8 +88,8 @@ impl AuditLog {
         }
     }
 
-    fn cached(&self) -> std::sync::MutexGuard<'_, Cached> {
-        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    fn cached(&self) -> MutexGuard<'_, Cached> {
+        self.cached.lock()
     }
 
     /// Re-reads the log when other replicas write it too (before serving it, and on taking

@@ -182,7 +182,7 @@ pub async fn watch_status(
     let mut last_pass: Option<DateTime<Utc>> = None;
     let lead = Duration::minutes(i64::from(settings.minutes_before));
     while !shutdown.is_cancelled() {
-        let snapshot = status.read().map(|s| s.clone()).unwrap_or_default();
+        let snapshot = status.read().clone();
         let now = clock.now();
         for decision in &snapshot.environments {
             let Some(at) = decision.next_change else {

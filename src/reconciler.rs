@@ -5,11 +5,12 @@
 //! now, so a restart, a missed tick or a DST gap cannot lose a transition.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
+use parking_lot::{Mutex, RwLock};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -226,7 +227,7 @@ pub struct Reconciler {
     status: SharedStatus,
     shutdown: CancellationToken,
     trigger: Arc<Notify>,
-    target_gauges: std::sync::Mutex<HashMap<String, bool>>,
+    target_gauges: Mutex<HashMap<String, bool>>,
 }
 
 // === impl Reconciler ===
@@ -251,7 +252,7 @@ impl Reconciler {
             status: SharedStatus::default(),
             shutdown: CancellationToken::new(),
             trigger: Arc::new(Notify::new()),
-            target_gauges: std::sync::Mutex::default(),
+            target_gauges: Mutex::default(),
         }
     }
 
@@ -339,7 +340,7 @@ impl Reconciler {
             Err(err) => err.metric_label(),
         };
         metrics::counter!(telemetry::RECONCILES, "result" => label).increment(1);
-        let mut status = self.status.write().unwrap_or_else(|e| e.into_inner());
+        let mut status = self.status.write();
         match &result {
             Ok(report) => {
                 *status = Status {
@@ -633,7 +634,7 @@ impl Reconciler {
 
     /// Updates per-target gauges, touching only the ones whose value changed.
     fn record_targets(&self, targets: &[Target]) {
-        let mut known = self.target_gauges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.target_gauges.lock();
         for target in targets {
             let up = target.original.is_none();
             if known.get(&target.id) == Some(&up) {

@@ -351,7 +351,7 @@ fn shared_state(config: &Config) -> bool {
 /// Marks a follower ready: it has no pass of its own, but serves the shared state.
 fn mark_serving(parts: &Parts) {
     let status = parts.reconciler.status();
-    let mut status = status.write().unwrap_or_else(|e| e.into_inner());
+    let mut status = status.write();
     status.ready = true;
 }
 

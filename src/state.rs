@@ -123,7 +123,7 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
 /// [`DocumentStore`] between replicas.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    documents: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
+    documents: parking_lot::Mutex<std::collections::HashMap<String, (String, u64)>>,
     max_bytes: Option<usize>,
 }
 
@@ -131,7 +131,7 @@ impl MemoryStore {
     /// An empty store shared between replicas, limiting documents to `max_bytes`.
     pub fn shared(max_bytes: Option<usize>) -> Self {
         MemoryStore {
-            documents: std::sync::Mutex::default(),
+            documents: parking_lot::Mutex::default(),
             max_bytes,
         }
     }
@@ -140,7 +140,7 @@ impl MemoryStore {
 #[async_trait]
 impl DocumentStore for MemoryStore {
     async fn read(&self, name: &str) -> Result<Versioned> {
-        let documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let documents = self.documents.lock();
         Ok(match documents.get(name) {
             Some((text, version)) => Versioned {
                 text: Some(text.clone()),
@@ -151,7 +151,7 @@ impl DocumentStore for MemoryStore {
     }
 
     async fn write(&self, name: &str, text: String, version: Option<&str>) -> Result<Written> {
-        let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let mut documents = self.documents.lock();
         let current = documents.get(name).map(|(_, v)| v.to_string());
         if current.as_deref() != version {
             return Ok(Written::Conflict);

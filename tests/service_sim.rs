@@ -352,7 +352,7 @@ async fn manual_scale_up_during_downtime_is_left_alone_and_keeps_the_original() 
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].implicit_override);
     let status = h.reconciler.status();
-    assert_eq!(status.read().unwrap().skipped.len(), 1);
+    assert_eq!(status.read().skipped.len(), 1);
     // Next morning the original (2), not the manual 1, is restored.
     h.clock.set(utc("2026-12-01T06:00:00Z"));
     h.reconciler.reconcile().await.unwrap();

@@ -1,13 +1,12 @@
 //! `GET /api/v1/environments`: each environment's state, reason, next transition and active
 //! overrides. Needs no token.
 
-use std::sync::RwLock;
-
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -88,9 +87,8 @@ impl ViewCache {
     pub async fn body(&self, state: &AppState) -> Bytes {
         let now = state.clock.now();
         let overrides = state.overrides.list().await.unwrap_or_default();
-        let pass = state.status.read().map(|s| s.at).unwrap_or_default();
-        if let Ok(cached) = self.cached.read()
-            && let Some(cached) = cached.as_ref()
+        let pass = state.status.read().at;
+        if let Some(cached) = self.cached.read().as_ref()
             && cached.pass == pass
             && cached.valid_until.is_none_or(|until| now < until)
             && cached.overrides == overrides
@@ -110,14 +108,12 @@ impl ViewCache {
                     .filter(|at| *at > now),
             )
             .min();
-        if let Ok(mut slot) = self.cached.write() {
-            *slot = Some(Cached {
-                overrides,
-                pass,
-                valid_until,
-                body: body.clone(),
-            });
-        }
+        *self.cached.write() = Some(Cached {
+            overrides,
+            pass,
+            valid_until,
+            body: body.clone(),
+        });
         body
     }
 }
@@ -132,11 +128,7 @@ pub async fn views(state: &AppState) -> EnvironmentList {
 /// The environments decided at the clock's now with the `stored` overrides.
 fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
     let now = state.clock.now();
-    let skipped = state
-        .status
-        .read()
-        .map(|s| s.skipped.clone())
-        .unwrap_or_default();
+    let skipped = state.status.read().skipped.clone();
     let costs = state
         .cost
         .as_ref()

@@ -176,7 +176,7 @@ async fn healthz() -> &'static str {
     )
 )]
 async fn readyz(AxumState(state): AxumState<AppState>) -> Response {
-    let ready = state.status.read().map(|s| s.ready).unwrap_or(false);
+    let ready = state.status.read().ready;
     if ready {
         (StatusCode::OK, "ready").into_response()
     } else {

@@ -1,8 +1,9 @@
 //! A token bucket per API token, in memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Instant;
+
+use parking_lot::Mutex;
 
 use crate::config::RateLimitConfig;
 
@@ -38,7 +39,7 @@ impl RateLimiter {
     }
 
     fn allow_at(&self, key: &str, now: Instant) -> bool {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock();
         let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
             tokens: self.burst,
             refilled: now,

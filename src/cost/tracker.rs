@@ -8,10 +8,11 @@
 //! so a failover loses no time from the books.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use super::ledger::{Ledger, Rates, Totals};
@@ -103,17 +104,14 @@ impl CostTracker {
         saved.version = read.version;
         saved.rates = rates_of(&ledger);
         saved.accounted_to = ledger.accounted_to;
-        *self.ledger.lock().unwrap_or_else(|e| e.into_inner()) = ledger;
+        *self.ledger.lock() = ledger;
         Ok(())
     }
 
     /// Uses spot prices a provider observed, keyed by (region, instance type).
     pub fn set_spot_prices(&self, prices: HashMap<(String, String), f64>) {
         if !prices.is_empty() {
-            self.model
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .set_spot_prices(prices);
+            self.model.write().set_spot_prices(prices);
         }
     }
 
@@ -125,13 +123,13 @@ impl CostTracker {
         targets: &[Target],
     ) {
         let costs: Vec<(&Target, TargetCost)> = {
-            let model = self.model.read().unwrap_or_else(|e| e.into_inner());
+            let model = self.model.read();
             targets.iter().map(|t| (t, model.target_cost(t))).collect()
         };
         self.record_target_gauges(&costs);
         let mut view = BTreeMap::new();
         {
-            let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ledger = self.ledger.lock();
             ledger.accrue(now);
             for decision in decisions {
                 let environment = decision.environment.as_str();
@@ -161,26 +159,23 @@ impl CostTracker {
                 );
             }
         }
-        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+        *self.view.write() = view;
         self.save(false).await;
     }
 
     /// Each environment's cost now and this month.
     pub fn view(&self) -> BTreeMap<String, EnvironmentCostView> {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.view.read().clone()
     }
 
     /// A copy of the ledger.
     pub fn ledger(&self) -> Ledger {
-        self.ledger
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.ledger.lock().clone()
     }
 
     /// The ledger's totals in the Prometheus text format, to append to `/metrics`.
     pub fn render_prometheus(&self) -> String {
-        render_counters(&self.ledger.lock().unwrap_or_else(|e| e.into_inner()))
+        render_counters(&self.ledger.lock())
     }
 
     /// Writes the ledger now (on shutdown).
@@ -218,7 +213,7 @@ impl CostTracker {
 
     /// Per-target cost gauges, touching only those whose value changed.
     fn record_target_gauges(&self, costs: &[(&Target, TargetCost)]) {
-        let mut known = self.target_gauges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.target_gauges.lock();
         for (target, cost) in costs {
             if known.get(&target.id) == Some(&cost.per_hour) {
                 continue;

@@ -1,8 +1,7 @@
 //! Overrides kept in `overrides.json` in the state directory.
 
-use std::sync::Mutex;
-
 use async_trait::async_trait;
+use parking_lot::Mutex;
 
 use super::{Override, OverrideStore, Result};
 use crate::state::StateDir;
@@ -27,7 +26,7 @@ impl FileOverrideStore {
     }
 
     fn update<T>(&self, change: impl FnOnce(&mut Vec<Override>) -> T) -> Result<T> {
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let mut items = self.items.lock();
         let mut next = items.clone();
         let result = change(&mut next);
         // Persist first: memory only changes once the file holds the new list.
@@ -40,7 +39,7 @@ impl FileOverrideStore {
 #[async_trait]
 impl OverrideStore for FileOverrideStore {
     async fn list(&self) -> Result<Vec<Override>> {
-        Ok(self.items.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        Ok(self.items.lock().clone())
     }
 
     async fn put(&self, item: Override) -> Result<()> {

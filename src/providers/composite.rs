@@ -2,7 +2,9 @@
 //! discovered the target.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use async_trait::async_trait;
 
@@ -24,7 +26,7 @@ impl CompositeProvider {
     }
 
     fn owner(&self, operation: &str, target: &str) -> Result<&Arc<dyn Provider>> {
-        let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+        let owners = self.owners.read();
         owners
             .get(target)
             .and_then(|index| self.providers.get(*index))
@@ -50,7 +52,7 @@ impl Provider for CompositeProvider {
                 all.push(target);
             }
         }
-        *self.owners.write().unwrap_or_else(|e| e.into_inner()) = owners;
+        *self.owners.write() = owners;
         Ok(all)
     }
 
@@ -67,7 +69,7 @@ impl Provider for CompositeProvider {
     async fn ready_many(&self, targets: &[String]) -> Vec<bool> {
         let mut by_owner: HashMap<usize, Vec<usize>> = HashMap::new();
         {
-            let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+            let owners = self.owners.read();
             for (position, target) in targets.iter().enumerate() {
                 if let Some(index) = owners.get(target) {
                     by_owner.entry(*index).or_default().push(position);

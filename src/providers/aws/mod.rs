@@ -13,13 +13,13 @@
 //! and fixes the rest. A converged group costs no write.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::RwLock;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::Region;
 use aws_config::retry::RetryConfig;
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
 use super::{Action, Capacity, Error, Footprint, Provider, Result, Target};
@@ -200,7 +200,6 @@ impl AwsProvider {
     fn object(&self, operation: &str, id: &str) -> Result<Object> {
         self.objects
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
             .ok_or_else(|| Error::NotFound {
@@ -628,8 +627,8 @@ impl Provider for AwsProvider {
         if let (false, Some(err)) = (any_ok, first_error) {
             return Err(err);
         }
-        *self.objects.write().unwrap_or_else(|e| e.into_inner()) = objects;
-        *self.types_in_use.write().unwrap_or_else(|e| e.into_inner()) = Some(types);
+        *self.objects.write() = objects;
+        *self.types_in_use.write() = Some(types);
         targets.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)
     }
@@ -740,12 +739,7 @@ impl Provider for AwsProvider {
     /// nothing was discovered yet; a discovery that saw no instance types needs no prices),
     /// cached per region for [`prices::PRICE_TTL`].
     async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
-        let in_use = || {
-            self.types_in_use
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-        };
+        let in_use = || self.types_in_use.read().clone();
         let regions = match in_use() {
             Some(regions) => regions,
             None => {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +22,7 @@ use kube::discovery;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
@@ -106,10 +107,6 @@ type CompiledCalendar = Result<Arc<TargetCalendar>, annotations::Error>;
 /// Compiled calendars kept at most; the cache starts over beyond (annotation values churn
 /// rarely, so this is only a bound).
 const CALENDAR_CACHE_LIMIT: usize = 4096;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What one pass of discovery found: targets, and objects left alone with the reason.
 #[derive(Default)]
@@ -549,7 +546,7 @@ impl KubeProvider {
             return Ok(None);
         }
         let key = (selection.environment.clone(), found);
-        let mut cache = lock(&self.calendars);
+        let mut cache = self.calendars.lock();
         if let Some(compiled) = cache.get(&key) {
             return compiled.clone().map(Some);
         }
@@ -569,7 +566,7 @@ impl KubeProvider {
     async fn report(&self, object: &Observed, problem: &annotations::Error) {
         let id = object.id();
         let key = format!("{id}: {problem}");
-        if !lock(&self.reported).insert(key) {
+        if !self.reported.lock().insert(key) {
             return;
         }
         tracing::warn!(target = %id, %problem, "left alone: unusable annotation");
@@ -745,7 +742,7 @@ impl Provider for KubeProvider {
         match result {
             Ok(version) => {
                 if let Some(version) = version.and_then(|v| v.parse().ok()) {
-                    lock(&self.written).insert(target.to_string(), version);
+                    self.written.lock().insert(target.to_string(), version);
                 }
                 let (reason, message) = describe(action);
                 self.publish(&object, reason, message).await;
@@ -769,7 +766,7 @@ impl Provider for KubeProvider {
         };
         let id = workloads::parse_id(target).ok_or_else(not_found)?;
         let object = self.observed(&id).ok_or_else(not_found)?;
-        let written = lock(&self.written).get(target).copied();
+        let written = self.written.lock().get(target).copied();
         if let (Some(written), Some(seen)) = (written, object.version())
             && seen < written
         {
