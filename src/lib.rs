@@ -3,6 +3,8 @@
 //! curfew reads a calendar and decides, for every managed target, whether it should be up or
 //! down now, and when that changes.
 //!
+//! * [`domain`] is what curfew reasons about, as plain data: targets, their capacity and the
+//!   actions that change them.
 //! * [`calendar`] is the pure decision engine: spec strings, cron transitions, holidays,
 //!   exceptions and time-zone rules, with `now` always a parameter.
 //! * [`config`] loads and validates the YAML configuration, reporting every error with its
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cost;
+pub mod domain;
 pub mod http_client;
 pub mod notify;
 pub mod overrides;

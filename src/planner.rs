@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::calendar::{Decision, Schedule, State};
 use crate::config::{Config, Environment};
+use crate::domain::{Action, Capacity, Target, TargetCalendar, Tier};
 use crate::overrides::{self, Override};
-use crate::providers::{Action, Capacity, Target, TargetCalendar, Tier};
 
 /// One environment's plan over a span.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -390,7 +390,7 @@ fn execution_rank(planned: &PlannedAction) -> (u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{Capacity, Kind};
+    use crate::domain::{Capacity, Kind};
     use chrono::Duration;
 
     fn now() -> DateTime<Utc> {
@@ -407,7 +407,7 @@ mod tests {
             down: Capacity::Replicas(0),
             ready: true,
             created_at: Some(now() - Duration::days(3)),
-            footprint: crate::providers::Footprint::Nothing,
+            footprint: crate::domain::Footprint::Nothing,
             rules: Default::default(),
         }
     }

@@ -21,9 +21,10 @@ use crate::calendar::State;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::cost::CostTracker;
+use crate::domain::{Action, Target, Tier};
 use crate::overrides::{self, OverrideStore};
 use crate::planner::{self, ActionPlan, EnvironmentDecision, PlanSettings, PlannedAction, Skipped};
-use crate::providers::{self, Action, Provider, Target, Tier};
+use crate::providers::{self, Provider};
 use crate::telemetry;
 
 /// Why a reconcile pass could not run.
@@ -752,8 +753,8 @@ fn phases(actions: &[PlannedAction]) -> Vec<Vec<PlannedAction>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::testing::mk_group_target;
-    use crate::providers::{Capacity, Footprint, Lifecycle};
+    use crate::domain::testing::mk_group_target;
+    use crate::domain::{Capacity, Footprint, Lifecycle};
 
     fn group(desired: u32) -> Capacity {
         Capacity::Group {

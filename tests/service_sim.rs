@@ -10,10 +10,11 @@ use chrono::{DateTime, Duration, Utc};
 use curfew::calendar::State;
 use curfew::clock::{Clock, ManualClock};
 use curfew::config::Config;
+use curfew::domain::{Action, Kind, Target, Tier};
 use curfew::overrides::{FileOverrideStore, OverrideStore};
 use curfew::planner;
+use curfew::providers::Provider;
 use curfew::providers::sim::SimProvider;
-use curfew::providers::{Action, Kind, Provider, Target, Tier};
 use curfew::reconciler::Reconciler;
 use curfew::state::StateDir;
 use tokio_util::sync::CancellationToken;
@@ -340,8 +341,8 @@ async fn manual_scale_up_during_downtime_is_left_alone_and_keeps_the_original() 
     h.provider
         .apply(&Action::ScaleDown {
             target: "deployment/shop/web".into(),
-            original: curfew::providers::Capacity::Replicas(2),
-            to: curfew::providers::Capacity::Replicas(1),
+            original: curfew::domain::Capacity::Replicas(2),
+            to: curfew::domain::Capacity::Replicas(1),
         })
         .await
         .unwrap();
@@ -364,7 +365,7 @@ async fn manual_scale_up_during_downtime_is_left_alone_and_keeps_the_original() 
         .into_iter()
         .find(|t| t.id == "deployment/shop/web")
         .unwrap();
-    assert_eq!(web.capacity, curfew::providers::Capacity::Replicas(2));
+    assert_eq!(web.capacity, curfew::domain::Capacity::Replicas(2));
     assert_eq!(web.original, None);
     assert_eq!(web.kind, Kind::Deployment);
 }
@@ -520,7 +521,7 @@ async fn an_override_during_a_readiness_wait_ends_the_wait_and_the_pass_plans_ag
 struct Recording {
     inner: Arc<SimProvider>,
     asked: std::sync::Mutex<Vec<Vec<String>>>,
-    own_calendar: Option<(String, Arc<curfew::providers::TargetCalendar>)>,
+    own_calendar: Option<(String, Arc<curfew::domain::TargetCalendar>)>,
 }
 
 impl Recording {
@@ -640,7 +641,7 @@ async fn the_loop_wakes_at_a_transition_of_a_target_calendar_between_ticks() {
     let provider = Arc::new(Recording {
         own_calendar: Some((
             web.to_string(),
-            Arc::new(curfew::providers::TargetCalendar {
+            Arc::new(curfew::domain::TargetCalendar {
                 source: "curfew.dev/uptime on deployment shop/web".into(),
                 schedule,
             }),

@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::model::{CostModel, EnvironmentCost};
 use crate::calendar::State;
 use crate::config::Config;
+use crate::domain::Target;
 use crate::planner;
-use crate::providers::Target;
 use crate::providers::sim::Estate;
 
 /// Why a forecast cannot be made.

@@ -8,7 +8,8 @@ use parking_lot::RwLock;
 
 use async_trait::async_trait;
 
-use super::{Action, Error, Provider, Result, Target};
+use super::{Error, Provider, Result};
+use crate::domain::{Action, Target};
 
 /// Routes each target to the provider that reported it.
 pub struct CompositeProvider {

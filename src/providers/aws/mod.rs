@@ -22,9 +22,10 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
-use super::{Action, Capacity, Error, Footprint, Provider, Result, Target};
+use super::{Error, Provider, Result};
 use crate::config::targets::{AsgTarget, Ec2Target, NodegroupTarget};
 use crate::config::{Config, TargetConfig};
+use crate::domain::{Action, Capacity, Footprint, Target};
 use crate::telemetry;
 
 mod asg;

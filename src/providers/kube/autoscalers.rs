@@ -15,7 +15,7 @@ use kube::api::DynamicObject;
 
 use super::annotations::{self, Error};
 use super::workloads::{Observed, api_version_and_kind};
-use crate::providers::{Capacity, Footprint, Kind, Target};
+use crate::domain::{Capacity, Footprint, Kind, Target};
 
 /// A workload as a scale target reference names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -163,7 +163,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::providers::TargetRules;
+    use crate::domain::TargetRules;
 
     fn mk_hpa(
         min: u32,

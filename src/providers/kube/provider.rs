@@ -38,7 +38,8 @@ use super::workloads::{self, ObjectId, Observed};
 use crate::calendar::Schedule;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::providers::{self, Action, Kind, Provider, Target, TargetCalendar, TargetRules};
+use crate::domain::{Action, Kind, Target, TargetCalendar, TargetRules};
+use crate::providers::{self, Provider};
 use crate::telemetry;
 
 /// Knobs of the Kubernetes provider.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::annotations::{self, Annotations, Source};
 use super::projection::{PodRequests, Projected};
-use crate::providers::{Action, Capacity, Footprint, Kind, Target, TargetRules};
+use crate::domain::{Action, Capacity, Footprint, Kind, Target, TargetRules};
 
 /// What curfew needs to know of a Deployment, StatefulSet or CronJob.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::providers::Kind;
+use crate::domain::Kind;
 
 /// The simulated estate as written in the `simulation:` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ impl GroupKind {
     }
 }
 
-pub use crate::providers::Lifecycle;
+use crate::domain::Lifecycle;
 
 /// One simulated node group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

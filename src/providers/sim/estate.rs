@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::config::{GroupKind, Lifecycle, NodeGroupConfig, SimulationConfig, group_id};
+use super::config::{GroupKind, NodeGroupConfig, SimulationConfig, group_id};
 use crate::config::{Environment, TargetConfig, targets::KubernetesTarget};
-use crate::providers::{Action, Capacity, Footprint, Kind, Target};
+use crate::domain::{Action, Capacity, Footprint, Kind, Lifecycle, Target};
 
 /// Version of the persisted format.
 const FORMAT_VERSION: u32 = 1;
@@ -775,7 +775,7 @@ impl Scaling {
             ready,
             created_at,
             footprint,
-            rules: crate::providers::TargetRules::default(),
+            rules: crate::domain::TargetRules::default(),
         })
     }
 

@@ -18,7 +18,7 @@ pub mod faults;
 pub mod provider;
 
 pub use self::config::{
-    FaultConfig, GroupKind, Lifecycle, NamespaceConfig, NodeGroupConfig, SimulationConfig,
+    FaultConfig, GroupKind, NamespaceConfig, NodeGroupConfig, SimulationConfig,
 };
 pub use self::estate::{Advance, Estate, Management, Node, NodeGroup, Scaling, Workload};
 pub use self::faults::{Fault, Faults};

@@ -13,7 +13,8 @@ use parking_lot::Mutex;
 use super::estate::{self, Estate, write_atomically};
 use super::faults::Faults;
 use crate::clock::Clock;
-use crate::providers::{Action, Error, Provider, Result, Target};
+use crate::domain::{Action, Target};
+use crate::providers::{Error, Provider, Result};
 
 /// The target named in errors about the estate as a whole.
 const ESTATE: &str = "estate";
@@ -272,7 +273,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::config::Environment;
-    use crate::providers::Capacity;
+    use crate::domain::Capacity;
     use crate::providers::sim::config::{FaultConfig, SimulationConfig};
 
     const GROUP: &str = "auto_scaling_group/general";
