@@ -21,6 +21,11 @@ const KEEP: usize = 20_000;
 /// A write that keeps conflicting gives up after this many attempts.
 const ATTEMPTS: usize = 20;
 
+/// How audit entries name an override: `override/<id>` in their `target`.
+pub fn override_target(id: &str) -> String {
+    format!("override/{id}")
+}
+
 /// One audited event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
@@ -196,7 +201,7 @@ impl AuditLog {
 
     /// Whether an `event` about override `id` was recorded.
     pub fn has_override_event(&self, event: &str, id: &str) -> bool {
-        let target = crate::overrides::audit_target(id);
+        let target = override_target(id);
         self.cached()
             .entries
             .iter()

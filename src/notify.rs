@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::calendar::State;
 use crate::clock::Clock;
 use crate::config::{Config, NotificationsConfig};
+use crate::domain::Override;
 use crate::http_client::HttpClient;
-use crate::overrides::Override;
 use crate::reconciler::SharedStatus;
 
 /// Messages waiting to be sent at most.

@@ -11,8 +11,7 @@ use serde::Serialize;
 
 use crate::calendar::{Decision, Schedule, State};
 use crate::config::{Config, Environment};
-use crate::domain::{Action, Capacity, Target, TargetCalendar, Tier};
-use crate::overrides::{self, Override};
+use crate::domain::{Action, Capacity, Override, Target, TargetCalendar, Tier, active_override};
 
 /// One environment's plan over a span.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -125,7 +124,7 @@ pub fn decide_environment(
     now: DateTime<Utc>,
 ) -> EnvironmentDecision {
     let calendar = schedule.decide(now);
-    match overrides::active(overrides, environment, now) {
+    match active_override(overrides, environment, now) {
         Some(item) => {
             // When the override ends the calendar decides again: the state changes then if
             // the calendar disagrees, otherwise at the calendar's next change after that.

@@ -293,7 +293,7 @@ async fn override_beats_the_calendar_and_the_calendar_returns_when_it_ends() {
     let h = harness(config, night, CancellationToken::new());
     h.reconciler.reconcile().await.unwrap();
     h.overrides
-        .put(curfew::overrides::Override {
+        .put(curfew::domain::Override {
             id: "late-release".into(),
             environment: "eu".into(),
             state: State::Up,
@@ -461,7 +461,7 @@ async fn an_override_during_a_readiness_wait_ends_the_wait_and_the_pass_plans_ag
     }
     // While the pass waits for the nodes, someone keeps the environment down.
     overrides
-        .put(curfew::overrides::Override {
+        .put(curfew::domain::Override {
             id: "keep-down".into(),
             environment: "eu".into(),
             state: State::Down,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::calendar::State;
-use crate::overrides::Override;
+use crate::domain::Override;
 use crate::planner;
 
 /// One environment as the API shows it.

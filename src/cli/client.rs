@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use super::EXIT_BAD_INPUT;
 use crate::api::{EnvironmentList, ErrorBody, OverrideList};
 use crate::calendar::State;
+use crate::domain::Override;
 use crate::http_client::HttpClient;
-use crate::overrides::{Override, resolve_until};
+use crate::overrides::resolve_until;
 
 /// Where the service is and who is asking.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,17 +1,20 @@
 //! The domain: what curfew reasons about, as plain data with no I/O.
 //!
-//! Targets and their capacity, the actions that change them, and the order in which tiers
-//! wake and sleep. Every other layer speaks these types; this module imports only the
+//! Targets and their capacity, the actions that change them, the order in which tiers wake
+//! and sleep, and the overrides people create. Every other layer speaks these types; this module imports only the
 //! calendar.
 //!
 //! * `target` — [`Target`], its [`Kind`], [`Tier`], [`Capacity`], [`Footprint`] and the rules
 //!   that set it apart from its environment ([`TargetRules`], [`TargetCalendar`]).
 //! * `action` — [`Action`]: one change to one target.
+//! * `overrides` — [`Override`]: people beating the calendar until a deadline.
 
 mod action;
+mod overrides;
 mod target;
 
 pub use self::action::Action;
+pub use self::overrides::{Override, active_override};
 pub use self::target::{
     Capacity, Footprint, Kind, Lifecycle, Target, TargetCalendar, TargetRules, Tier,
 };

@@ -6,9 +6,10 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Override, OverrideStore, Result};
+use super::{OverrideStore, Result};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::clock::Clock;
+use crate::domain::Override;
 use crate::notify::{Notification, Notifier};
 
 /// How often ended overrides are looked for (real time).
@@ -36,7 +37,7 @@ pub async fn expire(
                     actor: "curfew".to_string(),
                     event: EXPIRED.to_string(),
                     environment: item.environment.clone(),
-                    target: Some(super::audit_target(&item.id)),
+                    target: Some(crate::audit::override_target(&item.id)),
                     before: Some(format!("override {}", item.state)),
                     after: Some("calendar".to_string()),
                     reason: format!("override by {} ended: {}", item.created_by, item.reason),

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{Override, OverrideStore, Result};
+use super::{OverrideStore, Result};
+use crate::domain::Override;
 use crate::state::StateDir;
 
 const FILE: &str = "overrides.json";

@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::resource::{OverrideResource, OverrideSpec};
-use super::{Error, Override, OverrideStore, Result};
+use super::{Error, OverrideStore, Result};
+use crate::domain::Override;
 
 /// How long `list` waits for the first complete list of the resources.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
