@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::calendar::{Decision, Schedule, State};
 use crate::config::{Config, Environment};
-use crate::domain::{Action, Capacity, Override, Target, TargetCalendar, Tier, active_override};
+use crate::domain::{
+    Action, Capacity, EnvironmentDecision, Override, Target, TargetCalendar, Tier, active_override,
+};
 
 /// One environment's plan over a span.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -99,21 +101,6 @@ pub fn plan_environment(
 pub fn decide(schedule: &Schedule, now: DateTime<Utc>) -> (Decision, String) {
     let decision = schedule.decide(now);
     (decision, schedule.describe(decision.rule))
-}
-
-/// An environment's desired state at an instant, overrides included.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EnvironmentDecision {
-    /// The environment.
-    pub environment: String,
-    /// The desired state.
-    pub state: State,
-    /// Why, in words.
-    pub reason: String,
-    /// The next instant at which the desired state changes, if known.
-    pub next_change: Option<DateTime<Utc>>,
-    /// The id of the override that decides it, if one does.
-    pub override_id: Option<String>,
 }
 
 /// Decides `environment` at `now`: an active override beats the calendar.

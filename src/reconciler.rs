@@ -21,9 +21,9 @@ use crate::calendar::State;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::cost::CostTracker;
-use crate::domain::{Action, Target, Tier};
+use crate::domain::{Action, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
-use crate::planner::{self, ActionPlan, EnvironmentDecision, PlanSettings, PlannedAction, Skipped};
+use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped};
 use crate::providers::{self, Provider};
 use crate::telemetry;
 
@@ -753,8 +753,7 @@ fn phases(actions: &[PlannedAction]) -> Vec<Vec<PlannedAction>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::testing::mk_group_target;
-    use crate::domain::{Capacity, Footprint, Lifecycle};
+    use crate::domain::{Capacity, Footprint, Lifecycle, testing::mk_group_target};
 
     fn group(desired: u32) -> Capacity {
         Capacity::Group {

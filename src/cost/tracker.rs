@@ -18,8 +18,7 @@ use serde::Serialize;
 use super::ledger::{Ledger, Rates, Totals};
 use super::model::{CostModel, EnvironmentCost, TargetCost};
 use crate::calendar::State;
-use crate::domain::Target;
-use crate::planner::EnvironmentDecision;
+use crate::domain::{EnvironmentDecision, Target};
 use crate::state::{self, DocumentStore, StateDir, Written};
 use crate::telemetry;
 
@@ -349,8 +348,7 @@ fn escape_label(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::cost::{Catalog, CostSettings};
-    use crate::domain::Lifecycle;
-    use crate::domain::testing::mk_group_target;
+    use crate::domain::{Lifecycle, testing::mk_group_target};
 
     fn mk_nodes(count: u32) -> Target {
         mk_group_target(count, None, Lifecycle::OnDemand, "us-east-1")

@@ -7,13 +7,16 @@
 //! * `target` — [`Target`], its [`Kind`], [`Tier`], [`Capacity`], [`Footprint`] and the rules
 //!   that set it apart from its environment ([`TargetRules`], [`TargetCalendar`]).
 //! * `action` — [`Action`]: one change to one target.
+//! * `decision` — [`EnvironmentDecision`]: an environment's desired state and why.
 //! * `overrides` — [`Override`]: people beating the calendar until a deadline.
 
 mod action;
+mod decision;
 mod overrides;
 mod target;
 
 pub use self::action::Action;
+pub use self::decision::EnvironmentDecision;
 pub use self::overrides::{Override, active_override};
 pub use self::target::{
     Capacity, Footprint, Kind, Lifecycle, Target, TargetCalendar, TargetRules, Tier,

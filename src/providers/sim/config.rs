@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Kind;
+use crate::domain::{Kind, Lifecycle};
 
 /// The simulated estate as written in the `simulation:` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,8 +48,6 @@ impl GroupKind {
         }
     }
 }
-
-use crate::domain::Lifecycle;
 
 /// One simulated node group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
