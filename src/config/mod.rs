@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use crate::calendar::Schedule;
 use crate::calendar::holidays::HolidaySet;
 use crate::cost::CostModel;
-use crate::providers::sim::SimulationConfig;
+use crate::domain::simulation::SimulationConfig;
 
 mod diagnostic;
 pub mod duration;
@@ -181,5 +181,30 @@ mod tests {
             err.to_string().contains("unknown field `per_minute`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_curfew_config_accepts_a_simulation_section() {
+        let yaml = "
+timezone: Europe/Berlin
+schedules:
+  office-hours: { uptime: [\"Mon-Fri 07:00-20:00\"] }
+environments:
+  staging:
+    schedule: office-hours
+    targets:
+      - kubernetes: { namespaces: [shop] }
+simulation:
+  node_join_seconds: 30
+  node_groups:
+    - { name: general, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.1,
+        min: 0, max: 3, desired: 1, pods_per_node: 8 }
+";
+        let raw: raw::RawConfig = serde_saphyr::from_str(yaml).expect("parses");
+        let simulation = raw.simulation.expect("section present").value;
+        assert_eq!(simulation.node_join_seconds, 30);
+        assert_eq!(simulation.node_groups.len(), 1);
+        let path = std::path::Path::new("curfew.yaml");
+        assert!(Config::from_yaml(yaml, path).is_ok());
     }
 }

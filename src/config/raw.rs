@@ -37,7 +37,7 @@ pub struct RawConfig {
     /// Prices and the cost model.
     pub cost: Option<Spanned<RawCost>>,
     /// The simulated estate, for `curfew demo` and tests.
-    pub simulation: Option<Spanned<crate::providers::sim::SimulationConfig>>,
+    pub simulation: Option<Spanned<crate::domain::simulation::SimulationConfig>>,
 }
 
 /// A holiday calendar: an .ics file and/or explicit dates.

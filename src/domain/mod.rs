@@ -8,11 +8,13 @@
 //!   that set it apart from its environment ([`TargetRules`], [`TargetCalendar`]).
 //! * `action` — [`Action`]: one change to one target.
 //! * `decision` — [`EnvironmentDecision`]: an environment's desired state and why.
+//! * [`simulation`] — the simulated estate as the configuration describes it.
 //! * `overrides` — [`Override`]: people beating the calendar until a deadline.
 
 mod action;
 mod decision;
 mod overrides;
+pub mod simulation;
 mod target;
 
 pub use self::action::Action;

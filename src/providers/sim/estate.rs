@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::config::{GroupKind, NodeGroupConfig, SimulationConfig, group_id};
 use crate::config::{Environment, TargetConfig, targets::KubernetesTarget};
+use crate::domain::simulation::{GroupKind, NodeGroupConfig, SimulationConfig, group_id};
 use crate::domain::{Action, Capacity, Footprint, Kind, Lifecycle, Target};
 
 /// Version of the persisted format.
@@ -257,10 +257,10 @@ pub struct Workload {
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// CPU each pod requests, in millicores.
-    #[serde(default = "super::config::default_cpu_millis")]
+    #[serde(default = "crate::domain::simulation::default_cpu_millis")]
     pub cpu_millis: u32,
     /// Memory each pod requests, in MiB.
-    #[serde(default = "super::config::default_memory_mib")]
+    #[serde(default = "crate::domain::simulation::default_memory_mib")]
     pub memory_mib: u32,
     /// Replicas ([`Capacity::Replicas`]) or suspension ([`Capacity::Suspended`]) and the stored
     /// original.
@@ -913,7 +913,7 @@ impl Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::sim::config::{FaultConfig, NamespaceConfig};
+    use crate::domain::simulation::{FaultConfig, NamespaceConfig};
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("in range")

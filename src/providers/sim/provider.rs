@@ -274,7 +274,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::config::Environment;
     use crate::domain::Capacity;
-    use crate::providers::sim::config::{FaultConfig, SimulationConfig};
+    use crate::domain::simulation::{FaultConfig, SimulationConfig};
 
     const GROUP: &str = "auto_scaling_group/general";
     const API: &str = "deployment/shop/api";

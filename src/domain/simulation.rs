@@ -1,5 +1,7 @@
 //! The `simulation:` section of a curfew config: the node groups, namespaces and faults of the
 //! simulated estate, and the deterministic names of the workloads it generates.
+//!
+//! Plain data read by the configuration and modelled by the simulated provider.
 
 use std::collections::HashSet;
 
@@ -119,12 +121,12 @@ fn default_replicas() -> u32 {
 }
 
 /// Default CPU request per simulated pod, in millicores.
-pub(super) fn default_cpu_millis() -> u32 {
+pub(crate) fn default_cpu_millis() -> u32 {
     250
 }
 
 /// Default memory request per simulated pod, in MiB.
-pub(super) fn default_memory_mib() -> u32 {
+pub(crate) fn default_memory_mib() -> u32 {
     512
 }
 
@@ -379,31 +381,6 @@ faults: { seed: 1, failing_targets: [deployment/shop/cart] }
         assert_eq!(config.faults.seed, 1);
         assert_eq!(config.faults.throttle_rate, 0.0);
         assert!(config.validate().is_empty(), "{:?}", config.validate());
-    }
-
-    #[test]
-    fn a_curfew_config_accepts_a_simulation_section() {
-        let yaml = "
-timezone: Europe/Berlin
-schedules:
-  office-hours: { uptime: [\"Mon-Fri 07:00-20:00\"] }
-environments:
-  staging:
-    schedule: office-hours
-    targets:
-      - kubernetes: { namespaces: [shop] }
-simulation:
-  node_join_seconds: 30
-  node_groups:
-    - { name: general, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.1,
-        min: 0, max: 3, desired: 1, pods_per_node: 8 }
-";
-        let raw: crate::config::raw::RawConfig = serde_saphyr::from_str(yaml).expect("parses");
-        let simulation = raw.simulation.expect("section present").value;
-        assert_eq!(simulation.node_join_seconds, 30);
-        assert_eq!(simulation.node_groups.len(), 1);
-        let path = std::path::Path::new("curfew.yaml");
-        assert!(crate::config::Config::from_yaml(yaml, path).is_ok());
     }
 
     #[test]
