@@ -18,6 +18,7 @@ use crate::domain::simulation::SimulationConfig;
 mod diagnostic;
 pub mod duration;
 pub mod raw;
+pub mod selector;
 pub mod targets;
 mod validate;
 

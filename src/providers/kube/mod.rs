@@ -10,7 +10,6 @@
 //! means "re-read and decide again". Every write is paced by a client-side token bucket, and
 //! every action leaves an Event on the workload.
 //!
-//! * `selector` — label selectors in string form and namespace globs.
 //! * `selection` — which namespaces and workloads an environment selects.
 //! * `annotations` — the annotations read and written, and their precedence.
 //! * `calendars` — per-object calendars from schedule and force annotations.
@@ -33,7 +32,6 @@ pub mod projection;
 pub mod provider;
 pub mod quantity;
 pub mod selection;
-pub mod selector;
 pub mod workloads;
 
 pub use self::provider::{KubeProvider, Settings};
@@ -46,7 +44,7 @@ pub enum Error {
     Client(#[source] kube::Error),
     /// A selector in the configuration does not parse.
     #[error("{0}")]
-    Selector(#[from] selector::Error),
+    Selector(#[from] crate::config::selector::Error),
     /// A watch did not list its objects in time (often missing RBAC for list and watch).
     #[error(
         "the initial list of {resource} did not complete within {seconds}s; check that curfew may list and watch {resource}"

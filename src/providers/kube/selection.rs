@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::selector::{self, LabelSelector, glob_matches};
+use crate::config::selector::{self, LabelSelector, glob_matches};
 use crate::config::targets::{KubernetesTarget, TargetConfig};
 use crate::config::{Config, duration};
 
