@@ -12,6 +12,7 @@
 //! * [`planner`] turns a validated configuration into transitions per environment.
 //! * [`overrides`] holds the override model, its stores (a file, or `Override` custom
 //!   resources) and expiry; [`audit`] the audit log.
+//! * [`leadership`] elects the one replica that acts, over a Kubernetes Lease.
 //! * [`state`] is where state lives: the state directory, or ConfigMaps shared by replicas.
 //! * [`api`] is the HTTP layer: the REST API under `/api/v1` with tokens, roles and rate
 //!   limits, the status page, `/metrics` and the OpenAPI document.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod cost;
 pub mod domain;
 pub mod http_client;
+pub mod leadership;
 pub mod notify;
 pub mod overrides;
 pub mod planner;

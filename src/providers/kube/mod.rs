@@ -20,13 +20,11 @@
 //! * `limiter` — the write token bucket.
 //! * `events` — `ScaledDown`, `ScaledUp` and `ScaleFailed` Events.
 //! * `provider` — [`KubeProvider`].
-//! * `leader` — leader election over a Lease.
 
 pub mod annotations;
 pub mod autoscalers;
 pub mod calendars;
 pub mod events;
-pub mod leader;
 pub mod limiter;
 pub mod projection;
 pub mod provider;
