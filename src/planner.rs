@@ -376,26 +376,12 @@ fn execution_rank(planned: &PlannedAction) -> (u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::testing::{at, mk_target};
     use crate::domain::{Capacity, Kind};
     use chrono::Duration;
 
     fn now() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
-    }
-
-    fn mk_target(id: &str, kind: Kind, replicas: u32, original: Option<u32>) -> Target {
-        Target {
-            id: id.to_string(),
-            kind,
-            environment: "staging".to_string(),
-            capacity: Capacity::Replicas(replicas),
-            original: original.map(Capacity::Replicas),
-            down: Capacity::Replicas(0),
-            ready: true,
-            created_at: Some(now() - Duration::days(3)),
-            footprint: crate::domain::Footprint::Nothing,
-            rules: Default::default(),
-        }
+        at(0)
     }
 
     fn decisions(state: State) -> HashMap<String, EnvironmentDecision> {

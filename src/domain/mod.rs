@@ -24,40 +24,5 @@ pub use self::target::{
     Capacity, Footprint, Kind, Lifecycle, Target, TargetCalendar, TargetRules, Tier,
 };
 
-/// Builders of domain values for unit tests.
 #[cfg(test)]
-pub(crate) mod testing {
-    use super::{Capacity, Footprint, Kind, Lifecycle, Target, TargetRules};
-
-    /// An Auto Scaling group of `count` m6i.large nodes in `region`, scaled down from
-    /// `original` nodes when that is given.
-    pub(crate) fn mk_group_target(
-        count: u32,
-        original: Option<u32>,
-        lifecycle: Lifecycle,
-        region: &str,
-    ) -> Target {
-        let group = |desired| Capacity::Group {
-            min: 0,
-            max: 10,
-            desired,
-        };
-        Target {
-            id: "auto_scaling_group/nodes".into(),
-            kind: Kind::AutoScalingGroup,
-            environment: "staging".into(),
-            capacity: group(count),
-            original: original.map(group),
-            down: group(0),
-            ready: true,
-            created_at: None,
-            footprint: Footprint::Instances {
-                instance_type: "m6i.large".into(),
-                lifecycle,
-                count,
-                region: Some(region.into()),
-            },
-            rules: TargetRules::default(),
-        }
-    }
-}
+pub(crate) mod testing;

@@ -46,42 +46,34 @@ pub fn active_override<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
-
-    fn mk_override(id: &str, env: &str, state: State, created: i64, until: i64) -> Override {
-        let base = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        Override {
-            id: id.into(),
-            environment: env.into(),
-            state,
-            created_at: base + Duration::minutes(created),
-            until: base + Duration::minutes(until),
-            reason: "test".into(),
-            created_by: "otto".into(),
-        }
-    }
+    use crate::domain::testing::{at, mk_override};
 
     #[test]
     fn newest_active_override_wins_and_expired_ones_do_not_count() {
-        let base = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let minute = |minutes: i64| at(60 * minutes);
         let overrides = vec![
-            mk_override("a", "staging", State::Up, 0, 60),
-            mk_override("b", "staging", State::Down, 10, 30),
-            mk_override("c", "other", State::Up, 0, 600),
+            mk_override("a", "staging", State::Up, minute(0), minute(60)),
+            mk_override("b", "staging", State::Down, minute(10), minute(30)),
+            mk_override("c", "other", State::Up, minute(0), minute(600)),
         ];
-        let at = |minutes| base + Duration::minutes(minutes);
         assert_eq!(
-            active_override(&overrides, "staging", at(5)).unwrap().id,
+            active_override(&overrides, "staging", minute(5))
+                .unwrap()
+                .id,
             "a"
         );
         assert_eq!(
-            active_override(&overrides, "staging", at(20)).unwrap().id,
+            active_override(&overrides, "staging", minute(20))
+                .unwrap()
+                .id,
             "b"
         );
         assert_eq!(
-            active_override(&overrides, "staging", at(40)).unwrap().id,
+            active_override(&overrides, "staging", minute(40))
+                .unwrap()
+                .id,
             "a"
         );
-        assert!(active_override(&overrides, "staging", at(60)).is_none());
+        assert!(active_override(&overrides, "staging", minute(60)).is_none());
     }
 }

@@ -326,39 +326,19 @@ impl FaultConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mk_group(name: &str, min: u32, desired: u32, max: u32) -> NodeGroupConfig {
-        NodeGroupConfig {
-            name: name.to_string(),
-            kind: GroupKind::AutoScalingGroup,
-            instance_type: "m6i.xlarge".to_string(),
-            lifecycle: Lifecycle::OnDemand,
-            hourly_price: 0.23,
-            min,
-            max,
-            desired,
-            pods_per_node: 8,
-        }
-    }
-
-    fn mk_namespace(name: &str, node_group: &str) -> NamespaceConfig {
-        NamespaceConfig {
-            name: name.to_string(),
-            node_group: node_group.to_string(),
-            deployments: 2,
-            statefulsets: 1,
-            cronjobs: 1,
-            replicas: 2,
-            cpu_millis: 250,
-            memory_mib: 512,
-        }
-    }
+    use crate::domain::testing::{mk_namespace, mk_node_group};
 
     fn mk_config() -> SimulationConfig {
         SimulationConfig {
             node_join_seconds: 90,
-            node_groups: vec![mk_group("eu-general", 2, 3, 6)],
-            namespaces: vec![mk_namespace("shop", "eu-general")],
+            node_groups: vec![mk_node_group(
+                "eu-general",
+                GroupKind::AutoScalingGroup,
+                2,
+                3,
+                6,
+            )],
+            namespaces: vec![mk_namespace("shop", "eu-general", 2)],
             faults: FaultConfig::default(),
         }
     }
@@ -393,8 +373,11 @@ faults: { seed: 1, failing_targets: [deployment/shop/cart] }
 
     #[test]
     fn workload_names_come_from_the_list_then_get_a_suffix() {
-        let mut namespace = mk_namespace("shop", "eu-general");
-        namespace.deployments = DEPLOYMENT_NAMES.len() as u32 + 2;
+        let namespace = NamespaceConfig {
+            statefulsets: 1,
+            cronjobs: 1,
+            ..mk_namespace("shop", "eu-general", DEPLOYMENT_NAMES.len() as u32 + 2)
+        };
         let ids: Vec<String> = namespace.workloads().map(|w| w.id("shop")).collect();
         assert_eq!(ids[0], "deployment/shop/api");
         assert_eq!(ids[1], "deployment/shop/web");
@@ -409,8 +392,14 @@ faults: { seed: 1, failing_targets: [deployment/shop/cart] }
     #[test]
     fn validate_reports_every_problem() {
         let mut config = mk_config();
-        config.node_groups.push(mk_group("eu-general", 3, 2, 6));
-        config.namespaces.push(mk_namespace("shop", "nowhere"));
+        config.node_groups.push(mk_node_group(
+            "eu-general",
+            GroupKind::AutoScalingGroup,
+            3,
+            2,
+            6,
+        ));
+        config.namespaces.push(mk_namespace("shop", "nowhere", 2));
         config.faults.throttle_rate = 1.5;
         let problems = config.validate();
         let has = |needle: &str| problems.iter().any(|p| p.contains(needle));

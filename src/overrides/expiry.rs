@@ -86,6 +86,7 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::calendar::State;
+    use crate::domain::testing::{at, mk_override};
     use crate::overrides::FileOverrideStore;
     use crate::state::StateDir;
     use chrono::Duration;
@@ -102,31 +103,24 @@ mod tests {
         let state = StateDir::open(dir.path()).unwrap();
         let store = FileOverrideStore::open(state.clone()).unwrap();
         let audit = AuditLog::open(state).unwrap();
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let now = at(0);
         store
-            .put(mk_override("old", now - Duration::minutes(1)))
+            .put(ending_at("old", now - Duration::minutes(1)))
             .await
             .unwrap();
         (dir, store, audit, now)
     }
 
-    fn mk_override(id: &str, until: DateTime<Utc>) -> Override {
-        Override {
-            id: id.into(),
-            environment: "staging".into(),
-            state: State::Up,
-            created_at: until - Duration::hours(1),
-            until,
-            reason: "release rehearsal".into(),
-            created_by: "otto".into(),
-        }
+    /// An override of staging that ran for an hour until `until`.
+    fn ending_at(id: &str, until: DateTime<Utc>) -> Override {
+        mk_override(id, "staging", State::Up, until - Duration::hours(1), until)
     }
 
     #[tokio::test]
     async fn expired_overrides_are_removed_and_audited_exactly_once() {
         let (_dir, store, audit, now) = store_with_an_expired_override().await;
         store
-            .put(mk_override("live", now + Duration::minutes(1)))
+            .put(ending_at("live", now + Duration::minutes(1)))
             .await
             .unwrap();
 
@@ -150,7 +144,7 @@ mod tests {
         let scratch =
             FileOverrideStore::open(StateDir::open(dir.path().join("scratch")).unwrap()).unwrap();
         scratch
-            .put(mk_override("old", now - Duration::minutes(1)))
+            .put(ending_at("old", now - Duration::minutes(1)))
             .await
             .unwrap();
         expire(&scratch, &audit, now).await.unwrap();

@@ -914,36 +914,11 @@ impl Workload {
 mod tests {
     use super::*;
     use crate::domain::simulation::{FaultConfig, NamespaceConfig};
+    use crate::domain::testing::{at, mk_namespace, mk_node_group};
 
-    fn at(seconds: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("in range")
-    }
-
+    /// A node group of `desired` nodes between 0 and 6.
     fn mk_group(name: &str, kind: GroupKind, desired: u32) -> NodeGroupConfig {
-        NodeGroupConfig {
-            name: name.to_string(),
-            kind,
-            instance_type: "m6i.xlarge".to_string(),
-            lifecycle: Lifecycle::OnDemand,
-            hourly_price: 0.25,
-            min: 0,
-            max: 6,
-            desired,
-            pods_per_node: 4,
-        }
-    }
-
-    fn mk_namespace(name: &str, node_group: &str, deployments: u32) -> NamespaceConfig {
-        NamespaceConfig {
-            name: name.to_string(),
-            node_group: node_group.to_string(),
-            deployments,
-            statefulsets: 0,
-            cronjobs: 0,
-            replicas: 2,
-            cpu_millis: 500,
-            memory_mib: 1024,
-        }
+        mk_node_group(name, kind, 0, desired, 6)
     }
 
     fn mk_environment(name: &str, yaml_targets: &str) -> Environment {
