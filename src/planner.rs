@@ -4,13 +4,11 @@
 //! Pure: the instants are parameters and nothing here performs I/O.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::calendar::{Decision, Schedule, State};
-use crate::config::{Config, Environment};
 use crate::domain::{
     Action, Capacity, EnvironmentDecision, Override, Target, TargetCalendar, Tier, active_override,
 };
@@ -47,23 +45,16 @@ pub struct PlannedTransition {
     pub rule: String,
 }
 
-/// Plans every environment of `config` over `[from, to)`.
-pub fn plan(config: &Config, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<EnvironmentPlan> {
-    config
-        .environments
-        .values()
-        .map(|environment| plan_environment(config, environment, from, to))
-        .collect()
-}
-
-/// Plans one environment over `[from, to)`.
+/// Plans the environment `name`, decided by its schedule `schedule_name` compiled as
+/// `schedule`, with target groups described as `targets`, over `[from, to)`.
 pub fn plan_environment(
-    config: &Config,
-    environment: &Environment,
+    name: &str,
+    schedule_name: &str,
+    schedule: &Schedule,
+    targets: Vec<String>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> EnvironmentPlan {
-    let schedule = config.schedule_of(environment);
     let timeline = schedule.timeline(from, to);
     let (state, rule) = timeline
         .initial()
@@ -83,14 +74,10 @@ pub fn plan_environment(
         })
         .collect();
     EnvironmentPlan {
-        name: environment.name.clone(),
-        schedule: environment.schedule.clone(),
+        name: name.to_string(),
+        schedule: schedule_name.to_string(),
         timezone: schedule.zone().name().to_string(),
-        targets: environment
-            .targets
-            .iter()
-            .map(|target| target.describe())
-            .collect(),
+        targets,
         state,
         reason: schedule.describe(rule),
         transitions,
@@ -210,18 +197,21 @@ struct TargetDecision {
 }
 
 /// Decides targets with their own calendars, each distinct calendar once per plan.
+///
+/// Calendars are told apart by value: first by their source (cheap to hash), then by content,
+/// so two calendars from the same place that differ are still decided apart.
 #[derive(Default)]
-struct TargetCalendars {
-    decided: HashMap<*const TargetCalendar, TargetDecision>,
+struct TargetCalendars<'a> {
+    decided: HashMap<&'a str, Vec<(&'a TargetCalendar, TargetDecision)>>,
 }
 
 // === impl TargetCalendars ===
 
-impl TargetCalendars {
+impl<'a> TargetCalendars<'a> {
     /// The decision for `target` at `now`, given its environment's `decision`.
     fn decide(
         &mut self,
-        target: &Target,
+        target: &'a Target,
         decision: &EnvironmentDecision,
         now: DateTime<Utc>,
     ) -> TargetDecision {
@@ -230,32 +220,40 @@ impl TargetCalendars {
             reason: decision.reason.clone(),
             next_change: None,
         };
-        let Some(calendar) = &target.rules.calendar else {
+        let Some(calendar) = target.rules.calendar.as_deref() else {
             return environment();
         };
         if decision.override_id.is_some() {
             return environment();
         }
-        self.decided
-            .entry(Arc::as_ptr(calendar))
-            .or_insert_with(|| {
-                let own = calendar.schedule.decide(now);
-                TargetDecision {
-                    state: own.state,
-                    reason: format!(
-                        "{}: {}",
-                        calendar.source,
-                        calendar.schedule.describe(own.rule)
-                    ),
-                    next_change: own.next_change,
-                }
-            })
-            .clone()
+        let same_source = self.decided.entry(calendar.source.as_str()).or_default();
+        if let Some((_, decided)) = same_source
+            .iter()
+            .find(|(known, _)| std::ptr::eq(*known, calendar) || *known == calendar)
+        {
+            return decided.clone();
+        }
+        let own = calendar.schedule.decide(now);
+        let decided = TargetDecision {
+            state: own.state,
+            reason: format!(
+                "{}: {}",
+                calendar.source,
+                calendar.schedule.describe(own.rule)
+            ),
+            next_change: own.next_change,
+        };
+        same_source.push((calendar, decided.clone()));
+        decided
     }
 
     /// The earliest next change among the calendars decided.
     fn next_change(&self) -> Option<DateTime<Utc>> {
-        self.decided.values().filter_map(|d| d.next_change).min()
+        self.decided
+            .values()
+            .flatten()
+            .filter_map(|(_, decided)| decided.next_change)
+            .min()
     }
 }
 
@@ -375,6 +373,8 @@ fn execution_rank(planned: &PlannedAction) -> (u8, u8) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::domain::testing::{at, mk_target};
     use crate::domain::{Capacity, Kind};

@@ -12,7 +12,6 @@ use curfew::clock::{Clock, ManualClock};
 use curfew::config::Config;
 use curfew::domain::{Action, Kind, Target, Tier};
 use curfew::overrides::{FileOverrideStore, OverrideStore};
-use curfew::planner;
 use curfew::providers::Provider;
 use curfew::providers::sim::SimProvider;
 use curfew::reconciler::Reconciler;
@@ -154,23 +153,23 @@ async fn simulated_week_produces_exactly_the_planned_transitions_in_tier_order()
         .collect();
     let observed = observed_transitions(&log, &targets);
 
-    let mut planned: Vec<(DateTime<Utc>, String, &'static str)> =
-        planner::plan(&config, start, end)
-            .into_iter()
-            .flat_map(|env| {
-                env.transitions.into_iter().map(move |t| {
-                    (
-                        t.at,
-                        env.name.clone(),
-                        if t.direction == State::Up {
-                            "up"
-                        } else {
-                            "down"
-                        },
-                    )
-                })
+    let mut planned: Vec<(DateTime<Utc>, String, &'static str)> = config
+        .plan(start, end)
+        .into_iter()
+        .flat_map(|env| {
+            env.transitions.into_iter().map(move |t| {
+                (
+                    t.at,
+                    env.name.clone(),
+                    if t.direction == State::Up {
+                        "up"
+                    } else {
+                        "down"
+                    },
+                )
             })
-            .collect();
+        })
+        .collect();
     planned.sort();
     // Five working days, two environments, one wake and one sleep each.
     assert_eq!(planned.len(), 20, "{planned:#?}");

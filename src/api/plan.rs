@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Deserialize;
 
 use super::{ApiError, AppState};
-use crate::planner::{self, EnvironmentPlan};
+use crate::planner::EnvironmentPlan;
 
 /// The longest span one request may plan.
 const MAX_SPAN: Duration = Duration::days(400);
@@ -69,10 +69,5 @@ pub async fn plan(
     if to - from > MAX_SPAN {
         return Err(ApiError::unprocessable("a plan spans at most 400 days"));
     }
-    Ok(Json(planner::plan_environment(
-        &state.config,
-        environment,
-        from,
-        to,
-    )))
+    Ok(Json(state.config.plan_environment(environment, from, to)))
 }

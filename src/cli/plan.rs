@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::{check_window, load_config};
-use crate::planner::{self, EnvironmentPlan};
+use crate::planner::EnvironmentPlan;
 
 /// The JSON document `plan --json` prints.
 #[derive(Debug, Serialize)]
@@ -26,7 +26,7 @@ pub fn run(path: &Path, from: DateTime<Utc>, to: Option<DateTime<Utc>>, json: bo
     if let Err(code) = check_window(from, to) {
         return code;
     }
-    let environments = planner::plan(&config, from, to);
+    let environments = config.plan(from, to);
     if json {
         let document = PlanDocument {
             from,

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 
@@ -14,6 +14,7 @@ use crate::calendar::Schedule;
 use crate::calendar::holidays::HolidaySet;
 use crate::cost::CostModel;
 use crate::domain::simulation::SimulationConfig;
+use crate::planner::{self, EnvironmentPlan};
 
 mod diagnostic;
 pub mod duration;
@@ -129,6 +130,36 @@ impl Config {
     pub fn schedule_of(&self, environment: &Environment) -> &Schedule {
         // Validation guarantees the reference resolves.
         &self.schedules[environment.schedule.as_str()]
+    }
+
+    /// Plans every environment over `[from, to)`, in file order.
+    pub fn plan(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<EnvironmentPlan> {
+        self.environments
+            .values()
+            .map(|environment| self.plan_environment(environment, from, to))
+            .collect()
+    }
+
+    /// Plans one environment over `[from, to)`.
+    pub fn plan_environment(
+        &self,
+        environment: &Environment,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EnvironmentPlan {
+        let targets = environment
+            .targets
+            .iter()
+            .map(|target| target.describe())
+            .collect();
+        planner::plan_environment(
+            &environment.name,
+            &environment.schedule,
+            self.schedule_of(environment),
+            targets,
+            from,
+            to,
+        )
     }
 }
 

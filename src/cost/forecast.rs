@@ -61,7 +61,8 @@ pub fn forecast(
     let mut model = model.clone();
     model.set_spot_prices(estate.spot_prices());
     let targets = estate.targets(from);
-    let forecasts = planner::plan(config, from, to)
+    let forecasts = config
+        .plan(from, to)
         .into_iter()
         .map(|plan| {
             let mine: Vec<&Target> = targets
