@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{self, DocumentStore, StateDir, Written};
+use crate::state::versioned::{self, Current};
+use crate::state::{self, DocumentStore, StateDir};
 
 const FILE: &str = "audit.json";
 /// The log keeps this many newest entries.
@@ -49,18 +50,12 @@ pub struct AuditEntry {
     pub result: String,
 }
 
-/// The cached log and the version it was read or written at.
-#[derive(Debug, Default)]
-struct Cached {
-    entries: Vec<AuditEntry>,
-    version: Option<String>,
-}
-
 /// An append-only audit log kept in a [`DocumentStore`].
 #[derive(Debug)]
 pub struct AuditLog {
     store: Arc<dyn DocumentStore>,
-    cached: Mutex<Cached>,
+    /// The log as last read or written, and its version.
+    cached: Mutex<Current<Vec<AuditEntry>>>,
     /// Serialises this process's writers; other processes are handled by versions.
     writing: tokio::sync::Mutex<()>,
 }
@@ -88,12 +83,15 @@ impl AuditLog {
     ) -> Self {
         AuditLog {
             store,
-            cached: Mutex::new(Cached { entries, version }),
+            cached: Mutex::new(Current {
+                value: entries,
+                version,
+            }),
             writing: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn cached(&self) -> MutexGuard<'_, Cached> {
+    fn cached(&self) -> MutexGuard<'_, Current<Vec<AuditEntry>>> {
         self.cached.lock()
     }
 
@@ -107,12 +105,7 @@ impl AuditLog {
     }
 
     async fn reload(&self) -> state::Result<()> {
-        let read = self.store.read(FILE).await?;
-        let entries = state::parse(read.text.as_deref(), &self.store.location(FILE))?;
-        *self.cached() = Cached {
-            entries,
-            version: read.version,
-        };
+        *self.cached() = versioned::read(&*self.store, FILE).await?;
         Ok(())
     }
 
@@ -124,25 +117,15 @@ impl AuditLog {
             return Ok(());
         }
         let _writing = self.writing.lock().await;
-        for _ in 0..ATTEMPTS {
-            let (mut entries, version) = {
-                let cached = self.cached();
-                (cached.entries.clone(), cached.version.clone())
-            };
+        let current = self.cached().clone();
+        let stored = versioned::update(&*self.store, FILE, ATTEMPTS, current, |mut entries| {
             entries.extend(new.iter().cloned());
             let text = self.trimmed(&mut entries)?;
-            match self.store.write(FILE, text, version.as_deref()).await? {
-                Written::Stored(version) => {
-                    *self.cached() = Cached { entries, version };
-                    return Ok(());
-                }
-                Written::Conflict => self.reload().await?,
-            }
-        }
-        Err(state::Error::Io {
-            path: self.store.location(FILE),
-            source: std::io::Error::other("the log kept changing while being written"),
+            Ok((entries, text))
         })
+        .await?;
+        *self.cached() = stored;
+        Ok(())
     }
 
     /// Drops the oldest entries until the log keeps at most [`KEEP`] and fits the store;
@@ -180,7 +163,7 @@ impl AuditLog {
     ) -> Vec<AuditEntry> {
         let cached = self.cached();
         cached
-            .entries
+            .value
             .iter()
             .rev()
             .filter(|entry| keep(entry))
@@ -193,7 +176,7 @@ impl AuditLog {
     /// How many entries `keep` holds for.
     pub fn count(&self, keep: impl Fn(&AuditEntry) -> bool) -> usize {
         self.cached()
-            .entries
+            .value
             .iter()
             .filter(|entry| keep(entry))
             .count()
@@ -203,14 +186,14 @@ impl AuditLog {
     pub fn has_override_event(&self, event: &str, id: &str) -> bool {
         let target = override_target(id);
         self.cached()
-            .entries
+            .value
             .iter()
             .any(|entry| entry.event == event && entry.target.as_deref() == Some(target.as_str()))
     }
 
     /// How many entries the log holds.
     pub fn len(&self) -> usize {
-        self.cached().entries.len()
+        self.cached().value.len()
     }
 
     /// Whether the log is empty.

@@ -24,7 +24,7 @@ use crate::cost::CostTracker;
 use crate::domain::{Action, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
 use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped};
-use crate::providers::{self, Provider};
+use crate::providers::{self, Provider, Retries};
 use crate::telemetry;
 
 /// Why a reconcile pass could not run.
@@ -130,7 +130,8 @@ pub struct ActionOutcome {
     /// Attempts made.
     pub attempts: u32,
     /// `None` on success, the last error otherwise.
-    pub error: Option<String>,
+    #[serde(serialize_with = "serialize_error")]
+    pub error: Option<providers::Error>,
     /// Whether the target reached its new capacity within the readiness timeout.
     pub ready: bool,
     /// Whether the pass waited for the target's readiness. It does not when node capacity is
@@ -143,6 +144,17 @@ impl ActionOutcome {
     /// waited for it.
     pub fn late(&self) -> bool {
         self.error.is_none() && self.awaited && !self.ready
+    }
+}
+
+/// Serialises an outcome's error as its message.
+fn serialize_error<S: serde::Serializer>(
+    error: &Option<providers::Error>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match error {
+        Some(error) => serializer.collect_str(error),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -186,10 +198,10 @@ impl PassReport {
     }
 
     /// The targets whose actions failed, with the error.
-    pub fn failures(&self) -> Vec<(&str, &str)> {
+    pub fn failures(&self) -> Vec<(&str, &providers::Error)> {
         self.outcomes
             .iter()
-            .filter_map(|o| Some((o.planned.action.target(), o.error.as_deref()?)))
+            .filter_map(|o| Some((o.planned.action.target(), o.error.as_ref()?)))
             .collect()
     }
 }
@@ -384,7 +396,7 @@ impl Reconciler {
             .collect();
         self.record_decisions(&decisions);
         let (targets, _) = self
-            .with_retry("discover", "*", || self.provider.discover())
+            .with_retry("discover", None, || self.provider.discover())
             .await
             .map_err(|(err, _)| Error::Discover(err))?;
         self.record_targets(&targets);
@@ -427,7 +439,7 @@ impl Reconciler {
             let (outcomes, interrupted) = self.execute_phase(phase, wait).await;
             report.requeue |= outcomes
                 .iter()
-                .any(|o| o.error.as_deref().is_some_and(|e| e.contains("conflict")));
+                .any(|o| o.error.as_ref().is_some_and(providers::Error::is_conflict));
             report.outcomes.extend(outcomes);
             if interrupted {
                 tracing::info!("an override changed during the readiness wait: planning again");
@@ -484,11 +496,13 @@ impl Reconciler {
         let at = self.clock.now();
         let target = planned.action.target();
         let result = self
-            .with_retry("apply", target, || self.provider.apply(&planned.action))
+            .with_retry("apply", Some(target), || {
+                self.provider.apply(&planned.action)
+            })
             .await;
         let (attempts, error) = match result {
             Ok(((), attempts)) => (attempts, None),
-            Err((err, attempts)) => (attempts, Some(err.to_string())),
+            Err((err, attempts)) => (attempts, Some(err)),
         };
         match &error {
             None => tracing::info!(
@@ -564,11 +578,14 @@ impl Reconciler {
         }
     }
 
-    /// Calls `call` until it succeeds, fails for good, or runs out of attempts.
+    /// Calls `call` about `target` (`None`: discovery) until it succeeds, fails for good, or
+    /// runs out of attempts. Only failures the provider leaves to its caller are retried
+    /// ([`Retries::ByCaller`]); what may be retried is [`providers::Error::is_retryable`]'s to
+    /// say.
     async fn with_retry<T, F, Fut>(
         &self,
         operation: &str,
-        target: &str,
+        target: Option<&str>,
         mut call: F,
     ) -> std::result::Result<(T, u32), (providers::Error, u32)>
     where
@@ -589,13 +606,19 @@ impl Reconciler {
                     )
                     .increment(1);
                     let retry = err.is_retryable()
-                        && !matches!(err, providers::Error::Conflict { .. })
+                        && self.provider.retries(target) == Retries::ByCaller
                         && attempt < self.settings.retry.attempts
                         && !self.shutdown.is_cancelled();
                     if !retry {
                         return Err((err, attempt));
                     }
-                    tracing::debug!(target, operation, attempt, error = %err, "retrying");
+                    tracing::debug!(
+                        target = target.unwrap_or("*"),
+                        operation,
+                        attempt,
+                        error = %err,
+                        "retrying"
+                    );
                     metrics::counter!(
                         telemetry::PROVIDER_RETRIES,
                         "provider" => provider,
@@ -699,7 +722,10 @@ impl Reconciler {
                 before: Some(before),
                 after: Some(after),
                 reason: outcome.planned.reason.clone(),
-                result: outcome.error.clone().unwrap_or_else(|| "ok".to_string()),
+                result: outcome
+                    .error
+                    .as_ref()
+                    .map_or_else(|| "ok".to_string(), ToString::to_string),
             }
         });
         if let Err(err) = audit.record(entries).await {
@@ -763,7 +789,15 @@ mod tests {
         }
     }
 
-    fn mk_outcome(action: Action, error: Option<&str>) -> ActionOutcome {
+    fn throttled(target: &str) -> providers::Error {
+        providers::Error::Throttled {
+            operation: "apply".into(),
+            target: target.into(),
+            detail: "Rate exceeded".into(),
+        }
+    }
+
+    fn mk_outcome(action: Action, error: Option<providers::Error>) -> ActionOutcome {
         ActionOutcome {
             planned: PlannedAction {
                 action,
@@ -773,7 +807,7 @@ mod tests {
             },
             at: DateTime::<Utc>::MIN_UTC,
             attempts: 1,
-            error: error.map(str::to_string),
+            error,
             ready: false,
             awaited: false,
         }
@@ -804,7 +838,7 @@ mod tests {
         };
         let outcomes = [
             mk_outcome(down(&parked), None),
-            mk_outcome(down(&failed), Some("throttled")),
+            mk_outcome(down(&failed), Some(throttled(&failed.id))),
         ];
 
         let view = applied_view(&[parked, failed.clone(), untouched.clone()], &outcomes);
@@ -841,7 +875,7 @@ mod tests {
             awaited: true,
             ..mk_outcome(action.clone(), None)
         };
-        let failed = mk_outcome(action, Some("throttled"));
+        let failed = mk_outcome(action, Some(throttled("auto_scaling_group/nodes")));
         assert!(!unawaited.late());
         assert!(late.late());
         assert!(!failed.late(), "a failure is a failure, not lateness");

@@ -27,7 +27,7 @@ use crate::overrides::{self, FileOverrideStore, KubeOverrideStore, OverrideStore
 use crate::providers::Provider;
 use crate::providers::aws::AwsProvider;
 use crate::providers::composite::CompositeProvider;
-use crate::providers::kube::{self as kube_provider, KubeProvider};
+use crate::providers::kube::{self as kube_provider, ClientRetries, KubeProvider};
 use crate::providers::sim::{self, SimProvider};
 use crate::reconciler::{PassReport, Reconciler, Settings};
 use crate::{state, telemetry};
@@ -44,9 +44,15 @@ pub enum Error {
     /// The override store could not be opened.
     #[error("{0}")]
     Overrides(#[from] crate::overrides::Error),
-    /// No provider can serve this configuration.
+    /// The Kubernetes client or provider could not start.
     #[error("{0}")]
-    Provider(String),
+    Kubernetes(#[from] kube_provider::Error),
+    /// The simulated estate could not be built or kept.
+    #[error("simulation: {0}")]
+    Estate(#[from] sim::estate::Error),
+    /// The configuration names nothing to scale.
+    #[error("the configuration has no targets to scale; try `curfew demo`")]
+    NoTargets,
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -108,9 +114,7 @@ async fn open_state(options: &Options, trigger: &Arc<Notify>) -> Result<StatePar
     let model = options.config.cost.clone();
     Ok(match &options.config.state {
         StateConfig::Kubernetes(kubernetes) => {
-            let client = kube_provider::client_from_environment()
-                .await
-                .map_err(|err| Error::Provider(err.to_string()))?;
+            let client = kube_provider::client_from_environment(ClientRetries::On).await?;
             let namespace = kubernetes.namespace.as_str();
             let documents: Arc<dyn state::DocumentStore> =
                 Arc::new(state::ConfigMapStore::new(client.clone(), namespace));
@@ -172,11 +176,9 @@ pub async fn build_provider(
     if let Some(simulation) = &config.simulation {
         let dir = state::StateDir::open(state_dir)?;
         let estate =
-            sim::Estate::from_config(simulation, config.environments.values(), clock.now())
-                .map_err(|err| Error::Provider(err.to_string()))?;
+            sim::Estate::from_config(simulation, config.environments.values(), clock.now())?;
         let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults))
-            .with_persistence(dir.file("sim-estate.json"))
-            .map_err(|err| Error::Provider(err.to_string()))?;
+            .with_persistence(dir.file("sim-estate.json"))?;
         return Ok(Arc::new(provider));
     }
     let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
@@ -186,21 +188,17 @@ pub async fn build_provider(
         .flat_map(|env| &env.targets)
         .any(|target| matches!(target, TargetConfig::Kubernetes(_)));
     if has_kubernetes {
-        let client = kube_provider::client_from_environment()
-            .await
-            .map_err(|err| Error::Provider(err.to_string()))?;
-        let kube = KubeProvider::start(client, config, clock, kube_provider::Settings::default())
-            .await
-            .map_err(|err| Error::Provider(err.to_string()))?;
+        // The reconciler retries the provider's calls; the client does not retry them again.
+        let client = kube_provider::client_from_environment(ClientRetries::Off).await?;
+        let kube =
+            KubeProvider::start(client, config, clock, kube_provider::Settings::default()).await?;
         providers.push(Arc::new(kube));
     }
     if let Some(aws) = AwsProvider::from_config(config).await {
         providers.push(Arc::new(aws));
     }
     match providers.len() {
-        0 => Err(Error::Provider(
-            "the configuration has no targets to scale; try `curfew demo`".to_string(),
-        )),
+        0 => Err(Error::NoTargets),
         1 => Ok(providers.remove(0)),
         _ => Ok(Arc::new(CompositeProvider::new(providers))),
     }
@@ -434,9 +432,7 @@ async fn leader_elector(config: &Config) -> Result<Option<LeaderElector>> {
             rand::random::<u32>()
         ),
     };
-    let client = kube_provider::client_from_environment()
-        .await
-        .map_err(|err| Error::Provider(err.to_string()))?;
+    let client = kube_provider::client_from_environment(ClientRetries::On).await?;
     Ok(Some(LeaderElector::new(
         client,
         LeaseSettings::new(&namespace, &identity),

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub mod configmaps;
+pub mod versioned;
 
 pub use self::configmaps::ConfigMapStore;
 
@@ -52,6 +53,18 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A versioned write kept meeting newer versions written by someone else.
+    #[error("{path}: kept changing while being written")]
+    Contended {
+        /// The document.
+        path: PathBuf,
+    },
+    /// Another replica stored a newer document; this one is not written over it.
+    #[error("{path}: another replica keeps a newer one; not overwriting it")]
+    Superseded {
+        /// The document.
+        path: PathBuf,
+    },
     /// A value could not be serialised.
     #[error("cannot serialise {name}: {detail}")]
     Serialise {
@@ -72,6 +85,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Corrupt { .. } => "corrupt",
             Error::Kubernetes { .. } => "kubernetes",
+            Error::Contended { .. } => "contended",
+            Error::Superseded { .. } => "superseded",
             Error::Serialise { .. } => "serialise",
         }
     }
@@ -162,7 +177,7 @@ impl DocumentStore for MemoryStore {
                 detail: format!("{} bytes is more than the store holds", text.len()),
             });
         }
-        let next = current.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1;
+        let next = documents.get(name).map_or(0, |(_, v)| *v) + 1;
         documents.insert(name.to_string(), (text, next));
         Ok(Written::Stored(Some(next.to_string())))
     }

@@ -12,8 +12,8 @@ use curfew::clock::{Clock, ManualClock};
 use curfew::config::Config;
 use curfew::domain::{Action, Kind, Target, Tier};
 use curfew::overrides::{FileOverrideStore, OverrideStore};
-use curfew::providers::Provider;
 use curfew::providers::sim::SimProvider;
+use curfew::providers::{Error, Provider};
 use curfew::reconciler::Reconciler;
 use curfew::state::StateDir;
 use tokio_util::sync::CancellationToken;
@@ -262,7 +262,11 @@ async fn injected_faults_are_retried_for_affected_targets_and_the_rest_proceed()
     let failures = report.failures();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].0, "deployment/shop/web");
-    assert!(failures[0].1.contains("AccessDenied"), "{}", failures[0].1);
+    assert!(
+        matches!(failures[0].1, Error::Permanent { code, .. } if code == "AccessDenied"),
+        "{}",
+        failures[0].1
+    );
     let failed = report
         .outcomes
         .iter()

@@ -216,6 +216,19 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_key_or_target_kind_gets_a_hint() {
+        let hint = |text: &str| {
+            let err = Config::from_yaml(text, Path::new("c.yaml")).unwrap_err();
+            err.diagnostics()[0].hint.clone().unwrap_or_default()
+        };
+        assert!(hint("timezon: UTC\n").contains("check the spelling"));
+        let target = format!(
+            "{BASE}environments:\n  staging:\n    schedule: office\n    targets:\n      - aws_rds: {{ names: [db] }}\n"
+        );
+        assert!(hint(&target).contains("targets are kubernetes"), "{}", hint(&target));
+    }
+
+    #[test]
     fn a_curfew_config_accepts_a_simulation_section() {
         let yaml = "
 timezone: Europe/Berlin

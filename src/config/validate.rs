@@ -185,13 +185,14 @@ fn syntax_message(err: &serde_saphyr::Error) -> String {
 }
 
 fn syntax_hint(err: &serde_saphyr::Error) -> Option<String> {
-    let text = err.to_string();
-    if text.contains("unknown field") {
-        Some("check the spelling against the configuration reference in the README".into())
-    } else if text.contains("unknown variant") {
-        Some("targets are kubernetes, aws_asg, aws_eks_nodegroup or aws_ec2".into())
-    } else {
-        None
+    match err.without_snippet() {
+        serde_saphyr::Error::SerdeUnknownField { .. } => {
+            Some("check the spelling against the configuration reference in the README".into())
+        }
+        serde_saphyr::Error::SerdeUnknownVariant { .. } => {
+            Some("targets are kubernetes, aws_asg, aws_eks_nodegroup or aws_ec2".into())
+        }
+        _ => None,
     }
 }
 

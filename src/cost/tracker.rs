@@ -19,12 +19,15 @@ use super::ledger::{Ledger, Rates, Totals};
 use super::model::{CostModel, EnvironmentCost, TargetCost};
 use crate::calendar::State;
 use crate::domain::{EnvironmentDecision, Target};
-use crate::state::{self, DocumentStore, StateDir, Written};
+use crate::state::versioned::{self, Current};
+use crate::state::{self, DocumentStore, StateDir};
 use crate::telemetry;
 
 const LEDGER_FILE: &str = "ledger.json";
 /// The ledger is written at most this often (and on shutdown).
 const SAVE_EVERY: StdDuration = StdDuration::from_secs(30);
+/// A ledger write that keeps meeting newer versions gives up after this many attempts.
+const WRITE_ATTEMPTS: usize = 3;
 
 /// An environment's cost as the API and the status page show it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -254,35 +257,23 @@ fn rates_of(ledger: &Ledger) -> BTreeMap<String, Rates> {
 async fn write_ledger(
     store: &dyn DocumentStore,
     ledger: &Ledger,
-    mut version: Option<String>,
+    version: Option<String>,
 ) -> state::Result<Option<String>> {
     let text = state::to_text(LEDGER_FILE, ledger)?;
-    for _ in 0..3 {
-        match store
-            .write(LEDGER_FILE, text.clone(), version.as_deref())
-            .await?
-        {
-            Written::Stored(next) => return Ok(next),
-            Written::Conflict => {
-                let read = store.read(LEDGER_FILE).await?;
-                let stored: Ledger =
-                    state::parse(read.text.as_deref(), &store.location(LEDGER_FILE))?;
-                if stored.accounted_to > ledger.accounted_to {
-                    return Err(state::Error::Io {
-                        path: store.location(LEDGER_FILE),
-                        source: std::io::Error::other(
-                            "another replica keeps newer books; not overwriting them",
-                        ),
-                    });
-                }
-                version = read.version;
-            }
+    let current = Current {
+        value: ledger.clone(),
+        version,
+    };
+    let stored = versioned::update(store, LEDGER_FILE, WRITE_ATTEMPTS, current, |stored| {
+        if stored.accounted_to > ledger.accounted_to {
+            return Err(state::Error::Superseded {
+                path: store.location(LEDGER_FILE),
+            });
         }
-    }
-    Err(state::Error::Io {
-        path: store.location(LEDGER_FILE),
-        source: std::io::Error::other("the ledger kept changing while being written"),
+        Ok((ledger.clone(), text.clone()))
     })
+    .await?;
+    Ok(stored.version)
 }
 
 fn record_environment(environment: &str, cost: EnvironmentCost, month: Totals) {

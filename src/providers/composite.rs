@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 
 use async_trait::async_trait;
 
-use super::{Error, Provider, Result};
+use super::{Error, Provider, Result, Retries};
 use crate::domain::{Action, Target};
 
 /// Routes each target to the provider that reported it.
@@ -42,6 +42,24 @@ impl CompositeProvider {
 impl Provider for CompositeProvider {
     fn name(&self) -> &'static str {
         "composite"
+    }
+
+    /// The owner's answer for a target; discovery is retried by the caller only when every
+    /// provider's is.
+    fn retries(&self, target: Option<&str>) -> Retries {
+        match target {
+            Some(target) => self
+                .owner("retries", target)
+                .map_or(Retries::ByCaller, |owner| owner.retries(Some(target))),
+            None if self
+                .providers
+                .iter()
+                .any(|provider| provider.retries(None) == Retries::ByClient) =>
+            {
+                Retries::ByClient
+            }
+            None => Retries::ByCaller,
+        }
     }
 
     async fn discover(&self) -> Result<Vec<Target>> {

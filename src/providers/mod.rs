@@ -80,15 +80,21 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying the same call later may succeed.
+    /// Whether retrying the same call may succeed: throttling, server errors and timeouts.
+    ///
+    /// This is the one place that decides it. A conflict is not retried: the object changed
+    /// since it was observed, so the same write would fail again; the pass asks for an early
+    /// re-read instead ([`Error::is_conflict`]) and the next pass decides afresh.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::Throttled { .. }
-                | Error::Server { .. }
-                | Error::Timeout { .. }
-                | Error::Conflict { .. }
+            Error::Throttled { .. } | Error::Server { .. } | Error::Timeout { .. }
         )
+    }
+
+    /// Whether the object changed under the call (409): re-read, then decide again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
     }
 
     /// A short label for metrics: `throttled`, `server`, `timeout`, `conflict`, `not_found`,
@@ -120,11 +126,29 @@ impl Error {
 /// Result type of provider calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Which layer retries a provider's failed calls: every call path has exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retries {
+    /// The reconciler retries transient failures ([`Error::is_retryable`]) with jittered
+    /// backoff: Kubernetes (whose client does not retry for the provider) and the simulated
+    /// estate.
+    ByCaller,
+    /// The provider's own client has retried them already: AWS, whose SDK retries in its
+    /// adaptive mode. A failure that reaches the caller is final for this pass.
+    ByClient,
+}
+
 /// The seam between curfew and the things it scales.
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// A short name for logs and metrics (`sim`, `kube`, `aws`).
     fn name(&self) -> &'static str;
+
+    /// Which layer retries failed calls about `target` (`None`: discovery). The default: the
+    /// caller.
+    fn retries(&self, _target: Option<&str>) -> Retries {
+        Retries::ByCaller
+    }
 
     /// Every managed target with its observed state.
     async fn discover(&self) -> Result<Vec<Target>>;

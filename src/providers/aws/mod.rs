@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
-use super::{Error, Provider, Result};
+use super::{Error, Provider, Result, Retries};
 use crate::config::targets::{AsgTarget, Ec2Target, NodegroupTarget};
 use crate::config::{Config, TargetConfig};
 use crate::domain::{Action, Capacity, Footprint, Target};
@@ -586,6 +586,12 @@ fn instance_types(
 impl Provider for AwsProvider {
     fn name(&self) -> &'static str {
         "aws"
+    }
+
+    /// The SDK retries every call in its adaptive mode ([`MAX_ATTEMPTS`] attempts); the
+    /// reconciler does not retry them again.
+    fn retries(&self, _target: Option<&str>) -> Retries {
+        Retries::ByClient
     }
 
     /// Every scope's targets; a scope that cannot be read is logged and counted and the others

@@ -66,8 +66,27 @@ impl Error {
     }
 }
 
+/// Whether a Kubernetes client retries 429, 503 and 504 itself (honouring `Retry-After`), so
+/// that every call path has exactly one retry layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRetries {
+    /// The client retries: for callers that do not (the state stores, the Lease).
+    On,
+    /// The client does not: the provider's calls are retried by the reconciler alone.
+    Off,
+}
+
+/// A client for `config`, retrying as `retries` says.
+pub fn client(mut config: kube::Config, retries: ClientRetries) -> Result<kube::Client, Error> {
+    config.default_retry = retries == ClientRetries::On;
+    kube::Client::try_from(config).map_err(Error::Client)
+}
+
 /// Builds a client from the standard environment (`KUBECONFIG`, `~/.kube/config`, or the
-/// in-cluster service account).
-pub async fn client_from_environment() -> Result<kube::Client, Error> {
-    kube::Client::try_default().await.map_err(Error::Client)
+/// in-cluster service account), retrying as `retries` says.
+pub async fn client_from_environment(retries: ClientRetries) -> Result<kube::Client, Error> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|error| Error::Client(kube::Error::InferConfig(error)))?;
+    client(config, retries)
 }
