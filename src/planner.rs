@@ -140,10 +140,13 @@ pub struct PlanSettings {
     pub enforce: bool,
 }
 
+/// Workloads younger than this are not scaled down, unless their target says otherwise.
+pub const DEFAULT_GRACE_PERIOD: chrono::Duration = chrono::Duration::minutes(15);
+
 impl Default for PlanSettings {
     fn default() -> Self {
         PlanSettings {
-            grace_period: chrono::Duration::minutes(15),
+            grace_period: DEFAULT_GRACE_PERIOD,
             enforce: false,
         }
     }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{AuditEntry, AuditLog};
 use crate::calendar::State;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ReconcilerConfig};
 use crate::cost::CostTracker;
 use crate::domain::{Action, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
@@ -62,12 +62,23 @@ pub struct RetryPolicy {
     pub max: StdDuration,
 }
 
+/// Attempts of a provider call, the first included, unless told otherwise.
+pub const RETRY_ATTEMPTS: u32 = 6;
+/// Delay before the first retry.
+pub const RETRY_BASE: StdDuration = StdDuration::from_millis(100);
+/// Longest delay between attempts.
+pub const RETRY_MAX: StdDuration = StdDuration::from_secs(5);
+/// Shortest real time between two ticks, so that a fast warped clock does not spin.
+pub const MIN_REAL_TICK: StdDuration = StdDuration::from_millis(100);
+/// Longest real time a readiness wait lasts, whatever the clock says.
+const READINESS_REAL_CAP: StdDuration = StdDuration::from_secs(600);
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 6,
-            base: StdDuration::from_millis(100),
-            max: StdDuration::from_secs(5),
+            attempts: RETRY_ATTEMPTS,
+            base: RETRY_BASE,
+            max: RETRY_MAX,
         }
     }
 }
@@ -105,18 +116,29 @@ pub struct Settings {
     pub min_real_tick: StdDuration,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+impl Settings {
+    /// The settings of the configuration's `reconciler` section, with default retries.
+    pub fn from_config(config: &ReconcilerConfig) -> Self {
         Settings {
-            tick: Duration::seconds(30),
-            readiness_timeout: Duration::minutes(10),
-            readiness_poll: Duration::seconds(5),
+            tick: config.tick,
+            readiness_timeout: config.readiness_timeout,
+            readiness_poll: config.readiness_poll,
             retry: RetryPolicy::default(),
-            concurrency: 16,
+            concurrency: config.concurrency,
             dry_run: false,
-            plan: PlanSettings::default(),
-            min_real_tick: StdDuration::from_millis(100),
+            plan: PlanSettings {
+                enforce: config.enforce,
+                ..PlanSettings::default()
+            },
+            min_real_tick: MIN_REAL_TICK,
         }
+    }
+}
+
+impl Default for Settings {
+    /// The settings of a configuration without a `reconciler` section.
+    fn default() -> Self {
+        Settings::from_config(&ReconcilerConfig::default())
     }
 }
 
@@ -536,7 +558,7 @@ impl Reconciler {
     /// trigger fires (an override changed); returns whether the trigger ended the wait.
     async fn await_readiness(&self, outcomes: &mut [ActionOutcome]) -> bool {
         let deadline = self.clock.now() + self.settings.readiness_timeout;
-        let real_cap = Instant::now() + StdDuration::from_secs(600);
+        let real_cap = Instant::now() + READINESS_REAL_CAP;
         for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
             outcome.awaited = true;
         }

@@ -9,6 +9,7 @@
 //! Shutdown: the first SIGTERM or SIGINT stops ticking, lets the action in flight finish,
 //! drains HTTP and returns; a second signal exits at once.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -57,7 +58,7 @@ pub enum Error {
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         /// The address.
-        addr: String,
+        addr: SocketAddr,
         /// Why.
         source: std::io::Error,
     },
@@ -86,7 +87,7 @@ pub struct Options {
     /// Reconciler knobs.
     pub settings: Settings,
     /// Address for the HTTP server; `None` serves nothing.
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
     /// Tokens file instead of the configuration's `server.tokens_file`.
     pub tokens_file: Option<PathBuf>,
 }
@@ -190,8 +191,8 @@ pub async fn build_provider(
     if has_kubernetes {
         // The reconciler retries the provider's calls; the client does not retry them again.
         let client = kube_provider::client_from_environment(ClientRetries::Off).await?;
-        let kube =
-            KubeProvider::start(client, config, clock, kube_provider::Settings::default()).await?;
+        let settings = kube_provider::Settings::from_config(&config.kubernetes);
+        let kube = KubeProvider::start(client, config, clock, settings).await?;
         providers.push(Arc::new(kube));
     }
     if let Some(aws) = AwsProvider::from_config(config).await {
@@ -231,8 +232,8 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
         Some(addr) => {
-            let (listener, local) = api::bind(addr).await.map_err(|source| Error::Listen {
-                addr: addr.clone(),
+            let (listener, local) = api::bind(*addr).await.map_err(|source| Error::Listen {
+                addr: *addr,
                 source,
             })?;
             let notifier = spawn_notifications(&options, &parts, local, &shutdown);
@@ -366,12 +367,7 @@ async fn take_over(parts: &Parts) {
 
 /// The tokens the API accepts: `--tokens`, else `server.tokens_file`, else none.
 fn load_tokens(options: &Options) -> Result<api::Tokens> {
-    let configured = options
-        .config
-        .server
-        .tokens_file
-        .as_ref()
-        .map(PathBuf::from);
+    let configured = options.config.server.tokens_file.clone();
     Ok(match options.tokens_file.clone().or(configured) {
         Some(path) => api::Tokens::load(&path)?,
         None => api::Tokens::none(),

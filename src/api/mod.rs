@@ -77,10 +77,7 @@ pub struct AppState {
 /// The router with every route, the body limit, the request timeout and JSON errors.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_bytes;
-    let timeout = crate::config::duration::parse(&state.config.server.request_timeout)
-        .ok()
-        .and_then(|d| d.to_std().ok())
-        .unwrap_or(StdDuration::from_secs(10));
+    let timeout = state.config.server.request_timeout;
     Router::new()
         .route("/", get(status_page::page))
         .route("/keep-up", post(status_page::keep_up))
@@ -148,7 +145,7 @@ pub async fn serve(
 }
 
 /// Binds `addr`, with a clear error when it is taken.
-pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     Ok((listener, local))

@@ -36,7 +36,7 @@ pub struct RunArgs {
     pub state_dir: Option<PathBuf>,
     /// Listen address (default: the configuration's `server.listen`).
     #[arg(long)]
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
 }
 
 /// Arguments of `curfew demo`.
@@ -47,7 +47,7 @@ pub struct DemoArgs {
     pub speed: f64,
     /// Address for the HTTP server.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub listen: SocketAddr,
     /// State directory.
     #[arg(long, default_value = ".curfew")]
     pub state_dir: PathBuf,
@@ -68,19 +68,20 @@ pub fn run(args: RunArgs) -> u8 {
         None => Arc::new(SystemClock),
     };
     let state_dir = args.state_dir.unwrap_or_else(|| default_state_dir(&config));
+    let settings = Settings {
+        dry_run: args.dry_run,
+        ..Settings::from_config(&config.reconciler)
+    };
     let options = Options {
         listen: if args.once {
             None
         } else {
-            args.listen.or_else(|| Some(config.server.listen.clone()))
+            args.listen.or(Some(config.server.listen))
         },
         config,
         clock,
         state_dir,
-        settings: Settings {
-            dry_run: args.dry_run,
-            ..Settings::default()
-        },
+        settings,
         tokens_file: None,
     };
     let runtime = match runtime() {
@@ -176,11 +177,12 @@ pub fn demo(args: DemoArgs) -> u8 {
         }
     };
     let speed = args.speed;
+    let settings = Settings::from_config(&config.reconciler);
     let options = Options {
         config,
         clock: Arc::new(WarpedClock::new(Utc::now(), speed)),
         state_dir: args.state_dir,
-        settings: Settings::default(),
+        settings,
         listen: Some(args.listen),
         tokens_file: args.tokens,
     };

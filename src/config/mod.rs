@@ -19,12 +19,14 @@ use crate::planner::{self, EnvironmentPlan};
 mod diagnostic;
 pub mod duration;
 pub mod raw;
+pub mod sections;
 pub mod selector;
 pub mod targets;
 mod validate;
 
 pub use self::diagnostic::{Diagnostic, closest};
-pub use self::raw::{KubernetesState, NotificationsConfig, RateLimitConfig, ServerConfig};
+pub use self::raw::{KubernetesState, NotificationsConfig, RateLimitConfig};
+pub use self::sections::{KubernetesConfig, ReconcilerConfig, ServerConfig};
 pub use self::targets::TargetConfig;
 
 /// Why a configuration could not be loaded.
@@ -79,6 +81,10 @@ pub struct Config {
     pub environments: IndexMap<String, Environment>,
     /// HTTP server settings (tokens file resolved against the config's folder).
     pub server: ServerConfig,
+    /// The reconcile loop.
+    pub reconciler: ReconcilerConfig,
+    /// The Kubernetes client's pacing.
+    pub kubernetes: KubernetesConfig,
     /// Where state is kept.
     pub state: StateConfig,
     /// The simulated estate, for `curfew demo` and rehearsals without a cloud.
@@ -216,6 +222,86 @@ mod tests {
     }
 
     #[test]
+    fn reconciler_and_kubernetes_sections_have_defaults_and_are_read() {
+        let config = Config::from_yaml(BASE, Path::new("c.yaml")).unwrap();
+        assert_eq!(config.reconciler, ReconcilerConfig::default());
+        assert_eq!(config.reconciler.tick, Duration::seconds(30));
+        assert_eq!(config.reconciler.readiness_timeout, Duration::minutes(10));
+        assert_eq!(config.reconciler.readiness_poll, Duration::seconds(5));
+        assert_eq!(config.reconciler.concurrency, 16);
+        assert!(!config.reconciler.enforce);
+        assert_eq!(config.kubernetes, KubernetesConfig::default());
+        assert_eq!((config.kubernetes.qps, config.kubernetes.burst), (20.0, 40));
+        assert!(config.kubernetes.events);
+        assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            config.server.request_timeout,
+            std::time::Duration::from_secs(10)
+        );
+
+        let text = format!(
+            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, events: false }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
+        );
+        let config = Config::from_yaml(&text, Path::new("c.yaml")).unwrap();
+        assert_eq!(
+            config.reconciler,
+            ReconcilerConfig {
+                tick: Duration::minutes(1),
+                readiness_timeout: Duration::minutes(5),
+                readiness_poll: Duration::seconds(2),
+                concurrency: 4,
+                enforce: true,
+            }
+        );
+        assert_eq!(
+            config.kubernetes,
+            KubernetesConfig {
+                qps: 5.5,
+                burst: 10,
+                events: false,
+            }
+        );
+        assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(
+            config.server.request_timeout,
+            std::time::Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn bad_reconciler_and_kubernetes_settings_are_errors_with_their_location_and_a_hint() {
+        let text = format!(
+            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\nkubernetes:\n  qps: 0\n  burst: 0\n  event: true\n"
+        );
+        let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `event`"), "{err}");
+        let text = text.replace("  event: true\n", "");
+        let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
+        let found: Vec<(u64, &str)> = err
+            .diagnostics()
+            .iter()
+            .map(|d| (d.line, d.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 5, "{err}");
+        for (line, needle) in [
+            (4, "reconciler.tick: bad duration 'soon'"),
+            (
+                5,
+                "reconciler.readiness_poll is longer than reconciler.readiness_timeout",
+            ),
+            (6, "reconciler.concurrency 0 must be between 1 and 1024"),
+            (8, "kubernetes.qps 0 must be a positive number"),
+            (9, "kubernetes.burst must be greater than zero"),
+        ] {
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(needle)),
+                "line {line}: {needle} missing in {err}"
+            );
+        }
+        assert!(err.diagnostics().iter().all(|d| d.hint.is_some()), "{err}");
+    }
+
+    #[test]
     fn an_unknown_key_or_target_kind_gets_a_hint() {
         let hint = |text: &str| {
             let err = Config::from_yaml(text, Path::new("c.yaml")).unwrap_err();
@@ -225,7 +311,11 @@ mod tests {
         let target = format!(
             "{BASE}environments:\n  staging:\n    schedule: office\n    targets:\n      - aws_rds: {{ names: [db] }}\n"
         );
-        assert!(hint(&target).contains("targets are kubernetes"), "{}", hint(&target));
+        assert!(
+            hint(&target).contains("targets are kubernetes"),
+            "{}",
+            hint(&target)
+        );
     }
 
     #[test]

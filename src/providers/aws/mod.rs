@@ -269,7 +269,7 @@ impl AwsProvider {
         // A fallback only matters while a group is up (untagged).
         let failures = match fallback {
             Some(fallback) if groups.iter().any(|g| !asg::is_tagged(g)) => {
-                let since = now - fallback.cooldown();
+                let since = now - fallback.cooldown;
                 fallback::latest_failures(&fallback::recent_activities(client, since).await?)
             }
             _ => HashMap::new(),
@@ -285,7 +285,7 @@ impl AwsProvider {
             let tagged = asg::is_tagged(&group);
             let spot = config.spot.as_ref().map(|policy| {
                 let fallback_until = policy.fallback.as_ref().and_then(|f| {
-                    fallback::active_until(failures.get(&name).copied(), f.cooldown(), now)
+                    fallback::active_until(failures.get(&name).copied(), f.cooldown, now)
                 });
                 Box::new(GroupSpot {
                     wanted: spot::wanted(policy, fallback_until.is_some()),

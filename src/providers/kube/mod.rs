@@ -40,9 +40,6 @@ pub enum Error {
     /// No client could be built from the environment (`KUBECONFIG`, in-cluster).
     #[error("kubernetes client: {0}")]
     Client(#[source] kube::Error),
-    /// A selector in the configuration does not parse.
-    #[error("{0}")]
-    Selector(#[from] crate::config::selector::Error),
     /// A watch did not list its objects in time (often missing RBAC for list and watch).
     #[error(
         "the initial list of {resource} did not complete within {seconds}s; check that curfew may list and watch {resource}"
@@ -60,7 +57,6 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Client(_) => "client",
-            Error::Selector(_) => "selector",
             Error::Sync { .. } => "sync",
         }
     }

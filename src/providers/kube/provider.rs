@@ -37,7 +37,7 @@ use super::selection::{NamespaceMatch, Selection};
 use super::workloads::{self, ObjectId, Observed};
 use crate::calendar::Schedule;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, KubernetesConfig};
 use crate::domain::{Action, Kind, Target, TargetCalendar, TargetRules};
 use crate::providers::{self, Provider};
 use crate::telemetry;
@@ -57,15 +57,28 @@ pub struct Settings {
     pub events: bool,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+/// How long the initial list of every watch may take at start-up.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one write may take.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Settings {
+    /// The settings of the configuration's `kubernetes` section.
+    pub fn from_config(config: &KubernetesConfig) -> Self {
         Settings {
-            qps: 20.0,
-            burst: 40,
-            sync_timeout: Duration::from_secs(60),
-            write_timeout: Duration::from_secs(30),
-            events: true,
+            qps: config.qps,
+            burst: config.burst,
+            sync_timeout: SYNC_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+            events: config.events,
         }
+    }
+}
+
+impl Default for Settings {
+    /// The settings of a configuration without a `kubernetes` section.
+    fn default() -> Self {
+        Settings::from_config(&KubernetesConfig::default())
     }
 }
 
@@ -356,7 +369,7 @@ impl KubeProvider {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Result<KubeProvider, Error> {
-        let selections = Selection::from_config(config)?;
+        let selections = Selection::from_config(config);
         let mut watches = Vec::new();
         let provider = KubeProvider {
             namespaces: reflect(Api::all(client.clone()), &mut watches),
