@@ -10,7 +10,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -247,8 +247,22 @@ pub struct Status {
     pub error: Option<String>,
 }
 
-/// Shared, read-mostly status for the HTTP API.
-pub type SharedStatus = Arc<RwLock<Status>>;
+/// The reconciler's status as others see it: read-only. Only the reconciler writes it.
+#[derive(Debug, Clone, Default)]
+pub struct SharedStatus(Arc<RwLock<Status>>);
+
+// === impl SharedStatus ===
+
+impl SharedStatus {
+    /// The latest status.
+    pub fn read(&self) -> RwLockReadGuard<'_, Status> {
+        self.0.read()
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Status> {
+        self.0.write()
+    }
+}
 
 /// The reconciler.
 pub struct Reconciler {
@@ -312,6 +326,12 @@ impl Reconciler {
     /// The status the API reads.
     pub fn status(&self) -> SharedStatus {
         self.status.clone()
+    }
+
+    /// Marks this replica ready while another one acts: it runs no pass of its own, but
+    /// serves the state the replicas share.
+    pub fn stand_by(&self) {
+        self.status.write().ready = true;
     }
 
     /// Wakes the loop at once (an override changed), and ends a readiness wait early.

@@ -5,7 +5,7 @@
 //! store; nothing here blocks the reconciler. Writes wake it through its trigger. Every error
 //! answer is JSON `{"error", "detail"}`; request bodies are limited and requests time out.
 
-use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -22,11 +22,11 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::cost::CostTracker;
+use crate::cost::tracker::CostTracker;
 use crate::notify::Notifier;
 use crate::overrides::OverrideStore;
 use crate::reconciler::SharedStatus;
-use crate::telemetry;
+use crate::{service, telemetry};
 
 mod audit;
 pub mod auth;
@@ -72,6 +72,47 @@ pub struct AppState {
     pub notifier: Option<Notifier>,
     /// The environments list, serialised once per change.
     pub environments_cache: Arc<environments::ViewCache>,
+}
+
+// === impl AppState ===
+
+impl AppState {
+    /// The state of the API of a running service, accepting `tokens`.
+    pub fn serving(handles: service::Handles, tokens: Tokens) -> Self {
+        AppState {
+            limiter: Arc::new(RateLimiter::new(handles.config.server.rate_limit)),
+            config: handles.config,
+            status: handles.status,
+            metrics: handles.metrics,
+            cost: Some(handles.cost),
+            clock: handles.clock,
+            overrides: handles.overrides,
+            audit: handles.audit,
+            trigger: handles.trigger,
+            tokens: Arc::new(tokens),
+            notifier: handles.notifier,
+            environments_cache: Arc::default(),
+        }
+    }
+}
+
+/// What serves the API of a running service accepting `tokens`, for [`service::run`].
+pub fn serve_service(tokens: Tokens) -> service::ServeApi {
+    Box::new(move |handles, listener, shutdown| {
+        Box::pin(async move {
+            let router = router(AppState::serving(handles, tokens));
+            serve(listener, router, shutdown).await
+        })
+    })
+}
+
+/// The tokens the API accepts: `tokens_file` when given, else the configuration's
+/// `server.tokens_file`, else none.
+pub fn load_tokens(config: &Config, tokens_file: Option<&Path>) -> auth::Result<Tokens> {
+    match tokens_file.or(config.server.tokens_file.as_deref()) {
+        Some(path) => Tokens::load(path),
+        None => Ok(Tokens::none()),
+    }
 }
 
 /// The router with every route, the body limit, the request timeout and JSON errors.
@@ -142,13 +183,6 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
-}
-
-/// Binds `addr`, with a clear error when it is taken.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    Ok((listener, local))
 }
 
 /// Liveness: the process answers.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::EXIT_BAD_INPUT;
+use crate::api;
 use crate::clock::{Clock, SystemClock, WarpedClock};
 use crate::config::Config;
 use crate::reconciler::Settings;
@@ -82,7 +83,6 @@ pub fn run(args: RunArgs) -> u8 {
         clock,
         state_dir,
         settings,
-        tokens_file: None,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -99,8 +99,15 @@ pub fn run(args: RunArgs) -> u8 {
             }
         });
     }
+    let tokens = match api::load_tokens(&options.config, None) {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            eprintln!("error: tokens: {err}");
+            return 1;
+        }
+    };
     runtime.block_on(async {
-        match service::run(options, |addr| {
+        match service::run(options, api::serve_service(tokens), |addr| {
             tracing::info!(%addr, "listening");
             // Scripts and tests read the address from stdout; a closed stdout is no error.
             let mut out = std::io::stdout();
@@ -184,7 +191,13 @@ pub fn demo(args: DemoArgs) -> u8 {
         state_dir: args.state_dir,
         settings,
         listen: Some(args.listen),
-        tokens_file: args.tokens,
+    };
+    let tokens = match api::load_tokens(&options.config, args.tokens.as_deref()) {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            eprintln!("error: tokens: {err}");
+            return 1;
+        }
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -201,7 +214,7 @@ pub fn demo(args: DemoArgs) -> u8 {
             let _ = writeln!(out, "  environments: http://{addr}/api/v1/environments");
             let _ = out.flush();
         };
-        match service::run(options, announce).await {
+        match service::run(options, api::serve_service(tokens), announce).await {
             Ok(()) => 0,
             Err(err) => {
                 eprintln!("error: {err}");

@@ -1,19 +1,10 @@
 //! Ending overrides: pruning the ones whose `until` has passed and auditing each exactly once.
 
-use std::sync::Arc;
-use std::time::Duration as StdDuration;
-
 use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
 use super::{OverrideStore, Result};
 use crate::audit::{AuditEntry, AuditLog};
-use crate::clock::Clock;
 use crate::domain::Override;
-use crate::notify::{Notification, Notifier};
-
-/// How often ended overrides are looked for (real time).
-const EVERY: StdDuration = StdDuration::from_millis(500);
 
 /// The audit event of an override that ran out.
 pub const EXPIRED: &str = "override_expired";
@@ -50,36 +41,6 @@ pub async fn expire(
         }
     }
     Ok(removed)
-}
-
-/// Expires overrides every half second until `shutdown`, notifying about each one ended.
-/// Only the acting replica runs it, so each expiry is audited once.
-///
-/// The reconciler needs no help here: it decides by `until` and wakes then on its own.
-pub async fn run(
-    store: Arc<dyn OverrideStore>,
-    audit: Arc<AuditLog>,
-    clock: Arc<dyn Clock>,
-    notifier: Option<Notifier>,
-    shutdown: CancellationToken,
-) {
-    while !shutdown.is_cancelled() {
-        match expire(&*store, &audit, clock.now()).await {
-            Ok(removed) => {
-                for item in removed {
-                    tracing::info!(id = %item.id, environment = %item.environment, "override expired");
-                    if let Some(notifier) = &notifier {
-                        notifier.send(Notification::OverrideExpired { item });
-                    }
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "cannot expire overrides"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
-            _ = shutdown.cancelled() => {}
-        }
-    }
 }
 
 #[cfg(test)]
