@@ -99,8 +99,10 @@ pub struct KubeProvider {
     rollouts: Option<CustomKind>,
     limiter: Limiter,
     events: EventBuilder,
-    /// The resourceVersion each target had after curfew's last write to it.
-    written: Mutex<HashMap<String, u64>>,
+    /// The resourceVersion each target had when curfew last changed it: until the watch
+    /// shows another, it has not seen that write. Versions are opaque strings, compared for
+    /// equality only.
+    written_over: Mutex<HashMap<String, String>>,
     /// Problems already reported, so each is reported once.
     reported: Mutex<HashSet<String>>,
     /// The configuration's schedules by name.
@@ -385,7 +387,7 @@ impl KubeProvider {
             settings,
             limiter: Limiter::new(settings.qps, settings.burst),
             events: EventBuilder::default(),
-            written: Mutex::default(),
+            written_over: Mutex::default(),
             reported: Mutex::default(),
             schedules: config.schedules.clone(),
             calendars: Mutex::default(),
@@ -609,6 +611,21 @@ impl KubeProvider {
         }
     }
 
+    /// Remembers that the write to `target` changed it from version `before` to `after`, so
+    /// that readiness waits until the watch has seen it.
+    fn remember_write(&self, target: &str, before: Option<&String>, after: Option<String>) {
+        let mut written_over = self.written_over.lock();
+        match before {
+            // A write that changed nothing keeps the version: there is nothing to wait for.
+            Some(before) if after.as_ref() != Some(before) => {
+                written_over.insert(target.to_string(), before.clone());
+            }
+            _ => {
+                written_over.remove(target);
+            }
+        }
+    }
+
     async fn write(
         &self,
         id: &ObjectId,
@@ -755,9 +772,7 @@ impl Provider for KubeProvider {
         };
         match result {
             Ok(version) => {
-                if let Some(version) = version.and_then(|v| v.parse().ok()) {
-                    self.written.lock().insert(target.to_string(), version);
-                }
+                self.remember_write(target, object.resource_version.as_ref(), version);
                 let (reason, message) = describe(action);
                 self.publish(&object, reason, message).await;
                 Ok(())
@@ -780,11 +795,14 @@ impl Provider for KubeProvider {
         };
         let id = workloads::parse_id(target).ok_or_else(not_found)?;
         let object = self.observed(&id).ok_or_else(not_found)?;
-        let written = self.written.lock().get(target).copied();
-        if let (Some(written), Some(seen)) = (written, object.version())
-            && seen < written
         {
-            return Ok(false);
+            let mut written_over = self.written_over.lock();
+            if let Some(before) = written_over.get(target) {
+                if object.resource_version.as_ref() == Some(before) {
+                    return Ok(false);
+                }
+                written_over.remove(target);
+            }
         }
         Ok(object.ready())
     }

@@ -237,11 +237,6 @@ impl Observed {
         }
     }
 
-    /// The resourceVersion as a number, when it is one.
-    pub fn version(&self) -> Option<u64> {
-        self.resource_version.as_deref()?.parse().ok()
-    }
-
     /// The target, with `down_replicas` while down (CronJobs are suspended instead).
     pub fn to_target(
         &self,
