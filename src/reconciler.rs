@@ -20,7 +20,7 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::calendar::State;
 use crate::clock::Clock;
 use crate::config::{Config, ReconcilerConfig};
-use crate::cost::CostTracker;
+use crate::cost::tracker::CostTracker;
 use crate::domain::{Action, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
 use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped};
