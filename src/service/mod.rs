@@ -1,4 +1,4 @@
-//! Running the service: the parts a configuration needs ([`assemble`]), and its tasks under a
+//! Running the service: the parts a configuration needs (`assemble`), and its tasks under a
 //! [`Supervisor`] with one shutdown token: the HTTP API, notifications, metrics upkeep,
 //! leadership, override expiry and the reconciler.
 //!

@@ -588,7 +588,7 @@ impl Provider for AwsProvider {
         "aws"
     }
 
-    /// The SDK retries every call in its adaptive mode ([`MAX_ATTEMPTS`] attempts); the
+    /// The SDK retries every call in its adaptive mode (`MAX_ATTEMPTS` attempts); the
     /// reconciler does not retry them again.
     fn retries(&self, _target: Option<&str>) -> Retries {
         Retries::ByClient
