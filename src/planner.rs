@@ -45,6 +45,9 @@ pub struct PlannedTransition {
     pub rule: String,
 }
 
+/// The span a plan covers when only its start is given.
+pub const DEFAULT_SPAN: chrono::Duration = chrono::Duration::days(7);
+
 /// Plans the environment `name`, decided by its schedule `schedule_name` compiled as
 /// `schedule`, with target groups described as `targets`, over `[from, to)`.
 pub fn plan_environment(

@@ -70,6 +70,8 @@ pub const RETRY_BASE: StdDuration = StdDuration::from_millis(100);
 pub const RETRY_MAX: StdDuration = StdDuration::from_secs(5);
 /// Shortest real time between two ticks, so that a fast warped clock does not spin.
 pub const MIN_REAL_TICK: StdDuration = StdDuration::from_millis(100);
+/// How soon a pass that met a conflict is followed by another (clock time).
+const REQUEUE_AFTER: Duration = Duration::seconds(1);
 /// Longest real time a readiness wait lasts, whatever the clock says.
 const READINESS_REAL_CAP: StdDuration = StdDuration::from_secs(600);
 
@@ -355,7 +357,7 @@ impl Reconciler {
     pub async fn run(&self) {
         while !self.shutdown.is_cancelled() {
             let next_change = match self.reconcile().await {
-                Ok(report) if report.requeue => Some(self.clock.now() + Duration::seconds(1)),
+                Ok(report) if report.requeue => Some(self.clock.now() + REQUEUE_AFTER),
                 Ok(report) => report.next_change(),
                 Err(_) => None,
             };

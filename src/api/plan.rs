@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Deserialize;
 
 use super::{ApiError, AppState};
-use crate::planner::EnvironmentPlan;
+use crate::planner::{DEFAULT_SPAN, EnvironmentPlan};
 
 /// The longest span one request may plan.
 const MAX_SPAN: Duration = Duration::days(400);
@@ -53,7 +53,7 @@ pub async fn plan(
     let to = match query.to {
         Some(at) => at.with_timezone(&Utc),
         None => from
-            .checked_add_signed(Duration::days(7))
+            .checked_add_signed(DEFAULT_SPAN)
             .ok_or_else(|| ApiError::unprocessable("'from' is too far in the future"))?,
     };
     for at in [from, to] {

@@ -27,6 +27,8 @@ use crate::state::versioned::{Attempt, retry_conflicts};
 const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a write waits for the cache to show it.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a write looks whether the cache shows it.
+const SETTLE_POLL: Duration = Duration::from_millis(10);
 /// Attempts of a write that keeps meeting conflicts.
 const ATTEMPTS: usize = 5;
 
@@ -106,7 +108,7 @@ impl KubeOverrideStore {
             if cached.as_ref().map(|object| &object.spec) == spec {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(SETTLE_POLL).await;
         }
         tracing::debug!(name, "the override cache did not show a write in time");
     }
