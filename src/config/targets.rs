@@ -286,12 +286,16 @@ impl RawKubernetesTarget {
     }
 }
 
-/// EC2 Auto Scaling groups selected by name or tag.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AsgTarget {
+/// EC2 Auto Scaling groups selected by name or tag, with their spot policy `P`: as written
+/// ([`RawAsgTarget`]) or validated.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsgTarget<P = SpotPolicy> {
     /// Group names.
+    #[serde(default)]
     pub names: Vec<String>,
     /// Tags every selected group carries.
+    #[serde(default)]
     pub tags: Labels,
     /// AWS region.
     pub region: String,
@@ -300,33 +304,14 @@ pub struct AsgTarget {
     /// Capacity while down (default 0/0/0).
     pub down: Option<Capacity>,
     /// Scaling processes suspended while down.
+    #[serde(default)]
     pub suspend_processes: Vec<String>,
     /// Spot/on-demand mix per window.
-    pub spot: Option<SpotPolicy>,
+    pub spot: Option<P>,
 }
 
 /// An `aws_asg` target as written.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAsgTarget {
-    /// Group names.
-    #[serde(default)]
-    pub names: Vec<String>,
-    /// Tags every selected group carries.
-    #[serde(default)]
-    pub tags: Labels,
-    /// AWS region.
-    pub region: String,
-    /// Role to assume (another account).
-    pub assume_role_arn: Option<String>,
-    /// Capacity while down (default 0/0/0).
-    pub down: Option<Capacity>,
-    /// Scaling processes suspended while down.
-    #[serde(default)]
-    pub suspend_processes: Vec<String>,
-    /// Spot/on-demand mix per window.
-    pub spot: Option<RawSpotPolicy>,
-}
+pub type RawAsgTarget = AsgTarget<RawSpotPolicy>;
 
 impl RawAsgTarget {
     /// The target with its spot fallback's cooldown parsed; `None` when it does not parse
@@ -430,28 +415,21 @@ pub struct Capacity {
     pub desired: u32,
 }
 
-/// The spot/on-demand distribution while up and while down.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpotPolicy {
+/// The spot/on-demand distribution while up and while down, with the fallback `F`: as
+/// written ([`RawSpotPolicy`]) or validated.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpotPolicy<F = SpotFallback> {
     /// Distribution while up.
     pub uptime: Option<SpotDistribution>,
     /// Distribution while down.
     pub downtime: Option<SpotDistribution>,
     /// Raising the on-demand share for a while when spot capacity is short.
-    pub fallback: Option<SpotFallback>,
+    pub fallback: Option<F>,
 }
 
 /// A spot policy as written.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSpotPolicy {
-    /// Distribution while up.
-    pub uptime: Option<SpotDistribution>,
-    /// Distribution while down.
-    pub downtime: Option<SpotDistribution>,
-    /// Raising the on-demand share for a while when spot capacity is short.
-    pub fallback: Option<RawSpotFallback>,
-}
+pub type RawSpotPolicy = SpotPolicy<RawSpotFallback>;
 
 /// Scaling processes Auto Scaling can suspend.
 pub const SCALING_PROCESSES: [&str; 9] = [
