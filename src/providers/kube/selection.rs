@@ -98,13 +98,7 @@ impl Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::selector::mk_labels as labels;
 
     fn mk(yaml: &str) -> Selection {
         let target: TargetConfig =
