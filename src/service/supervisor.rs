@@ -1,14 +1,16 @@
 //! The supervisor: the service's tasks under one shutdown token, each task's end reported the
 //! same way.
 //!
-//! A task runs until the token is cancelled. One that fails, or ends on its own before the
-//! shutdown, is logged as such and cancels the token, so the others stop too; the first such
-//! failure is what [`Supervisor::run`] returns. On shutdown every task gets its own budget to
-//! finish; one that overruns it is abandoned with a warning.
+//! A task runs until the token is cancelled. One that fails, panics, or ends on its own before
+//! the shutdown is logged as such and cancels the token at once, so the others stop too; the
+//! first such failure is what [`Supervisor::run`] returns. On shutdown every task gets its own
+//! budget to finish; one that overruns it is abandoned with a warning.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +31,7 @@ struct Running {
 /// The service's tasks under one shutdown token.
 pub struct Supervisor {
     shutdown: CancellationToken,
-    tasks: JoinSet<(usize, TaskResult)>,
+    tasks: JoinSet<(usize, Option<Error>)>,
     running: Vec<Running>,
 }
 
@@ -58,7 +60,11 @@ impl Supervisor {
         task: impl Future<Output = TaskResult> + Send + 'static,
     ) {
         let index = self.running.len();
-        let abort = self.tasks.spawn(async move { (index, task.await) });
+        let shutdown = self.shutdown.clone();
+        let abort = self.tasks.spawn(async move {
+            let ended = AssertUnwindSafe(task).catch_unwind().await;
+            (index, report(name, ended, &shutdown))
+        });
         self.running.push(Running {
             name,
             stop_budget,
@@ -67,16 +73,12 @@ impl Supervisor {
         });
     }
 
-    /// Waits until the shutdown token is cancelled or a task ends, then stops every task and
-    /// returns the first failure.
+    /// Waits until the shutdown token is cancelled (by a signal, or by a task that failed),
+    /// then gives every task its budget to stop and returns the first failure.
     pub async fn run(mut self) -> Result<()> {
-        let mut failure = None;
-        tokio::select! {
-            _ = self.shutdown.cancelled() => {}
-            Some(ended) = self.tasks.join_next() => failure = self.ended(ended),
-        }
-        self.shutdown.cancel();
+        self.shutdown.cancelled().await;
         let stopping = tokio::time::Instant::now();
+        let mut failure = None;
         loop {
             let next_deadline = self
                 .running
@@ -86,9 +88,16 @@ impl Supervisor {
                 .min();
             let Some(deadline) = next_deadline else { break };
             match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
-                Ok(Some(ended)) => {
-                    let failed = self.ended(ended);
+                Ok(Some(Ok((index, failed)))) => {
+                    self.running[index].done = true;
                     failure = failure.or(failed);
+                }
+                Ok(Some(Err(aborted))) => {
+                    for task in &mut self.running {
+                        if task.abort.id() == aborted.id() {
+                            task.done = true;
+                        }
+                    }
                 }
                 Ok(None) => break,
                 Err(_) => self.abandon_overdue(stopping),
@@ -108,51 +117,94 @@ impl Supervisor {
             }
         }
     }
-
-    /// Reports how a task ended; a failure, or an end before the shutdown, is returned.
-    fn ended(
-        &mut self,
-        ended: std::result::Result<(usize, TaskResult), tokio::task::JoinError>,
-    ) -> Option<Error> {
-        let (index, result) = match ended {
-            Ok(ended) => ended,
-            Err(join) => {
-                let task = self
-                    .running
-                    .iter_mut()
-                    .find(|task| task.abort.id() == join.id());
-                let name = task.map_or("unknown", |task| {
-                    task.done = true;
-                    task.name
-                });
-                if join.is_cancelled() {
-                    return None;
-                }
-                tracing::error!(task = name, error = %join, "task panicked; stopping");
-                return Some(Error::Panicked { task: name });
-            }
-        };
-        self.running[index].done = true;
-        let name = self.running[index].name;
-        match result {
-            Err(error) => {
-                tracing::error!(task = name, %error, "task failed; stopping");
-                Some(error)
-            }
-            Ok(()) if !self.shutdown.is_cancelled() => {
-                tracing::error!(task = name, "task ended before the shutdown; stopping");
-                Some(Error::Ended { task: name })
-            }
-            Ok(()) => {
-                tracing::debug!(task = name, "task stopped");
-                None
-            }
-        }
-    }
 }
 
 impl Default for Supervisor {
     fn default() -> Self {
         Supervisor::new()
+    }
+}
+
+/// Logs how task `name` ended and, when it failed, panicked or ended before the shutdown,
+/// cancels `shutdown` and returns why.
+fn report(
+    name: &'static str,
+    ended: std::thread::Result<TaskResult>,
+    shutdown: &CancellationToken,
+) -> Option<Error> {
+    let failure = match ended {
+        Err(_) => Error::Panicked { task: name },
+        Ok(Err(error)) => error,
+        Ok(Ok(())) if !shutdown.is_cancelled() => Error::Ended { task: name },
+        Ok(Ok(())) => {
+            tracing::debug!(task = name, "task stopped");
+            return None;
+        }
+    };
+    tracing::error!(task = name, error = %failure, "task failed; stopping");
+    shutdown.cancel();
+    Some(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_task_stops_the_others_and_its_error_is_returned() {
+        let mut supervisor = Supervisor::new();
+        let shutdown = supervisor.shutdown().clone();
+        supervisor.spawn("waits", Duration::from_secs(1), async move {
+            shutdown.cancelled().await;
+            Ok(())
+        });
+        supervisor.spawn("fails", Duration::from_secs(1), async {
+            Err(Error::LeadershipLost)
+        });
+        let result = supervisor.run().await;
+        assert!(matches!(result, Err(Error::LeadershipLost)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_task_ending_early_or_panicking_is_a_failure_and_a_cancelled_one_is_not() {
+        let mut supervisor = Supervisor::new();
+        supervisor.spawn("ends", Duration::from_secs(1), async { Ok(()) });
+        let result = supervisor.run().await;
+        assert!(
+            matches!(result, Err(Error::Ended { task: "ends" })),
+            "{result:?}"
+        );
+
+        let mut supervisor = Supervisor::new();
+        supervisor.spawn("panics", Duration::from_secs(1), async {
+            panic!("a bug");
+        });
+        let result = supervisor.run().await;
+        assert!(
+            matches!(result, Err(Error::Panicked { task: "panics" })),
+            "{result:?}"
+        );
+
+        let mut supervisor = Supervisor::new();
+        let shutdown = supervisor.shutdown().clone();
+        supervisor.spawn("stops", Duration::from_secs(1), async move {
+            shutdown.cancelled().await;
+            Ok(())
+        });
+        supervisor.shutdown().cancel();
+        assert!(supervisor.run().await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_overruns_its_stop_budget_is_abandoned() {
+        let mut supervisor = Supervisor::new();
+        supervisor.spawn("stuck", Duration::from_secs(2), async {
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        supervisor.shutdown().cancel();
+        let started = tokio::time::Instant::now();
+        assert!(supervisor.run().await.is_ok());
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 }
