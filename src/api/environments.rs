@@ -13,6 +13,7 @@ use super::AppState;
 use crate::calendar::State;
 use crate::domain::Override;
 use crate::planner;
+use crate::reconciler::Unseen;
 
 /// One environment as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -39,6 +40,49 @@ pub struct EnvironmentView {
     pub cost_per_hour: Option<f64>,
     /// Dollars saved this month (UTC) so far; `null` when costs are not tracked.
     pub month_to_date_savings: Option<f64>,
+    /// Part of the environment's targets that the latest pass could not see; `null` while
+    /// every target selection was read.
+    pub degraded: Option<Degraded>,
+}
+
+/// What of an environment is unseen, and since when.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Degraded {
+    /// Since when part of the environment has been unseen (the earliest of `unseen`).
+    pub since: DateTime<Utc>,
+    /// Each target selection that could not be read.
+    pub unseen: Vec<UnseenSelection>,
+}
+
+/// A target selection that could not be read.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnseenSelection {
+    /// The selection as the configuration writes it.
+    pub selection: String,
+    /// The call that failed.
+    pub operation: String,
+    /// Why it failed.
+    pub error: String,
+    /// Since when it has not been seen.
+    pub since: DateTime<Utc>,
+}
+
+/// The degraded part of `environment` among `unseen`, if any.
+pub fn degraded(environment: &str, unseen: &[Unseen]) -> Option<Degraded> {
+    let unseen: Vec<UnseenSelection> = unseen
+        .iter()
+        .filter(|u| u.environment == environment)
+        .map(|u| UnseenSelection {
+            selection: u.selection.clone(),
+            operation: u.operation.clone(),
+            error: u.error.to_string(),
+            since: u.since,
+        })
+        .collect();
+    Some(Degraded {
+        since: unseen.iter().map(|u| u.since).min()?,
+        unseen,
+    })
 }
 
 /// The answer of the list endpoint.
@@ -76,6 +120,7 @@ pub struct ViewCache {
 struct Cached {
     overrides: Vec<Override>,
     pass: Option<DateTime<Utc>>,
+    degraded: Vec<Unseen>,
     valid_until: Option<DateTime<Utc>>,
     body: Bytes,
 }
@@ -87,9 +132,13 @@ impl ViewCache {
     pub async fn body(&self, state: &AppState) -> Bytes {
         let now = state.clock.now();
         let overrides = state.overrides.list().await.unwrap_or_default();
-        let pass = state.status.read().at;
+        let (pass, degraded) = {
+            let status = state.status.read();
+            (status.at, status.degraded.clone())
+        };
         if let Some(cached) = self.cached.read().as_ref()
             && cached.pass == pass
+            && cached.degraded == degraded
             && cached.valid_until.is_none_or(|until| now < until)
             && cached.overrides == overrides
         {
@@ -111,6 +160,7 @@ impl ViewCache {
         *self.cached.write() = Some(Cached {
             overrides,
             pass,
+            degraded,
             valid_until,
             body: body.clone(),
         });
@@ -128,7 +178,10 @@ pub async fn views(state: &AppState) -> EnvironmentList {
 /// The environments decided at the clock's now with the `stored` overrides.
 fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
     let now = state.clock.now();
-    let skipped = state.status.read().skipped.clone();
+    let (skipped, unseen) = {
+        let status = state.status.read();
+        (status.skipped.clone(), status.degraded.clone())
+    };
     let costs = state
         .cost
         .as_ref()
@@ -168,6 +221,7 @@ fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
                 month_to_date_savings: costs
                     .get(&environment.name)
                     .map(|c| c.month_to_date.savings()),
+                degraded: degraded(&environment.name, &unseen),
             }
         })
         .collect();
