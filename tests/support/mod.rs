@@ -10,6 +10,8 @@ pub mod http;
 /// A reconciler over the Kubernetes provider and the fake.
 pub mod kube;
 pub mod moto;
+/// A counting, fault-injecting proxy in front of a test server.
+pub mod proxy;
 
 /// Compares a generated artifact with its committed copy.
 pub mod committed;
