@@ -46,18 +46,7 @@ environments:
 
 async fn create_groups(moto: &Moto) {
     let config = moto.sdk_config(REGION).await;
-    aws_sdk_ec2::Client::new(&config)
-        .create_launch_template()
-        .launch_template_name("nodes")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("creates the launch template");
+    let template = moto::create_template(moto, REGION, "nodes").await;
     let autoscaling = aws_sdk_autoscaling::Client::new(&config);
     for n in 0..GROUPS {
         let name = format!("nodes-{n:03}");
@@ -66,7 +55,7 @@ async fn create_groups(moto: &Moto) {
             .auto_scaling_group_name(&name)
             .launch_template(
                 LaunchTemplateSpecification::builder()
-                    .launch_template_name("nodes")
+                    .launch_template_name(&template)
                     .version("$Latest")
                     .build(),
             )
