@@ -72,7 +72,8 @@ pub const RETRY_MAX: StdDuration = StdDuration::from_secs(5);
 pub const MIN_REAL_TICK: StdDuration = StdDuration::from_millis(100);
 /// How soon a pass that met a conflict is followed by another (clock time).
 const REQUEUE_AFTER: Duration = Duration::seconds(1);
-/// Longest real time a readiness wait lasts, whatever the clock says.
+/// Longest real time a readiness wait lasts, whatever the clock says, unless its timeout is
+/// longer (databases).
 const READINESS_REAL_CAP: StdDuration = StdDuration::from_secs(600);
 
 impl Default for RetryPolicy {
@@ -105,6 +106,9 @@ pub struct Settings {
     pub readiness_timeout: Duration,
     /// How often readiness is polled.
     pub readiness_poll: Duration,
+    /// How long the databases tier may take to become available before the next tier goes
+    /// ahead anyway.
+    pub database_readiness_timeout: Duration,
     /// Retries of provider calls.
     pub retry: RetryPolicy,
     /// Actions applied at once within a tier.
@@ -125,6 +129,7 @@ impl Settings {
             tick: config.tick,
             readiness_timeout: config.readiness_timeout,
             readiness_poll: config.readiness_poll,
+            database_readiness_timeout: config.database_readiness_timeout,
             retry: RetryPolicy::default(),
             concurrency: config.concurrency,
             dry_run: false,
@@ -531,7 +536,12 @@ impl Reconciler {
             .collect()
             .await;
         outcomes.sort_by(|a, b| a.planned.action.target().cmp(b.planned.action.target()));
-        let interrupted = wait && self.await_readiness(&mut outcomes).await;
+        let timeout = if phase.iter().any(|planned| planned.tier == Tier::Databases) {
+            self.settings.database_readiness_timeout
+        } else {
+            self.settings.readiness_timeout
+        };
+        let interrupted = wait && self.await_readiness(&mut outcomes, timeout).await;
         self.record_outcomes(&outcomes).await;
         (outcomes, interrupted)
     }
@@ -576,11 +586,12 @@ impl Reconciler {
     }
 
     /// Polls readiness of the successfully applied targets, all of them in one batched
-    /// call per poll, until all are ready, the readiness timeout (clock time) passes, or the
-    /// trigger fires (an override changed); returns whether the trigger ended the wait.
-    async fn await_readiness(&self, outcomes: &mut [ActionOutcome]) -> bool {
-        let deadline = self.clock.now() + self.settings.readiness_timeout;
-        let real_cap = Instant::now() + READINESS_REAL_CAP;
+    /// call per poll, until all are ready, `timeout` (clock time) passes, or the trigger
+    /// fires (an override changed); returns whether the trigger ended the wait.
+    async fn await_readiness(&self, outcomes: &mut [ActionOutcome], timeout: Duration) -> bool {
+        let deadline = self.clock.now() + timeout;
+        let real_cap =
+            Instant::now() + READINESS_REAL_CAP.max(timeout.to_std().unwrap_or_default());
         for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
             outcome.awaited = true;
         }
@@ -796,11 +807,15 @@ fn applied_view(targets: &[Target], outcomes: &[ActionOutcome]) -> Vec<Target> {
 }
 
 /// Whether a pass waits for a phase's targets to be ready: always when another tier follows;
-/// for the last phase only when it is a Kubernetes tier. Node capacity that nothing follows is
-/// not waited for, since every pass describes it afresh; a Kubernetes tier is, since the next
-/// pass plans from watch caches that must first have seen curfew's writes.
+/// for the last phase only when it is a Kubernetes tier. Node capacity and databases that
+/// nothing follows are not waited for, since every pass describes them afresh; a Kubernetes
+/// tier is, since the next pass plans from watch caches that must first have seen curfew's
+/// writes.
 fn awaits_readiness(phase: &[PlannedAction], last: bool) -> bool {
-    !last || phase.iter().any(|planned| planned.tier != Tier::Nodes)
+    !last
+        || phase
+            .iter()
+            .any(|planned| !matches!(planned.tier, Tier::Nodes | Tier::Databases))
 }
 
 /// Splits ordered actions into phases: one per direction and tier.

@@ -71,6 +71,24 @@ simulation:
     - { name: shop, node_group: eu-general, deployments: 6, statefulsets: 1, replicas: 2 }
 "#;
 
+/// One environment on Berlin office hours whose only target is an Aurora cluster of two
+/// db.r6g.large instances (0.31 dollars an hour each in eu-central-1) and 200 GiB of storage
+/// (0.12 dollars per GiB-month), which it pays for while stopped too.
+const ONE_DATABASE: &str = r#"
+timezone: Europe/Berlin
+schedules:
+  office: { uptime: ["Mon-Fri 07:00-20:00"] }
+environments:
+  staging:
+    schedule: office
+    targets:
+      - aws_rds: { clusters: [orders], region: eu-central-1 }
+simulation:
+  databases:
+    - { name: orders, kind: db_cluster, instance_class: db.r6g.large, instances: 2,
+        storage_gib: 200, start_seconds: 1 }
+"#;
+
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -223,4 +241,30 @@ async fn simulate_forecast_matches_the_simulated_estates_own_bill() {
         assert!(forecast.savings > 0.0);
         assert!(forecast.hours_up + forecast.hours_down - 168.0 < 1e-9);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_asleep_saves_its_instance_hours_and_keeps_paying_for_its_storage() {
+    let week = run_week(ONE_DATABASE).await;
+    let books = week.cost.ledger().total("staging");
+    let instances = 2.0 * 0.31;
+    let storage = 200.0 * 0.12 / 730.0;
+    let counterfactual = (instances + storage) * 168.0;
+    let actual = instances * 65.0 + storage * 168.0;
+    let off = |got: f64, want: f64| (got - want).abs() / want;
+    assert!(
+        off(books.counterfactual, counterfactual) < 0.01,
+        "counterfactual {} vs {counterfactual}",
+        books.counterfactual
+    );
+    assert!(
+        off(books.actual, actual) < 0.01,
+        "actual {} vs {actual}: storage is billed all week",
+        books.actual
+    );
+    assert!(
+        off(books.savings(), instances * 103.0) < 0.01,
+        "savings {} are the instance hours only",
+        books.savings()
+    );
 }

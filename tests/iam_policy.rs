@@ -4,12 +4,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The IAM service prefix of the SDK client each source file uses.
-const SOURCES: [(&str, &str); 6] = [
+const SOURCES: [(&str, &str); 7] = [
     ("src/providers/aws/asg.rs", "autoscaling"),
     ("src/providers/aws/fallback.rs", "autoscaling"),
     ("src/providers/aws/ec2.rs", "ec2"),
     ("src/providers/aws/prices.rs", "ec2"),
     ("src/providers/aws/eks.rs", "eks"),
+    ("src/providers/aws/rds.rs", "rds"),
     ("src/providers/aws/mod.rs", "sts"),
 ];
 
@@ -36,6 +37,16 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
+/// The IAM action of SDK operation `snake` of `service`: RDS spells `DB` in capitals
+/// (`describe_db_instances` → `DescribeDBInstances`).
+fn iam_name(service: &str, snake: &str) -> String {
+    let action = pascal(snake);
+    match service {
+        "rds" => action.replace("Db", "DB"),
+        _ => action,
+    }
+}
+
 /// Operations called as `client.operation()` (across line breaks), as IAM actions.
 fn called_operations() -> BTreeSet<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -49,7 +60,7 @@ fn called_operations() -> BTreeSet<String> {
                 .take_while(|c| c.is_ascii_lowercase() || *c == '_')
                 .collect();
             if call[name.len()..].starts_with("()") && !name.is_empty() {
-                actions.insert(format!("{service}:{}", pascal(&name)));
+                actions.insert(format!("{service}:{}", iam_name(service, &name)));
             }
         }
         if source.contains("AssumeRoleProvider") {

@@ -35,6 +35,10 @@ pub enum Command {
         /// The configuration file.
         #[arg(short, long)]
         config: PathBuf,
+        /// Also discover what the targets select now, and what curfew must leave alone
+        /// (exit 1 when discovery fails).
+        #[arg(long)]
+        discover: bool,
     },
     /// Show every transition per environment in a window (default: now to +7 days).
     Plan {
@@ -145,7 +149,7 @@ fn parse_state(text: &str) -> Result<crate::calendar::State, String> {
 pub fn run(cli: Cli) -> u8 {
     let now = Utc::now();
     match cli.command {
-        Command::Check { config } => check::run(&config, now),
+        Command::Check { config, discover } => check::run(&config, now, discover),
         Command::Plan {
             config,
             from,

@@ -132,6 +132,9 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
             decision.environment, decision.state, decision.reason
         );
     }
+    for skipped in &report.plan.skipped {
+        println!("  left alone {}: {}", skipped.target, skipped.reason);
+    }
     for outcome in &report.outcomes {
         let status = match &outcome.error {
             None if outcome.ready => "ok".to_string(),
@@ -231,7 +234,8 @@ fn default_state_dir(config: &Config) -> PathBuf {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+/// A multi-threaded runtime; `Err` holds the exit status after saying why it failed.
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -240,7 +240,7 @@ mod tests {
         );
 
         let text = format!(
-            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, events: false }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
+            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, database_readiness_timeout: 45m, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, events: false }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
         );
         let config = Config::from_yaml(&text, Path::new("c.yaml")).unwrap();
         assert_eq!(
@@ -249,6 +249,7 @@ mod tests {
                 tick: Duration::minutes(1),
                 readiness_timeout: Duration::minutes(5),
                 readiness_poll: Duration::seconds(2),
+                database_readiness_timeout: Duration::minutes(45),
                 concurrency: 4,
                 enforce: true,
             }
@@ -271,7 +272,7 @@ mod tests {
     #[test]
     fn bad_reconciler_and_kubernetes_settings_are_errors_with_their_location_and_a_hint() {
         let text = format!(
-            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\nkubernetes:\n  qps: 0\n  burst: 0\n  event: true\n"
+            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\n  database_readiness_timeout: 10m\nkubernetes:\n  qps: 0\n  burst: 0\n  event: true\n"
         );
         let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
         assert!(err.to_string().contains("unknown field `event`"), "{err}");
@@ -282,7 +283,7 @@ mod tests {
             .iter()
             .map(|d| (d.line, d.message.as_str()))
             .collect();
-        assert_eq!(found.len(), 5, "{err}");
+        assert_eq!(found.len(), 6, "{err}");
         for (line, needle) in [
             (4, "reconciler.tick: bad duration 'soon'"),
             (
@@ -290,8 +291,12 @@ mod tests {
                 "reconciler.readiness_poll is longer than reconciler.readiness_timeout",
             ),
             (6, "reconciler.concurrency 0 must be between 1 and 1024"),
-            (8, "kubernetes.qps 0 must be a positive number"),
-            (9, "kubernetes.burst must be greater than zero"),
+            (
+                7,
+                "reconciler.database_readiness_timeout is shorter than reconciler.readiness_poll",
+            ),
+            (9, "kubernetes.qps 0 must be a positive number"),
+            (10, "kubernetes.burst must be greater than zero"),
         ] {
             assert!(
                 found.iter().any(|(l, m)| *l == line && m.contains(needle)),
@@ -309,7 +314,7 @@ mod tests {
         };
         assert!(hint("timezon: UTC\n").contains("check the spelling"));
         let target = format!(
-            "{BASE}environments:\n  staging:\n    schedule: office\n    targets:\n      - aws_rds: {{ names: [db] }}\n"
+            "{BASE}environments:\n  staging:\n    schedule: office\n    targets:\n      - aws_lambda: {{ names: [db] }}\n"
         );
         assert!(
             hint(&target).contains("targets are kubernetes"),

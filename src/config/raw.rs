@@ -143,6 +143,8 @@ pub struct RawReconciler {
     pub readiness_timeout: Option<Located>,
     /// How often readiness is polled.
     pub readiness_poll: Option<Located>,
+    /// How long the databases tier may take to become available before the next goes ahead.
+    pub database_readiness_timeout: Option<Located>,
     /// Actions applied at once within a tier.
     pub concurrency: Option<Spanned<usize>>,
     /// Scale manually scaled-up targets down again instead of leaving them up.

@@ -20,6 +20,9 @@ pub const DEFAULT_REQUEST_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 pub const DEFAULT_TICK: Duration = Duration::seconds(30);
 /// How long a tier may take to become ready unless configured.
 pub const DEFAULT_READINESS_TIMEOUT: Duration = Duration::minutes(10);
+/// How long the databases tier may take to become available unless configured: starting an
+/// RDS instance or an Aurora cluster takes minutes.
+pub const DEFAULT_DATABASE_READINESS_TIMEOUT: Duration = Duration::minutes(30);
 /// How often readiness is polled unless configured.
 pub const DEFAULT_READINESS_POLL: Duration = Duration::seconds(5);
 /// Actions applied at once within a tier unless configured.
@@ -72,6 +75,9 @@ pub struct ReconcilerConfig {
     pub readiness_timeout: Duration,
     /// How often readiness is polled.
     pub readiness_poll: Duration,
+    /// How long the databases tier may take to become available before the next tier goes
+    /// ahead anyway.
+    pub database_readiness_timeout: Duration,
     /// Actions applied at once within a tier.
     pub concurrency: usize,
     /// Scale manually scaled-up targets down again instead of treating them as overrides.
@@ -84,6 +90,7 @@ impl Default for ReconcilerConfig {
             tick: DEFAULT_TICK,
             readiness_timeout: DEFAULT_READINESS_TIMEOUT,
             readiness_poll: DEFAULT_READINESS_POLL,
+            database_readiness_timeout: DEFAULT_DATABASE_READINESS_TIMEOUT,
             concurrency: DEFAULT_CONCURRENCY,
             enforce: false,
         }

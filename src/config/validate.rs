@@ -218,7 +218,7 @@ fn syntax_hint(err: &serde_saphyr::Error) -> Option<String> {
             Some("check the spelling against the configuration reference in the README".into())
         }
         serde_saphyr::Error::SerdeUnknownVariant { .. } => {
-            Some("targets are kubernetes, aws_asg, aws_eks_nodegroup or aws_ec2".into())
+            Some("targets are kubernetes, aws_asg, aws_eks_nodegroup, aws_ec2 or aws_rds".into())
         }
         _ => None,
     }
@@ -608,6 +608,11 @@ fn reconciler_config(
             &written.readiness_poll,
             &mut reconciler.readiness_poll,
         ),
+        (
+            "reconciler.database_readiness_timeout",
+            &written.database_readiness_timeout,
+            &mut reconciler.database_readiness_timeout,
+        ),
     ] {
         if let Some(text) = text
             && let Some(parsed) = collector.duration(text, key)
@@ -625,6 +630,15 @@ fn reconciler_config(
             at,
             "reconciler.readiness_poll is longer than reconciler.readiness_timeout",
             Some("poll readiness more often than the timeout, e.g. every 5s".into()),
+        );
+    }
+    if reconciler.readiness_poll > reconciler.database_readiness_timeout
+        && let Some(timeout) = &written.database_readiness_timeout
+    {
+        collector.error(
+            timeout.referenced,
+            "reconciler.database_readiness_timeout is shorter than reconciler.readiness_poll",
+            Some("databases take minutes to start; the default is 30m".into()),
         );
     }
     if let Some(concurrency) = &written.concurrency {

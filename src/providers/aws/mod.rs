@@ -1,5 +1,5 @@
-//! The AWS provider: Auto Scaling groups, EKS managed node groups and standalone EC2
-//! instances, through the official SDKs.
+//! The AWS provider: Auto Scaling groups, EKS managed node groups, standalone EC2 instances,
+//! and RDS DB instances and Aurora DB clusters, through the official SDKs.
 //!
 //! Credentials and endpoints come from the standard chain and environment (`AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, profiles); each target names its region and may name a role to assume
@@ -12,20 +12,22 @@
 //! capacity as the target's original, so the planner plans one write that keeps the capacity
 //! and fixes the rest. A converged group costs no write.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::Region;
 use aws_config::retry::RetryConfig;
 use chrono::{DateTime, Utc};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Semaphore;
 
 use super::{Error, Provider, Result, Retries};
+use crate::clock::{Clock, SystemClock};
 use crate::config::targets::{AsgTarget, Ec2Target, NodegroupTarget};
 use crate::config::{Config, TargetConfig};
-use crate::domain::{Action, Capacity, Footprint, Target};
+use crate::domain::{Action, Capacity, Footprint, Kind, Target};
 use crate::telemetry;
 
 mod asg;
@@ -34,6 +36,7 @@ mod eks;
 mod errors;
 pub mod fallback;
 mod prices;
+mod rds;
 pub mod spot;
 pub mod tags;
 #[cfg(test)]
@@ -58,6 +61,7 @@ struct Clients {
     autoscaling: aws_sdk_autoscaling::Client,
     ec2: aws_sdk_ec2::Client,
     eks: aws_sdk_eks::Client,
+    rds: aws_sdk_rds::Client,
 }
 
 /// One configured AWS target of one environment.
@@ -143,6 +147,15 @@ enum Object {
         id: String,
         hibernate: bool,
     },
+    Database {
+        account: Account,
+        /// [`Kind::DbInstance`] or [`Kind::DbCluster`].
+        kind: Kind,
+        identifier: String,
+        arn: String,
+        /// Whether it ran when discovered.
+        running: bool,
+    },
 }
 
 /// Instance types in use by region, with an account to ask for their prices.
@@ -158,6 +171,10 @@ pub struct AwsProvider {
     types_in_use: RwLock<Option<TypesInUse>>,
     prices: prices::PriceCache,
     limits: HashMap<&'static str, Semaphore>,
+    /// The time curfew records when it stops a database.
+    clock: Arc<dyn Clock>,
+    /// Unusable databases already logged.
+    unusable_reported: Mutex<HashSet<String>>,
 }
 
 // === impl AwsProvider ===
@@ -179,7 +196,7 @@ impl AwsProvider {
     }
 
     fn with_clients(scopes: Vec<Scope>, clients: HashMap<Account, Clients>) -> AwsProvider {
-        let limits = ["autoscaling", "ec2", "eks"]
+        let limits = ["autoscaling", "ec2", "eks", "rds"]
             .into_iter()
             .map(|service| (service, Semaphore::new(CALLS_PER_SERVICE)))
             .collect();
@@ -190,7 +207,15 @@ impl AwsProvider {
             types_in_use: RwLock::default(),
             prices: prices::PriceCache::default(),
             limits,
+            clock: Arc::new(SystemClock),
+            unusable_reported: Mutex::default(),
         }
+    }
+
+    /// Records stops at `clock`'s time (the system clock unless given).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AwsProvider {
+        self.clock = clock;
+        self
     }
 
     fn clients(&self, account: &Account) -> &Clients {
@@ -214,6 +239,7 @@ impl AwsProvider {
             TargetConfig::AwsAsg(config) => self.discover_groups(scope, config).await,
             TargetConfig::AwsEksNodegroup(config) => self.discover_nodegroups(scope, config).await,
             TargetConfig::AwsEc2(config) => self.discover_instances(scope, config).await,
+            TargetConfig::AwsRds(config) => self.discover_databases(scope, config).await,
             TargetConfig::Kubernetes(_) => Ok(Vec::new()),
         }
     }
@@ -449,6 +475,7 @@ impl AwsProvider {
                     .filter_map(|(id, ready)| Some((id?.to_string(), ready)))
                     .collect()
             }
+            ReadinessBatch::Databases(account) => self.databases_ready(account).await?,
         };
         Ok(answers)
     }
@@ -478,6 +505,8 @@ enum ReadinessBatch {
     Nodegroups(Account, String),
     /// Standalone instances of one account, by id.
     Instances(Account),
+    /// DB instances and clusters of one account, by [`rds::readiness_key`].
+    Databases(Account),
 }
 
 impl ReadinessBatch {
@@ -492,6 +521,15 @@ impl ReadinessBatch {
                 ..
             } => (ReadinessBatch::Nodegroups(account, cluster), name),
             Object::Instance { account, id, .. } => (ReadinessBatch::Instances(account), id),
+            Object::Database {
+                account,
+                kind,
+                identifier,
+                ..
+            } => (
+                ReadinessBatch::Databases(account),
+                rds::readiness_key(kind, &identifier),
+            ),
         }
     }
 }
@@ -507,6 +545,7 @@ fn scopes(config: &Config) -> Vec<Scope> {
                     TargetConfig::AwsAsg(t) => (&t.region, &t.assume_role_arn),
                     TargetConfig::AwsEksNodegroup(t) => (&t.region, &t.assume_role_arn),
                     TargetConfig::AwsEc2(t) => (&t.region, &t.assume_role_arn),
+                    TargetConfig::AwsRds(t) => (&t.region, &t.assume_role_arn),
                     TargetConfig::Kubernetes(_) => return None,
                 };
                 Some(Scope {
@@ -558,6 +597,7 @@ impl Clients {
             autoscaling: aws_sdk_autoscaling::Client::new(shared),
             ec2: aws_sdk_ec2::Client::new(shared),
             eks: aws_sdk_eks::Client::new(shared),
+            rds: aws_sdk_rds::Client::new(shared),
         }
     }
 }
@@ -701,6 +741,19 @@ impl Provider for AwsProvider {
                 let _permit = self.permit("ec2").await;
                 ec2::start(client, id).await?;
                 ec2::untag_original(client, id).await
+            }
+            (
+                Object::Database {
+                    account,
+                    kind,
+                    identifier,
+                    arn,
+                    running,
+                },
+                action,
+            ) => {
+                self.apply_database(account, (*kind, identifier, arn), *running, action)
+                    .await
             }
         }
     }

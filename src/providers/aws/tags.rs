@@ -6,6 +6,10 @@ use crate::domain::Capacity;
 /// The tag that holds a target's original capacity while curfew keeps it down.
 pub const ORIGINAL_TAG: &str = "curfew:original-capacity";
 
+/// The tag holding when curfew stopped a database (RFC 3339), written with the stop: AWS
+/// starts a database again after seven days stopped.
+pub const STOPPED_AT_TAG: &str = "curfew:stopped-at";
+
 /// Encodes a capacity as a tag value.
 pub fn encode(capacity: Capacity) -> String {
     match capacity {

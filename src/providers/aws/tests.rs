@@ -67,6 +67,7 @@ async fn mk_clients_sleeping(
                 .build(),
         ),
         eks: aws_sdk_eks::Client::new(&shared),
+        rds: aws_sdk_rds::Client::new(&shared),
     }
 }
 
@@ -405,4 +406,122 @@ async fn readiness_of_250_groups_takes_one_describe_per_hundred_groups() {
     assert_eq!(ready.len(), 251);
     let expected: Vec<bool> = (0..250).map(|i| i % 2 == 0).chain([false]).collect();
     assert_eq!(ready, expected);
+}
+
+/// Clients of eu-central-1 whose RDS calls are answered by `rds` rules.
+async fn mk_rds_clients(rds: &[&Rule]) -> Clients {
+    let mut clients = mk_clients("eu-central-1", &[], &[]).await;
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("eu-central-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "mocks"))
+        .retry_config(retry_config())
+        .http_client(create_mock_http_client())
+        .load()
+        .await;
+    let interceptor = rds.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+        |interceptor, rule| interceptor.with_rule(rule),
+    );
+    clients.rds = aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(&shared)
+            .interceptor(interceptor)
+            .build(),
+    );
+    clients
+}
+
+/// The staging instance `orders`, running, stopped by curfew at `stopped_at`.
+fn mk_running_stopped_instance(stopped_at: &str) -> aws_sdk_rds::types::DbInstance {
+    let tag = |key: &str, value: &str| {
+        aws_sdk_rds::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+    };
+    aws_sdk_rds::types::DbInstance::builder()
+        .db_instance_identifier("orders")
+        .db_instance_arn("arn:aws:rds:eu-central-1:123456789012:db:orders")
+        .db_instance_status("available")
+        .db_instance_class("db.t4g.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .tag_list(tag("env", "staging"))
+        .tag_list(tag(tags::ORIGINAL_TAG, "running"))
+        .tag_list(tag(tags::STOPPED_AT_TAG, stopped_at))
+        .build()
+}
+
+/// Discovers the `orders` instance, stopped by curfew on 2026-12-05 and running again two
+/// days later, with RDS's events for it answering `events`.
+async fn discover_restarted(events: Vec<aws_sdk_rds::types::Event>) -> (Target, usize) {
+    use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::operation::describe_events::DescribeEventsOutput;
+    let instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(mk_running_stopped_instance("2026-12-05T12:00:00Z"))
+            .build()
+    });
+    let clusters = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .then_output(|| DescribeDbClustersOutput::builder().build());
+    let described = mock!(aws_sdk_rds::Client::describe_events)
+        .match_requests(|request| {
+            request.source_identifier() == Some("orders")
+                && request.start_time().map(|t| t.secs()) == Some(1_796_472_000)
+        })
+        .then_output(move || {
+            DescribeEventsOutput::builder()
+                .set_events(Some(events.clone()))
+                .build()
+        });
+    let clients = mk_rds_clients(&[&instances, &clusters, &described]).await;
+    let scope = Scope {
+        environment: "staging".into(),
+        account: Account {
+            region: "eu-central-1".into(),
+            role: None,
+        },
+        target: TargetConfig::AwsRds(crate::config::targets::RdsTarget {
+            instances: vec![],
+            clusters: vec![],
+            tags: [("env".to_string(), "staging".to_string())].into(),
+            region: "eu-central-1".into(),
+            assume_role_arn: None,
+        }),
+    };
+    let two_days_later = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let aws = provider(vec![scope], vec![clients])
+        .with_clock(Arc::new(crate::clock::ManualClock::new(two_days_later)));
+    let mut targets = aws.discover().await.expect("discovered");
+    (targets.remove(0), described.num_calls())
+}
+
+#[tokio::test]
+async fn the_event_of_aws_starting_a_database_is_read_for_one_running_since_curfew_stopped_it() {
+    let event = |message: &str| {
+        aws_sdk_rds::types::Event::builder()
+            .source_identifier("orders")
+            .message(message)
+            .build()
+    };
+    let (target, calls) = discover_restarted(vec![
+        event("DB instance started"),
+        event(
+            "DB instance is being started due to it exceeding the maximum allowed time being stopped.",
+        ),
+    ])
+    .await;
+    assert_eq!(calls, 1);
+    assert_eq!(target.capacity, Capacity::Running(true));
+    let stopped = target.rules.stopped.expect("the stop is recorded");
+    assert!(stopped.restarted_by_cloud);
+    assert_eq!(stopped.at.to_rfc3339(), "2026-12-05T12:00:00+00:00");
+
+    let (target, _) = discover_restarted(vec![event("DB instance started")]).await;
+    assert!(
+        !target.rules.stopped.unwrap().restarted_by_cloud,
+        "a start RDS does not attribute to itself"
+    );
 }
