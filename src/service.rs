@@ -254,7 +254,12 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
             });
             on_listening(local);
             Some((
-                tokio::spawn(api::serve(listener, router, shutdown.clone())),
+                tokio::spawn(api::serve(
+                    listener,
+                    router,
+                    options.config.limits,
+                    shutdown.clone(),
+                )),
                 notifier,
             ))
         }

@@ -52,6 +52,13 @@ pub const KUBE_ANNOTATION_ERRORS: &str = "curfew_kube_annotation_errors_total";
 
 /// HTTP requests served, by route and status.
 pub const HTTP_REQUESTS: &str = "curfew_http_requests_total";
+/// HTTP connections open now.
+pub const HTTP_CONNECTIONS: &str = "curfew_http_connections";
+/// HTTP connections closed, by reason (`ended`, `header_timeout`, `idle_timeout`, `stalled`,
+/// `evicted`, `refused`, `shutdown`).
+pub const HTTP_CONNECTIONS_CLOSED: &str = "curfew_http_connections_closed_total";
+/// Failed accepts of HTTP connections (for example, too many open files).
+pub const HTTP_ACCEPT_ERRORS: &str = "curfew_http_accept_errors_total";
 
 /// Histogram buckets for reconcile durations, in seconds.
 const RECONCILE_BUCKETS: [f64; 12] = [
@@ -105,6 +112,15 @@ pub fn describe_metrics() {
         "Times a group's on-demand share was raised after spot capacity failures, by region."
     );
     describe_counter!(HTTP_REQUESTS, "HTTP requests served, by route and status.");
+    describe_gauge!(HTTP_CONNECTIONS, "HTTP connections open now.");
+    describe_counter!(
+        HTTP_CONNECTIONS_CLOSED,
+        "HTTP connections closed, by reason."
+    );
+    describe_counter!(
+        HTTP_ACCEPT_ERRORS,
+        "Failed accepts of HTTP connections (for example, too many open files)."
+    );
     describe_counter!(
         KUBE_ANNOTATION_ERRORS,
         "Kubernetes objects left alone because of an unusable annotation, by annotation."

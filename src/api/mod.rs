@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditLog;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ServerLimits};
 use crate::cost::CostTracker;
 use crate::notify::Notifier;
 use crate::overrides::OverrideStore;
@@ -32,6 +32,7 @@ mod audit;
 pub mod auth;
 mod environments;
 mod error;
+pub mod listener;
 pub mod openapi;
 mod overrides;
 mod plan;
@@ -77,10 +78,7 @@ pub struct AppState {
 /// The router with every route, the body limit, the request timeout and JSON errors.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_bytes;
-    let timeout = crate::config::duration::parse(&state.config.server.request_timeout)
-        .ok()
-        .and_then(|d| d.to_std().ok())
-        .unwrap_or(StdDuration::from_secs(10));
+    let timeout = state.config.limits.request_timeout;
     Router::new()
         .route("/", get(status_page::page))
         .route("/keep-up", post(status_page::keep_up))
@@ -136,15 +134,15 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then drains connections.
+/// Serves `router` on `listener` within the server's limits until `shutdown` is cancelled,
+/// then drains connections (see [`listener`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: ServerLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    listener::serve(listener, router, limits, shutdown).await
 }
 
 /// Binds `addr`, with a clear error when it is taken.

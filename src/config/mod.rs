@@ -22,7 +22,10 @@ pub mod targets;
 mod validate;
 
 pub use self::diagnostic::{Diagnostic, closest};
-pub use self::raw::{KubernetesState, NotificationsConfig, RateLimitConfig, ServerConfig};
+pub use self::raw::{
+    FailedAuthConfig, KubernetesState, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig,
+    ServerConfig,
+};
 pub use self::targets::TargetConfig;
 
 /// Why a configuration could not be loaded.
@@ -77,6 +80,8 @@ pub struct Config {
     pub environments: IndexMap<String, Environment>,
     /// HTTP server settings (tokens file resolved against the config's folder).
     pub server: ServerConfig,
+    /// The HTTP server's timeouts and limits, parsed from `server`.
+    pub limits: ServerLimits,
     /// Where state is kept.
     pub state: StateConfig,
     /// The simulated estate, for `curfew demo` and rehearsals without a cloud.
@@ -96,6 +101,23 @@ pub struct Environment {
     pub max_override: Option<Duration>,
     /// What it scales.
     pub targets: Vec<TargetConfig>,
+}
+
+/// The HTTP server's timeouts and limits, parsed from the `server` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Longest time a client may take to send a request's headers.
+    pub header_read_timeout: std::time::Duration,
+    /// How long a keep-alive connection may sit idle between requests.
+    pub idle_timeout: std::time::Duration,
+    /// Longest time a request may take once its headers have arrived.
+    pub request_timeout: std::time::Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// How many overrides may be active at once.
+    pub overrides: OverrideLimitsConfig,
+    /// Failed authentication attempts allowed per client address.
+    pub failed_auth: FailedAuthConfig,
 }
 
 /// Where curfew keeps overrides, the ledger and the audit log.
@@ -145,6 +167,42 @@ mod tests {
     fn server_limits_and_notifications_have_defaults_and_are_read() {
         let config = load("  listen: 127.0.0.1:9000\n").unwrap();
         assert_eq!(config.server.body_limit_bytes, 16 * 1024);
+        let limits = config.limits;
+        let seconds = std::time::Duration::from_secs;
+        assert_eq!(
+            (
+                limits.header_read_timeout,
+                limits.idle_timeout,
+                limits.request_timeout
+            ),
+            (seconds(10), seconds(60), seconds(10))
+        );
+        assert_eq!(limits.max_connections, 128);
+        assert_eq!(
+            (
+                limits.overrides.max_active_per_environment,
+                limits.overrides.max_active_per_token
+            ),
+            (20, 10)
+        );
+        assert_eq!(
+            (limits.failed_auth.per_minute, limits.failed_auth.burst),
+            (10, 10)
+        );
+        let tuned = load(
+            "  header_read_timeout: 2s\n  idle_timeout: 1m30s\n  max_connections: 16\n  overrides: { max_active_per_token: 3 }\n  failed_auth: { burst: 4 }\n",
+        )
+        .unwrap()
+        .limits;
+        assert_eq!(tuned.header_read_timeout, seconds(2));
+        assert_eq!(tuned.idle_timeout, seconds(90));
+        assert_eq!(tuned.max_connections, 16);
+        assert_eq!(tuned.overrides.max_active_per_token, 3);
+        assert_eq!(tuned.overrides.max_active_per_environment, 20);
+        assert_eq!(
+            (tuned.failed_auth.per_minute, tuned.failed_auth.burst),
+            (10, 4)
+        );
         assert_eq!(config.server.rate_limit, RateLimitConfig::default());
         assert_eq!(config.server.notifications, None);
         let config = load(
@@ -162,13 +220,17 @@ mod tests {
     #[test]
     fn bad_server_limits_and_webhooks_are_errors_with_their_location() {
         let err = load(
-            "  body_limit_bytes: 0\n  request_timeout: soon\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"https://hooks.slack.com/x\", minutes_before: 0 }\n",
+            "  body_limit_bytes: 0\n  request_timeout: soon\n  idle_timeout: 5\n  max_connections: 0\n  overrides: { max_active_per_environment: 0 }\n  failed_auth: { per_minute: 0 }\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"https://hooks.slack.com/x\", minutes_before: 0 }\n",
         )
         .unwrap_err();
         let text = err.to_string();
         for needle in [
             "body_limit_bytes",
             "request_timeout",
+            "idle_timeout",
+            "max_connections",
+            "max_active_per_environment",
+            "failed_auth",
             "rate_limit",
             "http://",
             "minutes_before",

@@ -130,6 +130,21 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
     /// Webhook notifications; none when absent.
     pub notifications: Option<NotificationsConfig>,
+    /// Longest time a client may take to send a request's headers, e.g. `10s`.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: String,
+    /// How long a keep-alive connection may sit idle between requests, e.g. `60s`.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: String,
+    /// Most connections served at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// How many overrides may be active at once.
+    #[serde(default)]
+    pub overrides: OverrideLimitsConfig,
+    /// Failed authentication attempts allowed per client address.
+    #[serde(default)]
+    pub failed_auth: FailedAuthConfig,
 }
 
 fn default_listen() -> String {
@@ -144,6 +159,18 @@ fn default_request_timeout() -> String {
     "10s".to_string()
 }
 
+fn default_header_read_timeout() -> String {
+    "10s".to_string()
+}
+
+fn default_idle_timeout() -> String {
+    "60s".to_string()
+}
+
+fn default_max_connections() -> usize {
+    128
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -153,6 +180,69 @@ impl Default for ServerConfig {
             request_timeout: default_request_timeout(),
             rate_limit: RateLimitConfig::default(),
             notifications: None,
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            overrides: OverrideLimitsConfig::default(),
+            failed_auth: FailedAuthConfig::default(),
+        }
+    }
+}
+
+/// How many overrides may be active at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideLimitsConfig {
+    /// Active overrides per environment.
+    #[serde(default = "default_max_active_per_environment")]
+    pub max_active_per_environment: usize,
+    /// Active overrides created by one token.
+    #[serde(default = "default_max_active_per_token")]
+    pub max_active_per_token: usize,
+}
+
+fn default_max_active_per_environment() -> usize {
+    20
+}
+
+fn default_max_active_per_token() -> usize {
+    10
+}
+
+impl Default for OverrideLimitsConfig {
+    fn default() -> Self {
+        OverrideLimitsConfig {
+            max_active_per_environment: default_max_active_per_environment(),
+            max_active_per_token: default_max_active_per_token(),
+        }
+    }
+}
+
+/// A token bucket of failed authentication attempts per client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailedAuthConfig {
+    /// Sustained failed attempts per minute.
+    #[serde(default = "default_failed_auth_per_minute")]
+    pub per_minute: u32,
+    /// Failed attempts allowed at once after a quiet spell.
+    #[serde(default = "default_failed_auth_burst")]
+    pub burst: u32,
+}
+
+fn default_failed_auth_per_minute() -> u32 {
+    10
+}
+
+fn default_failed_auth_burst() -> u32 {
+    10
+}
+
+impl Default for FailedAuthConfig {
+    fn default() -> Self {
+        FailedAuthConfig {
+            per_minute: default_failed_auth_per_minute(),
+            burst: default_failed_auth_burst(),
         }
     }
 }

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
 use super::raw::{Located, RawCalendar, RawConfig, RawCost, RawEnvironment, RawSchedule, RawState};
-use super::{Config, Diagnostic, Environment, StateConfig, closest, duration};
+use super::{Config, Diagnostic, Environment, ServerLimits, StateConfig, closest, duration};
 use crate::calendar::cron::CronExpr;
 use crate::calendar::holidays::HolidaySet;
 use crate::calendar::spec::{self, AbsoluteRange, Spec};
@@ -139,7 +139,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
                 .map(|env| (name.clone(), env))
         })
         .collect();
-    let server = server_config(&mut collector, &raw);
+    let (server, limits) = server_config(&mut collector, &raw);
     let state = state_config(&mut collector, raw.state.as_ref());
     let cost = cost_model(&mut collector, raw.cost.as_ref());
     if let Some(simulation) = &raw.simulation {
@@ -161,6 +161,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         schedules,
         environments,
         server,
+        limits,
         state,
         simulation: raw.simulation.map(|s| s.value),
         cost,
@@ -483,7 +484,10 @@ fn environment_config(
     })
 }
 
-fn server_config(collector: &mut Collector, raw: &RawConfig) -> super::ServerConfig {
+fn server_config(
+    collector: &mut Collector,
+    raw: &RawConfig,
+) -> (super::ServerConfig, ServerLimits) {
     let at = raw
         .server
         .as_ref()
@@ -511,20 +515,47 @@ fn server_config(collector: &mut Collector, raw: &RawConfig) -> super::ServerCon
         }
         server.tokens_file = Some(resolved.to_string_lossy().into_owned());
     }
-    for problem in server_limit_problems(&server) {
+    let (limits, problems) = server_limits(&server);
+    for problem in problems {
         collector.error(at, problem, None);
     }
-    server
+    (server, limits)
 }
 
-/// What is wrong with the server's limits and notification settings.
-fn server_limit_problems(server: &super::ServerConfig) -> Vec<String> {
+/// The server's timeouts and limits, parsed, and what is wrong with them and with the
+/// notification settings.
+fn server_limits(server: &super::ServerConfig) -> (ServerLimits, Vec<String>) {
     let mut problems = Vec::new();
+    let mut timeout = |key: &str, text: &str| match duration::parse(text) {
+        Ok(parsed) => parsed.to_std().unwrap_or_default(),
+        Err(err) => {
+            problems.push(format!("server.{key}: {err}"));
+            std::time::Duration::ZERO
+        }
+    };
+    let limits = ServerLimits {
+        header_read_timeout: timeout("header_read_timeout", &server.header_read_timeout),
+        idle_timeout: timeout("idle_timeout", &server.idle_timeout),
+        request_timeout: timeout("request_timeout", &server.request_timeout),
+        max_connections: server.max_connections,
+        overrides: server.overrides,
+        failed_auth: server.failed_auth,
+    };
     if server.body_limit_bytes == 0 {
         problems.push("server.body_limit_bytes must be greater than zero".to_string());
     }
-    if let Err(err) = duration::parse(&server.request_timeout) {
-        problems.push(format!("server.request_timeout: {err}"));
+    if server.max_connections == 0 {
+        problems.push("server.max_connections must be greater than zero".to_string());
+    }
+    let overrides = server.overrides;
+    if overrides.max_active_per_environment == 0 || overrides.max_active_per_token == 0 {
+        problems.push(
+            "server.overrides: max_active_per_environment and max_active_per_token must be greater than zero"
+                .to_string(),
+        );
+    }
+    if server.failed_auth.per_minute == 0 || server.failed_auth.burst == 0 {
+        problems.push("server.failed_auth: per_minute and burst must be greater than zero".into());
     }
     if server.rate_limit.per_second == 0 || server.rate_limit.burst == 0 {
         problems.push("server.rate_limit: per_second and burst must be greater than zero".into());
@@ -540,7 +571,7 @@ fn server_limit_problems(server: &super::ServerConfig) -> Vec<String> {
             problems.push("server.notifications.minutes_before must be greater than zero".into());
         }
     }
-    problems
+    (limits, problems)
 }
 
 fn state_config(collector: &mut Collector, raw: Option<&RawState>) -> StateConfig {
