@@ -189,13 +189,77 @@ pub fn install_prometheus() -> Result<PrometheusHandle, String> {
 }
 
 /// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).
+///
+/// Every field value is escaped with [`text::escape`](crate::text::escape), so text from
+/// requests or stored state can neither forge a log line nor send a terminal control codes.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
+        .fmt_fields(escaped_fields())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// Formats log fields like tracing's default (`message`, then `name=value` pairs), with every
+/// value escaped.
+fn escaped_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::text::escape(&text);
+        if field.name() == "message" {
+            write!(writer, "{text}")
+        } else {
+            write!(writer, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn log_fields_cannot_forge_a_line_or_send_control_codes() {
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(escaped_fields())
+            .with_ansi(false)
+            .with_writer(move || WriteInto(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let reason = "rehearsal\n2026-12-01T00:00:00Z  INFO forged\u{1b}]0;owned\u{7}\u{202e}";
+            tracing::info!(reason = %reason, "scaled {}", "web\r\nINFO");
+        });
+        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains(
+                r"reason=rehearsal\u000a2026-12-01T00:00:00Z  INFO forged\u001b]0;owned\u0007\u202e"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r"scaled web\u000d\u000aINFO"), "{text}");
+    }
+
+    struct WriteInto(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for WriteInto {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

@@ -21,7 +21,7 @@ use crate::calendar::State;
 use crate::config::duration;
 use crate::notify::Notification;
 use crate::overrides::{self, Override};
-use crate::planner;
+use crate::{planner, text};
 
 /// The longest a reason may be, in characters.
 pub const MAX_REASON: usize = 500;
@@ -136,6 +136,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Override>, ApiError> {
     let store_error = |err: overrides::Error| ApiError::internal(err.to_string());
+    let missing = || ApiError::not_found(format!("no override '{}'", text::escape(&id)));
     let existing = state
         .overrides
         .list()
@@ -143,7 +144,7 @@ pub async fn cancel(
         .map_err(store_error)?
         .into_iter()
         .find(|o| o.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("no override '{id}'")))?;
+        .ok_or_else(missing)?;
     if !caller.in_scope(&existing.environment) {
         return Err(ApiError::forbidden(format!(
             "token '{}' may not act on {}",
@@ -167,7 +168,7 @@ pub async fn cancel(
         .remove(&id)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| ApiError::not_found(format!("no override '{id}'")))?;
+        .ok_or_else(missing)?;
     record(
         &state,
         AuditEntry {
@@ -197,6 +198,13 @@ pub async fn create_override(
 ) -> Result<Override, ApiError> {
     if caller.role == Role::Viewer {
         return Err(ApiError::forbidden("viewers may not create overrides"));
+    }
+    check_text("environment", &request.environment)?;
+    check_text("reason", &request.reason)?;
+    for (field, value) in [("until", &request.until), ("duration", &request.duration)] {
+        if let Some(value) = value {
+            check_text(field, value)?;
+        }
     }
     let environment = state
         .config
@@ -301,6 +309,18 @@ pub async fn create_override(
     }
     tracing::info!(id = %item.id, environment = %item.environment, state = %item.state, until = %item.until, by = %caller.name, "override created");
     Ok(item)
+}
+
+/// Refuses free text with characters that could forge log lines or drive a terminal: 422
+/// naming the field, the character and its position.
+pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
+    match text::first_refused(value) {
+        None => Ok(()),
+        Some(refused) => Err(ApiError::unprocessable(format!(
+            "{field}: {refused}; control characters, line separators and bidirectional \
+             formatting characters are not allowed"
+        ))),
+    }
 }
 
 async fn record(state: &AppState, entry: AuditEntry) {

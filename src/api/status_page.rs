@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::environments::{self, EnvironmentView};
-use super::overrides::{CreateOverride, create_override};
+use super::overrides::{CreateOverride, check_text, create_override};
 use super::{ApiError, AppState, auth};
 use crate::calendar::State;
 use crate::overrides::{Override, resolve_until};
@@ -71,6 +71,7 @@ pub async fn keep_up(
 /// Creates the override the form asks for.
 async fn keep_up_override(state: &AppState, form: &KeepUpForm) -> Result<Override, ApiError> {
     let caller = auth::authorize(state, Some(form.token.as_str()))?;
+    check_text("until", &form.until)?;
     let zone = state
         .config
         .environments

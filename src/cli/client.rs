@@ -13,6 +13,7 @@ use crate::api::{EnvironmentList, ErrorBody, OverrideList};
 use crate::calendar::State;
 use crate::http_client::HttpClient;
 use crate::overrides::{Override, resolve_until};
+use crate::text;
 
 /// Where the service is and who is asking.
 #[derive(Debug, Clone, clap::Args)]
@@ -113,7 +114,7 @@ fn finish<T>(outcome: Outcome<T>, print: impl FnOnce(T)) -> u8 {
             0
         }
         Err(Failure(message, code)) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", text::escape(&message));
             code
         }
     }
@@ -130,11 +131,11 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, u8> {
         })
 }
 
+/// Prints `value` as JSON, with the characters that could drive a terminal escaped (still
+/// valid JSON).
 fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    let json = serde_json::to_string_pretty(value).unwrap_or_default();
+    println!("{}", text::escape_json(&json));
 }
 
 /// Runs `curfew status`.
@@ -208,11 +209,11 @@ pub fn create(args: ServerArgs, request: CreateArgs) -> u8 {
         }
         println!(
             "created override {}: {} {} until {} ({})",
-            created.id,
-            created.environment,
+            text::escape(&created.id),
+            text::escape(&created.environment),
             created.state,
             created.until.to_rfc3339(),
-            created.reason
+            text::escape(&created.reason)
         );
     })
 }
@@ -275,7 +276,8 @@ pub fn cancel(args: ServerArgs, id: &str) -> u8 {
         }
         println!(
             "cancelled override {} on {}; the calendar decides again",
-            cancelled.id, cancelled.environment
+            text::escape(&cancelled.id),
+            text::escape(&cancelled.environment)
         );
     })
 }
@@ -287,9 +289,18 @@ fn local(at: DateTime<Utc>, zone: Tz) -> String {
 }
 
 /// Prints rows under headers in columns two spaces apart; the last column is not padded.
+/// Cells are escaped: text from the service cannot move the cursor or forge a row.
 fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| text::escape(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -310,7 +321,7 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
         println!("{}", text.join("  "));
     };
     line(headers.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
 }

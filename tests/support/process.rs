@@ -95,3 +95,21 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// Writes a tokens file readable by its owner only: one entry per `(name, role, scope,
+/// token)`, e.g. `("otto", "operator", "[staging]", "otto-secret")`.
+pub fn tokens_file(dir: &Path, tokens: &[(&str, &str, &str, &str)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let mut yaml = String::from("tokens:\n");
+    for (name, role, scope, token) in tokens {
+        yaml += &format!(
+            "  - {{ name: {name}, role: {role}, environments: {scope}, sha256: {} }}\n",
+            curfew::api::auth::sha256_hex(token)
+        );
+    }
+    let path = dir.join("tokens.yaml");
+    std::fs::write(&path, yaml).expect("writes the tokens file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .expect("restricts the tokens file");
+    path
+}
