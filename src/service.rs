@@ -58,9 +58,6 @@ pub enum Error {
     /// A reconcile pass could not run.
     #[error("{0}")]
     Reconcile(#[from] crate::reconciler::Error),
-    /// The tokens file is unusable.
-    #[error("tokens: {0}")]
-    Tokens(#[from] api::auth::Error),
     /// Another replica took the Lease over (or it could not be renewed): this one stopped.
     #[error("lost the leader lease; stopped so that only one replica acts")]
     LeadershipLost,
@@ -81,8 +78,8 @@ pub struct Options {
     pub settings: Settings,
     /// Address for the HTTP server; `None` serves nothing.
     pub listen: Option<String>,
-    /// Tokens file instead of the configuration's `server.tokens_file`.
-    pub tokens_file: Option<PathBuf>,
+    /// The tokens the API accepts (loaded and checked before start-up).
+    pub tokens: Arc<api::Tokens>,
 }
 
 /// The parts of a running service.
@@ -228,7 +225,6 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     };
     let parts = assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
-    let tokens = Arc::new(load_tokens(&options)?);
     let elector = leader_elector(&options.config).await?;
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
@@ -247,7 +243,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
                 overrides: parts.overrides.clone(),
                 audit: parts.audit.clone(),
                 trigger: parts.reconciler.trigger(),
-                tokens,
+                tokens: options.tokens.clone(),
                 limiter: Arc::new(api::RateLimiter::new(options.config.server.rate_limit)),
                 notifier: notifier.clone(),
                 environments_cache: Arc::default(),
@@ -369,20 +365,6 @@ async fn take_over(parts: &Parts) {
     if let Err(err) = parts.audit.refresh().await {
         tracing::error!(error = %err, "cannot read the audit log");
     }
-}
-
-/// The tokens the API accepts: `--tokens`, else `server.tokens_file`, else none.
-fn load_tokens(options: &Options) -> Result<api::Tokens> {
-    let configured = options
-        .config
-        .server
-        .tokens_file
-        .as_ref()
-        .map(PathBuf::from);
-    Ok(match options.tokens_file.clone().or(configured) {
-        Some(path) => api::Tokens::load(&path)?,
-        None => api::Tokens::none(),
-    })
 }
 
 /// Starts the webhook sender and the status watcher when notifications are configured.

@@ -38,7 +38,7 @@ server:
 /// Saturday noon in Berlin: the calendar says down.
 const SATURDAY: &str = "2026-12-05T11:00:00Z";
 
-fn tokens() -> Tokens {
+fn tokens(config: &Config) -> Tokens {
     let yaml = format!(
         "tokens:\n\
          - {{ name: vera, role: viewer, environments: [staging], sha256: {} }}\n\
@@ -50,7 +50,7 @@ fn tokens() -> Tokens {
         sha256_hex("olga-token"),
         sha256_hex("root-token"),
     );
-    Tokens::from_yaml(&yaml, Path::new("tokens.yaml")).unwrap()
+    Tokens::from_yaml(&yaml, Path::new("tokens.yaml"), config).unwrap()
 }
 
 struct Harness {
@@ -70,6 +70,7 @@ fn harness() -> Harness {
     let audit = Arc::new(AuditLog::open(state_dir).unwrap());
     let clock = Arc::new(ManualClock::new(utc(SATURDAY)));
     let trigger = Arc::new(Notify::new());
+    let tokens = Arc::new(tokens(&config));
     let app = api::router(AppState {
         limiter: Arc::new(RateLimiter::new(config.server.rate_limit)),
         config,
@@ -80,7 +81,7 @@ fn harness() -> Harness {
         overrides: overrides.clone(),
         audit: audit.clone(),
         trigger: trigger.clone(),
-        tokens: Arc::new(tokens()),
+        tokens,
         notifier: None,
         environments_cache: Arc::default(),
     });

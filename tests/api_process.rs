@@ -29,6 +29,7 @@ fn write_tokens(dir: &Path) -> PathBuf {
         sha256_hex(OPERATOR)
     );
     std::fs::write(&path, yaml).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     path
 }
 

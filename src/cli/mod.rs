@@ -197,6 +197,33 @@ fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
     })
 }
 
+/// Loads and checks the tokens file at `path` (none: no tokens), printing every problem;
+/// `Err` holds the exit status.
+fn load_tokens(
+    path: Option<&std::path::Path>,
+    config: &crate::config::Config,
+) -> Result<crate::api::Tokens, u8> {
+    let Some(path) = path else {
+        return Ok(crate::api::Tokens::none());
+    };
+    crate::api::Tokens::load(path, config).map_err(|err| {
+        eprintln!("{err}");
+        if let crate::api::auth::Error::Invalid(problems) = &err {
+            eprintln!("{}", error_count(path, problems.len()));
+        }
+        EXIT_BAD_INPUT
+    })
+}
+
+/// `FILE: 3 errors`.
+fn error_count(path: &std::path::Path, count: usize) -> String {
+    format!(
+        "{}: {count} error{}",
+        path.display(),
+        if count == 1 { "" } else { "s" }
+    )
+}
+
 /// Checks that a time window is not empty; `Err` holds the exit status.
 fn check_window(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), u8> {
     if to <= from {

@@ -62,6 +62,11 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(config) => Arc::new(config),
         Err(code) => return code,
     };
+    let tokens_file = config.server.tokens_file.as_deref().map(Path::new);
+    let tokens = match super::load_tokens(tokens_file, &config) {
+        Ok(tokens) => Arc::new(tokens),
+        Err(code) => return code,
+    };
     let clock: Arc<dyn Clock> = match args.at {
         // One pass "as if it were T": decisions at T, waiting in real time from there.
         Some(at) => Arc::new(WarpedClock::new(at, 1.0)),
@@ -81,7 +86,7 @@ pub fn run(args: RunArgs) -> u8 {
             dry_run: args.dry_run,
             ..Settings::default()
         },
-        tokens_file: None,
+        tokens,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -158,12 +163,6 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
 
 /// Runs `curfew demo`.
 pub fn demo(args: DemoArgs) -> u8 {
-    if let Some(tokens) = &args.tokens
-        && !tokens.is_file()
-    {
-        eprintln!("error: tokens file {} does not exist", tokens.display());
-        return EXIT_BAD_INPUT;
-    }
     if !(args.speed.is_finite() && args.speed > 0.0) {
         eprintln!("error: --speed must be a positive number");
         return EXIT_BAD_INPUT;
@@ -175,6 +174,10 @@ pub fn demo(args: DemoArgs) -> u8 {
             return 1;
         }
     };
+    let tokens = match super::load_tokens(args.tokens.as_deref(), &config) {
+        Ok(tokens) => Arc::new(tokens),
+        Err(code) => return code,
+    };
     let speed = args.speed;
     let options = Options {
         config,
@@ -182,7 +185,7 @@ pub fn demo(args: DemoArgs) -> u8 {
         state_dir: args.state_dir,
         settings: Settings::default(),
         listen: Some(args.listen),
-        tokens_file: args.tokens,
+        tokens,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,

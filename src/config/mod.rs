@@ -27,6 +27,7 @@ pub use self::raw::{
     ServerConfig,
 };
 pub use self::targets::TargetConfig;
+pub(crate) use self::validate::syntax_message;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -169,7 +169,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
 }
 
 /// The parser's message without its own location prefix or source snippet.
-fn syntax_message(err: &serde_saphyr::Error) -> String {
+pub(crate) fn syntax_message(err: &serde_saphyr::Error) -> String {
     let text = err.to_string();
     let first = text.lines().next().unwrap_or("invalid YAML").trim();
     let without_prefix = first.strip_prefix("error: ").unwrap_or(first);
