@@ -21,6 +21,7 @@ pub async fn check_store(open: &OpenStore<'_>) {
     starts_empty_and_lists_what_was_put(open).await;
     put_with_the_same_id_replaces(open).await;
     remove_returns_the_override_once(open).await;
+    remove_all_returns_those_that_existed_and_keeps_the_rest(open).await;
     overrides_survive_reopening(open).await;
     concurrent_puts_are_all_kept(open).await;
 }
@@ -127,6 +128,33 @@ async fn remove_returns_the_override_once(open: &OpenStore<'_>) {
         None
     );
     assert!(ids(&*store).await.is_empty());
+}
+
+async fn remove_all_returns_those_that_existed_and_keeps_the_rest(open: &OpenStore<'_>) {
+    let store = open();
+    for id in ["a", "b", "c"] {
+        store
+            .put(sample(id, "staging", 60))
+            .await
+            .expect("put must succeed");
+    }
+    let wanted = [
+        "a".to_string(),
+        "c".to_string(),
+        "never-existed".to_string(),
+    ];
+    let mut removed: Vec<String> = store
+        .remove_all(&wanted)
+        .await
+        .expect("remove_all must succeed")
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    removed.sort();
+    assert_eq!(removed, ["a", "c"], "remove_all returns what existed");
+    assert_eq!(ids(&*store).await, ["b"], "remove_all keeps the rest");
+    assert_eq!(ids(&*open()).await, ["b"], "remove_all is persisted");
+    clear(&*store).await;
 }
 
 async fn overrides_survive_reopening(open: &OpenStore<'_>) {
