@@ -245,6 +245,10 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
                 trigger: parts.reconciler.trigger(),
                 tokens: options.tokens.clone(),
                 limiter: Arc::new(api::RateLimiter::new(options.config.server.rate_limit)),
+                failed_auth: Arc::new(api::RateLimiter::failed_auth(
+                    options.config.limits.failed_auth,
+                )),
+                creating: Arc::default(),
                 notifier: notifier.clone(),
                 environments_cache: Arc::default(),
             });

@@ -4,10 +4,11 @@
 //! with every entry in constant time, so neither the answer nor its timing tells how close a
 //! guess was. Tokens are never logged.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::rate_limit::client_key;
 use super::{ApiError, AppState};
 use crate::config::{Config, Diagnostic, closest, syntax_message};
 
@@ -333,24 +335,57 @@ fn decode_digest(hex: &str) -> Option<[u8; 32]> {
     Some(digest)
 }
 
-/// Checks a presented token and the caller's rate limit: 401 without a valid token, 429 over
-/// the limit.
-pub fn authorize(state: &AppState, presented: Option<&str>) -> Result<Arc<Caller>, ApiError> {
+/// Checks a presented token, sent from `client`: 401 without a valid token, 429 when the
+/// client has failed too often lately (the token is then not even checked) or the token is
+/// over its rate limit.
+pub fn authorize(
+    state: &AppState,
+    presented: Option<&str>,
+    client: Option<IpAddr>,
+) -> Result<Arc<Caller>, ApiError> {
     let presented = presented
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-    let caller = state
-        .tokens
-        .authenticate(presented)
-        .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
-    if !state.limiter.allow(&caller.name) {
-        return Err(ApiError::too_many_requests(format!(
-            "token '{}' is over its rate limit; slow down",
-            caller.name
-        )));
-    }
+    let client = client.map_or_else(|| "unknown".to_string(), client_key);
+    state.failed_auth.check(&client).map_err(|wait| {
+        ApiError::too_many_requests(
+            "too many failed authentication attempts from this address; try again later",
+            wait,
+        )
+    })?;
+    let Some(caller) = state.tokens.authenticate(presented) else {
+        // The failure counts; it is refused as 401 either way.
+        let _ = state.failed_auth.take(&client);
+        return Err(ApiError::unauthorized("unknown token"));
+    };
+    state.limiter.take(&caller.name).map_err(|wait| {
+        ApiError::too_many_requests(
+            format!("token '{}' is over its rate limit; slow down", caller.name),
+            wait,
+        )
+    })?;
     Ok(caller)
+}
+
+/// The bearer token of a request, if it sent one.
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+}
+
+/// The address of the client that sent a request, when the listener recorded it.
+pub fn client_address(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
 }
 
 /// An authenticated caller, taken from `Authorization: Bearer <token>`.
@@ -364,16 +399,28 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-            });
-        authorize(state, presented).map(Authenticated)
+        authorize(state, bearer(parts), client_address(&parts.extensions)).map(Authenticated)
+    }
+}
+
+/// The caller of a public endpoint: `None` without an `Authorization` header, else the
+/// authenticated caller (a bad token still gets 401 or 429).
+#[derive(Debug, Clone)]
+pub struct MaybeAuthenticated(pub Option<Arc<Caller>>);
+
+impl FromRequestParts<AppState> for MaybeAuthenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(MaybeAuthenticated(None));
+        }
+        Authenticated::from_request_parts(parts, state)
+            .await
+            .map(|Authenticated(caller)| MaybeAuthenticated(Some(caller)))
     }
 }
 

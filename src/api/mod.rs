@@ -32,6 +32,7 @@ mod audit;
 pub mod auth;
 mod environments;
 mod error;
+pub mod headers;
 pub mod listener;
 pub mod openapi;
 mod overrides;
@@ -69,6 +70,11 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Per-token rate limits.
     pub limiter: Arc<RateLimiter>,
+    /// Failed authentication attempts per client address.
+    pub failed_auth: Arc<RateLimiter>,
+    /// Serialises creating overrides in this process, so the limits on active overrides
+    /// hold.
+    pub creating: Arc<tokio::sync::Mutex<()>>,
     /// Webhook notifications, when configured.
     pub notifier: Option<Notifier>,
     /// The environments list, serialised once per change.
@@ -81,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.limits.request_timeout;
     Router::new()
         .route("/", get(status_page::page))
+        .route("/status.css", get(status_page::stylesheet))
         .route("/keep-up", post(status_page::keep_up))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -99,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(count_requests))
         .layer(middleware::map_response(error::json_errors))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
+        .layer(middleware::map_response(headers::secure))
         .with_state(state)
 }
 

@@ -67,7 +67,7 @@ pub struct OverrideList {
         (status = 404, description = "Unknown environment", body = super::ErrorBody),
         (status = 413, description = "Body too large", body = super::ErrorBody),
         (status = 415, description = "Not JSON", body = super::ErrorBody),
-        (status = 422, description = "Invalid override", body = super::ErrorBody),
+        (status = 422, description = "Invalid override, or too many active overrides", body = super::ErrorBody),
         (status = 429, description = "Rate limited", body = super::ErrorBody),
     )
 )]
@@ -264,11 +264,14 @@ pub async fn create_override(
             duration::format(max)
         )));
     }
+    // One create at a time in this process, so the limits below hold.
+    let _creating = state.creating.lock().await;
     let existing = state
         .overrides
         .list()
         .await
         .map_err(|err| ApiError::internal(err.to_string()))?;
+    check_limits(state, caller, &environment.name, &existing, now)?;
     let schedule = state.config.schedule_of(environment);
     let before = planner::decide_environment(schedule, &environment.name, &existing, now);
     let item = Override {
@@ -309,6 +312,47 @@ pub async fn create_override(
     }
     tracing::info!(id = %item.id, environment = %item.environment, state = %item.state, until = %item.until, by = %caller.name, "override created");
     Ok(item)
+}
+
+/// Refuses an override beyond the limits on active overrides (per environment and per
+/// token): 422 saying which limit, and when the first of the overrides counted ends.
+fn check_limits(
+    state: &AppState,
+    caller: &Caller,
+    environment: &str,
+    existing: &[Override],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let limits = state.config.limits.overrides;
+    let active = || existing.iter().filter(|o| o.until > now);
+    let in_environment: Vec<&Override> =
+        active().filter(|o| o.environment == environment).collect();
+    let by_caller: Vec<&Override> = active().filter(|o| o.created_by == caller.name).collect();
+    for (counted, max, whose, key) in [
+        (
+            in_environment,
+            limits.max_active_per_environment,
+            environment.to_string(),
+            "max_active_per_environment",
+        ),
+        (
+            by_caller,
+            limits.max_active_per_token,
+            format!("token '{}'", caller.name),
+            "max_active_per_token",
+        ),
+    ] {
+        if counted.len() >= max {
+            let first_end = counted.iter().map(|o| o.until).min().unwrap_or(now);
+            return Err(ApiError::unprocessable(format!(
+                "{whose} has {} active overrides, the most allowed \
+                 (server.overrides.{key}); cancel one, or wait until the first ends at {}",
+                counted.len(),
+                first_end.to_rfc3339()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses free text with characters that could forge log lines or drive a terminal: 422

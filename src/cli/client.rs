@@ -157,7 +157,7 @@ pub fn status(args: ServerArgs) -> u8 {
                     env.next_transition
                         .map(|at| local(at, zone))
                         .unwrap_or_else(|| "-".into()),
-                    env.overrides.len().to_string(),
+                    env.override_count.to_string(),
                     env.cost_per_hour
                         .map(|c| format!("{c:.2}"))
                         .unwrap_or_else(|| "n/a".into()),
