@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::http::exchange;
-use support::process::{Process, curfew, tokens_file};
+use support::process::{Process, curfew, run_args, simulated_config, tokens_file};
 
 const ADMIN: &str = "admin-token-0123456789";
 const VIEWER: &str = "vera-token-0123456789";
@@ -139,15 +139,7 @@ fn active_overrides_are_capped_and_public_answers_stay_small_and_name_no_one() {
 fn a_thousand_overrides_ending_together_are_expired_at_once_while_healthz_answers() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = tokens_file(dir.path(), &[("vera", "viewer", "['*']", VIEWER)]);
-    let config = dir.path().join("curfew.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "schedules:\n  open: {{ uptime: always }}\nenvironments:\n  staging:\n    schedule: open\n    targets:\n      - kubernetes: {{ namespaces: [app] }}\nserver:\n  listen: 127.0.0.1:0\n  tokens_file: {}\nsimulation:\n  node_groups:\n    - {{ name: nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096, min: 1, max: 3, desired: 1, pods_per_node: 20 }}\n  namespaces:\n    - {{ name: app, node_group: nodes, deployments: 1 }}\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    let config = simulated_config(dir.path(), &format!("  tokens_file: {}", tokens.display()));
     // Stored before the limits existed, all ending 3 s from now by the service's clock (the
     // system clock, which `run` uses).
     let until = chrono::Utc::now() + chrono::Duration::seconds(3);
@@ -167,9 +159,10 @@ fn a_thousand_overrides_ending_together_are_expired_at_once_while_healthz_answer
         Value::from(stored).to_string(),
     )
     .unwrap();
-    let mut command = curfew(["run", "-c"]);
-    command.arg(&config).arg("--state-dir").arg(&state);
-    let service = Process::start(command, &dir.path().join("service.log"));
+    let service = Process::start(
+        curfew(run_args(&config, dir.path())),
+        &dir.path().join("service.log"),
+    );
 
     let stored_now = || -> Value {
         serde_json::from_slice(&std::fs::read(state.join("overrides.json")).unwrap()).unwrap()

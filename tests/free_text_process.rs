@@ -9,7 +9,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::process::{Process, curfew, tokens_file};
+use support::process::{Process, curfew, run_args, simulated_config, tokens_file};
 
 const OPERATOR: &str = "otto-token-0123456789";
 
@@ -21,28 +21,7 @@ const HOSTILE_REASON: &str = "rehearsal\n2026-12-01T00:00:00.000000Z  INFO forge
 /// before requests were checked) that keeps it down: the first pass scales down in its name.
 fn service_with_a_hostile_override(dir: &Path) -> Process {
     let tokens = tokens_file(dir, &[("otto", "operator", "[staging]", OPERATOR)]);
-    let config = format!(
-        r#"
-schedules:
-  open: {{ uptime: always }}
-environments:
-  staging:
-    schedule: open
-    targets:
-      - kubernetes: {{ namespaces: [app] }}
-server:
-  listen: 127.0.0.1:0
-  tokens_file: {}
-simulation:
-  node_groups:
-    - {{ name: nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096, min: 1, max: 3, desired: 1, pods_per_node: 20 }}
-  namespaces:
-    - {{ name: app, node_group: nodes, deployments: 2 }}
-"#,
-        tokens.display()
-    );
-    let path = dir.join("curfew.yaml");
-    std::fs::write(&path, config).unwrap();
+    let config = simulated_config(dir, &format!("  tokens_file: {}", tokens.display()));
     let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     let stored = json!([{
@@ -55,14 +34,7 @@ simulation:
         "created_by": "otto"
     }]);
     std::fs::write(state.join("overrides.json"), stored.to_string()).unwrap();
-    let command = curfew([
-        "run".as_ref(),
-        "-c".as_ref(),
-        path.as_os_str(),
-        "--state-dir".as_ref(),
-        state.as_os_str(),
-    ]);
-    Process::start(command, &dir.join("service.log"))
+    Process::start(curfew(run_args(&config, dir)), &dir.join("service.log"))
 }
 
 fn client(service: &Process, args: &[&str]) -> Output {

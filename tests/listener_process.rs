@@ -9,45 +9,15 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::process::{Process, curfew_with_open_files};
+use support::process::{Process, curfew_with_open_files, run_args, simulated_config};
 
 /// The open-file limit the services run under: low enough that 300 clients exhaust it.
 const OPEN_FILES: u32 = 256;
 
 /// `curfew run` on a small simulated estate that is always up, with extra `server` keys.
 fn run_with_server_keys(dir: &Path, server: &str) -> Process {
-    let config = format!(
-        r#"
-schedules:
-  always-up: {{ uptime: always }}
-environments:
-  staging:
-    schedule: always-up
-    targets:
-      - kubernetes: {{ namespaces: [app] }}
-server:
-  listen: 127.0.0.1:0
-{server}
-simulation:
-  node_groups:
-    - {{ name: nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096, min: 1, max: 3, desired: 1, pods_per_node: 20 }}
-  namespaces:
-    - {{ name: app, node_group: nodes, deployments: 2 }}
-"#
-    );
-    let path = dir.join("curfew.yaml");
-    std::fs::write(&path, config).unwrap();
-    let state = dir.join("state");
-    let command = curfew_with_open_files(
-        OPEN_FILES,
-        [
-            "run".as_ref(),
-            "-c".as_ref(),
-            path.as_os_str(),
-            "--state-dir".as_ref(),
-            state.as_os_str(),
-        ],
-    );
+    let config = simulated_config(dir, server);
+    let command = curfew_with_open_files(OPEN_FILES, run_args(&config, dir));
     Process::start(command, &dir.join("service.log"))
 }
 

@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use curfew::api::auth::sha256_hex;
-use support::process::curfew;
+use support::process::{curfew, run_args, simulated_config};
 
 /// Runs `command` to its end; a service that starts instead of refusing is killed after 20 s.
 fn run_to_exit(mut command: Command) -> Output {
@@ -45,6 +45,24 @@ fn demo(dir: &Path, tokens: &Path) -> Output {
     run_to_exit(command)
 }
 
+/// Writes a tokens file with `yaml` (readable by its owner only), starts the demo with it and
+/// checks that it refuses with exit 2; returns the file and what the demo said.
+fn demo_refuses(dir: &Path, yaml: &str) -> (PathBuf, String) {
+    let tokens = tokens_file(dir, yaml, 0o600);
+    let output = demo(dir, &tokens);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    (tokens, text)
+}
+
+/// A tokens file's text with one operator, otto, scoped to `environment`.
+fn one_operator(environment: &str) -> String {
+    format!(
+        "tokens:\n  - {{ name: otto, role: operator, environments: [{environment}], sha256: {} }}\n",
+        sha256_hex("otto-secret-0123456789")
+    )
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -58,10 +76,7 @@ fn a_viewer_secret_listed_again_under_an_admin_entry_stops_start_up() {
          - {{ name: vera, role: viewer, environments: [staging-eu], sha256: {viewer} }}\n\
          - {{ name: boss, role: admin, environments: ['*'], sha256: {viewer} }}\n"
     );
-    let tokens = tokens_file(dir.path(), &yaml, 0o600);
-    let output = demo(dir.path(), &tokens);
-    let text = stderr(&output);
-    assert_eq!(output.status.code(), Some(2), "{text}");
+    let (tokens, text) = demo_refuses(dir.path(), &yaml);
     assert!(
         text.starts_with(&format!(
             "{}:3:59: error: token 'boss' has the same sha256 as token 'vera' on line 2",
@@ -83,14 +98,7 @@ fn a_viewer_secret_listed_again_under_an_admin_entry_stops_start_up() {
 #[test]
 fn a_scope_naming_an_environment_the_configuration_lacks_stops_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = format!(
-        "tokens:\n  - {{ name: otto, role: operator, environments: [stagin-eu], sha256: {} }}\n",
-        sha256_hex("otto-secret-0123456789")
-    );
-    let tokens = tokens_file(dir.path(), &yaml, 0o600);
-    let output = demo(dir.path(), &tokens);
-    let text = stderr(&output);
-    assert_eq!(output.status.code(), Some(2), "{text}");
+    let (tokens, text) = demo_refuses(dir.path(), &one_operator("stagin-eu"));
     assert!(
         text.starts_with(&format!(
             "{}:2:50: error: token 'otto' names environment 'stagin-eu', which the configuration does not define\n  hint: did you mean 'staging-eu'?",
@@ -103,40 +111,24 @@ fn a_scope_naming_an_environment_the_configuration_lacks_stops_start_up() {
 #[test]
 fn a_tokens_file_other_users_can_read_stops_run_check_and_demo() {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = format!(
-        "tokens:\n  - {{ name: otto, role: operator, environments: [staging], sha256: {} }}\n",
-        sha256_hex("otto-secret-0123456789")
-    );
+    let yaml = one_operator("staging");
     let tokens = tokens_file(dir.path(), &yaml, 0o644);
-    let config = dir.path().join("curfew.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "schedules:\n  open: {{ uptime: always }}\nenvironments:\n  staging:\n    schedule: open\n    targets:\n      - kubernetes: {{ namespaces: [app] }}\nserver:\n  listen: 127.0.0.1:0\n  tokens_file: {}\nsimulation:\n  node_groups:\n    - {{ name: nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096, min: 1, max: 3, desired: 1, pods_per_node: 20 }}\n  namespaces:\n    - {{ name: app, node_group: nodes, deployments: 1 }}\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    let config = simulated_config(dir.path(), &format!("  tokens_file: {}", tokens.display()));
     let expected = format!(
         "{}: error: the tokens file is readable by every user (mode 0644)\n  hint: chmod 600 {}",
         tokens.display(),
         tokens.display()
     );
-    let check = run_to_exit({
-        let mut command = curfew(["check", "-c"]);
-        command.arg(&config);
-        command
-    });
-    let run = run_to_exit({
-        let mut command = curfew(["run", "-c"]);
-        command
-            .arg(&config)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"));
-        command
-    });
+    let check = || {
+        run_to_exit(curfew([
+            "check".as_ref(),
+            "-c".as_ref(),
+            config.as_os_str(),
+        ]))
+    };
+    let run = run_to_exit(curfew(run_args(&config, dir.path())));
     let demo = demo(dir.path(), &tokens);
-    for (what, output) in [("check", check), ("run", run)] {
+    for (what, output) in [("check", check()), ("run", run)] {
         let text = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{what}: {text}");
         assert!(text.starts_with(&expected), "{what}: {text}");
@@ -148,10 +140,6 @@ fn a_tokens_file_other_users_can_read_stops_run_check_and_demo() {
     assert!(text.contains("tokens.yaml: 2 errors"), "demo: {text}");
 
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let check = run_to_exit({
-        let mut command = curfew(["check", "-c"]);
-        command.arg(&config);
-        command
-    });
-    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    let checked = check();
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
 }

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use super::rate_limit::client_key;
 use super::{ApiError, AppState};
-use crate::config::{Config, Diagnostic, closest, syntax_message};
+use crate::config::{Config, Diagnostic, closest, render_all, syntax_message};
 
 /// What can be wrong with a tokens file.
 #[derive(Debug, thiserror::Error)]
@@ -33,20 +33,12 @@ pub enum Error {
     },
     /// The file was read but is not a valid tokens file; every problem is listed with its
     /// place in the file and a hint.
-    #[error("{}", render(.0))]
+    #[error("{}", render_all(.0))]
     Invalid(Vec<Diagnostic>),
 }
 
 /// Result type of loading tokens.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-fn render(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// What a token may do; each role includes the ones before it.
 #[derive(

@@ -21,7 +21,7 @@ pub mod raw;
 pub mod targets;
 mod validate;
 
-pub use self::diagnostic::{Diagnostic, closest};
+pub use self::diagnostic::{Diagnostic, closest, render_all};
 pub use self::raw::{
     FailedAuthConfig, KubernetesState, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig,
     ServerConfig,
@@ -41,7 +41,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The file was read but is not valid; every problem is listed.
-    #[error("{}", render(.0))]
+    #[error("{}", diagnostic::render_all(.0))]
     Invalid(Vec<Diagnostic>),
 }
 
@@ -53,14 +53,6 @@ impl Error {
             Error::Read { .. } => &[],
         }
     }
-}
-
-fn render(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Result type of configuration loading.

@@ -34,6 +34,61 @@ where
     command
 }
 
+/// The `host:port` a starting service announces on the first line of its stdout (as
+/// `...http://ADDR/...`), or that line when it names none. Keeps draining stdout afterwards,
+/// so the service never writes into a closed pipe.
+pub fn announced_address(child: &mut Child) -> Result<String, String> {
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("reads the URL line");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_string)
+        .ok_or(first)
+}
+
+/// Writes `curfew.yaml` into `dir`: one environment, `staging`, always up, driving a small
+/// simulated estate (namespace `app` with two Deployments), listening on a free loopback
+/// port, with `server_lines` (each indented by two spaces) added to its `server` section.
+pub fn simulated_config(dir: &Path, server_lines: &str) -> PathBuf {
+    let config = format!(
+        r#"
+schedules:
+  always-up: {{ uptime: always }}
+environments:
+  staging:
+    schedule: always-up
+    targets:
+      - kubernetes: {{ namespaces: [app] }}
+server:
+  listen: 127.0.0.1:0
+{server_lines}
+simulation:
+  node_groups:
+    - {{ name: nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096, min: 1, max: 3, desired: 1, pods_per_node: 20 }}
+  namespaces:
+    - {{ name: app, node_group: nodes, deployments: 2 }}
+"#
+    );
+    let path = dir.join("curfew.yaml");
+    std::fs::write(&path, config).expect("writes the configuration");
+    path
+}
+
+/// The arguments of `curfew run -c CONFIG --state-dir DIR/state`.
+pub fn run_args(config: &Path, dir: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "run".into(),
+        "-c".into(),
+        config.into(),
+        "--state-dir".into(),
+        dir.join("state").into(),
+    ]
+}
+
 /// A running service.
 pub struct Process {
     /// The process.
@@ -51,20 +106,10 @@ impl Process {
             .stderr(std::fs::File::create(log).expect("creates the log file"))
             .spawn()
             .expect("curfew starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("reads the URL line");
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| {
-                let log = std::fs::read_to_string(log).unwrap_or_default();
-                panic!("no URL in {first:?}; log:\n{log}")
-            })
-            .to_string();
-        // Keep draining stdout so the service never writes into a closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let addr = announced_address(&mut child).unwrap_or_else(|first| {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("no URL in {first:?}; log:\n{log}")
+        });
         let process = Process {
             child,
             addr,
