@@ -11,11 +11,12 @@
 //! timeout (a client that stopped reading).
 //!
 //! At [`max_connections`](ServerLimits::max_connections) the listener makes room for a
-//! newcomer by closing the connection that has waited longest; when every connection is busy
-//! it stops accepting until one ends, and newcomers wait in the kernel's backlog. An accept
-//! error about resources (too many open files) also frees the longest-waiting connection, and
-//! the listener then retries after a pause growing from 10 ms to 1 s, logging the first error
-//! and then at most one summary a minute.
+//! newcomer by closing the connection that has waited longest, and accepts the next newcomer
+//! only once that one has closed, so at most one connection more than the cap is ever open.
+//! When every connection is busy it stops accepting until one ends, and newcomers wait in the
+//! kernel's backlog. An accept error about resources (too many open files) also frees the
+//! longest-waiting connection, and the listener then retries after a pause growing from 10 ms
+//! to 1 s, logging the first error and then at most one summary a minute.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -70,7 +71,7 @@ pub async fn serve(
         match accepted {
             Ok((stream, peer)) => {
                 failures.succeeded();
-                if registry.open() >= limits.max_connections
+                if registry.len() >= limits.max_connections
                     && !registry.close_longest_waiting("evicted")
                 {
                     // Every connection turned busy since there was room: turn this one away.
@@ -427,12 +428,10 @@ impl Registry {
         self.room.notify_waiters();
     }
 
-    /// Connections not yet told to close.
-    fn open(&self) -> usize {
-        self.connections()
-            .values()
-            .filter(|c| !c.evicted.load(Ordering::Acquire))
-            .count()
+    /// Open connections, counting those told to close that have not closed yet: each still
+    /// holds its descriptor.
+    fn len(&self) -> usize {
+        self.connections().len()
     }
 
     /// The open connection that has waited longest for a request, if any.
@@ -459,14 +458,17 @@ impl Registry {
         true
     }
 
-    /// Returns once a connection may be accepted: there is a free slot, or a waiting
-    /// connection that can be closed to make one.
+    /// Returns once a connection may be accepted: there is a free slot, or every slot is
+    /// taken and one holds a waiting connection that can be closed to make room. A connection
+    /// told to close keeps its slot until it has closed, so at most one more than `max`
+    /// connections are ever open.
     async fn room(&self, max: usize) {
         loop {
             let changed = self.room.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.open() < max || self.longest_waiting().is_some() {
+            let open = self.len();
+            if open < max || (open == max && self.longest_waiting().is_some()) {
                 return;
             }
             changed.await;
@@ -597,6 +599,30 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_connection_told_to_close_keeps_its_slot_until_it_has_closed() {
+        let registry = Registry::default();
+        let first = registry.add();
+        let second = registry.add();
+        let ready =
+            |registry: &Registry| futures::FutureExt::now_or_never(registry.room(2)).is_some();
+        assert!(
+            ready(&registry),
+            "full, but a waiting connection can make room"
+        );
+        assert!(registry.close_longest_waiting("evicted"));
+        let third = registry.add();
+        assert!(
+            !ready(&registry),
+            "three are open until the first has closed"
+        );
+        registry.remove(first.id);
+        assert!(ready(&registry));
+        second.set_busy();
+        third.set_busy();
+        assert!(!ready(&registry), "every slot is busy");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn room_is_made_by_closing_the_connection_that_waited_longest_never_a_busy_one() {
         let registry = Registry::default();
         let oldest = registry.add();
@@ -608,7 +634,7 @@ mod tests {
 
         assert!(registry.close_longest_waiting("evicted"));
         assert!(oldest.evicted.load(Ordering::Acquire));
-        assert_eq!(registry.open(), 2);
+        assert_eq!(registry.len(), 3, "it holds its slot until it has closed");
         assert!(registry.close_longest_waiting("evicted"));
         assert!(newest.evicted.load(Ordering::Acquire));
         assert!(
