@@ -8,18 +8,25 @@
 //! state directory and below 900 KiB in a ConfigMap.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{self, DocumentStore, StateDir, Written};
+use crate::state::versioned::{self, Current};
+use crate::state::{self, DocumentStore, StateDir};
 
 const FILE: &str = "audit.json";
 /// The log keeps this many newest entries.
 const KEEP: usize = 20_000;
 /// A write that keeps conflicting gives up after this many attempts.
 const ATTEMPTS: usize = 20;
+
+/// How audit entries name an override: `override/<id>` in their `target`.
+pub fn override_target(id: &str) -> String {
+    format!("override/{id}")
+}
 
 /// One audited event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -44,18 +51,12 @@ pub struct AuditEntry {
     pub result: String,
 }
 
-/// The cached log and the version it was read or written at.
-#[derive(Debug, Default)]
-struct Cached {
-    entries: Vec<AuditEntry>,
-    version: Option<String>,
-}
-
 /// An append-only audit log kept in a [`DocumentStore`].
 #[derive(Debug)]
 pub struct AuditLog {
     store: Arc<dyn DocumentStore>,
-    cached: Mutex<Cached>,
+    /// The log as last read or written, and its version.
+    cached: Mutex<Current<Vec<AuditEntry>>>,
     /// Serialises this process's writers; other processes are handled by versions.
     writing: tokio::sync::Mutex<()>,
 }
@@ -83,13 +84,16 @@ impl AuditLog {
     ) -> Self {
         AuditLog {
             store,
-            cached: Mutex::new(Cached { entries, version }),
+            cached: Mutex::new(Current {
+                value: entries,
+                version,
+            }),
             writing: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn cached(&self) -> std::sync::MutexGuard<'_, Cached> {
-        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    fn cached(&self) -> MutexGuard<'_, Current<Vec<AuditEntry>>> {
+        self.cached.lock()
     }
 
     /// Re-reads the log when other replicas write it too (before serving it, and on taking
@@ -102,12 +106,7 @@ impl AuditLog {
     }
 
     async fn reload(&self) -> state::Result<()> {
-        let read = self.store.read(FILE).await?;
-        let entries = state::parse(read.text.as_deref(), &self.store.location(FILE))?;
-        *self.cached() = Cached {
-            entries,
-            version: read.version,
-        };
+        *self.cached() = versioned::read(&*self.store, FILE).await?;
         Ok(())
     }
 
@@ -119,25 +118,15 @@ impl AuditLog {
             return Ok(());
         }
         let _writing = self.writing.lock().await;
-        for _ in 0..ATTEMPTS {
-            let (mut entries, version) = {
-                let cached = self.cached();
-                (cached.entries.clone(), cached.version.clone())
-            };
+        let current = self.cached().clone();
+        let stored = versioned::update(&*self.store, FILE, ATTEMPTS, current, |mut entries| {
             entries.extend(new.iter().cloned());
             let text = self.trimmed(&mut entries)?;
-            match self.store.write(FILE, text, version.as_deref()).await? {
-                Written::Stored(version) => {
-                    *self.cached() = Cached { entries, version };
-                    return Ok(());
-                }
-                Written::Conflict => self.reload().await?,
-            }
-        }
-        Err(state::Error::Io {
-            path: self.store.location(FILE),
-            source: std::io::Error::other("the log kept changing while being written"),
+            Ok((entries, text))
         })
+        .await?;
+        *self.cached() = stored;
+        Ok(())
     }
 
     /// Drops the oldest entries until the log keeps at most [`KEEP`] and fits the store;
@@ -175,7 +164,7 @@ impl AuditLog {
     ) -> Vec<AuditEntry> {
         let cached = self.cached();
         cached
-            .entries
+            .value
             .iter()
             .rev()
             .filter(|entry| keep(entry))
@@ -188,7 +177,7 @@ impl AuditLog {
     /// How many entries `keep` holds for.
     pub fn count(&self, keep: impl Fn(&AuditEntry) -> bool) -> usize {
         self.cached()
-            .entries
+            .value
             .iter()
             .filter(|entry| keep(entry))
             .count()
@@ -197,7 +186,7 @@ impl AuditLog {
     /// The targets of the recorded entries of `event` (`override/<id>` for override events).
     pub fn targets_of(&self, event: &str) -> HashSet<String> {
         self.cached()
-            .entries
+            .value
             .iter()
             .filter(|entry| entry.event == event)
             .filter_map(|entry| entry.target.clone())
@@ -206,7 +195,7 @@ impl AuditLog {
 
     /// How many entries the log holds.
     pub fn len(&self) -> usize {
-        self.cached().entries.len()
+        self.cached().value.len()
     }
 
     /// Whether the log is empty.

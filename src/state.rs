@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub mod configmaps;
+pub mod versioned;
 
 pub use self::configmaps::ConfigMapStore;
 
@@ -52,6 +53,18 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A versioned write kept meeting newer versions written by someone else.
+    #[error("{path}: kept changing while being written")]
+    Contended {
+        /// The document.
+        path: PathBuf,
+    },
+    /// Another replica stored a newer document; this one is not written over it.
+    #[error("{path}: another replica keeps a newer one; not overwriting it")]
+    Superseded {
+        /// The document.
+        path: PathBuf,
+    },
     /// A value could not be serialised.
     #[error("cannot serialise {name}: {detail}")]
     Serialise {
@@ -72,6 +85,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Corrupt { .. } => "corrupt",
             Error::Kubernetes { .. } => "kubernetes",
+            Error::Contended { .. } => "contended",
+            Error::Superseded { .. } => "superseded",
             Error::Serialise { .. } => "serialise",
         }
     }
@@ -123,7 +138,7 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
 /// [`DocumentStore`] between replicas.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    documents: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
+    documents: parking_lot::Mutex<std::collections::HashMap<String, (String, u64)>>,
     max_bytes: Option<usize>,
 }
 
@@ -131,7 +146,7 @@ impl MemoryStore {
     /// An empty store shared between replicas, limiting documents to `max_bytes`.
     pub fn shared(max_bytes: Option<usize>) -> Self {
         MemoryStore {
-            documents: std::sync::Mutex::default(),
+            documents: parking_lot::Mutex::default(),
             max_bytes,
         }
     }
@@ -140,7 +155,7 @@ impl MemoryStore {
 #[async_trait]
 impl DocumentStore for MemoryStore {
     async fn read(&self, name: &str) -> Result<Versioned> {
-        let documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let documents = self.documents.lock();
         Ok(match documents.get(name) {
             Some((text, version)) => Versioned {
                 text: Some(text.clone()),
@@ -151,7 +166,7 @@ impl DocumentStore for MemoryStore {
     }
 
     async fn write(&self, name: &str, text: String, version: Option<&str>) -> Result<Written> {
-        let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let mut documents = self.documents.lock();
         let current = documents.get(name).map(|(_, v)| v.to_string());
         if current.as_deref() != version {
             return Ok(Written::Conflict);
@@ -162,7 +177,7 @@ impl DocumentStore for MemoryStore {
                 detail: format!("{} bytes is more than the store holds", text.len()),
             });
         }
-        let next = current.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1;
+        let next = documents.get(name).map_or(0, |(_, v)| *v) + 1;
         documents.insert(name.to_string(), (text, next));
         Ok(Written::Stored(Some(next.to_string())))
     }

@@ -222,7 +222,9 @@ fn escaped_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
 
     use super::*;
 
@@ -239,7 +241,7 @@ mod tests {
             let reason = "rehearsal\n2026-12-01T00:00:00Z  INFO forged\u{1b}]0;owned\u{7}\u{202e}";
             tracing::info!(reason = %reason, "scaled {}", "web\r\nINFO");
         });
-        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(written.lock().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(
             text.contains(
@@ -254,7 +256,7 @@ mod tests {
 
     impl std::io::Write for WriteInto {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
+            self.0.lock().extend_from_slice(buf);
             Ok(buf.len())
         }
 

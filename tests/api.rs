@@ -77,7 +77,7 @@ fn harness_with(config: &str) -> Harness {
     let tokens = Arc::new(tokens(&config));
     let app = api::router(AppState {
         limiter: Arc::new(RateLimiter::new(config.server.rate_limit)),
-        failed_auth: Arc::new(RateLimiter::failed_auth(config.limits.failed_auth)),
+        failed_auth: Arc::new(RateLimiter::failed_auth(config.server.failed_auth)),
         creating: Arc::default(),
         config,
         status: SharedStatus::default(),

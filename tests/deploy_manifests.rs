@@ -497,7 +497,7 @@ fn the_deployment_runs_the_shipped_configuration_with_its_tokens_and_leader_elec
     let text = std::fs::read_to_string(&path).expect("the config file is projected");
     let config = Config::from_yaml(&text, &path).unwrap_or_else(|e| panic!("{e}"));
     let tokens = config.server.tokens_file.clone().expect("a tokens file");
-    assert!(Path::new(&tokens).starts_with(dir.path()), "{tokens}");
+    assert!(tokens.starts_with(dir.path()), "{}", tokens.display());
 
     let pod_namespace = container
         .env

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use curfew::providers::Capacity;
+use curfew::domain::Capacity;
 use curfew::providers::sim::Estate;
 
 mod support;

@@ -6,19 +6,18 @@
 //! and how many overrides are active. A token adds the overrides of the environments in its
 //! scope (ids, who, why), as `GET /api/v1/overrides` shows them.
 
-use std::sync::RwLock;
-
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::{Caller, MaybeAuthenticated};
 use crate::calendar::State;
-use crate::overrides::{self, Override};
+use crate::domain::{Override, active_override};
 use crate::planner;
 
 /// One environment as the API shows it.
@@ -110,9 +109,8 @@ impl ViewCache {
     pub async fn body(&self, state: &AppState) -> Bytes {
         let now = state.clock.now();
         let overrides = state.overrides.list().await.unwrap_or_default();
-        let pass = state.status.read().map(|s| s.at).unwrap_or_default();
-        if let Ok(cached) = self.cached.read()
-            && let Some(cached) = cached.as_ref()
+        let pass = state.status.read().at;
+        if let Some(cached) = self.cached.read().as_ref()
             && cached.pass == pass
             && cached.valid_until.is_none_or(|until| now < until)
             && cached.overrides == overrides
@@ -132,14 +130,12 @@ impl ViewCache {
                     .filter(|at| *at > now),
             )
             .min();
-        if let Ok(mut slot) = self.cached.write() {
-            *slot = Some(Cached {
-                overrides,
-                pass,
-                valid_until,
-                body: body.clone(),
-            });
-        }
+        *self.cached.write() = Some(Cached {
+            overrides,
+            pass,
+            valid_until,
+            body: body.clone(),
+        });
         body
     }
 }
@@ -156,11 +152,7 @@ pub async fn public_views(state: &AppState) -> (EnvironmentList, Vec<Override>) 
 /// anyone) may see them.
 fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> EnvironmentList {
     let now = state.clock.now();
-    let skipped = state
-        .status
-        .read()
-        .map(|s| s.skipped.clone())
-        .unwrap_or_default();
+    let skipped = state.status.read().skipped.clone();
     let costs = state
         .cost
         .as_ref()
@@ -184,7 +176,7 @@ fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> E
             let visible = caller.is_some_and(|c| c.in_scope(&environment.name));
             let (reason, override_id) = match (visible, &decision.override_id) {
                 (false, Some(_)) => {
-                    let until = overrides::active(stored, &environment.name, now)
+                    let until = active_override(stored, &environment.name, now)
                         .map(|o| o.until.to_rfc3339())
                         .unwrap_or_default();
                     (format!("override until {until}"), None)

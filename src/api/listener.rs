@@ -4,13 +4,13 @@
 //!
 //! A connection is either *waiting* (for its first request, or since its last answer was
 //! sent) or *busy* (a request is being handled and answered). A waiting connection is closed
-//! [`header_read_timeout`](ServerLimits::header_read_timeout) after its first byte arrived (or
+//! [`header_read_timeout`](ServerConfig::header_read_timeout) after its first byte arrived (or
 //! after it was accepted, when nothing arrives), or after
-//! [`idle_timeout`](ServerLimits::idle_timeout) of silence after an answer. A busy connection
+//! [`idle_timeout`](ServerConfig::idle_timeout) of silence after an answer. A busy connection
 //! is closed when its answer is not delivered within the request timeout plus the header-read
 //! timeout (a client that stopped reading).
 //!
-//! At [`max_connections`](ServerLimits::max_connections) the listener makes room for a
+//! At [`max_connections`](ServerConfig::max_connections) the listener makes room for a
 //! newcomer by closing the connection that has waited longest, and accepts the next newcomer
 //! only once that one has closed, so at most one connection more than the cap is ever open.
 //! When every connection is busy it stops accepting until one ends, and newcomers wait in the
@@ -23,8 +23,8 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -39,7 +40,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::config::ServerLimits;
+use crate::config::ServerConfig;
 use crate::telemetry;
 
 /// The first pause after a failed accept.
@@ -49,14 +50,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Failed accepts after the first are summarised in the log at most this often.
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
-/// Serves `router` on `listener` within `limits` until `shutdown` is cancelled, then lets
-/// the requests in flight finish and closes every connection.
+/// Serves `router` on `listener` within the limits of `server` until `shutdown` is
+/// cancelled, then lets the requests in flight finish and closes every connection.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    limits: ServerLimits,
+    server: &ServerConfig,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    let limits = Arc::new(server.clone());
     let registry = Arc::new(Registry::default());
     let mut failures = AcceptFailures::default();
     loop {
@@ -85,7 +87,7 @@ pub async fn serve(
                     router.clone(),
                     registry.clone(),
                     connection,
-                    limits,
+                    limits.clone(),
                     shutdown.clone(),
                 ));
             }
@@ -127,7 +129,7 @@ async fn serve_connection(
     router: Router,
     registry: Arc<Registry>,
     connection: Arc<Connection>,
-    limits: ServerLimits,
+    limits: Arc<ServerConfig>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
@@ -224,8 +226,8 @@ struct Connection {
 // === impl Connection ===
 
 impl Connection {
-    fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
-        self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock()
     }
 
     fn is_waiting(&self) -> bool {
@@ -233,7 +235,7 @@ impl Connection {
     }
 
     /// When it has waited or worked too long in its present phase.
-    fn deadline(&self, limits: &ServerLimits) -> Instant {
+    fn deadline(&self, limits: &ServerConfig) -> Instant {
         match *self.phase() {
             Phase::Waiting {
                 first_byte: Some(at),
@@ -248,7 +250,7 @@ impl Connection {
     }
 
     /// Why it must close at `now`, if its deadline has passed.
-    fn expired(&self, limits: &ServerLimits, now: Instant) -> Option<&'static str> {
+    fn expired(&self, limits: &ServerConfig, now: Instant) -> Option<&'static str> {
         if now < self.deadline(limits) {
             return None;
         }
@@ -397,8 +399,8 @@ struct Registry {
 // === impl Registry ===
 
 impl Registry {
-    fn connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Connection>>> {
-        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    fn connections(&self) -> MutexGuard<'_, HashMap<u64, Arc<Connection>>> {
+        self.connections.lock()
     }
 
     /// Registers a newly accepted connection, waiting for its first request.
@@ -542,13 +544,13 @@ fn backoff(failures: u32) -> Duration {
 mod tests {
     use super::*;
 
-    fn mk_limits() -> ServerLimits {
+    fn mk_limits() -> ServerConfig {
         let config = crate::config::Config::from_yaml(
             "server: { header_read_timeout: 2s, idle_timeout: 5s, request_timeout: 3s, max_connections: 2 }\n",
             std::path::Path::new("c.yaml"),
         )
         .unwrap();
-        config.limits
+        config.server
     }
 
     #[test]

@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Authenticated, Caller, Role};
 use super::{ApiError, AppState};
-use crate::audit::AuditEntry;
+use crate::audit::{self, AuditEntry};
 use crate::calendar::State;
 use crate::config::duration;
+use crate::domain::Override;
 use crate::notify::Notification;
-use crate::overrides::{self, Override};
+use crate::overrides;
 use crate::{planner, text};
 
 /// The longest a reason may be, in characters.
@@ -176,7 +177,7 @@ pub async fn cancel(
             actor: caller.name.clone(),
             event: "override_cancelled".to_string(),
             environment: removed.environment.clone(),
-            target: Some(overrides::audit_target(&removed.id)),
+            target: Some(audit::override_target(&removed.id)),
             before: Some(format!("override {}", removed.state)),
             after: Some("calendar".to_string()),
             reason: format!("cancelled: {}", removed.reason),
@@ -295,7 +296,7 @@ pub async fn create_override(
             actor: caller.name.clone(),
             event: "override_created".to_string(),
             environment: item.environment.clone(),
-            target: Some(overrides::audit_target(&item.id)),
+            target: Some(audit::override_target(&item.id)),
             before: Some(before.state.to_string()),
             after: Some(format!("{} until {}", item.state, item.until.to_rfc3339())),
             reason: item.reason.clone(),
@@ -323,7 +324,7 @@ fn check_limits(
     existing: &[Override],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let limits = state.config.limits.overrides;
+    let limits = state.config.server.overrides;
     let active = || existing.iter().filter(|o| o.until > now);
     let in_environment: Vec<&Override> =
         active().filter(|o| o.environment == environment).collect();

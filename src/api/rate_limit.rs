@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::config::{FailedAuthConfig, RateLimitConfig};
 
@@ -59,7 +60,7 @@ impl RateLimiter {
     }
 
     fn take_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock();
         if !buckets.contains_key(key) && buckets.len() >= MAX_KEYS {
             self.forget_fullest(&mut buckets, now);
         }
@@ -77,7 +78,7 @@ impl RateLimiter {
     }
 
     fn check_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock();
         match buckets.get_mut(key) {
             None => Ok(()),
             Some(bucket) => {
@@ -199,7 +200,7 @@ mod tests {
         for n in 0..MAX_KEYS + 50 {
             let _ = limiter.take_at(&format!("client-{n}"), start);
         }
-        let kept = limiter.buckets.lock().unwrap().len();
+        let kept = limiter.buckets.lock().len();
         assert!(kept <= MAX_KEYS, "{kept} keys");
         assert!(
             limiter

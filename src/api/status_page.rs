@@ -18,7 +18,8 @@ use super::environments::{self, EnvironmentView};
 use super::overrides::{CreateOverride, check_text, create_override};
 use super::{ApiError, AppState, auth};
 use crate::calendar::State;
-use crate::overrides::{Override, resolve_until};
+use crate::domain::Override;
+use crate::overrides::resolve_until;
 
 /// The form's fields.
 #[derive(Debug, Clone, Deserialize)]

@@ -13,8 +13,7 @@ use crate::planner;
 pub fn run(path: &Path, now: DateTime<Utc>) -> u8 {
     match Config::load(path) {
         Ok(config) => {
-            let tokens = config.server.tokens_file.as_deref().map(Path::new);
-            if let Err(code) = super::load_tokens(tokens, &config) {
+            if let Err(code) = super::load_tokens(&config, None) {
                 return code;
             }
             print!("{}", summary(&config, now));

@@ -11,9 +11,13 @@ use serde::de::DeserializeOwned;
 use super::EXIT_BAD_INPUT;
 use crate::api::{EnvironmentList, ErrorBody, OverrideList};
 use crate::calendar::State;
+use crate::domain::Override;
 use crate::http_client::HttpClient;
-use crate::overrides::{Override, resolve_until};
+use crate::overrides::resolve_until;
 use crate::text;
+
+/// How long one request to the service may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the service is and who is asking.
 #[derive(Debug, Clone, clap::Args)]
@@ -60,7 +64,7 @@ struct Client {
 impl Client {
     fn new(args: &ServerArgs) -> Self {
         Client {
-            http: HttpClient::new(Duration::from_secs(10)),
+            http: HttpClient::new(REQUEST_TIMEOUT),
             base: args.server.trim_end_matches('/').to_string(),
             token: args.token.clone(),
         }

@@ -197,19 +197,18 @@ fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
     })
 }
 
-/// Loads and checks the tokens file at `path` (none: no tokens), printing every problem;
-/// `Err` holds the exit status.
+/// Loads and checks the tokens the API accepts (`tokens_file`, else the configuration's
+/// `server.tokens_file`, else none), printing every problem; `Err` holds the exit status.
 fn load_tokens(
-    path: Option<&std::path::Path>,
     config: &crate::config::Config,
+    tokens_file: Option<&std::path::Path>,
 ) -> Result<crate::api::Tokens, u8> {
-    let Some(path) = path else {
-        return Ok(crate::api::Tokens::none());
-    };
-    crate::api::Tokens::load(path, config).map_err(|err| {
+    crate::api::load_tokens(config, tokens_file).map_err(|err| {
         eprintln!("{err}");
-        if let crate::api::auth::Error::Invalid(problems) = &err {
-            eprintln!("{}", error_count(path, problems.len()));
+        if let crate::api::auth::Error::Invalid(problems) = &err
+            && let Some(first) = problems.first()
+        {
+            eprintln!("{}", error_count(&first.file, problems.len()));
         }
         EXIT_BAD_INPUT
     })

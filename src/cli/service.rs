@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::EXIT_BAD_INPUT;
+use crate::api;
 use crate::clock::{Clock, SystemClock, WarpedClock};
 use crate::config::Config;
 use crate::reconciler::Settings;
@@ -36,7 +37,7 @@ pub struct RunArgs {
     pub state_dir: Option<PathBuf>,
     /// Listen address (default: the configuration's `server.listen`).
     #[arg(long)]
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
 }
 
 /// Arguments of `curfew demo`.
@@ -47,7 +48,7 @@ pub struct DemoArgs {
     pub speed: f64,
     /// Address for the HTTP server.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub listen: SocketAddr,
     /// State directory.
     #[arg(long, default_value = ".curfew")]
     pub state_dir: PathBuf,
@@ -62,9 +63,8 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(config) => Arc::new(config),
         Err(code) => return code,
     };
-    let tokens_file = config.server.tokens_file.as_deref().map(Path::new);
-    let tokens = match super::load_tokens(tokens_file, &config) {
-        Ok(tokens) => Arc::new(tokens),
+    let tokens = match super::load_tokens(&config, None) {
+        Ok(tokens) => tokens,
         Err(code) => return code,
     };
     let clock: Arc<dyn Clock> = match args.at {
@@ -73,20 +73,20 @@ pub fn run(args: RunArgs) -> u8 {
         None => Arc::new(SystemClock),
     };
     let state_dir = args.state_dir.unwrap_or_else(|| default_state_dir(&config));
+    let settings = Settings {
+        dry_run: args.dry_run,
+        ..Settings::from_config(&config.reconciler)
+    };
     let options = Options {
         listen: if args.once {
             None
         } else {
-            args.listen.or_else(|| Some(config.server.listen.clone()))
+            args.listen.or(Some(config.server.listen))
         },
         config,
         clock,
         state_dir,
-        settings: Settings {
-            dry_run: args.dry_run,
-            ..Settings::default()
-        },
-        tokens,
+        settings,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -104,7 +104,7 @@ pub fn run(args: RunArgs) -> u8 {
         });
     }
     runtime.block_on(async {
-        match service::run(options, |addr| {
+        match service::run(options, api::serve_service(tokens), |addr| {
             tracing::info!(%addr, "listening");
             // Scripts and tests read the address from stdout; a closed stdout is no error.
             let mut out = std::io::stdout();
@@ -174,18 +174,18 @@ pub fn demo(args: DemoArgs) -> u8 {
             return 1;
         }
     };
-    let tokens = match super::load_tokens(args.tokens.as_deref(), &config) {
-        Ok(tokens) => Arc::new(tokens),
+    let tokens = match super::load_tokens(&config, args.tokens.as_deref()) {
+        Ok(tokens) => tokens,
         Err(code) => return code,
     };
     let speed = args.speed;
+    let settings = Settings::from_config(&config.reconciler);
     let options = Options {
         config,
         clock: Arc::new(WarpedClock::new(Utc::now(), speed)),
         state_dir: args.state_dir,
-        settings: Settings::default(),
+        settings,
         listen: Some(args.listen),
-        tokens,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -202,7 +202,7 @@ pub fn demo(args: DemoArgs) -> u8 {
             let _ = writeln!(out, "  environments: http://{addr}/api/v1/environments");
             let _ = out.flush();
         };
-        match service::run(options, announce).await {
+        match service::run(options, api::serve_service(tokens), announce).await {
             Ok(()) => 0,
             Err(err) => {
                 eprintln!("error: {err}");

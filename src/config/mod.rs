@@ -6,26 +6,29 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 
 use crate::calendar::Schedule;
 use crate::calendar::holidays::HolidaySet;
 use crate::cost::CostModel;
-use crate::providers::sim::SimulationConfig;
+use crate::domain::simulation::SimulationConfig;
+use crate::planner::{self, EnvironmentPlan};
 
 mod diagnostic;
 pub mod duration;
 pub mod raw;
+pub mod sections;
+pub mod selector;
 pub mod targets;
 mod validate;
 
 pub use self::diagnostic::{Diagnostic, closest, render_all};
 pub use self::raw::{
     FailedAuthConfig, KubernetesState, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig,
-    ServerConfig,
 };
+pub use self::sections::{KubernetesConfig, ReconcilerConfig, ServerConfig};
 pub use self::targets::TargetConfig;
 pub(crate) use self::validate::syntax_message;
 
@@ -73,8 +76,10 @@ pub struct Config {
     pub environments: IndexMap<String, Environment>,
     /// HTTP server settings (tokens file resolved against the config's folder).
     pub server: ServerConfig,
-    /// The HTTP server's timeouts and limits, parsed from `server`.
-    pub limits: ServerLimits,
+    /// The reconcile loop.
+    pub reconciler: ReconcilerConfig,
+    /// The Kubernetes client's pacing.
+    pub kubernetes: KubernetesConfig,
     /// Where state is kept.
     pub state: StateConfig,
     /// The simulated estate, for `curfew demo` and rehearsals without a cloud.
@@ -94,23 +99,6 @@ pub struct Environment {
     pub max_override: Option<Duration>,
     /// What it scales.
     pub targets: Vec<TargetConfig>,
-}
-
-/// The HTTP server's timeouts and limits, parsed from the `server` section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServerLimits {
-    /// Longest time a client may take to send a request's headers.
-    pub header_read_timeout: std::time::Duration,
-    /// How long a keep-alive connection may sit idle between requests.
-    pub idle_timeout: std::time::Duration,
-    /// Longest time a request may take once its headers have arrived.
-    pub request_timeout: std::time::Duration,
-    /// Most connections served at once.
-    pub max_connections: usize,
-    /// How many overrides may be active at once.
-    pub overrides: OverrideLimitsConfig,
-    /// Failed authentication attempts allowed per client address.
-    pub failed_auth: FailedAuthConfig,
 }
 
 /// Where curfew keeps overrides, the ledger and the audit log.
@@ -144,6 +132,36 @@ impl Config {
         // Validation guarantees the reference resolves.
         &self.schedules[environment.schedule.as_str()]
     }
+
+    /// Plans every environment over `[from, to)`, in file order.
+    pub fn plan(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<EnvironmentPlan> {
+        self.environments
+            .values()
+            .map(|environment| self.plan_environment(environment, from, to))
+            .collect()
+    }
+
+    /// Plans one environment over `[from, to)`.
+    pub fn plan_environment(
+        &self,
+        environment: &Environment,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EnvironmentPlan {
+        let targets = environment
+            .targets
+            .iter()
+            .map(|target| target.describe())
+            .collect();
+        planner::plan_environment(
+            &environment.name,
+            &environment.schedule,
+            self.schedule_of(environment),
+            targets,
+            from,
+            to,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -160,7 +178,7 @@ mod tests {
     fn server_limits_and_notifications_have_defaults_and_are_read() {
         let config = load("  listen: 127.0.0.1:9000\n").unwrap();
         assert_eq!(config.server.body_limit_bytes, 16 * 1024);
-        let limits = config.limits;
+        let limits = &config.server;
         let seconds = std::time::Duration::from_secs;
         assert_eq!(
             (
@@ -186,7 +204,7 @@ mod tests {
             "  header_read_timeout: 2s\n  idle_timeout: 1m30s\n  max_connections: 16\n  overrides: { max_active_per_token: 3 }\n  failed_auth: { burst: 4 }\n",
         )
         .unwrap()
-        .limits;
+        .server;
         assert_eq!(tuned.header_read_timeout, seconds(2));
         assert_eq!(tuned.idle_timeout, seconds(90));
         assert_eq!(tuned.max_connections, 16);
@@ -236,5 +254,127 @@ mod tests {
             err.to_string().contains("unknown field `per_minute`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reconciler_and_kubernetes_sections_have_defaults_and_are_read() {
+        let config = Config::from_yaml(BASE, Path::new("c.yaml")).unwrap();
+        assert_eq!(config.reconciler, ReconcilerConfig::default());
+        assert_eq!(config.reconciler.tick, Duration::seconds(30));
+        assert_eq!(config.reconciler.readiness_timeout, Duration::minutes(10));
+        assert_eq!(config.reconciler.readiness_poll, Duration::seconds(5));
+        assert_eq!(config.reconciler.concurrency, 16);
+        assert!(!config.reconciler.enforce);
+        assert_eq!(config.kubernetes, KubernetesConfig::default());
+        assert_eq!((config.kubernetes.qps, config.kubernetes.burst), (20.0, 40));
+        assert!(config.kubernetes.events);
+        assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            config.server.request_timeout,
+            std::time::Duration::from_secs(10)
+        );
+
+        let text = format!(
+            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, events: false }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
+        );
+        let config = Config::from_yaml(&text, Path::new("c.yaml")).unwrap();
+        assert_eq!(
+            config.reconciler,
+            ReconcilerConfig {
+                tick: Duration::minutes(1),
+                readiness_timeout: Duration::minutes(5),
+                readiness_poll: Duration::seconds(2),
+                concurrency: 4,
+                enforce: true,
+            }
+        );
+        assert_eq!(
+            config.kubernetes,
+            KubernetesConfig {
+                qps: 5.5,
+                burst: 10,
+                events: false,
+            }
+        );
+        assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(
+            config.server.request_timeout,
+            std::time::Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn bad_reconciler_and_kubernetes_settings_are_errors_with_their_location_and_a_hint() {
+        let text = format!(
+            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\nkubernetes:\n  qps: 0\n  burst: 0\n  event: true\n"
+        );
+        let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `event`"), "{err}");
+        let text = text.replace("  event: true\n", "");
+        let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
+        let found: Vec<(u64, &str)> = err
+            .diagnostics()
+            .iter()
+            .map(|d| (d.line, d.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 5, "{err}");
+        for (line, needle) in [
+            (4, "reconciler.tick: bad duration 'soon'"),
+            (
+                5,
+                "reconciler.readiness_poll is longer than reconciler.readiness_timeout",
+            ),
+            (6, "reconciler.concurrency 0 must be between 1 and 1024"),
+            (8, "kubernetes.qps 0 must be a positive number"),
+            (9, "kubernetes.burst must be greater than zero"),
+        ] {
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(needle)),
+                "line {line}: {needle} missing in {err}"
+            );
+        }
+        assert!(err.diagnostics().iter().all(|d| d.hint.is_some()), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_or_target_kind_gets_a_hint() {
+        let hint = |text: &str| {
+            let err = Config::from_yaml(text, Path::new("c.yaml")).unwrap_err();
+            err.diagnostics()[0].hint.clone().unwrap_or_default()
+        };
+        assert!(hint("timezon: UTC\n").contains("check the spelling"));
+        let target = format!(
+            "{BASE}environments:\n  staging:\n    schedule: office\n    targets:\n      - aws_rds: {{ names: [db] }}\n"
+        );
+        assert!(
+            hint(&target).contains("targets are kubernetes"),
+            "{}",
+            hint(&target)
+        );
+    }
+
+    #[test]
+    fn a_curfew_config_accepts_a_simulation_section() {
+        let yaml = "
+timezone: Europe/Berlin
+schedules:
+  office-hours: { uptime: [\"Mon-Fri 07:00-20:00\"] }
+environments:
+  staging:
+    schedule: office-hours
+    targets:
+      - kubernetes: { namespaces: [shop] }
+simulation:
+  node_join_seconds: 30
+  node_groups:
+    - { name: general, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.1,
+        min: 0, max: 3, desired: 1, pods_per_node: 8 }
+";
+        let raw: raw::RawConfig = serde_saphyr::from_str(yaml).expect("parses");
+        let simulation = raw.simulation.expect("section present").value;
+        assert_eq!(simulation.node_join_seconds, 30);
+        assert_eq!(simulation.node_groups.len(), 1);
+        let path = std::path::Path::new("curfew.yaml");
+        assert!(Config::from_yaml(yaml, path).is_ok());
     }
 }

@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::targets::TargetConfig;
+use super::targets::RawTargetConfig;
 
 /// A string value with the place it was written.
 pub type Located = Spanned<String>;
@@ -31,13 +31,17 @@ pub struct RawConfig {
     #[serde(default)]
     pub environments: Named<RawEnvironment>,
     /// The HTTP server.
-    pub server: Option<Spanned<ServerConfig>>,
+    pub server: Option<Spanned<RawServer>>,
+    /// The reconcile loop.
+    pub reconciler: Option<Spanned<RawReconciler>>,
+    /// The Kubernetes client's pacing.
+    pub kubernetes: Option<Spanned<RawKubernetes>>,
     /// Where state is kept.
     pub state: Option<RawState>,
     /// Prices and the cost model.
     pub cost: Option<Spanned<RawCost>>,
     /// The simulated estate, for `curfew demo` and tests.
-    pub simulation: Option<Spanned<crate::providers::sim::SimulationConfig>>,
+    pub simulation: Option<Spanned<crate::domain::simulation::SimulationConfig>>,
 }
 
 /// A holiday calendar: an .ics file and/or explicit dates.
@@ -99,7 +103,7 @@ pub struct RawEnvironment {
     pub overrides: Option<RawOverridePolicy>,
     /// What to scale.
     #[serde(default)]
-    pub targets: Vec<Spanned<TargetConfig>>,
+    pub targets: Vec<Spanned<RawTargetConfig>>,
 }
 
 /// Override limits for an environment.
@@ -110,35 +114,30 @@ pub struct RawOverridePolicy {
     pub max_duration: Option<Located>,
 }
 
-/// The HTTP server's settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The HTTP server's settings as written.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Address to listen on.
-    #[serde(default = "default_listen")]
-    pub listen: String,
+pub struct RawServer {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    pub listen: Option<Located>,
     /// File of token hashes, relative to the config file.
-    pub tokens_file: Option<String>,
-    /// Largest request body accepted, in bytes; larger ones get 413.
-    #[serde(default = "default_body_limit")]
-    pub body_limit_bytes: usize,
-    /// Longest time a request may take, e.g. `10s`; slower ones get 503.
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout: String,
+    pub tokens_file: Option<Located>,
+    /// Largest request body accepted, in bytes (default 16 KiB).
+    pub body_limit_bytes: Option<usize>,
+    /// Longest time a request may take, e.g. `10s` (the default).
+    pub request_timeout: Option<Located>,
     /// Requests each token may make.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
     /// Webhook notifications; none when absent.
     pub notifications: Option<NotificationsConfig>,
-    /// Longest time a client may take to send a request's headers, e.g. `10s`.
-    #[serde(default = "default_header_read_timeout")]
-    pub header_read_timeout: String,
-    /// How long a keep-alive connection may sit idle between requests, e.g. `60s`.
-    #[serde(default = "default_idle_timeout")]
-    pub idle_timeout: String,
-    /// Most connections served at once.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
+    /// Longest time a client may take to send a request's headers, e.g. `10s` (the default).
+    pub header_read_timeout: Option<Located>,
+    /// How long a keep-alive connection may sit idle between requests, e.g. `60s` (the
+    /// default).
+    pub idle_timeout: Option<Located>,
+    /// Most connections served at once (default 128).
+    pub max_connections: Option<Spanned<usize>>,
     /// How many overrides may be active at once.
     #[serde(default)]
     pub overrides: OverrideLimitsConfig,
@@ -147,46 +146,32 @@ pub struct ServerConfig {
     pub failed_auth: FailedAuthConfig,
 }
 
-fn default_listen() -> String {
-    "127.0.0.1:8080".to_string()
+/// The reconcile loop's settings as written; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconciler {
+    /// Longest time between passes, e.g. `30s`.
+    pub tick: Option<Located>,
+    /// How long a tier may take to become ready before the next goes ahead anyway.
+    pub readiness_timeout: Option<Located>,
+    /// How often readiness is polled.
+    pub readiness_poll: Option<Located>,
+    /// Actions applied at once within a tier.
+    pub concurrency: Option<Spanned<usize>>,
+    /// Scale manually scaled-up targets down again instead of leaving them up.
+    pub enforce: Option<bool>,
 }
 
-fn default_body_limit() -> usize {
-    16 * 1024
-}
-
-fn default_request_timeout() -> String {
-    "10s".to_string()
-}
-
-fn default_header_read_timeout() -> String {
-    "10s".to_string()
-}
-
-fn default_idle_timeout() -> String {
-    "60s".to_string()
-}
-
-fn default_max_connections() -> usize {
-    128
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: default_listen(),
-            tokens_file: None,
-            body_limit_bytes: default_body_limit(),
-            request_timeout: default_request_timeout(),
-            rate_limit: RateLimitConfig::default(),
-            notifications: None,
-            header_read_timeout: default_header_read_timeout(),
-            idle_timeout: default_idle_timeout(),
-            max_connections: default_max_connections(),
-            overrides: OverrideLimitsConfig::default(),
-            failed_auth: FailedAuthConfig::default(),
-        }
-    }
+/// The Kubernetes client's pacing as written; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    /// Writes per second once the burst is spent.
+    pub qps: Option<Spanned<f64>>,
+    /// Writes allowed at once.
+    pub burst: Option<Spanned<u32>>,
+    /// Whether actions leave Events on the objects they change.
+    pub events: Option<bool>,
 }
 
 /// How many overrides may be active at once.

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Override, OverrideStore};
+use super::OverrideStore;
 use crate::calendar::State;
+use crate::domain::Override;
 
 /// Opens a store over the same backing data each time it is called.
 pub type OpenStore<'a> = dyn Fn() -> Arc<dyn OverrideStore> + Sync + 'a;

@@ -1,18 +1,10 @@
 //! Ending overrides: pruning the ones whose `until` has passed and auditing each exactly once.
 
-use std::sync::Arc;
-use std::time::Duration as StdDuration;
-
 use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
-use super::{Override, OverrideStore, Result};
-use crate::audit::{AuditEntry, AuditLog};
-use crate::clock::Clock;
-use crate::notify::{Notification, Notifier};
-
-/// How often ended overrides are looked for (real time).
-const EVERY: StdDuration = StdDuration::from_millis(500);
+use super::{OverrideStore, Result};
+use crate::audit::{AuditEntry, AuditLog, override_target};
+use crate::domain::Override;
 
 /// The audit event of an override that ran out.
 pub const EXPIRED: &str = "override_expired";
@@ -40,13 +32,13 @@ pub async fn expire(
     let audited = audit.targets_of(EXPIRED);
     let entries: Vec<AuditEntry> = ended
         .iter()
-        .filter(|item| !audited.contains(&super::audit_target(&item.id)))
+        .filter(|item| !audited.contains(&override_target(&item.id)))
         .map(|item| AuditEntry {
             at: item.until,
             actor: "curfew".to_string(),
             event: EXPIRED.to_string(),
             environment: item.environment.clone(),
-            target: Some(super::audit_target(&item.id)),
+            target: Some(override_target(&item.id)),
             before: Some(format!("override {}", item.state)),
             after: Some("calendar".to_string()),
             reason: format!("override by {} ended: {}", item.created_by, item.reason),
@@ -58,40 +50,11 @@ pub async fn expire(
     store.remove_all(&ids).await
 }
 
-/// Expires overrides every half second until `shutdown`, notifying about each one ended.
-/// Only the acting replica runs it, so each expiry is audited once.
-///
-/// The reconciler needs no help here: it decides by `until` and wakes then on its own.
-pub async fn run(
-    store: Arc<dyn OverrideStore>,
-    audit: Arc<AuditLog>,
-    clock: Arc<dyn Clock>,
-    notifier: Option<Notifier>,
-    shutdown: CancellationToken,
-) {
-    while !shutdown.is_cancelled() {
-        match expire(&*store, &audit, clock.now()).await {
-            Ok(removed) => {
-                for item in removed {
-                    tracing::info!(id = %item.id, environment = %item.environment, "override expired");
-                    if let Some(notifier) = &notifier {
-                        notifier.send(Notification::OverrideExpired { item });
-                    }
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "cannot expire overrides"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
-            _ = shutdown.cancelled() => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::calendar::State;
+    use crate::domain::testing::{at, mk_override};
     use crate::overrides::FileOverrideStore;
     use crate::state::StateDir;
     use chrono::Duration;
@@ -108,31 +71,24 @@ mod tests {
         let state = StateDir::open(dir.path()).unwrap();
         let store = FileOverrideStore::open(state.clone()).unwrap();
         let audit = AuditLog::open(state).unwrap();
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let now = at(0);
         store
-            .put(mk_override("old", now - Duration::minutes(1)))
+            .put(ending_at("old", now - Duration::minutes(1)))
             .await
             .unwrap();
         (dir, store, audit, now)
     }
 
-    fn mk_override(id: &str, until: DateTime<Utc>) -> Override {
-        Override {
-            id: id.into(),
-            environment: "staging".into(),
-            state: State::Up,
-            created_at: until - Duration::hours(1),
-            until,
-            reason: "release rehearsal".into(),
-            created_by: "otto".into(),
-        }
+    /// An override of staging that ran for an hour until `until`.
+    fn ending_at(id: &str, until: DateTime<Utc>) -> Override {
+        mk_override(id, "staging", State::Up, until - Duration::hours(1), until)
     }
 
     #[tokio::test]
     async fn expired_overrides_are_removed_and_audited_exactly_once() {
         let (_dir, store, audit, now) = store_with_an_expired_override().await;
         store
-            .put(mk_override("live", now + Duration::minutes(1)))
+            .put(ending_at("live", now + Duration::minutes(1)))
             .await
             .unwrap();
 
@@ -152,20 +108,20 @@ mod tests {
     /// An in-memory store that counts its writes.
     #[derive(Default)]
     struct CountingStore {
-        items: std::sync::Mutex<Vec<Override>>,
+        items: parking_lot::Mutex<Vec<Override>>,
         writes: std::sync::atomic::AtomicUsize,
     }
 
     #[async_trait::async_trait]
     impl OverrideStore for CountingStore {
         async fn list(&self) -> Result<Vec<Override>> {
-            Ok(self.items.lock().unwrap().clone())
+            Ok(self.items.lock().clone())
         }
 
         async fn put(&self, item: Override) -> Result<()> {
             self.writes
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.items.lock().unwrap().push(item);
+            self.items.lock().push(item);
             Ok(())
         }
 
@@ -178,7 +134,7 @@ mod tests {
         async fn remove_all(&self, ids: &[String]) -> Result<Vec<Override>> {
             self.writes
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let mut items = self.items.lock().unwrap();
+            let mut items = self.items.lock();
             let (removed, kept) = std::mem::take(&mut *items)
                 .into_iter()
                 .partition(|o| ids.contains(&o.id));
@@ -189,19 +145,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_thousand_overrides_ending_together_cost_one_write_of_the_store_and_one_of_the_log() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let now = at(0);
         let store = CountingStore::default();
         for n in 0..1000 {
             store
-                .put(mk_override(
-                    &format!("{n:012x}"),
-                    now - Duration::seconds(1),
-                ))
+                .put(ending_at(&format!("{n:012x}"), now - Duration::seconds(1)))
                 .await
                 .unwrap();
         }
         store
-            .put(mk_override("live", now + Duration::minutes(1)))
+            .put(ending_at("live", now + Duration::minutes(1)))
             .await
             .unwrap();
         store.writes.store(0, std::sync::atomic::Ordering::SeqCst);
@@ -226,7 +179,7 @@ mod tests {
         let scratch =
             FileOverrideStore::open(StateDir::open(dir.path().join("scratch")).unwrap()).unwrap();
         scratch
-            .put(mk_override("old", now - Duration::minutes(1)))
+            .put(ending_at("old", now - Duration::minutes(1)))
             .await
             .unwrap();
         expire(&scratch, &audit, now).await.unwrap();

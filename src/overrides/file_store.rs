@@ -6,7 +6,8 @@
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use super::{Override, OverrideStore, Result};
+use super::{OverrideStore, Result};
+use crate::domain::Override;
 use crate::state::{self, StateDir};
 
 const FILE: &str = "overrides.json";

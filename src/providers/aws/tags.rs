@@ -1,7 +1,7 @@
 //! The original capacity as a tag value: `min=1,max=6,desired=3` for groups, `running` for
 //! instances.
 
-use crate::providers::Capacity;
+use crate::domain::Capacity;
 
 /// The tag that holds a target's original capacity while curfew keeps it down.
 pub const ORIGINAL_TAG: &str = "curfew:original-capacity";
