@@ -174,89 +174,61 @@ pub struct RawKubernetes {
     pub events: Option<bool>,
 }
 
-/// How many overrides may be active at once.
+/// How many overrides may be active at once; a key left out keeps its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct OverrideLimitsConfig {
     /// Active overrides per environment.
-    #[serde(default = "default_max_active_per_environment")]
     pub max_active_per_environment: usize,
     /// Active overrides created by one token.
-    #[serde(default = "default_max_active_per_token")]
     pub max_active_per_token: usize,
-}
-
-fn default_max_active_per_environment() -> usize {
-    20
-}
-
-fn default_max_active_per_token() -> usize {
-    10
 }
 
 impl Default for OverrideLimitsConfig {
     fn default() -> Self {
         OverrideLimitsConfig {
-            max_active_per_environment: default_max_active_per_environment(),
-            max_active_per_token: default_max_active_per_token(),
+            max_active_per_environment: 20,
+            max_active_per_token: 10,
         }
     }
 }
 
-/// A token bucket of failed authentication attempts per client address.
+/// A token bucket of failed authentication attempts per client address; a key left out keeps
+/// its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FailedAuthConfig {
     /// Sustained failed attempts per minute.
-    #[serde(default = "default_failed_auth_per_minute")]
     pub per_minute: u32,
     /// Failed attempts allowed at once after a quiet spell.
-    #[serde(default = "default_failed_auth_burst")]
     pub burst: u32,
-}
-
-fn default_failed_auth_per_minute() -> u32 {
-    10
-}
-
-fn default_failed_auth_burst() -> u32 {
-    10
 }
 
 impl Default for FailedAuthConfig {
     fn default() -> Self {
         FailedAuthConfig {
-            per_minute: default_failed_auth_per_minute(),
-            burst: default_failed_auth_burst(),
+            per_minute: 10,
+            burst: 10,
         }
     }
 }
 
-/// A token bucket per API token: `per_second` requests on average, bursts of `burst`.
+/// A token bucket per API token: `per_second` requests on average, bursts of `burst`; a key
+/// left out keeps its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Sustained requests per second per token.
-    #[serde(default = "default_per_second")]
     pub per_second: u32,
     /// Requests a token may make at once after being idle.
-    #[serde(default = "default_burst")]
     pub burst: u32,
-}
-
-fn default_per_second() -> u32 {
-    10
-}
-
-fn default_burst() -> u32 {
-    20
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            per_second: default_per_second(),
-            burst: default_burst(),
+            per_second: 10,
+            burst: 20,
         }
     }
 }

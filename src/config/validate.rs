@@ -82,6 +82,23 @@ impl Collector {
         }
     }
 
+    /// Stores in each slot the duration written for its key, converted by `convert`, leaving
+    /// the slot's default when none is written; reports each value that is not a duration.
+    fn durations<T, const N: usize>(
+        &mut self,
+        fields: [(&str, &Option<Located>, &mut T); N],
+        convert: impl Fn(chrono::Duration) -> Option<T>,
+    ) {
+        for (key, text, slot) in fields {
+            if let Some(text) = text
+                && let Some(parsed) = self.duration(text, key)
+                && let Some(converted) = convert(parsed)
+            {
+                *slot = converted;
+            }
+        }
+    }
+
     fn instant(&mut self, value: &Located, what: &str) -> Option<DateTime<chrono::FixedOffset>> {
         match DateTime::parse_from_rfc3339(value.value.trim()) {
             Ok(at) => Some(at),
@@ -551,7 +568,7 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
         Some(limit) => server.body_limit_bytes = limit,
         None => {}
     }
-    for (key, text, slot) in [
+    let timeouts = [
         (
             "server.request_timeout",
             &written.request_timeout,
@@ -567,14 +584,8 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
             &written.idle_timeout,
             &mut server.idle_timeout,
         ),
-    ] {
-        if let Some(text) = text
-            && let Some(parsed) = collector.duration(text, key)
-            && let Ok(parsed) = parsed.to_std()
-        {
-            *slot = parsed;
-        }
-    }
+    ];
+    collector.durations(timeouts, |parsed| parsed.to_std().ok());
     if let Some(max) = &written.max_connections {
         if max.value > 0 {
             server.max_connections = max.value;
@@ -587,29 +598,27 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
         }
     }
     server.overrides = written.overrides;
-    let overrides = server.overrides;
-    if overrides.max_active_per_environment == 0 || overrides.max_active_per_token == 0 {
-        collector.error(
-            at,
-            "server.overrides: max_active_per_environment and max_active_per_token must be greater than zero",
-            None,
-        );
-    }
     server.failed_auth = written.failed_auth;
-    if server.failed_auth.per_minute == 0 || server.failed_auth.burst == 0 {
-        collector.error(
-            at,
-            "server.failed_auth: per_minute and burst must be greater than zero",
-            None,
-        );
-    }
     server.rate_limit = written.rate_limit;
-    if server.rate_limit.per_second == 0 || server.rate_limit.burst == 0 {
-        collector.error(
-            at,
-            "server.rate_limit: per_second and burst must be greater than zero",
-            None,
-        );
+    let (overrides, failed_auth, rate_limit) =
+        (server.overrides, server.failed_auth, server.rate_limit);
+    for (keys, positive) in [
+        (
+            "server.overrides: max_active_per_environment and max_active_per_token",
+            overrides.max_active_per_environment > 0 && overrides.max_active_per_token > 0,
+        ),
+        (
+            "server.failed_auth: per_minute and burst",
+            failed_auth.per_minute > 0 && failed_auth.burst > 0,
+        ),
+        (
+            "server.rate_limit: per_second and burst",
+            rate_limit.per_second > 0 && rate_limit.burst > 0,
+        ),
+    ] {
+        if !positive {
+            collector.error(at, format!("{keys} must be greater than zero"), None);
+        }
     }
     if let Some(notifications) = &written.notifications {
         if !notifications.webhook_url.starts_with("http://") {
@@ -643,7 +652,7 @@ fn reconciler_config(
         return reconciler;
     };
     let written = &raw.value;
-    for (key, text, slot) in [
+    let periods = [
         ("reconciler.tick", &written.tick, &mut reconciler.tick),
         (
             "reconciler.readiness_timeout",
@@ -655,13 +664,8 @@ fn reconciler_config(
             &written.readiness_poll,
             &mut reconciler.readiness_poll,
         ),
-    ] {
-        if let Some(text) = text
-            && let Some(parsed) = collector.duration(text, key)
-        {
-            *slot = parsed;
-        }
-    }
+    ];
+    collector.durations(periods, Some);
     if reconciler.readiness_poll > reconciler.readiness_timeout {
         let at = written
             .readiness_poll
