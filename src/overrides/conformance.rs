@@ -41,13 +41,12 @@ fn sample(id: &str, environment: &str, minutes: i64) -> Override {
 }
 
 async fn ids(store: &dyn OverrideStore) -> Vec<String> {
-    let mut ids: Vec<String> = store
-        .list()
-        .await
-        .expect("list must succeed")
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
+    sorted_ids(store.list().await.expect("list must succeed"))
+}
+
+/// The ids of `overrides`, sorted.
+fn sorted_ids(overrides: Vec<Override>) -> Vec<String> {
+    let mut ids: Vec<String> = overrides.into_iter().map(|o| o.id).collect();
     ids.sort();
     ids
 }
@@ -144,14 +143,12 @@ async fn remove_all_returns_those_that_existed_and_keeps_the_rest(open: &OpenSto
         "c".to_string(),
         "never-existed".to_string(),
     ];
-    let mut removed: Vec<String> = store
-        .remove_all(&wanted)
-        .await
-        .expect("remove_all must succeed")
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
-    removed.sort();
+    let removed = sorted_ids(
+        store
+            .remove_all(&wanted)
+            .await
+            .expect("remove_all must succeed"),
+    );
     assert_eq!(removed, ["a", "c"], "remove_all returns what existed");
     assert_eq!(ids(&*store).await, ["b"], "remove_all keeps the rest");
     assert_eq!(ids(&*open()).await, ["b"], "remove_all is persisted");
