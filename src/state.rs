@@ -65,6 +65,16 @@ pub enum Error {
         /// The document.
         path: PathBuf,
     },
+    /// A write on a blocking thread did not finish: the thread panicked or the runtime shut
+    /// down under it.
+    #[error("{path}: the write did not finish: {source}")]
+    Unfinished {
+        /// The file.
+        path: PathBuf,
+        /// Why the thread ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// A value could not be serialised.
     #[error("cannot serialise {name}: {detail}")]
     Serialise {
@@ -87,6 +97,7 @@ impl Error {
             Error::Kubernetes { .. } => "kubernetes",
             Error::Contended { .. } => "contended",
             Error::Superseded { .. } => "superseded",
+            Error::Unfinished { .. } => "unfinished",
             Error::Serialise { .. } => "serialise",
         }
     }
@@ -278,9 +289,9 @@ pub async fn write_atomically_off_thread(path: PathBuf, bytes: Vec<u8>) -> Resul
     let written = path.clone();
     tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
         .await
-        .map_err(|err| Error::Io {
+        .map_err(|source| Error::Unfinished {
             path: written,
-            source: std::io::Error::other(err),
+            source,
         })?
 }
 
