@@ -8,22 +8,21 @@ use super::EXIT_BAD_INPUT;
 use crate::config::{Config, Error};
 use crate::planner;
 
-/// Validates `path`; prints a summary (exit 0) or every error (exit 2).
+/// Validates `path` and the tokens file it names; prints a summary (exit 0) or every error
+/// (exit 2).
 pub fn run(path: &Path, now: DateTime<Utc>) -> u8 {
     match Config::load(path) {
         Ok(config) => {
+            if let Err(code) = super::load_tokens(&config, None) {
+                return code;
+            }
             print!("{}", summary(&config, now));
             0
         }
         Err(err) => {
             eprintln!("{err}");
             if let Error::Invalid(diagnostics) = &err {
-                eprintln!(
-                    "{}: {} error{}",
-                    path.display(),
-                    diagnostics.len(),
-                    if diagnostics.len() == 1 { "" } else { "s" }
-                );
+                eprintln!("{}", super::error_count(path, diagnostics.len()));
             }
             EXIT_BAD_INPUT
         }
