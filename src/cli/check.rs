@@ -14,11 +14,14 @@ use crate::planner;
 use crate::providers::sim::Estate;
 use crate::service;
 
-/// Validates `path`; prints a summary (exit 0) or every error (exit 2). With `discover`, it
-/// then discovers the targets (exit 1 when that fails).
+/// Validates `path` and the tokens file it names; prints a summary (exit 0) or every error
+/// (exit 2). With `discover`, it then discovers the targets (exit 1 when that fails).
 pub fn run(path: &Path, now: DateTime<Utc>, discover: bool) -> u8 {
     match Config::load(path) {
         Ok(config) => {
+            if let Err(code) = super::load_tokens(&config, None) {
+                return code;
+            }
             print!("{}", summary(&config, now));
             if discover {
                 return discovery(&config, now);
@@ -28,12 +31,7 @@ pub fn run(path: &Path, now: DateTime<Utc>, discover: bool) -> u8 {
         Err(err) => {
             eprintln!("{err}");
             if let Error::Invalid(diagnostics) = &err {
-                eprintln!(
-                    "{}: {} error{}",
-                    path.display(),
-                    diagnostics.len(),
-                    if diagnostics.len() == 1 { "" } else { "s" }
-                );
+                eprintln!("{}", super::error_count(path, diagnostics.len()));
             }
             EXIT_BAD_INPUT
         }

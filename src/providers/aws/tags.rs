@@ -10,6 +10,11 @@ pub const ORIGINAL_TAG: &str = "curfew:original-capacity";
 /// starts a database again after seven days stopped.
 pub const STOPPED_AT_TAG: &str = "curfew:stopped-at";
 
+/// The tag (value `true`) that `deploy/aws/iam-policy.json` requires on every Auto Scaling
+/// group, EKS node group, instance and database curfew may change. curfew never writes it: people enrol
+/// a resource by tagging it.
+pub const MANAGED_TAG: &str = "curfew:managed";
+
 /// Encodes a capacity as a tag value.
 pub fn encode(capacity: Capacity) -> String {
     match capacity {
