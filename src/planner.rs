@@ -617,13 +617,12 @@ mod tests {
             PlanSettings::default(),
         );
         assert_eq!(plan.actions[0].action, scale_down_web(3));
-        assert!(
-            plan.actions[0]
-                .reason
-                .starts_with("curfew.dev/uptime on deployment shop/web: "),
-            "{}",
-            plan.actions[0].reason
-        );
+        assert_first_reason_starts_with(&plan, "curfew.dev/uptime on deployment shop/web: ");
+    }
+
+    fn assert_first_reason_starts_with(plan: &ActionPlan, prefix: &str) {
+        let reason = &plan.actions[0].reason;
+        assert!(reason.starts_with(prefix), "{reason}");
     }
 
     #[test]
@@ -756,12 +755,9 @@ mod tests {
                 PlanSettings::default(),
             );
             assert_eq!(plan.actions[0].action, stop_database(), "{days} days");
-            assert!(
-                plan.actions[0]
-                    .reason
-                    .starts_with("started again by the cloud after 7 days stopped"),
-                "{}",
-                plan.actions[0].reason
+            assert_first_reason_starts_with(
+                &plan,
+                "started again by the cloud after 7 days stopped",
             );
         }
         let reported = night_plan(

@@ -217,6 +217,12 @@ fn run_at(moto: &Moto, dir: &Path, targets: &str, at: &str) -> Output {
     )
 }
 
+/// Where `needle` is in `text`, which must contain it.
+fn position(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .unwrap_or_else(|| panic!("{needle} missing in:\n{text}"))
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -255,15 +261,9 @@ async fn a_night_stops_the_staging_instance_and_cluster_and_a_morning_starts_the
     let night = run(SATURDAY);
     assert_ok(&night);
     let text = stdout(&night);
-    let web = text
-        .find("down deployment/shop/web")
-        .expect("web scaled down");
-    let orders = text
-        .find("down db_instance/eu-central-1/orders")
-        .expect("orders stopped");
-    let shop = text
-        .find("down db_cluster/eu-central-1/shop")
-        .expect("shop stopped");
+    let web = position(&text, "down deployment/shop/web");
+    let orders = position(&text, "down db_instance/eu-central-1/orders");
+    let shop = position(&text, "down db_cluster/eu-central-1/shop");
     assert!(web < orders && web < shop, "databases sleep last:\n{text}");
     assert_eq!(
         h.replicas("deployments", "shop", "web"),
@@ -292,13 +292,10 @@ async fn a_night_stops_the_staging_instance_and_cluster_and_a_morning_starts_the
     let morning = run(MONDAY);
     assert_ok(&morning);
     let text = stdout(&morning);
-    let orders = text
-        .find("up db_instance/eu-central-1/orders: ok")
-        .expect("orders started and available");
-    let shop = text
-        .find("up db_cluster/eu-central-1/shop: ok")
-        .expect("shop started and available");
-    let web = text.find("up deployment/shop/web").expect("web woken");
+    // `ok`: started and available.
+    let orders = position(&text, "up db_instance/eu-central-1/orders: ok");
+    let shop = position(&text, "up db_cluster/eu-central-1/shop: ok");
+    let web = position(&text, "up deployment/shop/web");
     assert!(orders < web && shop < web, "databases wake first:\n{text}");
     assert_eq!(h.replicas("deployments", "shop", "web"), (3, None));
     for (status, tags) in [

@@ -27,7 +27,7 @@ use super::{Error, Provider, Result, Retries};
 use crate::clock::{Clock, SystemClock};
 use crate::config::targets::{AsgTarget, Ec2Target, NodegroupTarget};
 use crate::config::{Config, TargetConfig};
-use crate::domain::{Action, Capacity, Footprint, Kind, Target};
+use crate::domain::{Action, Capacity, Footprint, Target};
 use crate::telemetry;
 
 mod asg;
@@ -149,12 +149,7 @@ enum Object {
     },
     Database {
         account: Account,
-        /// [`Kind::DbInstance`] or [`Kind::DbCluster`].
-        kind: Kind,
-        identifier: String,
-        arn: String,
-        /// Whether it ran when discovered.
-        running: bool,
+        database: rds::Handle,
     },
 }
 
@@ -521,14 +516,9 @@ impl ReadinessBatch {
                 ..
             } => (ReadinessBatch::Nodegroups(account, cluster), name),
             Object::Instance { account, id, .. } => (ReadinessBatch::Instances(account), id),
-            Object::Database {
-                account,
-                kind,
-                identifier,
-                ..
-            } => (
+            Object::Database { account, database } => (
                 ReadinessBatch::Databases(account),
-                rds::readiness_key(kind, &identifier),
+                rds::readiness_key(database.kind, &database.identifier),
             ),
         }
     }
@@ -742,18 +732,8 @@ impl Provider for AwsProvider {
                 ec2::start(client, id).await?;
                 ec2::untag_original(client, id).await
             }
-            (
-                Object::Database {
-                    account,
-                    kind,
-                    identifier,
-                    arn,
-                    running,
-                },
-                action,
-            ) => {
-                self.apply_database(account, (*kind, identifier, arn), *running, action)
-                    .await
+            (Object::Database { account, database }, action) => {
+                self.apply_database(account, database, action).await
             }
         }
     }

@@ -55,6 +55,19 @@ const STOPPABLE_CLUSTER_ENGINES: [&str; 5] = [
     "postgres",
 ];
 
+/// What curfew needs to act on a discovered database.
+#[derive(Debug, Clone)]
+pub(super) struct Handle {
+    /// [`Kind::DbInstance`] or [`Kind::DbCluster`].
+    pub kind: Kind,
+    /// The identifier the stop and start calls name.
+    pub identifier: String,
+    /// The ARN the tag calls name.
+    pub arn: String,
+    /// Whether it ran when discovered.
+    pub running: bool,
+}
+
 /// A DB instance or DB cluster as curfew reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Database {
@@ -481,7 +494,6 @@ impl AwsProvider {
             .map(|d| d.identifier.as_str())
             .collect();
         let now = self.clock.now();
-        let limit = Kind::DbInstance.max_stopped().unwrap_or_default();
         let mut found = Vec::new();
         for database in selected {
             let member_of_selected = database
@@ -491,6 +503,7 @@ impl AwsProvider {
             if member_of_selected {
                 continue;
             }
+            let limit = database.kind.max_stopped().unwrap_or_default();
             let restarted_by_cloud = match database.stopped_at() {
                 Some(since) if database.restart_in_question(now, limit) => {
                     started_by_aws_since(client, database, since).await?
@@ -503,10 +516,12 @@ impl AwsProvider {
             }
             let object = Object::Database {
                 account: scope.account.clone(),
-                kind: database.kind,
-                identifier: database.identifier.clone(),
-                arn: database.arn.clone(),
-                running: database.running(),
+                database: Handle {
+                    kind: database.kind,
+                    identifier: database.identifier.clone(),
+                    arn: database.arn.clone(),
+                    running: database.running(),
+                },
             };
             found.push((target, object));
         }
@@ -528,16 +543,16 @@ impl AwsProvider {
     pub(super) async fn apply_database(
         &self,
         account: &Account,
-        (kind, identifier, arn): (Kind, &str, &str),
-        running: bool,
+        database: &Handle,
         action: &Action,
     ) -> Result<()> {
         let client = &self.clients(account).rds;
+        let (kind, identifier, arn) = (database.kind, database.identifier.as_str(), &database.arn);
         let _permit = self.permit("rds").await;
         match action {
             Action::ScaleDown { original, .. } => {
                 tag(client, arn, &[(ORIGINAL_TAG, tags::encode(*original))]).await?;
-                if running {
+                if database.running {
                     stop(client, kind, identifier).await?;
                 }
                 let at = self
@@ -555,7 +570,7 @@ impl AwsProvider {
                         detail: format!("a database runs or is stopped, not {to}"),
                     });
                 }
-                if !running {
+                if !database.running {
                     start(client, kind, identifier).await?;
                 }
                 untag(client, arn).await
@@ -563,7 +578,7 @@ impl AwsProvider {
         }
     }
 
-    /// Whether each database of `keys` ([`readiness_key`]) is available or stopped.
+    /// Whether each database of `account` is available or stopped, by [`readiness_key`].
     pub(super) async fn databases_ready(
         &self,
         account: &Account,
