@@ -83,8 +83,7 @@ async fn create_cluster(moto: &Moto, id: &str, pairs: &[(&str, &str)]) {
         .unwrap();
 }
 
-/// An instance's status and tags.
-async fn instance(moto: &Moto, id: &str) -> (String, BTreeMap<String, String>) {
+async fn describe_instance(moto: &Moto, id: &str) -> aws_sdk_rds::types::DbInstance {
     let described = rds(moto)
         .await
         .describe_db_instances()
@@ -92,14 +91,16 @@ async fn instance(moto: &Moto, id: &str) -> (String, BTreeMap<String, String>) {
         .send()
         .await
         .unwrap();
-    let instance = &described.db_instances()[0];
-    let arn = instance.db_instance_arn().unwrap().to_string();
+    described.db_instances()[0].clone()
+}
+
+/// An instance's status and tags.
+async fn instance(moto: &Moto, id: &str) -> (String, BTreeMap<String, String>) {
+    let instance = describe_instance(moto, id).await;
+    let status = instance.db_instance_status().unwrap_or_default();
     (
-        instance
-            .db_instance_status()
-            .unwrap_or_default()
-            .to_string(),
-        tags_of(moto, &arn).await,
+        status.to_string(),
+        tags_of(moto, &instance_arn(moto, id).await).await,
     )
 }
 
@@ -149,17 +150,8 @@ fn curfew_tags(tags: &BTreeMap<String, String>) -> (Option<&str>, Option<&str>) 
 }
 
 async fn instance_arn(moto: &Moto, id: &str) -> String {
-    let described = rds(moto)
-        .await
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .unwrap();
-    described.db_instances()[0]
-        .db_instance_arn()
-        .unwrap()
-        .to_string()
+    let instance = describe_instance(moto, id).await;
+    instance.db_instance_arn().unwrap().to_string()
 }
 
 async fn set_tag(moto: &Moto, arn: &str, key: &str, value: &str) {
@@ -227,6 +219,12 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The standard output of a run that must have succeeded.
+fn succeeded(output: &Output) -> String {
+    assert_ok(output);
+    stdout(output)
+}
+
 fn assert_ok(output: &Output) {
     assert!(
         output.status.success(),
@@ -258,9 +256,7 @@ async fn a_night_stops_the_staging_instance_and_cluster_and_a_morning_starts_the
     };
 
     // Saturday: the workloads go first, the databases last; both stopped with the stop recorded.
-    let night = run(SATURDAY);
-    assert_ok(&night);
-    let text = stdout(&night);
+    let text = succeeded(&run(SATURDAY));
     let web = position(&text, "down deployment/shop/web");
     let orders = position(&text, "down db_instance/eu-central-1/orders");
     let shop = position(&text, "down db_cluster/eu-central-1/shop");
@@ -289,9 +285,7 @@ async fn a_night_stops_the_staging_instance_and_cluster_and_a_morning_starts_the
     }
 
     // Monday: the databases start first and are waited for; then the workloads.
-    let morning = run(MONDAY);
-    assert_ok(&morning);
-    let text = stdout(&morning);
+    let text = succeeded(&run(MONDAY));
     // `ok`: started and available.
     let orders = position(&text, "up db_instance/eu-central-1/orders: ok");
     let shop = position(&text, "up db_cluster/eu-central-1/shop: ok");
@@ -350,9 +344,7 @@ async fn a_database_aws_started_after_seven_days_is_stopped_again_and_one_starte
     start_instance(&moto, "restarted").await;
     start_instance(&moto, "by-hand").await;
 
-    let sunday = run_at(&moto, dir.path(), STAGING_DATABASES, SUNDAY);
-    assert_ok(&sunday);
-    let text = stdout(&sunday);
+    let text = succeeded(&run_at(&moto, dir.path(), STAGING_DATABASES, SUNDAY));
     let (status, tags) = instance(&moto, "restarted").await;
     assert_eq!(status, "stopped", "{text}");
     assert_eq!(
@@ -416,15 +408,8 @@ async fn replicas_cluster_members_and_multi_az_sql_server_are_reported_and_left_
         .await
         .unwrap();
 
-    let check = curfew(
-        &moto,
-        dir.path(),
-        NAMED_DATABASES,
-        &["check", "--discover"],
-        None,
-    );
-    assert_ok(&check);
-    let listed = stdout(&check);
+    let args = ["check", "--discover"];
+    let listed = succeeded(&curfew(&moto, dir.path(), NAMED_DATABASES, &args, None));
     for needle in [
         "discovered 4 targets",
         "db_instance/eu-central-1/orders-ro",
@@ -436,9 +421,7 @@ async fn replicas_cluster_members_and_multi_az_sql_server_are_reported_and_left_
         assert!(listed.contains(needle), "{needle} missing in:\n{listed}");
     }
 
-    let night = run_at(&moto, dir.path(), NAMED_DATABASES, SATURDAY);
-    assert_ok(&night);
-    let text = stdout(&night);
+    let text = succeeded(&run_at(&moto, dir.path(), NAMED_DATABASES, SATURDAY));
     assert!(text.contains("converged: 4 targets, 0 actions"), "{text}");
     assert!(
         text.contains(
