@@ -810,8 +810,15 @@ fn applied_view(targets: &[Target], outcomes: &[ActionOutcome]) -> Vec<Target> {
 /// for the last phase only when it is a Kubernetes tier. Node capacity and databases that
 /// nothing follows are not waited for, since every pass describes them afresh; a Kubernetes
 /// tier is, since the next pass plans from watch caches that must first have seen curfew's
-/// writes.
+/// writes. Databases being stopped are never waited for: nothing needs them stopped, and
+/// stopping takes minutes (a waking environment's phases may follow).
 fn awaits_readiness(phase: &[PlannedAction], last: bool) -> bool {
+    let stopping_databases = phase.iter().all(|planned| {
+        planned.tier == Tier::Databases && matches!(planned.action, Action::ScaleDown { .. })
+    });
+    if stopping_databases {
+        return false;
+    }
     !last
         || phase
             .iter()
@@ -921,6 +928,32 @@ mod tests {
         assert_eq!(woken[0].capacity, group(3));
         assert_eq!(woken[0].original, None);
         assert_eq!(instances(&woken[0]), 3);
+    }
+
+    #[test]
+    fn starting_databases_are_waited_for_and_stopping_ones_never() {
+        let database = |action| PlannedAction {
+            action,
+            tier: Tier::Databases,
+            environment: "staging".into(),
+            reason: "test".into(),
+        };
+        let start = [database(Action::ScaleUp {
+            target: "db_cluster/eu-central-1/orders".into(),
+            to: Capacity::Running(true),
+        })];
+        let stop = [database(Action::ScaleDown {
+            target: "db_cluster/eu-central-1/orders".into(),
+            original: Capacity::Running(true),
+            to: Capacity::Running(false),
+        })];
+        assert!(awaits_readiness(&start, false), "node groups wait for them");
+        assert!(!awaits_readiness(&start, true), "nothing follows them");
+        assert!(
+            !awaits_readiness(&stop, false),
+            "another environment may be waking"
+        );
+        assert!(!awaits_readiness(&stop, true));
     }
 
     #[test]
