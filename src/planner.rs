@@ -179,6 +179,8 @@ pub struct Skipped {
     pub reason: String,
     /// Whether this is a manual scale-up during downtime (an implicit override).
     pub implicit_override: bool,
+    /// Whether curfew cannot scale the target at all ([`crate::domain::TargetRules::unusable`]).
+    pub unusable: bool,
 }
 
 /// What to do now: actions in execution order, and what is left alone.
@@ -292,10 +294,13 @@ pub fn plan_actions(
             environment: target.environment.clone(),
             reason,
             implicit_override,
+            unusable: false,
         };
         if let Some(unusable) = &target.rules.unusable {
-            plan.skipped
-                .push(skip(format!("cannot be scaled: {unusable}"), false));
+            plan.skipped.push(Skipped {
+                unusable: true,
+                ..skip(format!("cannot be scaled: {unusable}"), false)
+            });
             continue;
         }
         let grace_period = target.rules.grace_period.unwrap_or(settings.grace_period);
@@ -829,6 +834,7 @@ mod tests {
                 "cannot be scaled: a read replica of orders, which RDS cannot stop"
             );
             assert!(!plan.skipped[0].implicit_override);
+            assert!(plan.skipped[0].unusable);
         }
     }
 

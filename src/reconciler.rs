@@ -731,18 +731,31 @@ impl Reconciler {
     }
 
     fn record_skipped(&self, skipped: &[Skipped]) {
-        let mut implicit: HashMap<&str, f64> = self
-            .config
-            .environments
-            .keys()
-            .map(|name| (name.as_str(), 0.0))
-            .collect();
-        for skip in skipped.iter().filter(|s| s.implicit_override) {
-            *implicit.entry(skip.environment.as_str()).or_default() += 1.0;
+        let zero = || -> HashMap<&str, f64> {
+            self.config
+                .environments
+                .keys()
+                .map(|name| (name.as_str(), 0.0))
+                .collect()
+        };
+        let (mut implicit, mut unusable) = (zero(), zero());
+        for skip in skipped {
+            let counts = if skip.implicit_override {
+                &mut implicit
+            } else if skip.unusable {
+                &mut unusable
+            } else {
+                continue;
+            };
+            *counts.entry(skip.environment.as_str()).or_default() += 1.0;
         }
-        for (environment, count) in implicit {
-            metrics::gauge!(telemetry::IMPLICIT_OVERRIDES, "environment" => environment.to_string())
-                .set(count);
+        for (gauge, counts) in [
+            (telemetry::IMPLICIT_OVERRIDES, implicit),
+            (telemetry::UNUSABLE_TARGETS, unusable),
+        ] {
+            for (environment, count) in counts {
+                metrics::gauge!(gauge, "environment" => environment.to_string()).set(count);
+            }
         }
     }
 

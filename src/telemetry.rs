@@ -21,6 +21,8 @@ pub const PROVIDER_ERRORS: &str = "curfew_provider_errors_total";
 pub const PROVIDER_RETRIES: &str = "curfew_provider_retries_total";
 /// Targets left alone because they were scaled up by hand during downtime.
 pub const IMPLICIT_OVERRIDES: &str = "curfew_implicit_overrides";
+/// Targets left alone because curfew cannot scale them (read replicas, cluster members, ...).
+pub const UNUSABLE_TARGETS: &str = "curfew_unusable_targets";
 /// 1 on the replica that holds the leadership (always 1 without leader election).
 pub const LEADER: &str = "curfew_leader";
 /// Reconcile passes by result.
@@ -104,6 +106,10 @@ pub fn describe_metrics() {
     describe_gauge!(
         IMPLICIT_OVERRIDES,
         "Targets scaled up by hand during downtime and left alone until the next change."
+    );
+    describe_gauge!(
+        UNUSABLE_TARGETS,
+        "Targets curfew cannot scale (read replicas, cluster members, engines that cannot stop), left alone."
     );
     describe_gauge!(LEADER, "1 on the replica that acts (holds the lease).");
     describe_counter!(RECONCILES, "Reconcile passes, by result.");
