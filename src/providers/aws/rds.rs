@@ -478,7 +478,7 @@ impl AwsProvider {
     /// The databases `config` selects. A cluster's members are reported only when their
     /// cluster is not selected too (then they are unusable on their own). A running database
     /// that curfew stopped less than seven days ago costs one DescribeEvents call, to learn
-    /// whether AWS started it.
+    /// whether AWS started it; when that call fails, the stop time alone decides.
     pub(super) async fn discover_databases(
         &self,
         scope: &Scope,
@@ -506,7 +506,13 @@ impl AwsProvider {
             let limit = database.kind.max_stopped().unwrap_or_default();
             let restarted_by_cloud = match database.stopped_at() {
                 Some(since) if database.restart_in_question(now, limit) => {
-                    started_by_aws_since(client, database, since).await?
+                    // Without the events the stop time alone decides.
+                    started_by_aws_since(client, database, since)
+                        .await
+                        .unwrap_or_else(|err| {
+                            tracing::warn!(error = %err, "RDS events not read; the stop time decides");
+                            false
+                        })
                 }
                 _ => false,
             };

@@ -451,20 +451,10 @@ fn mk_running_stopped_instance(stopped_at: &str) -> aws_sdk_rds::types::DbInstan
         .build()
 }
 
-/// Discovers the `orders` instance, stopped by curfew on 2026-12-05 and running again two
-/// days later, with RDS's events for it answering `events`.
-async fn discover_restarted(events: Vec<aws_sdk_rds::types::Event>) -> (Target, usize) {
-    use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
-    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+/// RDS's events since 2026-12-05T12:00:00Z for `orders`: `events`.
+fn events_rule(events: Vec<aws_sdk_rds::types::Event>) -> Rule {
     use aws_sdk_rds::operation::describe_events::DescribeEventsOutput;
-    let instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
-        DescribeDbInstancesOutput::builder()
-            .db_instances(mk_running_stopped_instance("2026-12-05T12:00:00Z"))
-            .build()
-    });
-    let clusters = mock!(aws_sdk_rds::Client::describe_db_clusters)
-        .then_output(|| DescribeDbClustersOutput::builder().build());
-    let described = mock!(aws_sdk_rds::Client::describe_events)
+    mock!(aws_sdk_rds::Client::describe_events)
         .match_requests(|request| {
             request.source_identifier() == Some("orders")
                 && request.start_time().map(|t| t.secs()) == Some(1_796_472_000)
@@ -473,8 +463,22 @@ async fn discover_restarted(events: Vec<aws_sdk_rds::types::Event>) -> (Target, 
             DescribeEventsOutput::builder()
                 .set_events(Some(events.clone()))
                 .build()
-        });
-    let clients = mk_rds_clients(&[&instances, &clusters, &described]).await;
+        })
+}
+
+/// Discovers the `orders` instance, stopped by curfew on 2026-12-05 and running again two
+/// days later, with RDS's events for it answered by `described`.
+async fn discover_restarted(described: &Rule) -> Target {
+    use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    let instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(mk_running_stopped_instance("2026-12-05T12:00:00Z"))
+            .build()
+    });
+    let clusters = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .then_output(|| DescribeDbClustersOutput::builder().build());
+    let clients = mk_rds_clients(&[&instances, &clusters, described]).await;
     let scope = Scope {
         environment: "staging".into(),
         account: Account {
@@ -495,7 +499,7 @@ async fn discover_restarted(events: Vec<aws_sdk_rds::types::Event>) -> (Target, 
     let aws = provider(vec![scope], vec![clients])
         .with_clock(Arc::new(crate::clock::ManualClock::new(two_days_later)));
     let mut targets = aws.discover().await.expect("discovered");
-    (targets.remove(0), described.num_calls())
+    targets.remove(0)
 }
 
 #[tokio::test]
@@ -506,22 +510,35 @@ async fn the_event_of_aws_starting_a_database_is_read_for_one_running_since_curf
             .message(message)
             .build()
     };
-    let (target, calls) = discover_restarted(vec![
+    let described = events_rule(vec![
         event("DB instance started"),
         event(
             "DB instance is being started due to it exceeding the maximum allowed time being stopped.",
         ),
-    ])
-    .await;
-    assert_eq!(calls, 1);
+    ]);
+    let target = discover_restarted(&described).await;
+    assert_eq!(described.num_calls(), 1);
     assert_eq!(target.capacity, Capacity::Running(true));
     let stopped = target.rules.stopped.expect("the stop is recorded");
     assert!(stopped.restarted_by_cloud);
     assert_eq!(stopped.at.to_rfc3339(), "2026-12-05T12:00:00+00:00");
 
-    let (target, _) = discover_restarted(vec![event("DB instance started")]).await;
+    let target = discover_restarted(&events_rule(vec![event("DB instance started")])).await;
     assert!(
         !target.rules.stopped.unwrap().restarted_by_cloud,
         "a start RDS does not attribute to itself"
     );
+}
+
+#[tokio::test]
+async fn events_that_cannot_be_read_leave_the_stop_time_to_decide() {
+    const DENIED: &str = r#"<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform rds:DescribeEvents</Message></Error><RequestId>3</RequestId></ErrorResponse>"#;
+    let denied = mock!(aws_sdk_rds::Client::describe_events)
+        .sequence()
+        .http_status(403, Some(DENIED.into()))
+        .build();
+    let target = discover_restarted(&denied).await;
+    assert_eq!(denied.num_calls(), 1);
+    let stopped = target.rules.stopped.expect("the stop is recorded");
+    assert!(!stopped.restarted_by_cloud);
 }
