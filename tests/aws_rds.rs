@@ -435,3 +435,77 @@ async fn replicas_cluster_members_and_multi_az_sql_server_are_reported_and_left_
         assert_eq!(curfew_tags(&tags), (None, None), "{id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_names_the_databases_it_leaves_alone_and_why() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    create_instance(&moto, "orders", "postgres", &[]).await;
+    rds(&moto)
+        .await
+        .create_db_instance_read_replica()
+        .db_instance_identifier("orders-ro")
+        .source_db_instance_identifier("orders")
+        .db_instance_class("db.t4g.micro")
+        .send()
+        .await
+        .unwrap();
+    let config = dir.path().join("curfew.yaml");
+    std::fs::write(&config, office_config(NAMED_DATABASES)).unwrap();
+    let mut service = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .envs(moto.env())
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = service.stdout.take().unwrap();
+    let announced = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("curfew: listening on http://")
+                .map(|rest| rest.trim_end_matches('/').to_string())
+        })
+        .expect("the service announces its address");
+
+    // Left alone whatever the schedule says, so this holds at any hour.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let unusable = loop {
+        let (status, body) = support::http::get(&announced, "/api/v1/environments");
+        assert_eq!(status, 200, "{body}");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let unusable = list["environments"][0]["unusable_targets"].clone();
+        if unusable.as_array().is_some_and(|a| a.len() == 2) || std::time::Instant::now() > deadline
+        {
+            break unusable;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = service.kill();
+    let _ = service.wait();
+    let reason_of = |target: &str| {
+        unusable
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|u| u["target"] == target)
+            .map(|u| u["reason"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|| panic!("{target} missing in {unusable}"))
+    };
+    assert!(
+        reason_of("db_instance/eu-central-1/orders-ro").contains("a read replica of orders"),
+        "{unusable}"
+    );
+    assert!(
+        reason_of("db_instance/eu-central-1/orders").contains("has read replicas (orders-ro)"),
+        "{unusable}"
+    );
+    for id in ["orders", "orders-ro"] {
+        assert_eq!(instance(&moto, id).await.0, "available", "{id}");
+    }
+}

@@ -44,10 +44,22 @@ pub struct EnvironmentView {
     pub overrides: Vec<Override>,
     /// Targets left alone because they were scaled up by hand during downtime.
     pub implicit_overrides: Vec<String>,
+    /// Targets curfew cannot scale (read replicas, cluster members, databases that cannot
+    /// stop), left alone whatever the schedule says, with the reason.
+    pub unusable_targets: Vec<UnusableTarget>,
     /// What the environment costs per hour now, in dollars; `null` when costs are not tracked.
     pub cost_per_hour: Option<f64>,
     /// Dollars saved this month (UTC) so far; `null` when costs are not tracked.
     pub month_to_date_savings: Option<f64>,
+}
+
+/// A target curfew cannot scale, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnusableTarget {
+    /// The target's id.
+    pub target: String,
+    /// Why it is left alone.
+    pub reason: String,
 }
 
 /// The answer of the list endpoint.
@@ -202,6 +214,14 @@ fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> E
                     .iter()
                     .filter(|s| s.implicit_override && s.environment == environment.name)
                     .map(|s| s.target.clone())
+                    .collect(),
+                unusable_targets: skipped
+                    .iter()
+                    .filter(|s| s.unusable && s.environment == environment.name)
+                    .map(|s| UnusableTarget {
+                        target: s.target.clone(),
+                        reason: s.reason.clone(),
+                    })
                     .collect(),
                 cost_per_hour: costs.get(&environment.name).map(|c| c.per_hour),
                 month_to_date_savings: costs

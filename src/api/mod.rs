@@ -42,7 +42,7 @@ mod status_page;
 
 pub use self::audit::AuditPage;
 pub use self::auth::{Caller, Role, Tokens};
-pub use self::environments::{EnvironmentList, EnvironmentView, ViewCache};
+pub use self::environments::{EnvironmentList, EnvironmentView, UnusableTarget, ViewCache};
 pub use self::error::{ApiError, ErrorBody};
 pub use self::overrides::{CreateOverride, OverrideList};
 pub use self::rate_limit::RateLimiter;
