@@ -4,9 +4,10 @@
 //! ConfigMap `curfew-audit` shared by every replica. Reads come from a cached copy; a write
 //! names the version it was based on and, when another replica wrote in between, re-reads,
 //! appends its entries to the newer log and tries again, so no replica's entries are lost.
-//! The log keeps the newest entries that fit the store (20,000, and below 1 MiB in a
-//! ConfigMap).
+//! The log keeps the newest entries that fit the store: at most 20,000, below 4 MiB in the
+//! state directory and below 900 KiB in a ConfigMap.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -182,13 +183,14 @@ impl AuditLog {
             .count()
     }
 
-    /// Whether an `event` about override `id` was recorded.
-    pub fn has_override_event(&self, event: &str, id: &str) -> bool {
-        let target = override_target(id);
+    /// The targets of the recorded entries of `event` (`override/<id>` for override events).
+    pub fn targets_of(&self, event: &str) -> HashSet<String> {
         self.cached()
             .value
             .iter()
-            .any(|entry| entry.event == event && entry.target.as_deref() == Some(target.as_str()))
+            .filter(|entry| entry.event == event)
+            .filter_map(|entry| entry.target.clone())
+            .collect()
     }
 
     /// How many entries the log holds.

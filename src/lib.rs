@@ -22,6 +22,8 @@
 //!   limits, the status page, `/metrics` and the OpenAPI document.
 //! * [`notify`] sends webhook notifications over the small [`http_client`].
 //! * [`cli`] holds the command-line commands, each a small function over the library.
+//! * [`text`] refuses and escapes the characters of free text that could forge log lines or
+//!   drive a terminal.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -43,3 +45,4 @@ pub mod reconciler;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod text;

@@ -179,12 +179,15 @@ pub struct Skipped {
     pub reason: String,
     /// Whether this is a manual scale-up during downtime (an implicit override).
     pub implicit_override: bool,
+    /// Whether curfew cannot scale the target at all ([`crate::domain::TargetRules::unusable`]).
+    pub unusable: bool,
 }
 
 /// What to do now: actions in execution order, and what is left alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ActionPlan {
-    /// Sleeping actions, workloads first, then waking actions, nodes first.
+    /// Sleeping actions, workloads first and databases last, then waking actions, databases
+    /// first.
     pub actions: Vec<PlannedAction>,
     /// Targets left alone on purpose.
     pub skipped: Vec<Skipped>,
@@ -291,7 +294,15 @@ pub fn plan_actions(
             environment: target.environment.clone(),
             reason,
             implicit_override,
+            unusable: false,
         };
+        if let Some(unusable) = &target.rules.unusable {
+            plan.skipped.push(Skipped {
+                unusable: true,
+                ..skip(format!("cannot be scaled: {unusable}"), false)
+            });
+            continue;
+        }
         let grace_period = target.rules.grace_period.unwrap_or(settings.grace_period);
         match (decision.state, target.original) {
             (State::Down, None) if target.capacity == target.down => {}
@@ -307,13 +318,32 @@ pub fn plan_actions(
                 })),
             },
             (State::Down, Some(original)) if target.capacity == original => {
-                // The original was stored but the scale-down never happened (a crash between
-                // a provider's tag write and its resize): finish it.
-                plan.actions.push(planned(Action::ScaleDown {
+                let stop_again = planned(Action::ScaleDown {
                     target: target.id.clone(),
                     original,
                     to: target.down,
-                }));
+                });
+                match running_again(target, now) {
+                    // The original was stored but the scale-down never happened (a crash
+                    // between a provider's tag write and its resize): finish it.
+                    RunningAgain::Interrupted => plan.actions.push(stop_again),
+                    RunningAgain::ByTheCloud => {
+                        let days = target.kind.max_stopped().map_or(0, |d| d.num_days());
+                        plan.actions.push(PlannedAction {
+                            reason: format!(
+                                "started again by the cloud after {days} days stopped; {}",
+                                decision.reason
+                            ),
+                            ..stop_again
+                        });
+                    }
+                    RunningAgain::ByHand if settings.enforce => plan.actions.push(stop_again),
+                    RunningAgain::ByHand => plan.skipped.push(skip(
+                        "started by hand during downtime: left alone until the next scheduled change"
+                            .to_string(),
+                        true,
+                    )),
+                }
             }
             (State::Down, Some(original)) if target.capacity != target.down => {
                 if settings.enforce {
@@ -350,6 +380,32 @@ pub fn plan_actions(
     plan
 }
 
+/// Why a target runs at the original curfew stored when it put it down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunningAgain {
+    /// The scale-down never happened: a crash between storing the original and the stop.
+    Interrupted,
+    /// The cloud started it by itself ([`Kind::max_stopped`]): stop it again.
+    ByTheCloud,
+    /// A person started it: an implicit override, like a manual scale-up.
+    ByHand,
+}
+
+/// Tells apart the ways a target that curfew stopped can run again. Only kinds the cloud
+/// starts by itself keep a record of the stop; without one the stop never happened. With
+/// one, the target runs again because the cloud said it started it, or because the cloud's
+/// limit has passed since the stop, or else because a person started it.
+fn running_again(target: &Target, now: DateTime<Utc>) -> RunningAgain {
+    let (Some(limit), Some(stopped)) = (target.kind.max_stopped(), target.rules.stopped) else {
+        return RunningAgain::Interrupted;
+    };
+    if stopped.restarted_by_cloud || now - stopped.at >= limit {
+        RunningAgain::ByTheCloud
+    } else {
+        RunningAgain::ByHand
+    }
+}
+
 /// The capacity to restore on waking: the stored original, except that a group's maximum
 /// raised while it slept (say by Terraform) is kept.
 fn restored(original: Capacity, current: Capacity) -> Capacity {
@@ -368,11 +424,15 @@ fn restored(original: Capacity, current: Capacity) -> Capacity {
     }
 }
 
-/// Sleeping first (workloads, then StatefulSets, then nodes), then waking (nodes first).
-fn execution_rank(planned: &PlannedAction) -> (u8, u8) {
-    let tier = planned.tier as u8;
+/// Sleeping first (workloads, then StatefulSets, then nodes, then databases), then waking
+/// (databases first).
+fn execution_rank(planned: &PlannedAction) -> (u8, usize) {
+    let tier = Tier::WAKE_ORDER
+        .iter()
+        .position(|tier| *tier == planned.tier)
+        .unwrap_or(0);
     match planned.action {
-        Action::ScaleDown { .. } => (0, 2 - tier),
+        Action::ScaleDown { .. } => (0, Tier::WAKE_ORDER.len() - tier),
         Action::ScaleUp { .. } => (1, tier),
     }
 }
@@ -382,8 +442,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::domain::testing::{at, mk_target};
-    use crate::domain::{Capacity, Kind};
+    use crate::domain::testing::{at, mk_database_target, mk_target};
+    use crate::domain::{Capacity, Kind, StopRecord};
     use chrono::Duration;
 
     fn now() -> DateTime<Utc> {
@@ -562,13 +622,12 @@ mod tests {
             PlanSettings::default(),
         );
         assert_eq!(plan.actions[0].action, scale_down_web(3));
-        assert!(
-            plan.actions[0]
-                .reason
-                .starts_with("curfew.dev/uptime on deployment shop/web: "),
-            "{}",
-            plan.actions[0].reason
-        );
+        assert_first_reason_starts_with(&plan, "curfew.dev/uptime on deployment shop/web: ");
+    }
+
+    fn assert_first_reason_starts_with(plan: &ActionPlan, prefix: &str) {
+        let reason = &plan.actions[0].reason;
+        assert!(reason.starts_with(prefix), "{reason}");
     }
 
     #[test]
@@ -624,11 +683,12 @@ mod tests {
     }
 
     #[test]
-    fn waking_goes_nodes_then_statefulsets_then_the_rest_and_sleeping_reverses() {
+    fn waking_goes_databases_then_nodes_then_statefulsets_then_the_rest_and_sleeping_reverses() {
         let waking = [
             mk_target("deployment/a", Kind::Deployment, 0, Some(1)),
             mk_target("stateful_set/b", Kind::StatefulSet, 0, Some(1)),
             mk_target("auto_scaling_group/c", Kind::AutoScalingGroup, 0, Some(1)),
+            mk_database_target(false, Some(true)),
         ];
         let plan = plan_actions(
             now(),
@@ -638,9 +698,15 @@ mod tests {
         );
         assert_eq!(
             ids(&plan),
-            ["auto_scaling_group/c", "stateful_set/b", "deployment/a"]
+            [
+                "db_cluster/eu-central-1/orders",
+                "auto_scaling_group/c",
+                "stateful_set/b",
+                "deployment/a"
+            ]
         );
         let sleeping = [
+            mk_database_target(true, None),
             mk_target("auto_scaling_group/c", Kind::AutoScalingGroup, 1, None),
             mk_target("deployment/a", Kind::Deployment, 1, None),
             mk_target("stateful_set/b", Kind::StatefulSet, 1, None),
@@ -653,8 +719,123 @@ mod tests {
         );
         assert_eq!(
             ids(&plan),
-            ["deployment/a", "stateful_set/b", "auto_scaling_group/c"]
+            [
+                "deployment/a",
+                "stateful_set/b",
+                "auto_scaling_group/c",
+                "db_cluster/eu-central-1/orders"
+            ]
         );
+    }
+
+    /// The Aurora cluster running again at night, curfew having stopped it `days_ago` (none:
+    /// no stop recorded), the cloud reporting its own start or not.
+    fn database_running_again(days_ago: Option<i64>, restarted_by_cloud: bool) -> Target {
+        let mut database = mk_database_target(true, Some(true));
+        database.rules.stopped = days_ago.map(|days| StopRecord {
+            at: now() - Duration::days(days),
+            restarted_by_cloud,
+        });
+        database
+    }
+
+    fn night_plan(target: Target, settings: PlanSettings) -> ActionPlan {
+        plan_actions(now(), &decisions(State::Down), &[target], settings)
+    }
+
+    fn stop_database() -> Action {
+        Action::ScaleDown {
+            target: "db_cluster/eu-central-1/orders".into(),
+            original: Capacity::Running(true),
+            to: Capacity::Running(false),
+        }
+    }
+
+    #[test]
+    fn a_database_running_seven_days_after_curfew_stopped_it_was_started_by_the_cloud_and_stops_again()
+     {
+        for days in [7, 9] {
+            let plan = night_plan(
+                database_running_again(Some(days), false),
+                PlanSettings::default(),
+            );
+            assert_eq!(plan.actions[0].action, stop_database(), "{days} days");
+            assert_first_reason_starts_with(
+                &plan,
+                "started again by the cloud after 7 days stopped",
+            );
+        }
+        let reported = night_plan(
+            database_running_again(Some(2), true),
+            PlanSettings::default(),
+        );
+        assert_eq!(
+            reported.actions[0].action,
+            stop_database(),
+            "the cloud said so"
+        );
+    }
+
+    #[test]
+    fn a_database_started_sooner_was_started_by_hand_and_is_an_implicit_override() {
+        let plan = night_plan(
+            database_running_again(Some(6), false),
+            PlanSettings::default(),
+        );
+        assert!(plan.actions.is_empty(), "{plan:?}");
+        assert!(plan.skipped[0].implicit_override);
+        assert!(
+            plan.skipped[0]
+                .reason
+                .contains("started by hand during downtime")
+        );
+        let enforce = PlanSettings {
+            enforce: true,
+            ..PlanSettings::default()
+        };
+        let plan = night_plan(database_running_again(Some(6), false), enforce);
+        assert_eq!(plan.actions[0].action, stop_database());
+    }
+
+    #[test]
+    fn a_database_running_without_a_recorded_stop_finishes_the_interrupted_stop() {
+        let plan = night_plan(database_running_again(None, false), PlanSettings::default());
+        assert_eq!(plan.actions[0].action, stop_database());
+        assert_eq!(plan.actions[0].reason, "test");
+    }
+
+    #[test]
+    fn a_database_stopped_before_curfew_is_left_stopped_on_wake() {
+        let stopped = mk_database_target(false, None);
+        let plan = plan_actions(
+            now(),
+            &decisions(State::Up),
+            &[stopped],
+            PlanSettings::default(),
+        );
+        assert!(plan.actions.is_empty(), "{plan:?}");
+        assert!(plan.skipped.is_empty());
+    }
+
+    #[test]
+    fn an_unusable_target_is_reported_and_left_alone_whatever_the_schedule() {
+        let mut replica = mk_database_target(true, None);
+        replica.rules.unusable = Some("a read replica of orders, which RDS cannot stop".into());
+        for state in [State::Down, State::Up] {
+            let plan = plan_actions(
+                now(),
+                &decisions(state),
+                std::slice::from_ref(&replica),
+                PlanSettings::default(),
+            );
+            assert!(plan.actions.is_empty(), "{plan:?}");
+            assert_eq!(
+                plan.skipped[0].reason,
+                "cannot be scaled: a read replica of orders, which RDS cannot stop"
+            );
+            assert!(!plan.skipped[0].implicit_override);
+            assert!(plan.skipped[0].unusable);
+        }
     }
 
     #[test]

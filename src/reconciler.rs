@@ -82,7 +82,8 @@ const FIRST_READINESS_POLL: Duration = Duration::milliseconds(50);
 pub const MIN_REAL_TICK: StdDuration = StdDuration::from_millis(100);
 /// How soon a pass that met a conflict is followed by another (clock time).
 const REQUEUE_AFTER: Duration = Duration::seconds(1);
-/// Longest real time a readiness wait lasts, whatever the clock says.
+/// Longest real time a readiness wait lasts, whatever the clock says, unless its timeout is
+/// longer (databases).
 const READINESS_REAL_CAP: StdDuration = StdDuration::from_secs(600);
 
 impl Default for RetryPolicy {
@@ -115,6 +116,9 @@ pub struct Settings {
     pub readiness_timeout: Duration,
     /// How often readiness is polled.
     pub readiness_poll: Duration,
+    /// How long the databases tier may take to become available before the next tier goes
+    /// ahead anyway.
+    pub database_readiness_timeout: Duration,
     /// Retries of provider calls.
     pub retry: RetryPolicy,
     /// Actions applied at once within a tier.
@@ -135,6 +139,7 @@ impl Settings {
             tick: config.tick,
             readiness_timeout: config.readiness_timeout,
             readiness_poll: config.readiness_poll,
+            database_readiness_timeout: config.database_readiness_timeout,
             retry: RetryPolicy::default(),
             concurrency: config.concurrency,
             dry_run: false,
@@ -616,7 +621,12 @@ impl Reconciler {
     ) -> (Vec<ActionOutcome>, bool) {
         let (mut outcomes, preempted) = self.apply_all(phase).await;
         outcomes.sort_by(|a, b| a.planned.action.target().cmp(b.planned.action.target()));
-        let interrupted = preempted || (wait && self.await_readiness(&mut outcomes).await);
+        let timeout = if phase.iter().any(|planned| planned.tier == Tier::Databases) {
+            self.settings.database_readiness_timeout
+        } else {
+            self.settings.readiness_timeout
+        };
+        let interrupted = preempted || (wait && self.await_readiness(&mut outcomes, timeout).await);
         self.record_outcomes(&outcomes).await;
         (outcomes, interrupted)
     }
@@ -705,11 +715,12 @@ impl Reconciler {
     }
 
     /// Polls readiness of the successfully applied targets, all of them in one batched
-    /// call per poll, until all are ready, the readiness timeout (clock time) passes, or the
-    /// trigger fires (an override changed); returns whether the trigger ended the wait.
-    async fn await_readiness(&self, outcomes: &mut [ActionOutcome]) -> bool {
-        let deadline = self.clock.now() + self.settings.readiness_timeout;
-        let real_cap = Instant::now() + READINESS_REAL_CAP;
+    /// call per poll, until all are ready, `timeout` (clock time) passes, or the trigger
+    /// fires (an override changed); returns whether the trigger ended the wait.
+    async fn await_readiness(&self, outcomes: &mut [ActionOutcome], timeout: Duration) -> bool {
+        let deadline = self.clock.now() + timeout;
+        let real_cap =
+            Instant::now() + READINESS_REAL_CAP.max(timeout.to_std().unwrap_or_default());
         for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
             outcome.awaited = true;
         }
@@ -882,18 +893,31 @@ impl Reconciler {
     }
 
     fn record_skipped(&self, skipped: &[Skipped]) {
-        let mut implicit: HashMap<&str, f64> = self
-            .config
-            .environments
-            .keys()
-            .map(|name| (name.as_str(), 0.0))
-            .collect();
-        for skip in skipped.iter().filter(|s| s.implicit_override) {
-            *implicit.entry(skip.environment.as_str()).or_default() += 1.0;
+        let zero = || -> HashMap<&str, f64> {
+            self.config
+                .environments
+                .keys()
+                .map(|name| (name.as_str(), 0.0))
+                .collect()
+        };
+        let (mut implicit, mut unusable) = (zero(), zero());
+        for skip in skipped {
+            let counts = if skip.implicit_override {
+                &mut implicit
+            } else if skip.unusable {
+                &mut unusable
+            } else {
+                continue;
+            };
+            *counts.entry(skip.environment.as_str()).or_default() += 1.0;
         }
-        for (environment, count) in implicit {
-            metrics::gauge!(telemetry::IMPLICIT_OVERRIDES, "environment" => environment.to_string())
-                .set(count);
+        for (gauge, counts) in [
+            (telemetry::IMPLICIT_OVERRIDES, implicit),
+            (telemetry::UNUSABLE_TARGETS, unusable),
+        ] {
+            for (environment, count) in counts {
+                metrics::gauge!(gauge, "environment" => environment.to_string()).set(count);
+            }
         }
     }
 
@@ -965,11 +989,22 @@ fn applied_view(targets: &[Target], outcomes: &[ActionOutcome]) -> Vec<Target> {
 }
 
 /// Whether a pass waits for a phase's targets to be ready: always when another tier follows;
-/// for the last phase only when it is a Kubernetes tier. Node capacity that nothing follows is
-/// not waited for, since every pass describes it afresh; a Kubernetes tier is, since the next
-/// pass plans from watch caches that must first have seen curfew's writes.
+/// for the last phase only when it is a Kubernetes tier. Node capacity and databases that
+/// nothing follows are not waited for, since every pass describes them afresh; a Kubernetes
+/// tier is, since the next pass plans from watch caches that must first have seen curfew's
+/// writes. Databases being stopped are never waited for: nothing needs them stopped, and
+/// stopping takes minutes (a waking environment's phases may follow).
 fn awaits_readiness(phase: &[PlannedAction], last: bool) -> bool {
-    !last || phase.iter().any(|planned| planned.tier != Tier::Nodes)
+    let stopping_databases = phase.iter().all(|planned| {
+        planned.tier == Tier::Databases && matches!(planned.action, Action::ScaleDown { .. })
+    });
+    if stopping_databases {
+        return false;
+    }
+    !last
+        || phase
+            .iter()
+            .any(|planned| !matches!(planned.tier, Tier::Nodes | Tier::Databases))
 }
 
 /// Splits ordered actions into phases: one per direction and tier.
@@ -1084,6 +1119,32 @@ mod tests {
             .map(|n| discovery_retry_delay(n).num_seconds())
             .collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+
+    #[test]
+    fn starting_databases_are_waited_for_and_stopping_ones_never() {
+        let database = |action| PlannedAction {
+            action,
+            tier: Tier::Databases,
+            environment: "staging".into(),
+            reason: "test".into(),
+        };
+        let start = [database(Action::ScaleUp {
+            target: "db_cluster/eu-central-1/orders".into(),
+            to: Capacity::Running(true),
+        })];
+        let stop = [database(Action::ScaleDown {
+            target: "db_cluster/eu-central-1/orders".into(),
+            original: Capacity::Running(true),
+            to: Capacity::Running(false),
+        })];
+        assert!(awaits_readiness(&start, false), "node groups wait for them");
+        assert!(!awaits_readiness(&start, true), "nothing follows them");
+        assert!(
+            !awaits_readiness(&stop, false),
+            "another environment may be waking"
+        );
+        assert!(!awaits_readiness(&stop, true));
     }
 
     #[test]

@@ -65,6 +65,16 @@ pub enum Error {
         /// The document.
         path: PathBuf,
     },
+    /// A write on a blocking thread did not finish: the thread panicked or the runtime shut
+    /// down under it.
+    #[error("{path}: the write did not finish: {source}")]
+    Unfinished {
+        /// The file.
+        path: PathBuf,
+        /// Why the thread ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// A value could not be serialised.
     #[error("cannot serialise {name}: {detail}")]
     Serialise {
@@ -87,6 +97,7 @@ impl Error {
             Error::Kubernetes { .. } => "kubernetes",
             Error::Contended { .. } => "contended",
             Error::Superseded { .. } => "superseded",
+            Error::Unfinished { .. } => "unfinished",
             Error::Serialise { .. } => "serialise",
         }
     }
@@ -260,12 +271,28 @@ impl StateDir {
 
     /// Writes state file `name` atomically.
     pub fn save<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(value).map_err(|err| Error::Serialise {
-            name: name.to_string(),
-            detail: err.to_string(),
-        })?;
-        write_atomically(&self.file(name), &bytes)
+        write_atomically(&self.file(name), &to_pretty_bytes(name, value)?)
     }
+}
+
+/// Serialises document `name` for people to read.
+pub fn to_pretty_bytes<T: Serialize>(name: &str, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|err| Error::Serialise {
+        name: name.to_string(),
+        detail: err.to_string(),
+    })
+}
+
+/// [`write_atomically`] on a blocking thread, so that a slow disk never holds up the threads
+/// that answer requests.
+pub async fn write_atomically_off_thread(path: PathBuf, bytes: Vec<u8>) -> Result<()> {
+    let written = path.clone();
+    tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+        .await
+        .map_err(|source| Error::Unfinished {
+            path: written,
+            source,
+        })?
 }
 
 /// One process owns a state directory: files carry no versions and writes never conflict.
@@ -279,14 +306,22 @@ impl DocumentStore for StateDir {
     }
 
     async fn write(&self, name: &str, text: String, _version: Option<&str>) -> Result<Written> {
-        write_atomically(&self.file(name), text.as_bytes())?;
+        write_atomically_off_thread(self.file(name), text.into_bytes()).await?;
         Ok(Written::Stored(None))
     }
 
     fn location(&self, name: &str) -> PathBuf {
         self.file(name)
     }
+
+    /// Documents are rewritten whole: keeping them below 4 MiB keeps each write cheap.
+    fn max_bytes(&self) -> Option<usize> {
+        Some(STATE_DIR_DOCUMENT_BYTES)
+    }
 }
+
+/// The largest document (the audit log) kept in a state directory.
+pub const STATE_DIR_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Writes `bytes` to `path` through a temporary file, fsync and rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -21,6 +21,8 @@ pub const PROVIDER_ERRORS: &str = "curfew_provider_errors_total";
 pub const PROVIDER_RETRIES: &str = "curfew_provider_retries_total";
 /// Targets left alone because they were scaled up by hand during downtime.
 pub const IMPLICIT_OVERRIDES: &str = "curfew_implicit_overrides";
+/// Targets left alone because curfew cannot scale them (read replicas, cluster members, ...).
+pub const UNUSABLE_TARGETS: &str = "curfew_unusable_targets";
 /// 1 on the replica that holds the leadership (always 1 without leader election).
 pub const LEADER: &str = "curfew_leader";
 /// Reconcile passes by result.
@@ -60,6 +62,13 @@ pub const DISCOVERY_RETRIES: &str = "curfew_discovery_retries_total";
 
 /// HTTP requests served, by route and status.
 pub const HTTP_REQUESTS: &str = "curfew_http_requests_total";
+/// HTTP connections open now.
+pub const HTTP_CONNECTIONS: &str = "curfew_http_connections";
+/// HTTP connections closed, by reason (`ended`, `header_timeout`, `idle_timeout`, `stalled`,
+/// `evicted`, `refused`, `shutdown`).
+pub const HTTP_CONNECTIONS_CLOSED: &str = "curfew_http_connections_closed_total";
+/// Failed accepts of HTTP connections (for example, too many open files).
+pub const HTTP_ACCEPT_ERRORS: &str = "curfew_http_accept_errors_total";
 
 /// Histogram buckets for reconcile durations, in seconds.
 const RECONCILE_BUCKETS: [f64; 12] = [
@@ -106,6 +115,10 @@ pub fn describe_metrics() {
         IMPLICIT_OVERRIDES,
         "Targets scaled up by hand during downtime and left alone until the next change."
     );
+    describe_gauge!(
+        UNUSABLE_TARGETS,
+        "Targets curfew cannot scale (read replicas, cluster members, engines that cannot stop), left alone."
+    );
     describe_gauge!(LEADER, "1 on the replica that acts (holds the lease).");
     describe_counter!(RECONCILES, "Reconcile passes, by result.");
     describe_counter!(
@@ -113,6 +126,15 @@ pub fn describe_metrics() {
         "Times a group's on-demand share was raised after spot capacity failures, by region."
     );
     describe_counter!(HTTP_REQUESTS, "HTTP requests served, by route and status.");
+    describe_gauge!(HTTP_CONNECTIONS, "HTTP connections open now.");
+    describe_counter!(
+        HTTP_CONNECTIONS_CLOSED,
+        "HTTP connections closed, by reason."
+    );
+    describe_counter!(
+        HTTP_ACCEPT_ERRORS,
+        "Failed accepts of HTTP connections (for example, too many open files)."
+    );
     describe_counter!(
         KUBE_ANNOTATION_ERRORS,
         "Kubernetes objects left alone because of an unusable annotation, by annotation."
@@ -195,13 +217,79 @@ pub fn install_prometheus() -> Result<PrometheusHandle, String> {
 }
 
 /// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).
+///
+/// Every field value is escaped with [`text::escape`](crate::text::escape), so text from
+/// requests or stored state can neither forge a log line nor send a terminal control codes.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
+        .fmt_fields(escaped_fields())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// Formats log fields like tracing's default (`message`, then `name=value` pairs), with every
+/// value escaped.
+fn escaped_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::text::escape(&text);
+        if field.name() == "message" {
+            write!(writer, "{text}")
+        } else {
+            write!(writer, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use super::*;
+
+    #[test]
+    fn log_fields_cannot_forge_a_line_or_send_control_codes() {
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(escaped_fields())
+            .with_ansi(false)
+            .with_writer(move || WriteInto(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let reason = "rehearsal\n2026-12-01T00:00:00Z  INFO forged\u{1b}]0;owned\u{7}\u{202e}";
+            tracing::info!(reason = %reason, "scaled {}", "web\r\nINFO");
+        });
+        let text = String::from_utf8(written.lock().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains(
+                r"reason=rehearsal\u000a2026-12-01T00:00:00Z  INFO forged\u001b]0;owned\u0007\u202e"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r"scaled web\u000d\u000aINFO"), "{text}");
+    }
+
+    struct WriteInto(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for WriteInto {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

@@ -29,6 +29,7 @@ fn write_tokens(dir: &Path) -> PathBuf {
         sha256_hex(OPERATOR)
     );
     std::fs::write(&path, yaml).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     path
 }
 
@@ -215,7 +216,7 @@ fn overrides_and_the_audit_log_survive_kill_9_and_a_restart() {
         "the override to take effect",
         Duration::from_secs(2),
         || {
-            let (_, list) = service.json("GET", "/api/v1/environments", None, None);
+            let (_, list) = service.json("GET", "/api/v1/environments", Some(OPERATOR), None);
             (list["environments"][0]["override_id"] == id.as_str()
                 && list["environments"][0]["state"] == "up")
                 .then_some(())
@@ -453,10 +454,18 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
     assert!(location.starts_with("/?created="), "{location}");
 
     let page = chromium(&["--dump-dom".into(), service.url(&location)]);
-    assert!(page.contains("release rehearsal from the page"), "{page}");
     assert!(
-        page.contains("created."),
+        page.contains("created: staging-eu up until"),
         "the page confirms the override: {page}"
+    );
+    assert!(
+        !page.contains("release rehearsal from the page"),
+        "who and why are not public: {page}"
+    );
+    let (_, list) = service.json("GET", "/api/v1/overrides", Some(OPERATOR), None);
+    assert_eq!(
+        list["overrides"][0]["reason"], "release rehearsal from the page",
+        "{list}"
     );
     assert!(
         page.contains("until Sat") || page.contains("until "),

@@ -113,6 +113,31 @@ fn check_lists_every_error_with_file_line_column_and_exits_2() {
 }
 
 #[test]
+fn check_discover_lists_the_simulated_estate_with_its_databases_and_writes_no_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/demo.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args(["check", "--discover", "-c"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .expect("curfew runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let listed = text(&output.stdout);
+    for needle in [
+        "discovered 45 targets",
+        "db_cluster/eu-orders",
+        "staging-eu  running",
+        "db_instance/us-analytics",
+    ] {
+        assert!(listed.contains(needle), "{needle} missing in:\n{listed}");
+    }
+    assert!(!listed.contains("left alone"), "{listed}");
+    let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(written.is_empty(), "check wrote {written:?}");
+}
+
+#[test]
 fn unknown_key_is_an_error_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("typo.yaml");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// The layers from the bottom, and the modules in each. A module path names itself and what
 /// is below it (`cost` covers `cost::model`), unless a longer path has a place of its own.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("core", &["domain", "calendar"]),
+    ("core", &["domain", "calendar", "text"]),
     ("decisions", &["planner", "cost"]),
     ("support", &["clock", "telemetry", "http_client"]),
     ("configuration", &["config"]),

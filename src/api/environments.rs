@@ -1,5 +1,10 @@
 //! `GET /api/v1/environments`: each environment's state, reason, next transition and active
-//! overrides. Needs no token.
+//! overrides.
+//!
+//! Needs no token. Without one it shows what anyone may know: each environment's state, why
+//! (the calendar's rule, or `override until T` without who and why), the next change, costs
+//! and how many overrides are active. A token adds the overrides of the environments in its
+//! scope (ids, who, why), as `GET /api/v1/overrides` shows them.
 
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
@@ -10,8 +15,9 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::auth::{Caller, MaybeAuthenticated};
 use crate::calendar::State;
-use crate::domain::Override;
+use crate::domain::{Override, active_override};
 use crate::planner;
 use crate::reconciler::Unseen;
 
@@ -30,12 +36,18 @@ pub struct EnvironmentView {
     pub next_transition_local: Option<String>,
     /// The schedule's zone.
     pub timezone: String,
-    /// The override deciding it, if any.
+    /// The override deciding it, if any and the caller's token covers the environment.
     pub override_id: Option<String>,
-    /// Every active override of the environment, newest first.
+    /// How many overrides of the environment are active (all of them, seen or not).
+    pub override_count: usize,
+    /// The environment's active overrides, newest first, when the caller's token covers the
+    /// environment; empty otherwise.
     pub overrides: Vec<Override>,
     /// Targets left alone because they were scaled up by hand during downtime.
     pub implicit_overrides: Vec<String>,
+    /// Targets curfew cannot scale (read replicas, cluster members, databases that cannot
+    /// stop), left alone whatever the schedule says, with the reason.
+    pub unusable_targets: Vec<UnusableTarget>,
     /// What the environment costs per hour now, in dollars; `null` when costs are not tracked.
     pub cost_per_hour: Option<f64>,
     /// Dollars saved this month (UTC) so far; `null` when costs are not tracked.
@@ -85,6 +97,15 @@ pub fn degraded(environment: &str, unseen: &[Unseen]) -> Option<Degraded> {
     })
 }
 
+/// A target curfew cannot scale, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnusableTarget {
+    /// The target's id.
+    pub target: String,
+    /// Why it is left alone.
+    pub reason: String,
+}
+
 /// The answer of the list endpoint.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnvironmentList {
@@ -94,23 +115,36 @@ pub struct EnvironmentList {
     pub environments: Vec<EnvironmentView>,
 }
 
-/// Lists every environment, decided now.
+/// Lists every environment, decided now; a token adds the overrides in its scope.
 #[utoipa::path(
     get,
     path = "/api/v1/environments",
     tag = "environments",
-    responses((status = 200, description = "Every environment", body = EnvironmentList))
-)]
-pub async fn list(AxumState(state): AxumState<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.environments_cache.body(&state).await,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every environment", body = EnvironmentList),
+        (status = 401, description = "An unknown token", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
     )
-        .into_response()
+)]
+pub async fn list(
+    AxumState(state): AxumState<AppState>,
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+) -> Response {
+    let body = match caller {
+        None => state.environments_cache.body(&state).await,
+        Some(caller) => {
+            let stored = state.overrides.list().await.unwrap_or_default();
+            let list = views_of(&state, &stored, Some(&caller));
+            Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The serialised list, reused until something it depends on changes: the overrides, the
-/// reconciler's latest pass, or the clock reaching the next transition or override end.
+/// The serialised list as anyone may see it, reused until something it depends on changes:
+/// the overrides, the reconciler's latest pass, or the clock reaching the next transition or
+/// override end.
 #[derive(Debug, Default)]
 pub struct ViewCache {
     cached: RwLock<Option<Cached>>,
@@ -144,7 +178,7 @@ impl ViewCache {
         {
             return cached.body.clone();
         }
-        let list = views_of(state, &overrides);
+        let list = views_of(state, &overrides, None);
         let body = Bytes::from(serde_json::to_vec(&list).unwrap_or_default());
         let valid_until = list
             .environments
@@ -168,15 +202,17 @@ impl ViewCache {
     }
 }
 
-/// The environments as the API and the status page show them, decided at the clock's now
-/// (so an override shows at once, before the reconcile pass it triggered has finished).
-pub async fn views(state: &AppState) -> EnvironmentList {
+/// The environments as anyone may see them (the status page), decided at the clock's now (so
+/// an override shows at once, before the reconcile pass it triggered has finished), and the
+/// stored overrides they were decided with.
+pub async fn public_views(state: &AppState) -> (EnvironmentList, Vec<Override>) {
     let stored = state.overrides.list().await.unwrap_or_default();
-    views_of(state, &stored)
+    (views_of(state, &stored, None), stored)
 }
 
-/// The environments decided at the clock's now with the `stored` overrides.
-fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
+/// The environments decided at the clock's now with the `stored` overrides, as `caller` (none:
+/// anyone) may see them.
+fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> EnvironmentList {
     let now = state.clock.now();
     let (skipped, unseen) = {
         let status = state.status.read();
@@ -201,21 +237,44 @@ fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
                 .cloned()
                 .collect();
             overrides.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            let override_count = overrides.len();
+            let visible = caller.is_some_and(|c| c.in_scope(&environment.name));
+            let (reason, override_id) = match (visible, &decision.override_id) {
+                (false, Some(_)) => {
+                    let until = active_override(stored, &environment.name, now)
+                        .map(|o| o.until.to_rfc3339())
+                        .unwrap_or_default();
+                    (format!("override until {until}"), None)
+                }
+                _ => (decision.reason, decision.override_id),
+            };
+            if !visible {
+                overrides.clear();
+            }
             EnvironmentView {
                 name: environment.name.clone(),
                 state: decision.state,
-                reason: decision.reason,
+                reason,
                 next_transition: decision.next_change,
                 next_transition_local: decision
                     .next_change
                     .map(|at| at.with_timezone(&zone).to_rfc3339()),
                 timezone: zone.name().to_string(),
-                override_id: decision.override_id,
+                override_id,
+                override_count,
                 overrides,
                 implicit_overrides: skipped
                     .iter()
                     .filter(|s| s.implicit_override && s.environment == environment.name)
                     .map(|s| s.target.clone())
+                    .collect(),
+                unusable_targets: skipped
+                    .iter()
+                    .filter(|s| s.unusable && s.environment == environment.name)
+                    .map(|s| UnusableTarget {
+                        target: s.target.clone(),
+                        reason: s.reason.clone(),
+                    })
                     .collect(),
                 cost_per_hour: costs.get(&environment.name).map(|c| c.per_hour),
                 month_to_date_savings: costs

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditLog;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::cost::tracker::CostTracker;
 use crate::notify::Notifier;
 use crate::overrides::OverrideStore;
@@ -32,6 +32,8 @@ mod audit;
 pub mod auth;
 mod environments;
 mod error;
+pub mod headers;
+pub mod listener;
 pub mod openapi;
 mod overrides;
 mod plan;
@@ -40,7 +42,7 @@ mod status_page;
 
 pub use self::audit::AuditPage;
 pub use self::auth::{Caller, Role, Tokens};
-pub use self::environments::{EnvironmentList, EnvironmentView, ViewCache};
+pub use self::environments::{EnvironmentList, EnvironmentView, UnusableTarget, ViewCache};
 pub use self::error::{ApiError, ErrorBody};
 pub use self::overrides::{CreateOverride, OverrideList};
 pub use self::rate_limit::RateLimiter;
@@ -68,6 +70,11 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Per-token rate limits.
     pub limiter: Arc<RateLimiter>,
+    /// Failed authentication attempts per client address.
+    pub failed_auth: Arc<RateLimiter>,
+    /// Serialises creating overrides in this process, so the limits on active overrides
+    /// hold.
+    pub creating: Arc<tokio::sync::Mutex<()>>,
     /// Webhook notifications, when configured.
     pub notifier: Option<Notifier>,
     /// The environments list, serialised once per change.
@@ -81,6 +88,8 @@ impl AppState {
     pub fn serving(handles: service::Handles, tokens: Tokens) -> Self {
         AppState {
             limiter: Arc::new(RateLimiter::new(handles.config.server.rate_limit)),
+            failed_auth: Arc::new(RateLimiter::failed_auth(handles.config.server.failed_auth)),
+            creating: Arc::default(),
             config: handles.config,
             status: handles.status,
             metrics: handles.metrics,
@@ -100,17 +109,18 @@ impl AppState {
 pub fn serve_service(tokens: Tokens) -> service::ServeApi {
     Box::new(move |handles, listener, shutdown| {
         Box::pin(async move {
+            let config = handles.config.clone();
             let router = router(AppState::serving(handles, tokens));
-            serve(listener, router, shutdown).await
+            serve(listener, router, &config.server, shutdown).await
         })
     })
 }
 
-/// The tokens the API accepts: `tokens_file` when given, else the configuration's
-/// `server.tokens_file`, else none.
+/// The tokens the API accepts, checked against the environments of `config`: `tokens_file`
+/// when given, else the configuration's `server.tokens_file`, else none.
 pub fn load_tokens(config: &Config, tokens_file: Option<&Path>) -> auth::Result<Tokens> {
     match tokens_file.or(config.server.tokens_file.as_deref()) {
-        Some(path) => Tokens::load(path),
+        Some(path) => Tokens::load(path, config),
         None => Ok(Tokens::none()),
     }
 }
@@ -121,6 +131,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.server.request_timeout;
     Router::new()
         .route("/", get(status_page::page))
+        .route("/status.css", get(status_page::stylesheet))
         .route("/keep-up", post(status_page::keep_up))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -139,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(count_requests))
         .layer(middleware::map_response(error::json_errors))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
+        .layer(middleware::map_response(headers::secure))
         .with_state(state)
 }
 
@@ -174,15 +186,15 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then drains connections.
+/// Serves `router` on `listener` within the server's limits until `shutdown` is cancelled,
+/// then drains connections (see [`listener`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    server: &ServerConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    listener::serve(listener, router, server, shutdown).await
 }
 
 /// Liveness: the process answers.

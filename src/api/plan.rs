@@ -41,11 +41,9 @@ pub async fn plan(
     Path(name): Path<String>,
     Query(query): Query<PlanQuery>,
 ) -> Result<Json<EnvironmentPlan>, ApiError> {
-    let environment = state
-        .config
-        .environments
-        .get(&name)
-        .ok_or_else(|| ApiError::not_found(format!("no environment '{name}'")))?;
+    let environment = state.config.environments.get(&name).ok_or_else(|| {
+        ApiError::not_found(format!("no environment '{}'", crate::text::escape(&name)))
+    })?;
     let from = query
         .from
         .map(|at| at.with_timezone(&Utc))

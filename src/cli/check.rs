@@ -1,29 +1,38 @@
-//! `curfew check`: validate a configuration and summarise it on one screen.
+//! `curfew check`: validate a configuration and summarise it on one screen; with
+//! `--discover`, also list what its targets select now and what curfew must leave alone.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::EXIT_BAD_INPUT;
+use crate::clock::SystemClock;
 use crate::config::{Config, Error};
+use crate::domain::Target;
 use crate::planner;
+use crate::providers::Discovery;
+use crate::providers::sim::Estate;
+use crate::service;
 
-/// Validates `path`; prints a summary (exit 0) or every error (exit 2).
-pub fn run(path: &Path, now: DateTime<Utc>) -> u8 {
+/// Validates `path` and the tokens file it names; prints a summary (exit 0) or every error
+/// (exit 2). With `discover`, it then discovers the targets (exit 1 when that fails).
+pub fn run(path: &Path, now: DateTime<Utc>, discover: bool) -> u8 {
     match Config::load(path) {
         Ok(config) => {
+            if let Err(code) = super::load_tokens(&config, None) {
+                return code;
+            }
             print!("{}", summary(&config, now));
+            if discover {
+                return discovery(&config, now);
+            }
             0
         }
         Err(err) => {
             eprintln!("{err}");
             if let Error::Invalid(diagnostics) = &err {
-                eprintln!(
-                    "{}: {} error{}",
-                    path.display(),
-                    diagnostics.len(),
-                    if diagnostics.len() == 1 { "" } else { "s" }
-                );
+                eprintln!("{}", super::error_count(path, diagnostics.len()));
             }
             EXIT_BAD_INPUT
         }
@@ -65,6 +74,72 @@ pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
             },
             decision.state,
         );
+    }
+    out
+}
+
+/// Discovers the targets of `config` (the simulated estate in memory when it has one) and
+/// prints them; exit 1 when discovery fails or a target selection could not be read.
+fn discovery(config: &Config, now: DateTime<Utc>) -> u8 {
+    let discovered = match &config.simulation {
+        Some(simulation) => Estate::from_config(simulation, config.environments.values(), now)
+            .map(|estate| Discovery::complete(estate.targets(now)))
+            .map_err(|err| err.to_string()),
+        None => {
+            let runtime = match super::service::runtime() {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
+            };
+            runtime.block_on(async {
+                // The state directory is only used by the simulated estate.
+                let provider =
+                    service::build_provider(config, Arc::new(SystemClock), Path::new("."))
+                        .await
+                        .map_err(|err| err.to_string())?;
+                provider.discover().await.map_err(|err| err.to_string())
+            })
+        }
+    };
+    match discovered {
+        Ok(discovery) => {
+            print!("{}", describe_targets(&discovery.targets));
+            if discovery.undiscovered.is_empty() {
+                return 0;
+            }
+            eprintln!("error: targets not discovered:");
+            for unseen in &discovery.undiscovered {
+                eprintln!(
+                    "  {}: {}: {}",
+                    unseen.environment, unseen.selection, unseen.error
+                );
+            }
+            1
+        }
+        Err(err) => {
+            eprintln!("error: discovery: {err}");
+            1
+        }
+    }
+}
+
+/// One line per discovered target: id, environment, capacity, and why it is left alone when
+/// curfew cannot scale it.
+pub fn describe_targets(targets: &[Target]) -> String {
+    let mut out = format!(
+        "discovered {} target{}\n",
+        targets.len(),
+        if targets.len() == 1 { "" } else { "s" }
+    );
+    let width = targets.iter().map(|t| t.id.len()).max().unwrap_or(0);
+    for target in targets {
+        out += &format!(
+            "  {:<width$}  {}  {}",
+            target.id, target.environment, target.capacity
+        );
+        if let Some(reason) = &target.rules.unusable {
+            out += &format!("; left alone: {reason}");
+        }
+        out.push('\n');
     }
     out
 }

@@ -14,6 +14,7 @@ use crate::calendar::State;
 use crate::domain::Override;
 use crate::http_client::HttpClient;
 use crate::overrides::resolve_until;
+use crate::text;
 
 /// How long one request to the service may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -117,7 +118,7 @@ fn finish<T>(outcome: Outcome<T>, print: impl FnOnce(T)) -> u8 {
             0
         }
         Err(Failure(message, code)) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", text::escape(&message));
             code
         }
     }
@@ -134,11 +135,11 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, u8> {
         })
 }
 
+/// Prints `value` as JSON, with the characters that could drive a terminal escaped (still
+/// valid JSON).
 fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    let json = serde_json::to_string_pretty(value).unwrap_or_default();
+    println!("{}", text::escape_json(&json));
 }
 
 /// Runs `curfew status`.
@@ -160,7 +161,7 @@ pub fn status(args: ServerArgs) -> u8 {
                     env.next_transition
                         .map(|at| local(at, zone))
                         .unwrap_or_else(|| "-".into()),
-                    env.overrides.len().to_string(),
+                    env.override_count.to_string(),
                     env.cost_per_hour
                         .map(|c| format!("{c:.2}"))
                         .unwrap_or_else(|| "n/a".into()),
@@ -231,11 +232,11 @@ pub fn create(args: ServerArgs, request: CreateArgs) -> u8 {
         }
         println!(
             "created override {}: {} {} until {} ({})",
-            created.id,
-            created.environment,
+            text::escape(&created.id),
+            text::escape(&created.environment),
             created.state,
             created.until.to_rfc3339(),
-            created.reason
+            text::escape(&created.reason)
         );
     })
 }
@@ -298,7 +299,8 @@ pub fn cancel(args: ServerArgs, id: &str) -> u8 {
         }
         println!(
             "cancelled override {} on {}; the calendar decides again",
-            cancelled.id, cancelled.environment
+            text::escape(&cancelled.id),
+            text::escape(&cancelled.environment)
         );
     })
 }
@@ -310,9 +312,18 @@ fn local(at: DateTime<Utc>, zone: Tz) -> String {
 }
 
 /// Prints rows under headers in columns two spaces apart; the last column is not padded.
+/// Cells are escaped: text from the service cannot move the cursor or forge a row.
 fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| text::escape(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -333,7 +344,7 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
         println!("{}", text.join("  "));
     };
     line(headers.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
 }

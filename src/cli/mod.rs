@@ -35,6 +35,10 @@ pub enum Command {
         /// The configuration file.
         #[arg(short, long)]
         config: PathBuf,
+        /// Also discover what the targets select now, and what curfew must leave alone
+        /// (exit 1 when discovery fails).
+        #[arg(long)]
+        discover: bool,
     },
     /// Show every transition per environment in a window (default: now to +7 days).
     Plan {
@@ -145,7 +149,7 @@ fn parse_state(text: &str) -> Result<crate::calendar::State, String> {
 pub fn run(cli: Cli) -> u8 {
     let now = Utc::now();
     match cli.command {
-        Command::Check { config } => check::run(&config, now),
+        Command::Check { config, discover } => check::run(&config, now, discover),
         Command::Plan {
             config,
             from,
@@ -195,6 +199,32 @@ fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
         eprintln!("{err}");
         EXIT_BAD_INPUT
     })
+}
+
+/// Loads and checks the tokens the API accepts (`tokens_file`, else the configuration's
+/// `server.tokens_file`, else none), printing every problem; `Err` holds the exit status.
+fn load_tokens(
+    config: &crate::config::Config,
+    tokens_file: Option<&std::path::Path>,
+) -> Result<crate::api::Tokens, u8> {
+    crate::api::load_tokens(config, tokens_file).map_err(|err| {
+        eprintln!("{err}");
+        if let crate::api::auth::Error::Invalid(problems) = &err
+            && let Some(first) = problems.first()
+        {
+            eprintln!("{}", error_count(&first.file, problems.len()));
+        }
+        EXIT_BAD_INPUT
+    })
+}
+
+/// `FILE: 3 errors`.
+fn error_count(path: &std::path::Path, count: usize) -> String {
+    format!(
+        "{}: {count} error{}",
+        path.display(),
+        if count == 1 { "" } else { "s" }
+    )
 }
 
 /// Checks that a time window is not empty; `Err` holds the exit status.

@@ -64,6 +64,10 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(config) => Arc::new(config),
         Err(code) => return code,
     };
+    let tokens = match super::load_tokens(&config, None) {
+        Ok(tokens) => tokens,
+        Err(code) => return code,
+    };
     let clock: Arc<dyn Clock> = match args.at {
         // One pass "as if it were T": decisions at T, waiting in real time from there.
         Some(at) => Arc::new(WarpedClock::new(at, 1.0)),
@@ -100,13 +104,6 @@ pub fn run(args: RunArgs) -> u8 {
             }
         });
     }
-    let tokens = match api::load_tokens(&options.config, None) {
-        Ok(tokens) => tokens,
-        Err(err) => {
-            eprintln!("error: tokens: {err}");
-            return 1;
-        }
-    };
     runtime.block_on(async {
         match service::run(options, api::serve_service(tokens), |addr| {
             tracing::info!(%addr, "listening");
@@ -132,6 +129,9 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
             "{}: {} ({})",
             decision.environment, decision.state, decision.reason
         );
+    }
+    for skipped in &report.plan.skipped {
+        println!("  left alone {}: {}", skipped.target, skipped.reason);
     }
     for outcome in &report.outcomes {
         let status = match &outcome.error {
@@ -176,12 +176,6 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
 
 /// Runs `curfew demo`.
 pub fn demo(args: DemoArgs) -> u8 {
-    if let Some(tokens) = &args.tokens
-        && !tokens.is_file()
-    {
-        eprintln!("error: tokens file {} does not exist", tokens.display());
-        return EXIT_BAD_INPUT;
-    }
     if !(args.speed.is_finite() && args.speed > 0.0) {
         eprintln!("error: --speed must be a positive number");
         return EXIT_BAD_INPUT;
@@ -193,6 +187,10 @@ pub fn demo(args: DemoArgs) -> u8 {
             return 1;
         }
     };
+    let tokens = match super::load_tokens(&config, args.tokens.as_deref()) {
+        Ok(tokens) => tokens,
+        Err(code) => return code,
+    };
     let speed = args.speed;
     let settings = Settings::from_config(&config.reconciler);
     let options = Options {
@@ -201,13 +199,6 @@ pub fn demo(args: DemoArgs) -> u8 {
         state_dir: args.state_dir,
         settings,
         listen: Some(args.listen),
-    };
-    let tokens = match api::load_tokens(&options.config, args.tokens.as_deref()) {
-        Ok(tokens) => tokens,
-        Err(err) => {
-            eprintln!("error: tokens: {err}");
-            return 1;
-        }
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -241,7 +232,8 @@ fn default_state_dir(config: &Config) -> PathBuf {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+/// A multi-threaded runtime; `Err` holds the exit status after saying why it failed.
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

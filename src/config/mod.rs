@@ -24,10 +24,13 @@ pub mod selector;
 pub mod targets;
 mod validate;
 
-pub use self::diagnostic::{Diagnostic, closest};
-pub use self::raw::{KubernetesState, NotificationsConfig, RateLimitConfig};
+pub use self::diagnostic::{Diagnostic, closest, render_all};
+pub use self::raw::{
+    FailedAuthConfig, KubernetesState, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig,
+};
 pub use self::sections::{KubernetesConfig, ReconcilerConfig, ServerConfig, WriteRate};
 pub use self::targets::TargetConfig;
+pub(crate) use self::validate::syntax_message;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +44,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The file was read but is not valid; every problem is listed.
-    #[error("{}", render(.0))]
+    #[error("{}", diagnostic::render_all(.0))]
     Invalid(Vec<Diagnostic>),
 }
 
@@ -53,14 +56,6 @@ impl Error {
             Error::Read { .. } => &[],
         }
     }
-}
-
-fn render(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Result type of configuration loading.
@@ -183,6 +178,42 @@ mod tests {
     fn server_limits_and_notifications_have_defaults_and_are_read() {
         let config = load("  listen: 127.0.0.1:9000\n").unwrap();
         assert_eq!(config.server.body_limit_bytes, 16 * 1024);
+        let limits = &config.server;
+        let seconds = std::time::Duration::from_secs;
+        assert_eq!(
+            (
+                limits.header_read_timeout,
+                limits.idle_timeout,
+                limits.request_timeout
+            ),
+            (seconds(10), seconds(60), seconds(10))
+        );
+        assert_eq!(limits.max_connections, 128);
+        assert_eq!(
+            (
+                limits.overrides.max_active_per_environment,
+                limits.overrides.max_active_per_token
+            ),
+            (20, 10)
+        );
+        assert_eq!(
+            (limits.failed_auth.per_minute, limits.failed_auth.burst),
+            (10, 10)
+        );
+        let tuned = load(
+            "  header_read_timeout: 2s\n  idle_timeout: 1m30s\n  max_connections: 16\n  overrides: { max_active_per_token: 3 }\n  failed_auth: { burst: 4 }\n",
+        )
+        .unwrap()
+        .server;
+        assert_eq!(tuned.header_read_timeout, seconds(2));
+        assert_eq!(tuned.idle_timeout, seconds(90));
+        assert_eq!(tuned.max_connections, 16);
+        assert_eq!(tuned.overrides.max_active_per_token, 3);
+        assert_eq!(tuned.overrides.max_active_per_environment, 20);
+        assert_eq!(
+            (tuned.failed_auth.per_minute, tuned.failed_auth.burst),
+            (10, 4)
+        );
         assert_eq!(config.server.rate_limit, RateLimitConfig::default());
         assert_eq!(config.server.notifications, None);
         let config = load(
@@ -200,13 +231,17 @@ mod tests {
     #[test]
     fn bad_server_limits_and_webhooks_are_errors_with_their_location() {
         let err = load(
-            "  body_limit_bytes: 0\n  request_timeout: soon\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"https://hooks.slack.com/x\", minutes_before: 0 }\n",
+            "  body_limit_bytes: 0\n  request_timeout: soon\n  idle_timeout: 5\n  max_connections: 0\n  overrides: { max_active_per_environment: 0 }\n  failed_auth: { per_minute: 0 }\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"https://hooks.slack.com/x\", minutes_before: 0 }\n",
         )
         .unwrap_err();
         let text = err.to_string();
         for needle in [
             "body_limit_bytes",
             "request_timeout",
+            "idle_timeout",
+            "max_connections",
+            "max_active_per_environment",
+            "failed_auth",
             "rate_limit",
             "http://",
             "minutes_before",
@@ -248,7 +283,7 @@ mod tests {
         );
 
         let text = format!(
-            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, concurrency: 4, events: false, event_qps: 2, event_queue: 50 }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
+            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, database_readiness_timeout: 45m, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, concurrency: 4, events: false, event_qps: 2, event_queue: 50 }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
         );
         let config = Config::from_yaml(&text, Path::new("c.yaml")).unwrap();
         assert_eq!(
@@ -257,6 +292,7 @@ mod tests {
                 tick: Duration::minutes(1),
                 readiness_timeout: Duration::minutes(5),
                 readiness_poll: Duration::seconds(2),
+                database_readiness_timeout: Duration::minutes(45),
                 concurrency: 4,
                 enforce: true,
             }
@@ -295,7 +331,7 @@ mod tests {
     #[test]
     fn bad_reconciler_and_kubernetes_settings_are_errors_with_their_location_and_a_hint() {
         let text = format!(
-            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\nkubernetes:\n  qps: 0\n  burst: 0\n  concurrency: 0\n  event_qps: -1\n  event_queue: 0\n  event: true\n"
+            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\n  database_readiness_timeout: 10m\nkubernetes:\n  qps: 0\n  burst: 0\n  concurrency: 0\n  event_qps: -1\n  event_queue: 0\n  event: true\n"
         );
         let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
         assert!(err.to_string().contains("unknown field `event`"), "{err}");
@@ -306,7 +342,7 @@ mod tests {
             .iter()
             .map(|d| (d.line, d.message.as_str()))
             .collect();
-        assert_eq!(found.len(), 8, "{err}");
+        assert_eq!(found.len(), 9, "{err}");
         for (line, needle) in [
             (4, "reconciler.tick: bad duration 'soon'"),
             (
@@ -314,11 +350,15 @@ mod tests {
                 "reconciler.readiness_poll is longer than reconciler.readiness_timeout",
             ),
             (6, "reconciler.concurrency 0 must be between 1 and 1024"),
-            (8, "kubernetes.qps 0 must be a positive number"),
-            (9, "kubernetes.burst must be greater than zero"),
-            (10, "kubernetes.concurrency 0 must be between 1 and 256"),
-            (11, "kubernetes.event_qps -1 must be a positive number"),
-            (12, "kubernetes.event_queue 0 must be between 1 and 100000"),
+            (
+                7,
+                "reconciler.database_readiness_timeout is shorter than reconciler.readiness_poll",
+            ),
+            (9, "kubernetes.qps 0 must be a positive number"),
+            (10, "kubernetes.burst must be greater than zero"),
+            (11, "kubernetes.concurrency 0 must be between 1 and 256"),
+            (12, "kubernetes.event_qps -1 must be a positive number"),
+            (13, "kubernetes.event_queue 0 must be between 1 and 100000"),
         ] {
             assert!(
                 found.iter().any(|(l, m)| *l == line && m.contains(needle)),
@@ -336,7 +376,7 @@ mod tests {
         };
         assert!(hint("timezon: UTC\n").contains("check the spelling"));
         let target = format!(
-            "{BASE}environments:\n  staging:\n    schedule: office\n    targets:\n      - aws_rds: {{ names: [db] }}\n"
+            "{BASE}environments:\n  staging:\n    schedule: office\n    targets:\n      - aws_lambda: {{ names: [db] }}\n"
         );
         assert!(
             hint(&target).contains("targets are kubernetes"),

@@ -131,6 +131,19 @@ pub struct RawServer {
     pub rate_limit: RateLimitConfig,
     /// Webhook notifications; none when absent.
     pub notifications: Option<NotificationsConfig>,
+    /// Longest time a client may take to send a request's headers, e.g. `10s` (the default).
+    pub header_read_timeout: Option<Located>,
+    /// How long a keep-alive connection may sit idle between requests, e.g. `60s` (the
+    /// default).
+    pub idle_timeout: Option<Located>,
+    /// Most connections served at once (default 128).
+    pub max_connections: Option<Spanned<usize>>,
+    /// How many overrides may be active at once.
+    #[serde(default)]
+    pub overrides: OverrideLimitsConfig,
+    /// Failed authentication attempts allowed per client address.
+    #[serde(default)]
+    pub failed_auth: FailedAuthConfig,
 }
 
 /// The reconcile loop's settings as written; every key is optional.
@@ -143,6 +156,8 @@ pub struct RawReconciler {
     pub readiness_timeout: Option<Located>,
     /// How often readiness is polled.
     pub readiness_poll: Option<Located>,
+    /// How long the databases tier may take to become available before the next goes ahead.
+    pub database_readiness_timeout: Option<Located>,
     /// Actions applied at once within a tier.
     pub concurrency: Option<Spanned<usize>>,
     /// Scale manually scaled-up targets down again instead of leaving them up.
@@ -167,31 +182,61 @@ pub struct RawKubernetes {
     pub event_queue: Option<Spanned<usize>>,
 }
 
-/// A token bucket per API token: `per_second` requests on average, bursts of `burst`.
+/// How many overrides may be active at once; a key left out keeps its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    /// Sustained requests per second per token.
-    #[serde(default = "default_per_second")]
-    pub per_second: u32,
-    /// Requests a token may make at once after being idle.
-    #[serde(default = "default_burst")]
+#[serde(default, deny_unknown_fields)]
+pub struct OverrideLimitsConfig {
+    /// Active overrides per environment.
+    pub max_active_per_environment: usize,
+    /// Active overrides created by one token.
+    pub max_active_per_token: usize,
+}
+
+impl Default for OverrideLimitsConfig {
+    fn default() -> Self {
+        OverrideLimitsConfig {
+            max_active_per_environment: 20,
+            max_active_per_token: 10,
+        }
+    }
+}
+
+/// A token bucket of failed authentication attempts per client address; a key left out keeps
+/// its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailedAuthConfig {
+    /// Sustained failed attempts per minute.
+    pub per_minute: u32,
+    /// Failed attempts allowed at once after a quiet spell.
     pub burst: u32,
 }
 
-fn default_per_second() -> u32 {
-    10
+impl Default for FailedAuthConfig {
+    fn default() -> Self {
+        FailedAuthConfig {
+            per_minute: 10,
+            burst: 10,
+        }
+    }
 }
 
-fn default_burst() -> u32 {
-    20
+/// A token bucket per API token: `per_second` requests on average, bursts of `burst`; a key
+/// left out keeps its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per token.
+    pub per_second: u32,
+    /// Requests a token may make at once after being idle.
+    pub burst: u32,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            per_second: default_per_second(),
-            burst: default_burst(),
+            per_second: 10,
+            burst: 20,
         }
     }
 }

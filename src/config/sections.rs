@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 
-use super::raw::{NotificationsConfig, RateLimitConfig};
+use super::raw::{FailedAuthConfig, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig};
 
 /// Where the HTTP server listens unless configured.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -15,11 +15,20 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// The longest time a request may take unless configured.
 pub const DEFAULT_REQUEST_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// The longest time a client may take to send a request's headers unless configured.
+pub const DEFAULT_HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// How long a keep-alive connection may sit idle between requests unless configured.
+pub const DEFAULT_IDLE_TIMEOUT: StdDuration = StdDuration::from_secs(60);
+/// The most connections served at once unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
 
 /// The longest time between reconcile passes unless configured.
 pub const DEFAULT_TICK: Duration = Duration::seconds(30);
 /// How long a tier may take to become ready unless configured.
 pub const DEFAULT_READINESS_TIMEOUT: Duration = Duration::minutes(10);
+/// How long the databases tier may take to become available unless configured: starting an
+/// RDS instance or an Aurora cluster takes minutes.
+pub const DEFAULT_DATABASE_READINESS_TIMEOUT: Duration = Duration::minutes(30);
 /// How often readiness is polled unless configured.
 pub const DEFAULT_READINESS_POLL: Duration = Duration::seconds(5);
 /// Actions applied at once within a tier unless configured.
@@ -54,6 +63,16 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
     /// Webhook notifications; none when absent.
     pub notifications: Option<NotificationsConfig>,
+    /// Longest time a client may take to send a request's headers.
+    pub header_read_timeout: StdDuration,
+    /// How long a keep-alive connection may sit idle between requests.
+    pub idle_timeout: StdDuration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// How many overrides may be active at once.
+    pub overrides: OverrideLimitsConfig,
+    /// Failed authentication attempts allowed per client address.
+    pub failed_auth: FailedAuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +84,11 @@ impl Default for ServerConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             rate_limit: RateLimitConfig::default(),
             notifications: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            overrides: OverrideLimitsConfig::default(),
+            failed_auth: FailedAuthConfig::default(),
         }
     }
 }
@@ -79,6 +103,9 @@ pub struct ReconcilerConfig {
     pub readiness_timeout: Duration,
     /// How often readiness is polled.
     pub readiness_poll: Duration,
+    /// How long the databases tier may take to become available before the next tier goes
+    /// ahead anyway.
+    pub database_readiness_timeout: Duration,
     /// Actions applied at once within a tier.
     pub concurrency: usize,
     /// Scale manually scaled-up targets down again instead of treating them as overrides.
@@ -91,6 +118,7 @@ impl Default for ReconcilerConfig {
             tick: DEFAULT_TICK,
             readiness_timeout: DEFAULT_READINESS_TIMEOUT,
             readiness_poll: DEFAULT_READINESS_POLL,
+            database_readiness_timeout: DEFAULT_DATABASE_READINESS_TIMEOUT,
             concurrency: DEFAULT_CONCURRENCY,
             enforce: false,
         }

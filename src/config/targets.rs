@@ -28,6 +28,8 @@ pub enum TargetConfig {
     AwsEksNodegroup(NodegroupTarget),
     /// Standalone EC2 instances chosen by tags.
     AwsEc2(Ec2Target),
+    /// RDS DB instances and Aurora DB clusters.
+    AwsRds(RdsTarget),
 }
 
 impl TargetConfig {
@@ -38,6 +40,7 @@ impl TargetConfig {
             TargetConfig::AwsAsg(_) => "aws_asg",
             TargetConfig::AwsEksNodegroup(_) => "aws_eks_nodegroup",
             TargetConfig::AwsEc2(_) => "aws_ec2",
+            TargetConfig::AwsRds(_) => "aws_rds",
         }
     }
 
@@ -66,6 +69,11 @@ impl TargetConfig {
             TargetConfig::AwsEc2(e) => {
                 format!("aws_ec2 {} in {}", selection(&[], &e.tags), e.region)
             }
+            TargetConfig::AwsRds(r) => {
+                let mut names = r.instances.clone();
+                names.extend(r.clusters.iter().map(|c| format!("cluster {c}")));
+                format!("aws_rds {} in {}", selection(&names, &r.tags), r.region)
+            }
         }
     }
 }
@@ -82,6 +90,8 @@ pub enum RawTargetConfig {
     AwsEksNodegroup(NodegroupTarget),
     /// Standalone EC2 instances chosen by tags.
     AwsEc2(Ec2Target),
+    /// RDS DB instances and Aurora DB clusters.
+    AwsRds(RdsTarget),
 }
 
 /// What is wrong with a target's settings, as `(field, message)` pairs.
@@ -112,6 +122,7 @@ impl TryFrom<RawTargetConfig> for TargetConfig {
             RawTargetConfig::AwsAsg(a) => a.compile(&mut problems).map(TargetConfig::AwsAsg),
             RawTargetConfig::AwsEksNodegroup(n) => Some(TargetConfig::AwsEksNodegroup(n)),
             RawTargetConfig::AwsEc2(e) => Some(TargetConfig::AwsEc2(e)),
+            RawTargetConfig::AwsRds(r) => Some(TargetConfig::AwsRds(r)),
         };
         match compiled {
             Some(target) if problems.is_empty() => Ok(target),
@@ -130,6 +141,7 @@ impl RawTargetConfig {
             RawTargetConfig::AwsAsg(_) => "aws_asg",
             RawTargetConfig::AwsEksNodegroup(_) => "aws_eks_nodegroup",
             RawTargetConfig::AwsEc2(_) => "aws_ec2",
+            RawTargetConfig::AwsRds(_) => "aws_rds",
         }
     }
 
@@ -199,6 +211,22 @@ impl RawTargetConfig {
                 require_region(&e.region);
                 if e.tags.is_empty() {
                     problems.push(("tags", "select instances with at least one tag".to_string()));
+                }
+            }
+            RawTargetConfig::AwsRds(r) => {
+                require_region(&r.region);
+                if r.instances.is_empty() && r.clusters.is_empty() && r.tags.is_empty() {
+                    problems.push((
+                        "instances",
+                        "select databases with 'instances', 'clusters' or 'tags'".to_string(),
+                    ));
+                }
+                let named = r.instances.iter().chain(&r.clusters);
+                if named.clone().any(|name| name.trim().is_empty()) {
+                    problems.push((
+                        "instances",
+                        "database identifiers must not be empty".to_string(),
+                    ));
                 }
             }
         }
@@ -401,6 +429,28 @@ pub struct Ec2Target {
     /// Hibernate instead of stop where the instance supports it.
     #[serde(default)]
     pub hibernate: bool,
+}
+
+/// RDS DB instances and Aurora DB clusters, by identifier or by tag (either selects).
+///
+/// A cluster is stopped and started as one; its member instances cannot be selected on
+/// their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RdsTarget {
+    /// DB instance identifiers.
+    #[serde(default)]
+    pub instances: Vec<String>,
+    /// DB cluster identifiers.
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    /// Tags every selected instance or cluster carries.
+    #[serde(default)]
+    pub tags: Labels,
+    /// AWS region.
+    pub region: String,
+    /// Role to assume (another account).
+    pub assume_role_arn: Option<String>,
 }
 
 /// A group's min, max and desired capacity.

@@ -14,7 +14,8 @@ use super::raw::{
 };
 use super::sections::{
     DEFAULT_CONCURRENCY, DEFAULT_EVENT_QPS, DEFAULT_EVENT_QUEUE, DEFAULT_KUBERNETES_CONCURRENCY,
-    MAX_CONCURRENCY, MAX_EVENT_QUEUE, MAX_KUBERNETES_CONCURRENCY, WriteRate,
+    DEFAULT_MAX_CONNECTIONS, MAX_CONCURRENCY, MAX_EVENT_QUEUE, MAX_KUBERNETES_CONCURRENCY,
+    WriteRate,
 };
 use super::{
     Config, Diagnostic, Environment, KubernetesConfig, ReconcilerConfig, ServerConfig, StateConfig,
@@ -78,6 +79,23 @@ impl Collector {
                     Some("e.g. 45s, 90m, 12h, 1h30m, 2d".into()),
                 );
                 None
+            }
+        }
+    }
+
+    /// Stores in each slot the duration written for its key, converted by `convert`, leaving
+    /// the slot's default when none is written; reports each value that is not a duration.
+    fn durations<T, const N: usize>(
+        &mut self,
+        fields: [(&str, &Option<Located>, &mut T); N],
+        convert: impl Fn(chrono::Duration) -> Option<T>,
+    ) {
+        for (key, text, slot) in fields {
+            if let Some(text) = text
+                && let Some(parsed) = self.duration(text, key)
+                && let Some(converted) = convert(parsed)
+            {
+                *slot = converted;
             }
         }
     }
@@ -197,7 +215,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
 }
 
 /// The parser's message without its own location prefix or source snippet.
-fn syntax_message(err: &serde_saphyr::Error) -> String {
+pub(crate) fn syntax_message(err: &serde_saphyr::Error) -> String {
     let text = err.to_string();
     let first = text.lines().next().unwrap_or("invalid YAML").trim();
     let without_prefix = first.strip_prefix("error: ").unwrap_or(first);
@@ -219,7 +237,7 @@ fn syntax_hint(err: &serde_saphyr::Error) -> Option<String> {
             Some("check the spelling against the configuration reference in the README".into())
         }
         serde_saphyr::Error::SerdeUnknownVariant { .. } => {
-            Some("targets are kubernetes, aws_asg, aws_eks_nodegroup or aws_ec2".into())
+            Some("targets are kubernetes, aws_asg, aws_eks_nodegroup, aws_ec2 or aws_rds".into())
         }
         _ => None,
     }
@@ -551,19 +569,57 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
         Some(limit) => server.body_limit_bytes = limit,
         None => {}
     }
-    if let Some(timeout) = &written.request_timeout
-        && let Some(parsed) = collector.duration(timeout, "server.request_timeout")
-        && let Ok(parsed) = parsed.to_std()
-    {
-        server.request_timeout = parsed;
+    let timeouts = [
+        (
+            "server.request_timeout",
+            &written.request_timeout,
+            &mut server.request_timeout,
+        ),
+        (
+            "server.header_read_timeout",
+            &written.header_read_timeout,
+            &mut server.header_read_timeout,
+        ),
+        (
+            "server.idle_timeout",
+            &written.idle_timeout,
+            &mut server.idle_timeout,
+        ),
+    ];
+    collector.durations(timeouts, |parsed| parsed.to_std().ok());
+    if let Some(max) = &written.max_connections {
+        if max.value > 0 {
+            server.max_connections = max.value;
+        } else {
+            collector.error(
+                max.referenced,
+                "server.max_connections must be greater than zero",
+                Some(format!("the default is {DEFAULT_MAX_CONNECTIONS}")),
+            );
+        }
     }
+    server.overrides = written.overrides;
+    server.failed_auth = written.failed_auth;
     server.rate_limit = written.rate_limit;
-    if server.rate_limit.per_second == 0 || server.rate_limit.burst == 0 {
-        collector.error(
-            at,
-            "server.rate_limit: per_second and burst must be greater than zero",
-            None,
-        );
+    let (overrides, failed_auth, rate_limit) =
+        (server.overrides, server.failed_auth, server.rate_limit);
+    for (keys, positive) in [
+        (
+            "server.overrides: max_active_per_environment and max_active_per_token",
+            overrides.max_active_per_environment > 0 && overrides.max_active_per_token > 0,
+        ),
+        (
+            "server.failed_auth: per_minute and burst",
+            failed_auth.per_minute > 0 && failed_auth.burst > 0,
+        ),
+        (
+            "server.rate_limit: per_second and burst",
+            rate_limit.per_second > 0 && rate_limit.burst > 0,
+        ),
+    ] {
+        if !positive {
+            collector.error(at, format!("{keys} must be greater than zero"), None);
+        }
     }
     if let Some(notifications) = &written.notifications {
         if !notifications.webhook_url.starts_with("http://") {
@@ -597,7 +653,7 @@ fn reconciler_config(
         return reconciler;
     };
     let written = &raw.value;
-    for (key, text, slot) in [
+    let periods = [
         ("reconciler.tick", &written.tick, &mut reconciler.tick),
         (
             "reconciler.readiness_timeout",
@@ -609,13 +665,13 @@ fn reconciler_config(
             &written.readiness_poll,
             &mut reconciler.readiness_poll,
         ),
-    ] {
-        if let Some(text) = text
-            && let Some(parsed) = collector.duration(text, key)
-        {
-            *slot = parsed;
-        }
-    }
+        (
+            "reconciler.database_readiness_timeout",
+            &written.database_readiness_timeout,
+            &mut reconciler.database_readiness_timeout,
+        ),
+    ];
+    collector.durations(periods, Some);
     if reconciler.readiness_poll > reconciler.readiness_timeout {
         let at = written
             .readiness_poll
@@ -626,6 +682,15 @@ fn reconciler_config(
             at,
             "reconciler.readiness_poll is longer than reconciler.readiness_timeout",
             Some("poll readiness more often than the timeout, e.g. every 5s".into()),
+        );
+    }
+    if reconciler.readiness_poll > reconciler.database_readiness_timeout
+        && let Some(timeout) = &written.database_readiness_timeout
+    {
+        collector.error(
+            timeout.referenced,
+            "reconciler.database_readiness_timeout is shorter than reconciler.readiness_poll",
+            Some("databases take minutes to start; the default is 30m".into()),
         );
     }
     if let Some(concurrency) = &written.concurrency {

@@ -1,11 +1,17 @@
 //! The price catalog: on-demand hourly list prices per region and instance type, with vCPU
-//! and memory per type. An embedded catalog covers current families in four regions; a file
-//! in the same format extends or overrides it.
+//! and memory per type, and the prices of RDS and Aurora instance classes and of database
+//! storage. An embedded catalog covers current families in four regions; a file in the same
+//! format extends or overrides it.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use serde::Deserialize;
+
+use crate::domain::DatabaseEngine;
+
+/// Hours in a month, as AWS turns monthly prices (storage) into hourly ones.
+pub const HOURS_PER_MONTH: f64 = 730.0;
 
 /// The embedded catalog, in the same YAML format as an override file.
 pub const EMBEDDED: &str = include_str!("catalog.yaml");
@@ -49,6 +55,25 @@ struct CatalogFile {
     types: HashMap<String, InstanceSpec>,
     #[serde(default)]
     prices: HashMap<String, HashMap<String, f64>>,
+    #[serde(default)]
+    databases: DatabasesFile,
+}
+
+/// Prices by region, then by instance class or storage type.
+type ByRegion = HashMap<String, HashMap<String, f64>>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabasesFile {
+    /// Hourly prices of RDS instance classes.
+    #[serde(default)]
+    rds: ByRegion,
+    /// Hourly prices of Aurora instance classes.
+    #[serde(default)]
+    aurora: ByRegion,
+    /// Dollars per GiB-month by storage type.
+    #[serde(default)]
+    storage: ByRegion,
 }
 
 fn usd() -> String {
@@ -62,6 +87,25 @@ pub struct Catalog {
     currency: String,
     types: HashMap<String, InstanceSpec>,
     prices: HashMap<(String, String), f64>,
+    database_prices: HashMap<(DatabaseEngine, String, String), f64>,
+    storage_prices: HashMap<(String, String), f64>,
+}
+
+/// The prices of `by_region` keyed by (region, name), every one checked.
+fn flatten(by_region: ByRegion) -> Result<HashMap<(String, String), f64>> {
+    let mut prices = HashMap::new();
+    for (region, by_name) in by_region {
+        for (name, price) in by_name {
+            if !(price.is_finite() && price >= 0.0) {
+                return Err(Error::BadPrice {
+                    region,
+                    instance_type: name,
+                });
+            }
+            prices.insert((region.clone(), name), price);
+        }
+    }
+    Ok(prices)
 }
 
 // === impl Catalog ===
@@ -76,23 +120,22 @@ impl Catalog {
     pub fn parse(text: &str) -> Result<Catalog> {
         let file: CatalogFile =
             serde_saphyr::from_str(text).map_err(|err| Error::Parse(err.to_string()))?;
-        let mut prices = HashMap::new();
-        for (region, by_type) in file.prices {
-            for (instance_type, price) in by_type {
-                if !(price.is_finite() && price >= 0.0) {
-                    return Err(Error::BadPrice {
-                        region,
-                        instance_type,
-                    });
-                }
-                prices.insert((region.clone(), instance_type), price);
+        let mut database_prices = HashMap::new();
+        for (engine, by_region) in [
+            (DatabaseEngine::Rds, file.databases.rds),
+            (DatabaseEngine::Aurora, file.databases.aurora),
+        ] {
+            for ((region, class), price) in flatten(by_region)? {
+                database_prices.insert((engine, region, class), price);
             }
         }
         Ok(Catalog {
             taken: file.taken,
             currency: file.currency,
             types: file.types,
-            prices,
+            prices: flatten(file.prices)?,
+            database_prices,
+            storage_prices: flatten(file.databases.storage)?,
         })
     }
 
@@ -100,6 +143,8 @@ impl Catalog {
     pub fn extend(&mut self, other: Catalog) {
         self.types.extend(other.types);
         self.prices.extend(other.prices);
+        self.database_prices.extend(other.database_prices);
+        self.storage_prices.extend(other.storage_prices);
         if other.taken.is_some() {
             self.taken = other.taken;
         }
@@ -110,6 +155,22 @@ impl Catalog {
         self.prices
             .get(&(region.to_string(), instance_type.to_string()))
             .copied()
+    }
+
+    /// The on-demand hourly price of one instance of DB instance class `class` (e.g.
+    /// `db.r6g.large`) of `engine` in `region`, Single-AZ.
+    pub fn database(&self, engine: DatabaseEngine, region: &str, class: &str) -> Option<f64> {
+        self.database_prices
+            .get(&(engine, region.to_string(), class.to_string()))
+            .copied()
+    }
+
+    /// The price of one GiB of database storage of `storage_type` (`gp3`, `aurora`, ...) in
+    /// `region` for an hour.
+    pub fn storage_hour(&self, region: &str, storage_type: &str) -> Option<f64> {
+        self.storage_prices
+            .get(&(region.to_string(), storage_type.to_string()))
+            .map(|per_month| per_month / HOURS_PER_MONTH)
     }
 
     /// vCPUs and memory of `instance_type`.
@@ -166,6 +227,60 @@ mod tests {
         assert_eq!(catalog.on_demand("us-east-1", "m6i.large"), Some(0.096));
         let spec = catalog.spec("r6g.xlarge").unwrap();
         assert_eq!((spec.vcpu, spec.memory_gib), (4.0, 32.0));
+    }
+
+    #[test]
+    fn embedded_catalog_prices_database_classes_and_storage_in_every_region() {
+        let catalog = Catalog::embedded().unwrap();
+        for region in ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"] {
+            for class in [
+                "db.t3.micro",
+                "db.t4g.2xlarge",
+                "db.m6g.large",
+                "db.m7g.4xlarge",
+            ] {
+                assert!(
+                    catalog
+                        .database(DatabaseEngine::Rds, region, class)
+                        .is_some(),
+                    "{class} in {region}"
+                );
+            }
+            for class in ["db.r6g.large", "db.r7g.4xlarge"] {
+                for engine in [DatabaseEngine::Rds, DatabaseEngine::Aurora] {
+                    assert!(
+                        catalog.database(engine, region, class).is_some(),
+                        "{engine:?} {class} in {region}"
+                    );
+                }
+            }
+            for class in ["db.t3.medium", "db.t4g.large"] {
+                assert!(
+                    catalog
+                        .database(DatabaseEngine::Aurora, region, class)
+                        .is_some(),
+                    "Aurora {class} in {region}"
+                );
+            }
+            for storage in ["gp2", "gp3", "io1", "aurora"] {
+                assert!(catalog.storage_hour(region, storage).is_some());
+            }
+        }
+        assert_eq!(
+            catalog.database(DatabaseEngine::Rds, "us-east-1", "db.t4g.micro"),
+            Some(0.016)
+        );
+        assert_eq!(
+            catalog.database(DatabaseEngine::Aurora, "us-east-1", "db.r6g.large"),
+            Some(0.26)
+        );
+        assert_eq!(
+            catalog.database(DatabaseEngine::Aurora, "us-east-1", "db.m6g.large"),
+            None,
+            "Aurora has no db.m6g"
+        );
+        let gp3 = catalog.storage_hour("us-east-1", "gp3").unwrap();
+        assert!((gp3 * HOURS_PER_MONTH - 0.115).abs() < 1e-12);
     }
 
     #[test]

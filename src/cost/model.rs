@@ -8,15 +8,19 @@
 //!   rates are configured or derived from a reference instance's price, split between CPU and
 //!   memory in a fixed ratio.
 //!
+//! * Databases: their instances by class while they run, and their storage always: a stopped
+//!   database still costs its storage, so putting one to sleep saves its instance hours only.
+//!
 //! Pod costs are an allocation of node costs: an environment that manages its own nodes is
-//! charged for the nodes, and its pod figures only show how that splits.
+//! charged for the nodes, and its pod figures only show how that splits. Databases are
+//! charged on their own.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use super::catalog::Catalog;
-use crate::domain::{Capacity, Footprint, Lifecycle, Target};
+use crate::domain::{Capacity, DatabaseEngine, Footprint, Lifecycle, Target};
 
 /// One vCPU-hour costs as much as this many GiB-hours of memory when rates are derived.
 const CPU_TO_GIB_COST_RATIO: f64 = 7.46;
@@ -54,10 +58,22 @@ pub struct TargetCost {
     pub per_hour: f64,
     /// Dollars per hour if it ran at its up capacity.
     pub always_on_per_hour: f64,
-    /// Whether it is node capacity (instances) rather than pods.
-    pub is_capacity: bool,
+    /// How it adds up in its environment's cost.
+    pub billing: Billing,
     /// The lifecycle of its instances, if it runs instances.
     pub lifecycle: Option<Lifecycle>,
+}
+
+/// How a target's cost adds up in its environment's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Billing {
+    /// Node capacity (instances): charged; the pods on it are an allocation of it.
+    Nodes,
+    /// Pods: charged only when the environment manages no node capacity.
+    Pods,
+    /// Billed on its own (a database): always charged.
+    Standalone,
 }
 
 /// The cost model.
@@ -162,7 +178,7 @@ impl CostModel {
                 TargetCost {
                     per_hour: price * f64::from(*count),
                     always_on_per_hour: price * f64::from(units_up(*count)),
-                    is_capacity: true,
+                    billing: Billing::Nodes,
                     lifecycle: Some(*lifecycle),
                 }
             }
@@ -175,17 +191,53 @@ impl CostModel {
                 TargetCost {
                     per_hour: price * f64::from(*count),
                     always_on_per_hour: price * f64::from(units_up(*count)),
-                    is_capacity: false,
+                    billing: Billing::Pods,
+                    lifecycle: None,
+                }
+            }
+            Footprint::Database {
+                instance_classes,
+                engine,
+                running,
+                multi_az,
+                storage_gib,
+                storage_type,
+                region,
+            } => {
+                let region = region.as_deref().unwrap_or(&self.settings.default_region);
+                let copies = if *multi_az { 2.0 } else { 1.0 };
+                let instances: f64 = instance_classes
+                    .iter()
+                    .filter_map(|class| self.database_price(*engine, region, class))
+                    .sum::<f64>()
+                    * copies;
+                let storage = self
+                    .catalog
+                    .storage_hour(region, storage_type)
+                    .unwrap_or(0.0)
+                    * f64::from(*storage_gib)
+                    * copies;
+                let runs_when_up = target.original.map_or(*running, |o| !o.is_zero());
+                TargetCost {
+                    per_hour: storage + if *running { instances } else { 0.0 },
+                    always_on_per_hour: storage + if runs_when_up { instances } else { 0.0 },
+                    billing: Billing::Standalone,
                     lifecycle: None,
                 }
             }
             Footprint::Nothing => TargetCost {
                 per_hour: 0.0,
                 always_on_per_hour: 0.0,
-                is_capacity: false,
+                billing: Billing::Pods,
                 lifecycle: None,
             },
         }
+    }
+
+    /// The hourly price of one database instance of `class`, Single-AZ; `None` when the
+    /// catalog does not know the class (Aurora Serverless `db.serverless`, say).
+    pub fn database_price(&self, engine: DatabaseEngine, region: &str, class: &str) -> Option<f64> {
+        self.catalog.database(engine, region, class)
     }
 }
 
@@ -209,12 +261,21 @@ pub struct EnvironmentCost {
 }
 
 impl EnvironmentCost {
-    /// Sums target costs without counting pods twice when the nodes under them are managed.
+    /// Sums target costs without counting pods twice when the nodes under them are managed;
+    /// databases always count.
     pub fn sum<'a>(costs: impl IntoIterator<Item = &'a TargetCost> + Clone) -> EnvironmentCost {
-        let has_capacity = costs.clone().into_iter().any(|c| c.is_capacity);
+        let has_nodes = costs
+            .clone()
+            .into_iter()
+            .any(|c| c.billing == Billing::Nodes);
+        let counted = if has_nodes {
+            Billing::Nodes
+        } else {
+            Billing::Pods
+        };
         costs
             .into_iter()
-            .filter(|c| c.is_capacity == has_capacity)
+            .filter(|c| c.billing == counted || c.billing == Billing::Standalone)
             .fold(EnvironmentCost::default(), |sum, c| EnvironmentCost {
                 per_hour: sum.per_hour + c.per_hour,
                 always_on_per_hour: sum.always_on_per_hour + c.always_on_per_hour,
@@ -225,7 +286,7 @@ impl EnvironmentCost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::testing::mk_group_target;
+    use crate::domain::testing::{mk_database_target, mk_group_target};
 
     fn model() -> CostModel {
         CostModel::new(Catalog::embedded().unwrap(), CostSettings::default())
@@ -280,13 +341,19 @@ mod tests {
         let nodes = TargetCost {
             per_hour: 1.0,
             always_on_per_hour: 2.0,
-            is_capacity: true,
+            billing: Billing::Nodes,
             lifecycle: Some(Lifecycle::OnDemand),
         };
         let pods = TargetCost {
             per_hour: 0.5,
             always_on_per_hour: 0.5,
-            is_capacity: false,
+            billing: Billing::Pods,
+            lifecycle: None,
+        };
+        let database = TargetCost {
+            per_hour: 0.25,
+            always_on_per_hour: 4.0,
+            billing: Billing::Standalone,
             lifecycle: None,
         };
         let both = EnvironmentCost::sum(&[nodes, pods]);
@@ -294,5 +361,35 @@ mod tests {
         assert_eq!(both.always_on_per_hour, 2.0);
         let pods_only = EnvironmentCost::sum(&[pods]);
         assert_eq!(pods_only.per_hour, 0.5);
+        let with_database = EnvironmentCost::sum(&[nodes, pods, database]);
+        assert_eq!(with_database.per_hour, 1.25);
+        assert_eq!(with_database.always_on_per_hour, 6.0);
+        let pods_and_database = EnvironmentCost::sum(&[pods, database]);
+        assert_eq!(pods_and_database.per_hour, 0.75, "pods still count");
+    }
+
+    #[test]
+    fn a_stopped_database_still_costs_its_storage_and_saves_its_instances() {
+        let model = model();
+        let running = mk_database_target(true, None);
+        let cost = model.target_cost(&running);
+        // Two db.r6g.large Aurora instances in eu-central-1 and 100 GiB of Aurora storage.
+        let storage = 100.0 * 0.12 / 730.0;
+        let instances = 2.0 * 0.31;
+        assert!(
+            (cost.per_hour - (instances + storage)).abs() < 1e-9,
+            "{cost:?}"
+        );
+        assert_eq!(cost.billing, Billing::Standalone);
+        let stopped = running.at_capacity(Capacity::Running(false), Some(Capacity::Running(true)));
+        let cost = model.target_cost(&stopped);
+        assert!(
+            (cost.per_hour - storage).abs() < 1e-9,
+            "storage keeps costing: {cost:?}"
+        );
+        assert!((cost.always_on_per_hour - (instances + storage)).abs() < 1e-9);
+        let stopped_before_curfew = running.at_capacity(Capacity::Running(false), None);
+        let cost = model.target_cost(&stopped_before_curfew);
+        assert_eq!(cost.per_hour, cost.always_on_per_hour, "nothing saved");
     }
 }

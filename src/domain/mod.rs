@@ -21,7 +21,8 @@ pub use self::action::Action;
 pub use self::decision::EnvironmentDecision;
 pub use self::overrides::{Override, active_override};
 pub use self::target::{
-    Capacity, Footprint, Kind, Lifecycle, Target, TargetCalendar, TargetRules, Tier,
+    Capacity, DatabaseEngine, Footprint, Kind, Lifecycle, StopRecord, Target, TargetCalendar,
+    TargetRules, Tier,
 };
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The `simulation:` section of a curfew config: the node groups, namespaces and faults of the
-//! simulated estate, and the deterministic names of the workloads it generates.
+//! The `simulation:` section of a curfew config: the node groups, databases, namespaces and
+//! faults of the simulated estate, and the deterministic names of the workloads it generates.
 //!
 //! Plain data read by the configuration and modelled by the simulated provider.
 
@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Kind, Lifecycle};
+use crate::domain::{DatabaseEngine, Kind, Lifecycle};
 
 /// The simulated estate as written in the `simulation:` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +19,9 @@ pub struct SimulationConfig {
     /// Node capacity: Auto Scaling groups and EKS managed node groups.
     #[serde(default)]
     pub node_groups: Vec<NodeGroupConfig>,
+    /// RDS DB instances and Aurora DB clusters.
+    #[serde(default)]
+    pub databases: Vec<DatabaseConfig>,
     /// Kubernetes namespaces and the workloads generated in them.
     #[serde(default)]
     pub namespaces: Vec<NamespaceConfig>,
@@ -85,6 +88,74 @@ impl NodeGroupConfig {
 
 /// The target id of a node group of `kind` called `name`.
 pub fn group_id(kind: GroupKind, name: &str) -> String {
+    format!("{}/{name}", kind.kind().as_str())
+}
+
+/// Which AWS API a simulated database stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseKind {
+    /// An RDS DB instance, selected by `aws_rds.instances`.
+    DbInstance,
+    /// An Aurora DB cluster, selected by `aws_rds.clusters`.
+    DbCluster,
+}
+
+impl DatabaseKind {
+    /// The provider kind of targets of this database kind.
+    pub fn kind(self) -> Kind {
+        match self {
+            DatabaseKind::DbInstance => Kind::DbInstance,
+            DatabaseKind::DbCluster => Kind::DbCluster,
+        }
+    }
+
+    /// How its instances are priced: clusters are Aurora, instances RDS.
+    pub fn engine(self) -> DatabaseEngine {
+        match self {
+            DatabaseKind::DbInstance => DatabaseEngine::Rds,
+            DatabaseKind::DbCluster => DatabaseEngine::Aurora,
+        }
+    }
+}
+
+/// One simulated database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Its identifier, unique among databases of its kind.
+    pub name: String,
+    /// A DB instance or an Aurora DB cluster.
+    pub kind: DatabaseKind,
+    /// The DB instance class of its instances, e.g. `db.r6g.large`.
+    pub instance_class: String,
+    /// Instances of a cluster (default 1).
+    #[serde(default = "default_database_instances")]
+    pub instances: u32,
+    /// Allocated storage in GiB, billed while it is stopped too.
+    pub storage_gib: u32,
+    /// Seconds it takes to become available after a start (default 300).
+    #[serde(default = "default_database_start_seconds")]
+    pub start_seconds: u64,
+}
+
+fn default_database_instances() -> u32 {
+    1
+}
+
+fn default_database_start_seconds() -> u64 {
+    300
+}
+
+impl DatabaseConfig {
+    /// The target id of this database: `db_instance/<name>` or `db_cluster/<name>`.
+    pub fn id(&self) -> String {
+        database_id(self.kind, &self.name)
+    }
+}
+
+/// The target id of a database of `kind` called `name`.
+pub fn database_id(kind: DatabaseKind, name: &str) -> String {
     format!("{}/{name}", kind.kind().as_str())
 }
 
@@ -273,6 +344,22 @@ impl SimulationConfig {
                 problems.push(format!("node group '{name}' has pods_per_node 0"));
             }
         }
+        let mut database_ids = HashSet::new();
+        for database in &self.databases {
+            let name = &database.name;
+            if name.trim().is_empty() {
+                problems.push("a database has an empty name".to_string());
+            }
+            if !database_ids.insert(database.id()) {
+                problems.push(format!("database '{name}' is defined more than once"));
+            }
+            if database.instances == 0 {
+                problems.push(format!("database '{name}' has instances 0"));
+            }
+            if database.instance_class.trim().is_empty() {
+                problems.push(format!("database '{name}' has no instance_class"));
+            }
+        }
         let mut namespace_names = HashSet::new();
         for namespace in &self.namespaces {
             let name = &namespace.name;
@@ -338,6 +425,7 @@ mod tests {
                 3,
                 6,
             )],
+            databases: Vec::new(),
             namespaces: vec![mk_namespace("shop", "eu-general", 2)],
             faults: FaultConfig::default(),
         }
@@ -349,6 +437,8 @@ mod tests {
 node_groups:
   - { name: eu-general, kind: eks_nodegroup, instance_type: m6i.xlarge, lifecycle: spot,
       hourly_price: 0.23, min: 2, max: 6, desired: 3, pods_per_node: 8 }
+databases:
+  - { name: orders, kind: db_cluster, instance_class: db.r6g.large, instances: 2, storage_gib: 100 }
 namespaces:
   - { name: shop, node_group: eu-general, deployments: 8, statefulsets: 2, cronjobs: 2, replicas: 2 }
 faults: { seed: 1, failing_targets: [deployment/shop/cart] }
@@ -358,6 +448,8 @@ faults: { seed: 1, failing_targets: [deployment/shop/cart] }
         assert_eq!(config.node_groups[0].kind, GroupKind::EksNodegroup);
         assert_eq!(config.node_groups[0].lifecycle, Lifecycle::Spot);
         assert_eq!(config.node_groups[0].id(), "eks_nodegroup/eu-general");
+        assert_eq!(config.databases[0].id(), "db_cluster/orders");
+        assert_eq!(config.databases[0].start_seconds, 300);
         assert_eq!(config.faults.seed, 1);
         assert_eq!(config.faults.throttle_rate, 0.0);
         assert!(config.validate().is_empty(), "{:?}", config.validate());
@@ -401,6 +493,15 @@ faults: { seed: 1, failing_targets: [deployment/shop/cart] }
         ));
         config.namespaces.push(mk_namespace("shop", "nowhere", 2));
         config.faults.throttle_rate = 1.5;
+        let database = DatabaseConfig {
+            name: "orders".into(),
+            kind: DatabaseKind::DbCluster,
+            instance_class: "db.r6g.large".into(),
+            instances: 0,
+            storage_gib: 10,
+            start_seconds: 60,
+        };
+        config.databases = vec![database.clone(), database];
         let problems = config.validate();
         let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
         assert!(has("node group 'eu-general' is defined more than once"));
@@ -408,7 +509,9 @@ faults: { seed: 1, failing_targets: [deployment/shop/cart] }
         assert!(has("namespace 'shop' is defined more than once"));
         assert!(has("unknown node group 'nowhere'"));
         assert!(has("faults.throttle_rate is 1.5"));
-        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert!(has("database 'orders' is defined more than once"));
+        assert!(has("database 'orders' has instances 0"));
+        assert_eq!(problems.len(), 8, "{problems:?}");
     }
 
     #[test]

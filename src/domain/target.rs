@@ -13,6 +13,8 @@ use crate::calendar::Schedule;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
+    /// Databases: RDS instances and Aurora clusters. They wake first and sleep last.
+    Databases,
     /// Node capacity: Auto Scaling groups, node groups, EC2 instances.
     Nodes,
     /// StatefulSets.
@@ -23,7 +25,12 @@ pub enum Tier {
 
 impl Tier {
     /// Every tier in waking order.
-    pub const WAKE_ORDER: [Tier; 3] = [Tier::Nodes, Tier::Stateful, Tier::Workloads];
+    pub const WAKE_ORDER: [Tier; 4] = [
+        Tier::Databases,
+        Tier::Nodes,
+        Tier::Stateful,
+        Tier::Workloads,
+    ];
 }
 
 /// What kind of thing a target is.
@@ -48,6 +55,10 @@ pub enum Kind {
     ScaledObject,
     /// An Argo Rollout.
     Rollout,
+    /// An RDS DB instance (not a member of a cluster).
+    DbInstance,
+    /// An Aurora (or Multi-AZ) DB cluster, stopped and started as one.
+    DbCluster,
 }
 
 impl Kind {
@@ -61,6 +72,16 @@ impl Kind {
             | Kind::HorizontalPodAutoscaler
             | Kind::ScaledObject
             | Kind::Rollout => Tier::Workloads,
+            Kind::DbInstance | Kind::DbCluster => Tier::Databases,
+        }
+    }
+
+    /// How long the cloud keeps a target of this kind stopped before it starts it again by
+    /// itself: seven days for RDS databases; `None` for kinds that stay as they are told.
+    pub fn max_stopped(self) -> Option<chrono::Duration> {
+        match self {
+            Kind::DbInstance | Kind::DbCluster => Some(chrono::Duration::days(7)),
+            _ => None,
         }
     }
 
@@ -76,6 +97,8 @@ impl Kind {
             Kind::HorizontalPodAutoscaler => "horizontal_pod_autoscaler",
             Kind::ScaledObject => "scaled_object",
             Kind::Rollout => "rollout",
+            Kind::DbInstance => "db_instance",
+            Kind::DbCluster => "db_cluster",
         }
     }
 }
@@ -149,6 +172,17 @@ impl Lifecycle {
     }
 }
 
+/// How a database's instances are priced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseEngine {
+    /// RDS for MySQL, MariaDB, PostgreSQL and the commercial engines (priced as PostgreSQL).
+    #[default]
+    Rds,
+    /// Aurora MySQL and Aurora PostgreSQL.
+    Aurora,
+}
+
 /// What a target runs right now, for the cost model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "runs", rename_all = "snake_case")]
@@ -172,6 +206,24 @@ pub enum Footprint {
         cpu_millis: u32,
         /// Memory requested per pod, in MiB.
         memory_mib: u32,
+    },
+    /// A database: its instances while it runs, its storage always.
+    Database {
+        /// Instance classes billed while it runs, one per instance (an Aurora cluster's
+        /// members), e.g. `db.r6g.large`.
+        instance_classes: Vec<String>,
+        /// How its instances are priced.
+        engine: DatabaseEngine,
+        /// Whether its instances run (and are billed) now.
+        running: bool,
+        /// A Multi-AZ RDS instance: its instance and its storage are billed twice.
+        multi_az: bool,
+        /// Storage billed whether it runs or not, in GiB.
+        storage_gib: u32,
+        /// The storage type, e.g. `gp3`, or `aurora` for a cluster's storage.
+        storage_type: String,
+        /// The AWS region, when known.
+        region: Option<String>,
     },
     /// Nothing billable (a CronJob between runs).
     Nothing,
@@ -203,14 +255,33 @@ pub struct Target {
     pub rules: TargetRules,
 }
 
-/// Rules of one target that differ from its environment's (from annotations or its target
-/// group's configuration). The default follows the environment in everything.
+/// What sets one target apart from the rest of its environment beyond its capacity: rules
+/// of its own (from annotations or its target group's configuration), a reason it cannot be
+/// scaled at all, and what is known of the last time curfew stopped it. The default follows
+/// the environment in everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TargetRules {
     /// Its own calendar, when it does not follow its environment's.
     pub calendar: Option<Arc<TargetCalendar>>,
     /// Its own grace period ("too young to scale down"), when it has one.
     pub grace_period: Option<chrono::Duration>,
+    /// Why curfew cannot scale it (a read replica, a member of a cluster, an engine that
+    /// cannot stop): it is reported and left alone whatever the schedule says.
+    pub unusable: Option<String>,
+    /// When curfew stopped it, for kinds the cloud starts again by itself
+    /// ([`Kind::max_stopped`]); `None` when no stop was recorded.
+    pub stopped: Option<StopRecord>,
+}
+
+/// What curfew recorded when it stopped a target the cloud starts again by itself (an RDS
+/// database), and what the cloud reported since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopRecord {
+    /// When curfew stopped it (kept on the resource, e.g. the tag `curfew:stopped-at`).
+    pub at: DateTime<Utc>,
+    /// Whether the cloud reported starting it again by itself since (the RDS event saying a
+    /// database was started for exceeding the maximum time stopped).
+    pub restarted_by_cloud: bool,
 }
 
 /// A calendar that decides one target instead of its environment's schedule.
@@ -266,6 +337,23 @@ impl Target {
                 count: units,
                 cpu_millis: *cpu_millis,
                 memory_mib: *memory_mib,
+            },
+            Footprint::Database {
+                instance_classes,
+                engine,
+                multi_az,
+                storage_gib,
+                storage_type,
+                region,
+                ..
+            } => Footprint::Database {
+                instance_classes: instance_classes.clone(),
+                engine: *engine,
+                running: units > 0,
+                multi_az: *multi_az,
+                storage_gib: *storage_gib,
+                storage_type: storage_type.clone(),
+                region: region.clone(),
             },
             Footprint::Nothing => Footprint::Nothing,
         };

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::simulation::{GroupKind, NamespaceConfig, NodeGroupConfig};
-use super::{Capacity, Footprint, Kind, Lifecycle, Override, Target, TargetRules};
+use super::{Capacity, DatabaseEngine, Footprint, Kind, Lifecycle, Override, Target, TargetRules};
 use crate::calendar::State;
 
 /// The instant `seconds` after the fixed instant unit tests start from (2027-01-15T08:00:00Z).
@@ -55,6 +55,32 @@ pub(crate) fn mk_group_target(
             lifecycle,
             count,
             region: Some(region.into()),
+        },
+        rules: TargetRules::default(),
+    }
+}
+
+/// An Aurora cluster `db_cluster/eu-central-1/orders` of two db.r6g.large instances and
+/// 100 GiB of storage in eu-central-1, running or stopped, stopped by curfew from `original`
+/// when that is given.
+pub(crate) fn mk_database_target(running: bool, original: Option<bool>) -> Target {
+    Target {
+        id: "db_cluster/eu-central-1/orders".into(),
+        kind: Kind::DbCluster,
+        environment: "staging".into(),
+        capacity: Capacity::Running(running),
+        original: original.map(Capacity::Running),
+        down: Capacity::Running(false),
+        ready: true,
+        created_at: None,
+        footprint: Footprint::Database {
+            instance_classes: vec!["db.r6g.large".into(), "db.r6g.large".into()],
+            engine: DatabaseEngine::Aurora,
+            running,
+            multi_az: false,
+            storage_gib: 100,
+            storage_type: "aurora".into(),
+            region: Some("eu-central-1".into()),
         },
         rules: TargetRules::default(),
     }

@@ -85,4 +85,14 @@ pub trait OverrideStore: Send + Sync {
 
     /// Removes the override with `id`, returning it if it existed.
     async fn remove(&self, id: &str) -> Result<Option<Override>>;
+
+    /// Removes the overrides with `ids`, returning those that existed. A store that can
+    /// remove many in one write does so.
+    async fn remove_all(&self, ids: &[String]) -> Result<Vec<Override>> {
+        let mut removed = Vec::with_capacity(ids.len());
+        for id in ids {
+            removed.extend(self.remove(id).await?);
+        }
+        Ok(removed)
+    }
 }

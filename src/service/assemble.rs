@@ -122,11 +122,11 @@ pub async fn build_provider(
         // The reconciler retries the provider's calls; the client does not retry them again.
         let client = kube_provider::client_from_environment(ClientRetries::Off).await?;
         let settings = kube_provider::Settings::from_config(&config.kubernetes);
-        let kube = KubeProvider::start(client, config, clock, settings).await?;
+        let kube = KubeProvider::start(client, config, clock.clone(), settings).await?;
         providers.push(Arc::new(kube));
     }
     if let Some(aws) = AwsProvider::from_config(config).await {
-        providers.push(Arc::new(aws));
+        providers.push(Arc::new(aws.with_clock(clock)));
     }
     match providers.len() {
         0 => Err(Error::NoTargets),

@@ -10,6 +10,7 @@ pub mod http;
 /// A reconciler over the Kubernetes provider and the fake.
 pub mod kube;
 pub mod moto;
+pub mod process;
 /// A counting, fault-injecting proxy in front of a test server.
 pub mod proxy;
 

@@ -1,5 +1,5 @@
-//! The AWS provider: Auto Scaling groups, EKS managed node groups and standalone EC2
-//! instances, through the official SDKs.
+//! The AWS provider: Auto Scaling groups, EKS managed node groups, standalone EC2 instances,
+//! and RDS DB instances and Aurora DB clusters, through the official SDKs.
 //!
 //! Credentials and endpoints come from the standard chain and environment (`AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, profiles); each target names its region and may name a role to assume
@@ -12,7 +12,7 @@
 //! capacity as the target's original, so the planner plans one write that keeps the capacity
 //! and fixes the rest. A converged group costs no write.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,10 +20,11 @@ use aws_config::BehaviorVersion;
 use aws_config::Region;
 use aws_config::retry::RetryConfig;
 use chrono::{DateTime, Utc};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Discovery, Error, Provider, Result, Retries, Undiscovered};
+use crate::clock::{Clock, SystemClock};
 use crate::config::targets::{AsgTarget, Ec2Target, NodegroupTarget};
 use crate::config::{Config, TargetConfig};
 use crate::domain::{Action, Capacity, Footprint, Target};
@@ -36,6 +37,7 @@ mod eks;
 mod errors;
 pub mod fallback;
 mod prices;
+mod rds;
 pub mod spot;
 pub mod tags;
 #[cfg(test)]
@@ -45,7 +47,7 @@ mod tests;
 const CALLS_PER_SERVICE: usize = 8;
 
 /// The AWS services curfew calls, each bounded on its own in every region.
-const SERVICES: [&str; 3] = ["autoscaling", "ec2", "eks"];
+const SERVICES: [&str; 4] = ["autoscaling", "ec2", "eks", "rds"];
 
 /// Attempts per SDK call, the first included.
 const MAX_ATTEMPTS: u32 = 5;
@@ -63,6 +65,7 @@ struct Clients {
     autoscaling: aws_sdk_autoscaling::Client,
     ec2: aws_sdk_ec2::Client,
     eks: aws_sdk_eks::Client,
+    rds: aws_sdk_rds::Client,
 }
 
 /// One configured AWS target of one environment.
@@ -148,6 +151,10 @@ enum Object {
         id: String,
         hibernate: bool,
     },
+    Database {
+        account: Account,
+        database: rds::Handle,
+    },
 }
 
 /// An EC2 call that many instances of one account share (see [`batch`]).
@@ -200,6 +207,10 @@ pub struct AwsProvider {
     limits: HashMap<(String, &'static str), Arc<Semaphore>>,
     /// EC2 calls shared by the actions that run at once.
     ec2_batches: batch::Batcher<Ec2Call>,
+    /// The time curfew records when it stops a database.
+    clock: Arc<dyn Clock>,
+    /// Unusable databases already logged.
+    unusable_reported: Mutex<HashSet<String>>,
 }
 
 // === impl AwsProvider ===
@@ -238,7 +249,15 @@ impl AwsProvider {
             prices: prices::PriceCache::default(),
             limits,
             ec2_batches: batch::Batcher::default(),
+            clock: Arc::new(SystemClock),
+            unusable_reported: Mutex::default(),
         }
+    }
+
+    /// Records stops at `clock`'s time (the system clock unless given).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AwsProvider {
+        self.clock = clock;
+        self
     }
 
     fn clients(&self, account: &Account) -> &Clients {
@@ -262,6 +281,7 @@ impl AwsProvider {
             TargetConfig::AwsAsg(config) => self.discover_groups(scope, config).await,
             TargetConfig::AwsEksNodegroup(config) => self.discover_nodegroups(scope, config).await,
             TargetConfig::AwsEc2(config) => self.discover_instances(scope, config).await,
+            TargetConfig::AwsRds(config) => self.discover_databases(scope, config).await,
             TargetConfig::Kubernetes(_) => Ok(Vec::new()),
         }
     }
@@ -524,6 +544,7 @@ impl AwsProvider {
                     .filter_map(|(id, ready)| Some((id?.to_string(), ready)))
                     .collect()
             }
+            ReadinessBatch::Databases(account) => self.databases_ready(account).await?,
         };
         Ok(answers)
     }
@@ -553,6 +574,8 @@ enum ReadinessBatch {
     Nodegroups(Account, String),
     /// Standalone instances of one account, by id.
     Instances(Account),
+    /// DB instances and clusters of one account, by [`rds::readiness_key`].
+    Databases(Account),
 }
 
 impl ReadinessBatch {
@@ -567,6 +590,10 @@ impl ReadinessBatch {
                 ..
             } => (ReadinessBatch::Nodegroups(account, cluster), name),
             Object::Instance { account, id, .. } => (ReadinessBatch::Instances(account), id),
+            Object::Database { account, database } => (
+                ReadinessBatch::Databases(account),
+                rds::readiness_key(database.kind, &database.identifier),
+            ),
         }
     }
 }
@@ -587,6 +614,7 @@ fn scopes(config: &Config) -> Vec<Scope> {
                     TargetConfig::AwsAsg(t) => (&t.region, &t.assume_role_arn),
                     TargetConfig::AwsEksNodegroup(t) => (&t.region, &t.assume_role_arn),
                     TargetConfig::AwsEc2(t) => (&t.region, &t.assume_role_arn),
+                    TargetConfig::AwsRds(t) => (&t.region, &t.assume_role_arn),
                     TargetConfig::Kubernetes(_) => return None,
                 };
                 Some(Scope {
@@ -648,6 +676,11 @@ impl Clients {
             ),
             eks: aws_sdk_eks::Client::from_conf(
                 aws_sdk_eks::config::Builder::from(shared)
+                    .retry_classifier(errors::ByStatus)
+                    .build(),
+            ),
+            rds: aws_sdk_rds::Client::from_conf(
+                aws_sdk_rds::config::Builder::from(shared)
                     .retry_classifier(errors::ByStatus)
                     .build(),
             ),
@@ -793,6 +826,9 @@ impl Provider for AwsProvider {
             (Object::Instance { account, id, .. }, Action::ScaleUp { .. }) => {
                 self.ec2_call(Ec2Call::Start(account.clone()), id).await?;
                 self.ec2_call(Ec2Call::Untag(account.clone()), id).await
+            }
+            (Object::Database { account, database }, action) => {
+                self.apply_database(account, database, action).await
             }
         }
     }

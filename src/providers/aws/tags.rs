@@ -6,6 +6,15 @@ use crate::domain::Capacity;
 /// The tag that holds a target's original capacity while curfew keeps it down.
 pub const ORIGINAL_TAG: &str = "curfew:original-capacity";
 
+/// The tag holding when curfew stopped a database (RFC 3339), written with the stop: AWS
+/// starts a database again after seven days stopped.
+pub const STOPPED_AT_TAG: &str = "curfew:stopped-at";
+
+/// The tag (value `true`) that `deploy/aws/iam-policy.json` requires on every Auto Scaling
+/// group, EKS node group, instance and database curfew may change. curfew never writes it: people enrol
+/// a resource by tagging it.
+pub const MANAGED_TAG: &str = "curfew:managed";
+
 /// Encodes a capacity as a tag value.
 pub fn encode(capacity: Capacity) -> String {
     match capacity {

@@ -69,6 +69,7 @@ async fn mk_clients_sleeping(
                 .build(),
         ),
         eks: aws_sdk_eks::Client::new(&shared),
+        rds: aws_sdk_rds::Client::new(&shared),
     }
 }
 
@@ -456,4 +457,144 @@ async fn a_429_or_a_5xx_without_a_readable_body_is_still_throttling_or_a_server_
             ),
         }
     }
+}
+
+/// Clients of eu-central-1 whose RDS calls are answered by `rds` rules.
+async fn mk_rds_clients(rds: &[&Rule]) -> Clients {
+    let mut clients = mk_clients("eu-central-1", &[], &[]).await;
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("eu-central-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "mocks"))
+        .retry_config(retry_config())
+        .http_client(create_mock_http_client())
+        .load()
+        .await;
+    let interceptor = rds.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+        |interceptor, rule| interceptor.with_rule(rule),
+    );
+    clients.rds = aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(&shared)
+            .interceptor(interceptor)
+            .build(),
+    );
+    clients
+}
+
+/// The staging instance `orders`, running, stopped by curfew at `stopped_at`.
+fn mk_running_stopped_instance(stopped_at: &str) -> aws_sdk_rds::types::DbInstance {
+    let tag = |key: &str, value: &str| {
+        aws_sdk_rds::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+    };
+    aws_sdk_rds::types::DbInstance::builder()
+        .db_instance_identifier("orders")
+        .db_instance_arn("arn:aws:rds:eu-central-1:123456789012:db:orders")
+        .db_instance_status("available")
+        .db_instance_class("db.t4g.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .tag_list(tag("env", "staging"))
+        .tag_list(tag(tags::ORIGINAL_TAG, "running"))
+        .tag_list(tag(tags::STOPPED_AT_TAG, stopped_at))
+        .build()
+}
+
+/// RDS's events since 2026-12-05T12:00:00Z for `orders`: `events`.
+fn events_rule(events: Vec<aws_sdk_rds::types::Event>) -> Rule {
+    use aws_sdk_rds::operation::describe_events::DescribeEventsOutput;
+    mock!(aws_sdk_rds::Client::describe_events)
+        .match_requests(|request| {
+            request.source_identifier() == Some("orders")
+                && request.start_time().map(|t| t.secs()) == Some(1_796_472_000)
+        })
+        .then_output(move || {
+            DescribeEventsOutput::builder()
+                .set_events(Some(events.clone()))
+                .build()
+        })
+}
+
+/// Discovers the `orders` instance, stopped by curfew on 2026-12-05 and running again two
+/// days later, with RDS's events for it answered by `described`.
+async fn discover_restarted(described: &Rule) -> Target {
+    use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    let instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(mk_running_stopped_instance("2026-12-05T12:00:00Z"))
+            .build()
+    });
+    let clusters = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .then_output(|| DescribeDbClustersOutput::builder().build());
+    let clients = mk_rds_clients(&[&instances, &clusters, described]).await;
+    let scope = Scope {
+        environment: "staging".into(),
+        account: Account {
+            region: "eu-central-1".into(),
+            role: None,
+        },
+        target: TargetConfig::AwsRds(crate::config::targets::RdsTarget {
+            instances: vec![],
+            clusters: vec![],
+            tags: [("env".to_string(), "staging".to_string())].into(),
+            region: "eu-central-1".into(),
+            assume_role_arn: None,
+        }),
+    };
+    let two_days_later = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let aws = provider(vec![scope], vec![clients])
+        .with_clock(Arc::new(crate::clock::ManualClock::new(two_days_later)));
+    let mut discovery = aws.discover().await.expect("discovered");
+    assert!(
+        discovery.undiscovered.is_empty(),
+        "{:?}",
+        discovery.undiscovered
+    );
+    discovery.targets.remove(0)
+}
+
+#[tokio::test]
+async fn the_event_of_aws_starting_a_database_is_read_for_one_running_since_curfew_stopped_it() {
+    let event = |message: &str| {
+        aws_sdk_rds::types::Event::builder()
+            .source_identifier("orders")
+            .message(message)
+            .build()
+    };
+    let described = events_rule(vec![
+        event("DB instance started"),
+        event(
+            "DB instance is being started due to it exceeding the maximum allowed time being stopped.",
+        ),
+    ]);
+    let target = discover_restarted(&described).await;
+    assert_eq!(described.num_calls(), 1);
+    assert_eq!(target.capacity, Capacity::Running(true));
+    let stopped = target.rules.stopped.expect("the stop is recorded");
+    assert!(stopped.restarted_by_cloud);
+    assert_eq!(stopped.at.to_rfc3339(), "2026-12-05T12:00:00+00:00");
+
+    let target = discover_restarted(&events_rule(vec![event("DB instance started")])).await;
+    assert!(
+        !target.rules.stopped.unwrap().restarted_by_cloud,
+        "a start RDS does not attribute to itself"
+    );
+}
+
+#[tokio::test]
+async fn events_that_cannot_be_read_leave_the_stop_time_to_decide() {
+    const DENIED: &str = r#"<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform rds:DescribeEvents</Message></Error><RequestId>3</RequestId></ErrorResponse>"#;
+    let denied = mock!(aws_sdk_rds::Client::describe_events)
+        .sequence()
+        .http_status(403, Some(DENIED.into()))
+        .build();
+    let target = discover_restarted(&denied).await;
+    assert_eq!(denied.num_calls(), 1);
+    let stopped = target.rules.stopped.expect("the stop is recorded");
+    assert!(!stopped.restarted_by_cloud);
 }

@@ -605,6 +605,7 @@ impl KubeProvider {
         target.rules = TargetRules {
             calendar: self.calendar(object, namespace, selection)?,
             grace_period: selection.grace_period,
+            ..TargetRules::default()
         };
         Ok(Some(target))
     }

@@ -1,4 +1,6 @@
-//! The simulated estate: node groups with joining nodes and the workloads running on them.
+//! The simulated estate: node groups with joining nodes, the workloads running on them, and
+//! databases that take a while to start (and that the cloud starts again by itself after
+//! seven days stopped, as RDS does).
 //!
 //! The estate is pure: it never reads a clock, `now` is always a parameter. It plays the cloud,
 //! so it keeps what a real cloud keeps on its objects (capacity and the stored original) and
@@ -13,8 +15,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::config::{Environment, TargetConfig, targets::KubernetesTarget};
-use crate::domain::simulation::{GroupKind, NodeGroupConfig, SimulationConfig, group_id};
-use crate::domain::{Action, Capacity, Footprint, Kind, Lifecycle, Target};
+use crate::domain::simulation::{
+    DatabaseConfig, DatabaseKind, GroupKind, NodeGroupConfig, SimulationConfig, database_id,
+    group_id,
+};
+use crate::domain::{Action, Capacity, Footprint, Kind, Lifecycle, StopRecord, Target};
 
 /// Version of the persisted format.
 const FORMAT_VERSION: u32 = 1;
@@ -101,6 +106,7 @@ pub struct Estate {
     node_join_seconds: u64,
     advanced_to: Option<DateTime<Utc>>,
     groups: BTreeMap<String, NodeGroup>,
+    databases: BTreeMap<String, Database>,
     /// Every workload with its id, sorted by id. Workloads are never added, removed or moved
     /// to another group, so the indexes below are built once.
     workloads: Vec<(String, Workload)>,
@@ -119,6 +125,8 @@ struct Stored {
     node_join_seconds: u64,
     advanced_to: Option<DateTime<Utc>>,
     groups: BTreeMap<String, NodeGroup>,
+    #[serde(default)]
+    databases: BTreeMap<String, Database>,
     workloads: BTreeMap<String, Workload>,
 }
 
@@ -129,6 +137,7 @@ struct StoredRef<'a> {
     node_join_seconds: u64,
     advanced_to: Option<DateTime<Utc>>,
     groups: &'a BTreeMap<String, NodeGroup>,
+    databases: &'a BTreeMap<String, Database>,
     workloads: WorkloadMap<'a>,
 }
 
@@ -148,6 +157,7 @@ impl Serialize for Estate {
             node_join_seconds: self.node_join_seconds,
             advanced_to: self.advanced_to,
             groups: &self.groups,
+            databases: &self.databases,
             workloads: WorkloadMap(&self.workloads),
         };
         stored.serialize(serializer)
@@ -176,6 +186,7 @@ impl From<Stored> for Estate {
             node_join_seconds: stored.node_join_seconds,
             advanced_to: stored.advanced_to,
             groups: stored.groups,
+            databases: stored.databases,
             workloads,
             positions,
             members,
@@ -242,6 +253,31 @@ pub struct Node {
     pub ready_at: DateTime<Utc>,
 }
 
+/// A simulated RDS DB instance or Aurora DB cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// Its identifier.
+    pub name: String,
+    /// A DB instance or a DB cluster.
+    pub kind: DatabaseKind,
+    /// The class of its instances.
+    pub instance_class: String,
+    /// How many instances it runs (a cluster's members).
+    pub instances: u32,
+    /// Allocated storage in GiB.
+    pub storage_gib: u32,
+    /// Seconds a start takes.
+    pub start_seconds: u64,
+    /// Running or stopped ([`Capacity::Running`]) and the stored original.
+    pub scaling: Scaling,
+    /// When the start in progress completes, if one is.
+    pub available_at: Option<DateTime<Utc>>,
+    /// When curfew stopped it (the stop tag); the cloud starts it again
+    /// [`Kind::max_stopped`] later.
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
 /// A simulated Deployment, StatefulSet or CronJob.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -276,12 +312,14 @@ pub struct Advance {
     pub removed: usize,
     /// Nodes that became ready since the previous advance.
     pub joined: usize,
+    /// Databases the cloud started by itself after too long stopped.
+    pub restarted: usize,
 }
 
 impl Advance {
     /// Whether anything changed.
     pub fn changed(&self) -> bool {
-        self.launched + self.removed + self.joined > 0
+        self.launched + self.removed + self.joined + self.restarted > 0
     }
 }
 
@@ -308,6 +346,11 @@ impl Estate {
             .node_groups
             .iter()
             .map(|group| (group.name.as_str(), group.id()))
+            .collect();
+        let databases = sim
+            .databases
+            .iter()
+            .map(|database| (database.id(), Database::new(database)))
             .collect();
         let created_at = now.checked_sub_signed(PREEXISTING_AGE).unwrap_or(now);
         let mut workloads = BTreeMap::new();
@@ -338,6 +381,7 @@ impl Estate {
             node_join_seconds: sim.node_join_seconds,
             advanced_to: Some(now),
             groups,
+            databases,
             workloads,
         });
         estate.select(environments);
@@ -349,7 +393,8 @@ impl Estate {
     ///
     /// `aws_asg.names` selects Auto Scaling groups and `aws_eks_nodegroup.names` EKS node groups
     /// by name; `kubernetes.namespaces` selects namespaces by name or glob, minus
-    /// `exclude_namespaces`. Tags, label selectors and `aws_ec2` select nothing here.
+    /// `exclude_namespaces`; `aws_rds.instances` and `aws_rds.clusters` select databases by
+    /// name. Tags, label selectors and `aws_ec2` select nothing here.
     pub fn select<'a>(&mut self, environments: impl IntoIterator<Item = &'a Environment>) {
         for scaling in self.scalings_mut() {
             scaling.management = None;
@@ -407,6 +452,23 @@ impl Estate {
                     }
                 }
             }
+            TargetConfig::AwsRds(rds) => {
+                let named = [
+                    (DatabaseKind::DbInstance, &rds.instances),
+                    (DatabaseKind::DbCluster, &rds.clusters),
+                ];
+                for (kind, names) in named {
+                    for name in names {
+                        if let Some(database) = self.databases.get_mut(&database_id(kind, name)) {
+                            manage(
+                                &mut database.scaling,
+                                Capacity::Running(false),
+                                Some(&rds.region),
+                            );
+                        }
+                    }
+                }
+            }
             TargetConfig::AwsEc2(_) => {}
         }
     }
@@ -426,12 +488,19 @@ impl Estate {
                 .workload(id)
                 .and_then(|theirs| theirs.scaling.management.clone());
         }
+        for (id, database) in &mut self.databases {
+            database.scaling.management = other
+                .databases
+                .get(id)
+                .and_then(|theirs| theirs.scaling.management.clone());
+        }
     }
 
     fn scalings_mut(&mut self) -> impl Iterator<Item = &mut Scaling> {
         let groups = self.groups.values_mut().map(|group| &mut group.scaling);
+        let databases = self.databases.values_mut().map(|db| &mut db.scaling);
         let workloads = self.workloads.iter_mut().map(|(_, w)| &mut w.scaling);
-        groups.chain(workloads)
+        groups.chain(databases).chain(workloads)
     }
 
     /// Seconds a launched node takes to become ready.
@@ -442,6 +511,11 @@ impl Estate {
     /// The node group with this id.
     pub fn node_group(&self, id: &str) -> Option<&NodeGroup> {
         self.groups.get(id)
+    }
+
+    /// The database with this id.
+    pub fn database(&self, id: &str) -> Option<&Database> {
+        self.databases.get(id)
     }
 
     /// The workload with this id.
@@ -482,6 +556,9 @@ impl Estate {
                 .iter()
                 .filter(|node| node.ready_at <= now && since.is_none_or(|s| node.ready_at > s))
                 .count();
+        }
+        for database in self.databases.values_mut() {
+            report.restarted += usize::from(database.restart_if_stopped_too_long(now));
         }
         self.advanced_to = Some(since.map_or(now, |since| since.max(now)));
         report
@@ -525,8 +602,12 @@ impl Estate {
                 )
             },
         );
-        let mut targets: Vec<Target> = groups.chain(workloads).collect();
-        // Two sorted runs: the stable sort merges them in linear time.
+        let databases = self
+            .databases
+            .iter()
+            .filter_map(|(id, database)| database.target(id, now));
+        let mut targets: Vec<Target> = groups.chain(databases).chain(workloads).collect();
+        // Sorted runs: the stable sort merges them in linear time.
         targets.sort_by(|a, b| a.id.cmp(&b.id));
         targets
     }
@@ -537,6 +618,9 @@ impl Estate {
     pub fn ready(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
         if let Some(group) = self.groups.get(id) {
             return Ok(group.is_ready(now));
+        }
+        if let Some(database) = self.databases.get(id) {
+            return Ok(database.is_ready(now));
         }
         let not_found = || Error::NotFound(id.to_string());
         let position = *self.positions.get(id).ok_or_else(not_found)?;
@@ -573,6 +657,9 @@ impl Estate {
             let changed = group.scaling.apply(id, group.kind.kind(), action)?;
             group.reconcile_nodes(now, self.node_join_seconds);
             return Ok(changed);
+        }
+        if let Some(database) = self.databases.get_mut(id) {
+            return database.apply(id, action, now);
         }
         match self.workload_mut(id) {
             Some(workload) => workload.scaling.apply(id, workload.kind, action),
@@ -664,7 +751,12 @@ impl Estate {
                 None
             }
         });
-        groups.chain(workloads).next()
+        let databases = self.databases.iter().filter_map(|(id, database)| {
+            let kind = database.kind.kind();
+            (!fits(kind, database.scaling.capacity))
+                .then(|| format!("{id}: not running or stopped"))
+        });
+        groups.chain(databases).chain(workloads).next()
     }
 }
 
@@ -734,7 +826,7 @@ fn fits(kind: Kind, capacity: Capacity) -> bool {
         | Kind::HorizontalPodAutoscaler
         | Kind::ScaledObject => Capacity::Replicas(0),
         Kind::CronJob => Capacity::Suspended(false),
-        Kind::Ec2Instance => Capacity::Running(false),
+        Kind::Ec2Instance | Kind::DbInstance | Kind::DbCluster => Capacity::Running(false),
     };
     discriminant(&expected) == discriminant(&capacity)
 }
@@ -882,6 +974,101 @@ impl NodeGroup {
     }
 }
 
+// === impl Database ===
+
+impl Database {
+    /// A database as configured, available.
+    fn new(config: &DatabaseConfig) -> Database {
+        Database {
+            name: config.name.clone(),
+            kind: config.kind,
+            instance_class: config.instance_class.clone(),
+            instances: config.instances,
+            storage_gib: config.storage_gib,
+            start_seconds: config.start_seconds,
+            scaling: Scaling::unmanaged(Capacity::Running(true)),
+            available_at: None,
+            stopped_at: None,
+        }
+    }
+
+    /// Whether it runs (starting included).
+    pub fn running(&self) -> bool {
+        self.scaling.capacity == Capacity::Running(true)
+    }
+
+    /// Whether it has settled at `now`: stopped, or started and available.
+    pub fn is_ready(&self, now: DateTime<Utc>) -> bool {
+        !self.running() || self.available_at.is_none_or(|at| at <= now)
+    }
+
+    /// When a start at `now` completes.
+    fn available_after_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        i64::try_from(self.start_seconds)
+            .ok()
+            .and_then(TimeDelta::try_seconds)
+            .and_then(|delay| now.checked_add_signed(delay))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Starts it as the cloud does once it has been stopped for [`Kind::max_stopped`];
+    /// curfew's tags stay. Returns whether it started.
+    fn restart_if_stopped_too_long(&mut self, now: DateTime<Utc>) -> bool {
+        let limit = self.kind.kind().max_stopped();
+        let Some(restart_at) = self
+            .stopped_at
+            .zip(limit)
+            .and_then(|(at, limit)| at.checked_add_signed(limit))
+        else {
+            return false;
+        };
+        if self.running() || now < restart_at {
+            return false;
+        }
+        self.scaling.capacity = Capacity::Running(true);
+        self.available_at = Some(self.available_after_start(restart_at));
+        true
+    }
+
+    /// A stop records when it happened; a start takes `start_seconds` and forgets the stop.
+    fn apply(&mut self, id: &str, action: &Action, now: DateTime<Utc>) -> Result<bool> {
+        let was_running = self.running();
+        let changed = self.scaling.apply(id, self.kind.kind(), action)?;
+        match (was_running, self.running()) {
+            (true, false) => self.stopped_at = Some(now),
+            (false, true) => self.available_at = Some(self.available_after_start(now)),
+            _ => {}
+        }
+        if matches!(action, Action::ScaleUp { .. }) {
+            self.stopped_at = None;
+        }
+        Ok(changed)
+    }
+
+    /// The target it stands for at `now`, if an environment manages it.
+    fn target(&self, id: &str, now: DateTime<Utc>) -> Option<Target> {
+        let region = self.scaling.management.as_ref()?.region.clone();
+        let cluster = self.kind == DatabaseKind::DbCluster;
+        let footprint = Footprint::Database {
+            instance_classes: vec![self.instance_class.clone(); self.instances as usize],
+            engine: self.kind.engine(),
+            running: self.running(),
+            multi_az: false,
+            storage_gib: self.storage_gib,
+            storage_type: if cluster { "aurora" } else { "gp3" }.to_string(),
+            region,
+        };
+        let mut target =
+            self.scaling
+                .target(id, self.kind.kind(), self.is_ready(now), None, footprint)?;
+        target.rules.stopped = self.stopped_at.map(|at| StopRecord {
+            at,
+            restarted_by_cloud: false,
+        });
+        Some(target)
+    }
+}
+
 // === impl Workload ===
 
 impl Workload {
@@ -934,6 +1121,7 @@ mod tests {
         SimulationConfig {
             node_join_seconds: 90,
             node_groups: groups,
+            databases: Vec::new(),
             namespaces,
             faults: FaultConfig::default(),
         }

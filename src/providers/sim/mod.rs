@@ -16,6 +16,6 @@ pub mod estate;
 pub mod faults;
 pub mod provider;
 
-pub use self::estate::{Advance, Estate, Management, Node, NodeGroup, Scaling, Workload};
+pub use self::estate::{Advance, Database, Estate, Management, Node, NodeGroup, Scaling, Workload};
 pub use self::faults::{Fault, Faults};
 pub use self::provider::{Calls, SimProvider};
