@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::format;
 use crate::state::{self, DocumentStore, StateDir, Written};
 
 const FILE: &str = "audit.json";
@@ -24,6 +25,7 @@ const ATTEMPTS: usize = 20;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When it happened.
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     pub at: DateTime<Utc>,
     /// Who did it (a token name, or `curfew` for the scaler itself).
     pub actor: String,

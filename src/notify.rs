@@ -10,11 +10,11 @@ use std::time::Duration as StdDuration;
 
 use axum::http::Method;
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::State;
+use crate::calendar::format::for_people;
+use crate::calendar::{State, Zone};
 use crate::clock::Clock;
 use crate::config::{Config, NotificationsConfig};
 use crate::http_client::HttpClient;
@@ -38,7 +38,7 @@ pub enum Notification {
         /// When it goes down.
         at: DateTime<Utc>,
         /// Its zone, for the local time.
-        zone: Tz,
+        zone: Zone,
         /// Where to keep it up.
         link: String,
     },
@@ -47,7 +47,7 @@ pub enum Notification {
         /// The override.
         item: Override,
         /// The environment's zone.
-        zone: Tz,
+        zone: Zone,
     },
     /// An override ran out; the calendar decides again.
     OverrideExpired {
@@ -79,7 +79,7 @@ impl Notification {
                 item.created_by,
                 item.environment,
                 item.state,
-                item.until.with_timezone(zone).format("%Y-%m-%d %H:%M %Z"),
+                for_people(item.until, *zone),
                 item.reason
             ),
             Notification::OverrideExpired { item } => format!(
@@ -196,7 +196,7 @@ pub async fn watch_status(
                     .environments
                     .get(&decision.environment)
                     .map(|env| config.schedule_of(env).zone())
-                    .unwrap_or(chrono_tz::UTC);
+                    .unwrap_or(Zone::UTC);
                 notifier.send(Notification::GoingDown {
                     environment: decision.environment.clone(),
                     at,
@@ -286,7 +286,7 @@ mod tests {
             at: DateTime::parse_from_rfc3339("2026-12-01T19:00:00Z")
                 .unwrap()
                 .with_timezone(&Utc),
-            zone: chrono_tz::Europe::Berlin,
+            zone: chrono_tz::Europe::Berlin.into(),
             link: "http://curfew.example/?environment=staging#keep-up".into(),
         }
         .text();

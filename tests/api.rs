@@ -415,10 +415,12 @@ async fn the_audit_log_pages_newest_first_within_the_callers_scope() {
     assert_eq!(page["total"], 4);
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
-    assert!(
-        entries[0]["after"].as_str().unwrap().contains("T14:00:00"),
+    // People read the end in the environment's local time, to the minute, with the zone.
+    assert_eq!(
+        entries[0]["after"], "up until Sat 2026-12-05 15:00 CET",
         "{page}"
     );
+    assert_eq!(entries[0]["at"], "2026-12-05T11:00:00Z", "{page}");
     let (_, scoped) = h
         .call("GET", "/api/v1/audit", Some("vera-token"), None)
         .await;

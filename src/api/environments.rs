@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use crate::calendar::State;
+use crate::calendar::{State, format};
 use crate::overrides::Override;
 use crate::planner;
 
@@ -25,6 +25,7 @@ pub struct EnvironmentView {
     /// Why.
     pub reason: String,
     /// The next scheduled change, if known.
+    #[serde(serialize_with = "format::serialize_optional_utc_seconds")]
     pub next_transition: Option<DateTime<Utc>>,
     /// The same instant in the schedule's zone.
     pub next_transition_local: Option<String>,
@@ -46,6 +47,7 @@ pub struct EnvironmentView {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnvironmentList {
     /// When the view was decided (the service's clock); it holds until the next transition.
+    #[serde(serialize_with = "format::serialize_optional_utc_seconds")]
     pub at: Option<DateTime<Utc>>,
     /// Every environment, in configuration order.
     pub environments: Vec<EnvironmentView>,
@@ -163,7 +165,7 @@ fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
                 next_transition: decision.next_change,
                 next_transition_local: decision
                     .next_change
-                    .map(|at| at.with_timezone(&zone).to_rfc3339()),
+                    .map(|at| format::local_seconds(at, zone)),
                 timezone: zone.name().to_string(),
                 override_id: decision.override_id,
                 overrides,

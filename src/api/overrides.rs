@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State as AxumState};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,7 @@ use super::auth::{Authenticated, Caller, Role};
 use super::{ApiError, AppState};
 use crate::audit::AuditEntry;
 use crate::calendar::State;
+use crate::calendar::format::for_people;
 use crate::config::duration;
 use crate::notify::Notification;
 use crate::overrides::{self, Override};
@@ -218,7 +219,9 @@ pub async fn create_override(
             "the reason is longer than {MAX_REASON} characters"
         )));
     }
-    let now = state.clock.now();
+    // Overrides are kept to the second, as they are shown.
+    let now = state.clock.now().trunc_subsecs(0);
+    let zone = state.config.schedule_of(environment).zone();
     let until = match (&request.until, &request.duration) {
         (Some(until), None) => DateTime::parse_from_rfc3339(until.trim())
             .map(|at| at.with_timezone(&Utc))
@@ -235,9 +238,12 @@ pub async fn create_override(
             ));
         }
     };
+    let until = until.trunc_subsecs(0);
     if until <= now {
         return Err(ApiError::unprocessable(format!(
-            "the override would end in the past ({until}, now is {now})"
+            "the override would end in the past ({}, now is {})",
+            for_people(until, zone),
+            for_people(now, zone)
         )));
     }
     let length = until - now;
@@ -286,7 +292,11 @@ pub async fn create_override(
             environment: item.environment.clone(),
             target: Some(overrides::audit_target(&item.id)),
             before: Some(before.state.to_string()),
-            after: Some(format!("{} until {}", item.state, item.until.to_rfc3339())),
+            after: Some(format!(
+                "{} until {}",
+                item.state,
+                for_people(item.until, zone)
+            )),
             reason: item.reason.clone(),
             result: "ok".to_string(),
         },

@@ -8,14 +8,13 @@ use axum::Form;
 use axum::extract::{Query, State as AxumState};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::environments::{self, EnvironmentView};
 use super::overrides::{CreateOverride, create_override};
 use super::{ApiError, AppState, auth};
-use crate::calendar::State;
+use crate::calendar::format::for_people;
+use crate::calendar::{State, Zone};
 use crate::overrides::{Override, resolve_until};
 
 /// The form's fields.
@@ -76,13 +75,13 @@ async fn keep_up_override(state: &AppState, form: &KeepUpForm) -> Result<Overrid
         .environments
         .get(&form.environment)
         .map(|env| state.config.schedule_of(env).zone())
-        .unwrap_or(chrono_tz::UTC);
+        .unwrap_or(Zone::UTC);
     let until =
         resolve_until(&form.until, zone, state.clock.now()).map_err(ApiError::unprocessable)?;
     let request = CreateOverride {
         environment: form.environment.clone(),
         state: State::Up,
-        until: Some(until.to_rfc3339()),
+        until: Some(crate::calendar::format::utc_seconds(until)),
         duration: None,
         reason: form.reason.clone(),
     };
@@ -139,7 +138,7 @@ async fn render(
 }
 
 fn render_environment(html: &mut String, environment: &EnvironmentView) {
-    let zone: Tz = environment.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let zone = Zone::named(&environment.timezone).unwrap_or(Zone::UTC);
     let state = environment.state.as_str();
     let _ = write!(
         html,
@@ -150,7 +149,7 @@ fn render_environment(html: &mut String, environment: &EnvironmentView) {
     );
     let next = environment
         .next_transition
-        .map(|at| local(at, zone))
+        .map(|at| for_people(at, zone))
         .unwrap_or_else(|| "none scheduled".to_string());
     let _ = write!(html, "<dt>Next change</dt><dd>{}</dd>", escape(&next));
     let cost = environment
@@ -170,7 +169,7 @@ fn render_environment(html: &mut String, environment: &EnvironmentView) {
                 html,
                 "<li class=\"override\"><strong>{state}</strong> until {until}, by {who}: {why} <code>{id}</code></li>",
                 state = item.state,
-                until = escape(&local(item.until, zone)),
+                until = escape(&for_people(item.until, zone)),
                 who = escape(&item.created_by),
                 why = escape(&item.reason),
                 id = escape(&item.id),
@@ -207,13 +206,6 @@ fn render_form(html: &mut String, environments: &[EnvironmentView], selected: Op
          <p class=\"muted\">The time is the environment's local time; the next such time counts.</p>\
          </form></section>",
     );
-}
-
-/// `Mon 30 Nov 20:00 CET`.
-fn local(at: DateTime<Utc>, zone: Tz) -> String {
-    at.with_timezone(&zone)
-        .format("%a %d %b %H:%M %Z")
-        .to_string()
 }
 
 /// Escapes text for HTML content and attribute values.

@@ -5,6 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::EXIT_BAD_INPUT;
+use crate::calendar::format::for_people;
 use crate::config::{Config, Error};
 use crate::planner;
 
@@ -48,10 +49,7 @@ pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
         let (decision, reason) = planner::decide(schedule, now);
         let next = decision.next_change.map_or_else(
             || "no change within two years".to_string(),
-            |at| {
-                let local = at.with_timezone(&schedule.zone());
-                format!("changes {}", local.format("%a %Y-%m-%d %H:%M %Z"))
-            },
+            |at| format!("changes {}", for_people(at, schedule.zone())),
         );
         out += &format!(
             "  environment   {}: schedule {}, {} target group{}; now {} ({reason}), {next}\n",

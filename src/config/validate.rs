@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate};
-use chrono_tz::Tz;
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
@@ -13,7 +12,7 @@ use super::{Config, Diagnostic, Environment, StateConfig, closest, duration};
 use crate::calendar::cron::CronExpr;
 use crate::calendar::holidays::HolidaySet;
 use crate::calendar::spec::{self, AbsoluteRange, Spec};
-use crate::calendar::{Base, Exception, Schedule, State};
+use crate::calendar::{Base, Exception, Schedule, State, Zone, zone};
 use crate::cost::{Catalog, CostModel, CostSettings};
 
 /// Collects diagnostics for one file.
@@ -46,12 +45,11 @@ impl Collector {
         }
     }
 
-    fn zone(&mut self, name: &Located) -> Option<Tz> {
-        match spec::parse_zone(name.value.trim()) {
+    fn zone(&mut self, name: &Located) -> Option<Zone> {
+        match Zone::named(name.value.trim()) {
             Ok(zone) => Some(zone),
             Err(err) => {
-                let hint = zone_hint(&name.value);
-                self.error(name.referenced, err.to_string(), hint);
+                self.error(name.referenced, err.to_string(), zone_hint(&err));
                 None
             }
         }
@@ -73,7 +71,11 @@ impl Collector {
 }
 
 /// A hint naming the zone the user probably meant.
-fn zone_hint(written: &str) -> Option<String> {
+fn zone_hint(err: &zone::Error) -> Option<String> {
+    let written = match err {
+        zone::Error::Unknown(written) => written,
+        zone::Error::FixedOffsetLookalike { .. } => return err.hint(),
+    };
     let names = chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name());
     Some(match closest(written.trim(), names) {
         Some(name) => format!("did you mean '{name}'?"),
@@ -115,8 +117,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         }
     };
     let timezone = match &raw.timezone {
-        Some(name) => collector.zone(name).unwrap_or(Tz::UTC),
-        None => Tz::UTC,
+        Some(name) => collector.zone(name).unwrap_or(Zone::UTC),
+        None => Zone::UTC,
     };
     let calendars: IndexMap<String, HolidaySet> = raw
         .calendars
@@ -243,7 +245,7 @@ fn calendar_days(collector: &mut Collector, calendar: &Spanned<RawCalendar>) -> 
 fn compile_schedule(
     collector: &mut Collector,
     schedule: &Spanned<RawSchedule>,
-    default_zone: Tz,
+    default_zone: Zone,
     calendars: &IndexMap<String, HolidaySet>,
 ) -> Option<Schedule> {
     let at = schedule.referenced;
@@ -392,7 +394,7 @@ fn parse_spec_list(
             Err(err) => {
                 ok = false;
                 let hint = match &err {
-                    spec::Error::UnknownZone(name) => zone_hint(name),
+                    spec::Error::Zone(err) => zone_hint(err),
                     spec::Error::UnknownDay(_) => {
                         Some("days are Mon, Tue, Wed, Thu, Fri, Sat, Sun".into())
                     }

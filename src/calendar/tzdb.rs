@@ -1,0 +1,457 @@
+//! Where zone rules come from: the system's tz database (`TZDIR`, else the standard zoneinfo
+//! directory) when it is newer than the data embedded in the binary, else the embedded data.
+//!
+//! Governments change their clocks at short notice; a binary's embedded rules age. A tz
+//! database kept current by the operating system (Debian's `tzdata` package, for example)
+//! fixes that without a new release of curfew. Versions are compared as the tz project
+//! numbers its releases (`2025b` < `2026a`): the database's version comes from its `+VERSION`
+//! file or the `# version` line of its `tzdata.zi`. A database without a readable version is
+//! not used, since nothing says it is newer. Distroless images have no database at all; the
+//! embedded data is used there.
+//!
+//! The choice is made once per process, by [`database`]. Zones are read from their TZif
+//! files when a name is first looked up (while a configuration or spec is compiled), parsed
+//! once and interned; decisions only ever use rules already in memory. A name the system's
+//! database lacks falls back to the embedded rules.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use chrono_tz::Tz;
+
+use super::zone::{SystemZone, Zone};
+
+/// Where tz databases live on most Unix systems.
+pub const STANDARD_DIR: &str = "/usr/share/zoneinfo";
+/// The environment variable naming another tz database directory.
+pub const TZDIR: &str = "TZDIR";
+/// The tz database release embedded in this binary.
+pub const EMBEDDED_VERSION: &str = chrono_tz::IANA_TZDB_VERSION;
+
+/// TZif files larger than this are not read (real ones are a few KiB).
+const MAX_TZIF_BYTES: u64 = 256 * 1024;
+/// Version files larger than this are not read.
+const MAX_VERSION_BYTES: u64 = 4 * 1024;
+/// Zone names longer than this are not looked up.
+const MAX_NAME_BYTES: usize = 128;
+/// At most this many zones are read from the system's database; later names use the embedded
+/// rules. (A tz database has fewer than 2,000 files.)
+const MAX_LOADED: usize = 4096;
+
+/// Where the rules in use come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Compiled into the binary (chrono-tz).
+    Embedded,
+    /// Read from the system's tz database.
+    System,
+}
+
+impl Source {
+    /// `embedded` or `system`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Embedded => "embedded",
+            Source::System => "system",
+        }
+    }
+}
+
+/// A tz database release such as `2025b`: a year and one or more letters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    year: u16,
+    /// Letters compare by length first: `z` < `za`.
+    letters: (usize, String),
+}
+
+impl Version {
+    /// Reads a release name (`2025b`); anything after the letters (`2025b-1`) is ignored.
+    pub fn parse(text: &str) -> Option<Version> {
+        let text = text.trim();
+        let year: u16 = text.get(..4)?.parse().ok()?;
+        let letters: String = text[4..]
+            .chars()
+            .take_while(char::is_ascii_lowercase)
+            .collect();
+        (!letters.is_empty()).then_some(Version {
+            year,
+            letters: (letters.len(), letters),
+        })
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.year, self.letters.1)
+    }
+}
+
+/// Which tz database is in use and why: what `curfew version` and `curfew check` show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The release in use.
+    pub version: String,
+    /// Where its rules come from.
+    pub source: Source,
+    /// The system's database directory that was considered.
+    pub system_dir: PathBuf,
+    /// Whether that directory came from `TZDIR`.
+    pub from_tzdir: bool,
+    /// The system database's release, when it has a readable one.
+    pub system_version: Option<String>,
+}
+
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dir = self.system_dir.display();
+        let named = if self.from_tzdir { " (TZDIR)" } else { "" };
+        match (self.source, &self.system_version) {
+            (Source::System, _) => write!(
+                f,
+                "{} from the tz database in {dir}{named}, newer than the embedded {EMBEDDED_VERSION}",
+                self.version
+            ),
+            (Source::Embedded, Some(system)) => write!(
+                f,
+                "{} embedded; the tz database in {dir}{named} is {system}, not newer",
+                self.version
+            ),
+            (Source::Embedded, None) => write!(
+                f,
+                "{} embedded; no tz database with a version in {dir}{named}",
+                self.version
+            ),
+        }
+    }
+}
+
+/// The zone rules in use: the embedded ones, and the system's database when it is newer.
+#[derive(Debug)]
+pub struct ZoneDatabase {
+    provenance: Provenance,
+    system: Option<SystemZones>,
+}
+
+/// Zones read from a tz database directory, each parsed once.
+#[derive(Debug)]
+struct SystemZones {
+    dir: PathBuf,
+    loaded: Mutex<HashMap<String, &'static SystemZone>>,
+}
+
+// === impl ZoneDatabase ===
+
+impl ZoneDatabase {
+    /// The database the environment names: `TZDIR` when set and not empty, else
+    /// [`STANDARD_DIR`].
+    pub fn from_environment() -> ZoneDatabase {
+        match std::env::var_os(TZDIR).filter(|dir| !dir.is_empty()) {
+            Some(dir) => ZoneDatabase::open(PathBuf::from(dir), true),
+            None => ZoneDatabase::open(PathBuf::from(STANDARD_DIR), false),
+        }
+    }
+
+    /// The database in `dir` if its version is newer than the embedded data, otherwise the
+    /// embedded data. `from_tzdir` says whether `dir` came from `TZDIR` (for the description).
+    pub fn open(dir: PathBuf, from_tzdir: bool) -> ZoneDatabase {
+        let system_version = read_version(&dir);
+        let newer = system_version
+            .as_ref()
+            .zip(Version::parse(EMBEDDED_VERSION))
+            .is_some_and(|(system, embedded)| *system > embedded);
+        let provenance = Provenance {
+            version: match (&system_version, newer) {
+                (Some(system), true) => system.to_string(),
+                _ => EMBEDDED_VERSION.to_string(),
+            },
+            source: if newer {
+                Source::System
+            } else {
+                Source::Embedded
+            },
+            system_dir: dir.clone(),
+            from_tzdir,
+            system_version: system_version.map(|v| v.to_string()),
+        };
+        ZoneDatabase {
+            provenance,
+            system: newer.then(|| SystemZones {
+                dir,
+                loaded: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Which database is in use and why.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+
+    /// The zone called `name`: from the system's database when it is in use and has the zone,
+    /// else from the embedded data; `None` when neither knows it.
+    pub fn zone(&self, name: &str) -> Option<Zone> {
+        if let Some(zone) = self.system.as_ref().and_then(|system| system.zone(name)) {
+            return Some(Zone::System(zone));
+        }
+        name.parse::<Tz>().ok().map(Zone::Embedded)
+    }
+}
+
+// === impl SystemZones ===
+
+impl SystemZones {
+    fn zone(&self, name: &str) -> Option<&'static SystemZone> {
+        if !is_zone_name(name) {
+            return None;
+        }
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(zone) = loaded.get(name) {
+            return Some(zone);
+        }
+        if loaded.len() >= MAX_LOADED {
+            return None;
+        }
+        let bytes = read_capped(&self.dir.join(name), MAX_TZIF_BYTES)?;
+        let zone: &'static SystemZone = Box::leak(Box::new(SystemZone::parse(name, &bytes).ok()?));
+        loaded.insert(name.to_string(), zone);
+        Some(zone)
+    }
+}
+
+/// The process's zone database, chosen from the environment on first use.
+pub fn database() -> &'static ZoneDatabase {
+    static DATABASE: OnceLock<ZoneDatabase> = OnceLock::new();
+    DATABASE.get_or_init(ZoneDatabase::from_environment)
+}
+
+/// Whether `name` can be a zone name: relative, components of letters, digits, `_`, `-`, `+`
+/// and `.`, never `.` or `..`. Anything else is not looked up in the file system.
+fn is_zone_name(name: &str) -> bool {
+    name.len() <= MAX_NAME_BYTES
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-+.".contains(&b))
+        })
+}
+
+/// The release of the database in `dir`: its `+VERSION` file, else the `# version` line at
+/// the top of its `tzdata.zi`.
+fn read_version(dir: &Path) -> Option<Version> {
+    if let Some(bytes) = read_capped(&dir.join("+VERSION"), MAX_VERSION_BYTES) {
+        return Version::parse(&String::from_utf8_lossy(&bytes));
+    }
+    let head = read_head(&dir.join("tzdata.zi"), MAX_VERSION_BYTES)?;
+    String::from_utf8_lossy(&head)
+        .lines()
+        .take_while(|line| line.starts_with('#'))
+        .find_map(|line| line.strip_prefix("# version "))
+        .and_then(Version::parse)
+}
+
+/// The whole file at `path`, if it exists and is at most `max` bytes.
+fn read_capped(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= max).then_some(bytes)
+}
+
+/// The first `max` bytes of the file at `path`.
+fn read_head(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(max)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::calendar::local;
+
+    /// The test database source: Morocco on +00 from 2026-09-20, Berlin on EU rules, 2099a.
+    const SOURCE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/tzdata/newer-than-embedded.zi"
+    );
+
+    /// Compiles the test source with zic into a fresh directory, with `tzdata.zi` (the source
+    /// itself, whose first line names the version) next to the TZif files.
+    fn compiled_database() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let zic = std::env::var_os("CURFEW_ZIC").unwrap_or_else(|| "/usr/sbin/zic".into());
+        let status = std::process::Command::new(&zic)
+            .arg("-d")
+            .arg(dir.path())
+            .arg(SOURCE)
+            .status()
+            .unwrap_or_else(|err| panic!("zic ({zic:?}) runs: {err}; ./tests/run installs it"));
+        assert!(status.success(), "zic compiles the test source");
+        std::fs::copy(SOURCE, dir.path().join("tzdata.zi")).unwrap();
+        dir
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn local_time(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn versions_compare_as_tz_releases() {
+        let v = |text| Version::parse(text).unwrap();
+        assert!(v("2025b") < v("2026a"));
+        assert!(v("2026a") < v("2026b"));
+        assert!(v("2026z") < v("2026za"));
+        assert_eq!(v("2025b-1"), v("2025b"));
+        assert_eq!(v(" 2025b\n").to_string(), "2025b");
+        assert!(Version::parse("25b").is_none());
+        assert!(Version::parse("2025").is_none());
+        assert!(Version::parse(EMBEDDED_VERSION).is_some());
+    }
+
+    #[test]
+    fn a_newer_system_database_decides_the_zones_it_has() {
+        let dir = compiled_database();
+        let database = ZoneDatabase::open(dir.path().to_path_buf(), true);
+        let provenance = database.provenance();
+        assert_eq!(provenance.source, Source::System);
+        assert_eq!(provenance.version, "2099a");
+        assert!(
+            provenance.to_string().contains("newer than the embedded"),
+            "{provenance}"
+        );
+
+        let casablanca = database.zone("Africa/Casablanca").unwrap();
+        assert!(matches!(casablanca, Zone::System(_)), "{casablanca:?}");
+        let at = utc("2026-10-11T04:56:00Z").with_timezone(&casablanca);
+        assert_eq!(at.format("%H:%M %Z").to_string(), "04:56 +00");
+        let before = utc("2026-06-01T12:00:00Z").with_timezone(&casablanca);
+        assert_eq!(before.format("%H:%M %Z").to_string(), "13:00 +01");
+        // The embedded data disagrees: that is what the test database is for.
+        let embedded = utc("2026-10-11T04:56:00Z").with_timezone(&chrono_tz::Africa::Casablanca);
+        assert_eq!(embedded.format("%H:%M").to_string(), "05:56");
+
+        // Zones the database lacks come from the embedded data.
+        assert!(matches!(
+            database.zone("Asia/Tokyo"),
+            Some(Zone::Embedded(_))
+        ));
+        assert!(database.zone("Mars/Olympus_Mons").is_none());
+    }
+
+    #[test]
+    fn rules_past_the_last_transition_come_from_the_tz_string_with_curfews_dst_rules() {
+        let dir = compiled_database();
+        let database = ZoneDatabase::open(dir.path().to_path_buf(), true);
+        let berlin = database.zone("Europe/Berlin").unwrap();
+        assert!(matches!(berlin, Zone::System(_)));
+        let summer = utc("2071-07-01T12:00:00Z").with_timezone(&berlin);
+        assert_eq!(summer.format("%H:%M %Z").to_string(), "14:00 CEST");
+        // 29 March 2071 is the last Sunday of March: 02:30 does not exist, so it happens when
+        // the gap ends; 25 October 2071 repeats 02:30, which happens at its first occurrence.
+        assert_eq!(
+            local::resolve(berlin, local_time("2071-03-29 02:30")),
+            utc("2071-03-29T01:00:00Z")
+        );
+        assert_eq!(
+            local::resolve(berlin, local_time("2071-10-25 02:30")),
+            utc("2071-10-25T00:30:00Z")
+        );
+        assert!(
+            berlin
+                .from_local_datetime(&local_time("2071-03-29 02:30"))
+                .single()
+                .is_none()
+        );
+        assert_eq!(
+            local::resolve(berlin, local_time("2071-03-29 02:30")),
+            local::resolve(
+                chrono_tz::Europe::Berlin.into(),
+                local_time("2071-03-29 02:30")
+            )
+        );
+    }
+
+    #[test]
+    fn a_database_that_is_not_newer_leaves_the_embedded_data_in_use() {
+        let dir = compiled_database();
+        std::fs::write(dir.path().join("+VERSION"), "2000a\n").unwrap();
+        let database = ZoneDatabase::open(dir.path().to_path_buf(), false);
+        assert_eq!(database.provenance().source, Source::Embedded);
+        assert_eq!(database.provenance().version, EMBEDDED_VERSION);
+        assert_eq!(
+            database.provenance().system_version.as_deref(),
+            Some("2000a")
+        );
+        assert!(matches!(
+            database.zone("Africa/Casablanca"),
+            Some(Zone::Embedded(_))
+        ));
+        assert!(
+            database
+                .provenance()
+                .to_string()
+                .contains("is 2000a, not newer"),
+            "{}",
+            database.provenance()
+        );
+    }
+
+    #[test]
+    fn a_directory_without_a_version_is_not_used() {
+        let dir = compiled_database();
+        std::fs::remove_file(dir.path().join("tzdata.zi")).unwrap();
+        let database = ZoneDatabase::open(dir.path().to_path_buf(), true);
+        assert_eq!(database.provenance().source, Source::Embedded);
+        assert!(
+            database
+                .provenance()
+                .to_string()
+                .contains("no tz database with a version"),
+            "{}",
+            database.provenance()
+        );
+        let missing = ZoneDatabase::open(dir.path().join("nothing-here"), true);
+        assert_eq!(missing.provenance().source, Source::Embedded);
+    }
+
+    #[test]
+    fn names_that_are_not_zone_names_never_reach_the_file_system() {
+        let dir = compiled_database();
+        std::fs::write(dir.path().join("secret"), "TZif-lookalike").unwrap();
+        let database = ZoneDatabase::open(dir.path().to_path_buf(), true);
+        for name in [
+            "../secret",
+            "/etc/passwd",
+            "Africa/../secret",
+            "",
+            "Africa//Casablanca",
+        ] {
+            assert!(!is_zone_name(name), "{name}");
+            assert!(database.zone(name).is_none(), "{name}");
+        }
+        // A file that is not TZif is no zone.
+        assert!(database.zone("secret").is_none());
+        assert!(database.zone("tzdata.zi").is_none());
+        assert!(is_zone_name("Etc/GMT+5") && is_zone_name("America/Port-au-Prince"));
+    }
+}
