@@ -280,40 +280,7 @@ fn read_head(path: &Path, max: u64) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-
     use super::*;
-    use crate::calendar::local;
-
-    /// The test database source: Morocco on +00 from 2026-09-20, Berlin on EU rules, 2099a.
-    const SOURCE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/tzdata/newer-than-embedded.zi"
-    );
-
-    /// Compiles the test source with zic into a fresh directory, with `tzdata.zi` (the source
-    /// itself, whose first line names the version) next to the TZif files.
-    fn compiled_database() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let zic = std::env::var_os("CURFEW_ZIC").unwrap_or_else(|| "/usr/sbin/zic".into());
-        let status = std::process::Command::new(&zic)
-            .arg("-d")
-            .arg(dir.path())
-            .arg(SOURCE)
-            .status()
-            .unwrap_or_else(|err| panic!("zic ({zic:?}) runs: {err}; ./tests/run installs it"));
-        assert!(status.success(), "zic compiles the test source");
-        std::fs::copy(SOURCE, dir.path().join("tzdata.zi")).unwrap();
-        dir
-    }
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
-    }
-
-    fn local_time(text: &str) -> NaiveDateTime {
-        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
-    }
 
     #[test]
     fn versions_compare_as_tz_releases() {
@@ -329,106 +296,49 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_system_database_decides_the_zones_it_has() {
-        let dir = compiled_database();
-        let database = ZoneDatabase::open(dir.path().to_path_buf(), true);
-        let provenance = database.provenance();
-        assert_eq!(provenance.source, Source::System);
-        assert_eq!(provenance.version, "2099a");
-        assert!(
-            provenance.to_string().contains("newer than the embedded"),
-            "{provenance}"
-        );
-
-        let casablanca = database.zone("Africa/Casablanca").unwrap();
-        assert!(matches!(casablanca, Zone::System(_)), "{casablanca:?}");
-        let at = utc("2026-10-11T04:56:00Z").with_timezone(&casablanca);
-        assert_eq!(at.format("%H:%M %Z").to_string(), "04:56 +00");
-        let before = utc("2026-06-01T12:00:00Z").with_timezone(&casablanca);
-        assert_eq!(before.format("%H:%M %Z").to_string(), "13:00 +01");
-        // The embedded data disagrees: that is what the test database is for.
-        let embedded = utc("2026-10-11T04:56:00Z").with_timezone(&chrono_tz::Africa::Casablanca);
-        assert_eq!(embedded.format("%H:%M").to_string(), "05:56");
-
-        // Zones the database lacks come from the embedded data.
-        assert!(matches!(
-            database.zone("Asia/Tokyo"),
-            Some(Zone::Embedded(_))
-        ));
-        assert!(database.zone("Mars/Olympus_Mons").is_none());
-    }
-
-    #[test]
-    fn rules_past_the_last_transition_come_from_the_tz_string_with_curfews_dst_rules() {
-        let dir = compiled_database();
-        let database = ZoneDatabase::open(dir.path().to_path_buf(), true);
-        let berlin = database.zone("Europe/Berlin").unwrap();
-        assert!(matches!(berlin, Zone::System(_)));
-        let summer = utc("2071-07-01T12:00:00Z").with_timezone(&berlin);
-        assert_eq!(summer.format("%H:%M %Z").to_string(), "14:00 CEST");
-        // 29 March 2071 is the last Sunday of March: 02:30 does not exist, so it happens when
-        // the gap ends; 25 October 2071 repeats 02:30, which happens at its first occurrence.
-        assert_eq!(
-            local::resolve(berlin, local_time("2071-03-29 02:30")),
-            utc("2071-03-29T01:00:00Z")
-        );
-        assert_eq!(
-            local::resolve(berlin, local_time("2071-10-25 02:30")),
-            utc("2071-10-25T00:30:00Z")
-        );
-        assert!(
-            berlin
-                .from_local_datetime(&local_time("2071-03-29 02:30"))
-                .single()
-                .is_none()
-        );
-        assert_eq!(
-            local::resolve(berlin, local_time("2071-03-29 02:30")),
-            local::resolve(
-                chrono_tz::Europe::Berlin.into(),
-                local_time("2071-03-29 02:30")
-            )
-        );
+    fn the_version_comes_from_plus_version_else_from_tzdata_zi() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_version(dir.path()), None);
+        std::fs::write(
+            dir.path().join("tzdata.zi"),
+            "# version 2099b\n# This zic input file is in the public domain.\nR d 1916 o - Jun 3 24 1 -\n",
+        )
+        .unwrap();
+        assert_eq!(read_version(dir.path()), Version::parse("2099b"));
+        std::fs::write(dir.path().join("+VERSION"), "2099c\n").unwrap();
+        assert_eq!(read_version(dir.path()), Version::parse("2099c"));
     }
 
     #[test]
     fn a_database_that_is_not_newer_leaves_the_embedded_data_in_use() {
-        let dir = compiled_database();
+        let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("+VERSION"), "2000a\n").unwrap();
         let database = ZoneDatabase::open(dir.path().to_path_buf(), false);
-        assert_eq!(database.provenance().source, Source::Embedded);
-        assert_eq!(database.provenance().version, EMBEDDED_VERSION);
-        assert_eq!(
-            database.provenance().system_version.as_deref(),
-            Some("2000a")
+        let provenance = database.provenance();
+        assert_eq!(provenance.source, Source::Embedded);
+        assert_eq!(provenance.version, EMBEDDED_VERSION);
+        assert_eq!(provenance.system_version.as_deref(), Some("2000a"));
+        assert!(
+            provenance.to_string().contains("is 2000a, not newer"),
+            "{provenance}"
         );
         assert!(matches!(
             database.zone("Africa/Casablanca"),
             Some(Zone::Embedded(_))
         ));
-        assert!(
-            database
-                .provenance()
-                .to_string()
-                .contains("is 2000a, not newer"),
-            "{}",
-            database.provenance()
-        );
     }
 
     #[test]
     fn a_directory_without_a_version_is_not_used() {
-        let dir = compiled_database();
-        std::fs::remove_file(dir.path().join("tzdata.zi")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let database = ZoneDatabase::open(dir.path().to_path_buf(), true);
-        assert_eq!(database.provenance().source, Source::Embedded);
+        let provenance = database.provenance();
+        assert_eq!(provenance.source, Source::Embedded);
         assert!(
-            database
-                .provenance()
+            provenance
                 .to_string()
                 .contains("no tz database with a version"),
-            "{}",
-            database.provenance()
+            "{provenance}"
         );
         let missing = ZoneDatabase::open(dir.path().join("nothing-here"), true);
         assert_eq!(missing.provenance().source, Source::Embedded);
@@ -436,9 +346,11 @@ mod tests {
 
     #[test]
     fn names_that_are_not_zone_names_never_reach_the_file_system() {
-        let dir = compiled_database();
-        std::fs::write(dir.path().join("secret"), "TZif-lookalike").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("+VERSION"), "2099a\n").unwrap();
+        std::fs::write(dir.path().join("secret"), "TZif but not really").unwrap();
         let database = ZoneDatabase::open(dir.path().to_path_buf(), true);
+        assert_eq!(database.provenance().source, Source::System);
         for name in [
             "../secret",
             "/etc/passwd",
@@ -449,9 +361,13 @@ mod tests {
             assert!(!is_zone_name(name), "{name}");
             assert!(database.zone(name).is_none(), "{name}");
         }
-        // A file that is not TZif is no zone.
+        // A file that is not TZif is no zone; names the database lacks are embedded ones.
         assert!(database.zone("secret").is_none());
-        assert!(database.zone("tzdata.zi").is_none());
+        assert!(database.zone("+VERSION").is_none());
+        assert!(matches!(
+            database.zone("Europe/Berlin"),
+            Some(Zone::Embedded(_))
+        ));
         assert!(is_zone_name("Etc/GMT+5") && is_zone_name("America/Port-au-Prince"));
     }
 }

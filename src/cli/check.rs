@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::EXIT_BAD_INPUT;
 use crate::calendar::format::for_people;
+use crate::calendar::tzdb;
 use crate::config::{Config, Error};
 use crate::planner;
 
@@ -35,6 +36,7 @@ pub fn run(path: &Path, now: DateTime<Utc>) -> u8 {
 pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
     let mut out = format!("{}: OK\n", config.path.display());
     out += &format!("  default zone  {}\n", config.timezone.name());
+    out += &format!("  zone data     {}\n", tzdb::database().provenance());
     for (name, days) in &config.calendars {
         let upcoming = days
             .next_on_or_after(now.date_naive())

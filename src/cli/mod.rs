@@ -35,6 +35,9 @@ pub enum Command {
         /// The configuration file.
         #[arg(short, long)]
         config: PathBuf,
+        /// Summarise as of this instant (RFC 3339 or YYYY-MM-DD, UTC); default now.
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<DateTime<Utc>>,
     },
     /// Show every transition per environment in a window (default: now to +7 days).
     Plan {
@@ -94,6 +97,8 @@ pub enum Command {
         #[command(subcommand)]
         command: OverrideCommand,
     },
+    /// Print curfew's version and the tz database in use (release and where it comes from).
+    Version,
 }
 
 /// `curfew override ...`.
@@ -145,7 +150,7 @@ fn parse_state(text: &str) -> Result<crate::calendar::State, String> {
 pub fn run(cli: Cli) -> u8 {
     let now = Utc::now();
     match cli.command {
-        Command::Check { config } => check::run(&config, now),
+        Command::Check { config, at } => check::run(&config, at.unwrap_or(now)),
         Command::Plan {
             config,
             from,
@@ -186,7 +191,20 @@ pub fn run(cli: Cli) -> u8 {
             OverrideCommand::List { server } => client::list(server),
             OverrideCommand::Cancel { id, server } => client::cancel(server, &id),
         },
+        Command::Version => {
+            print!("{}", version());
+            0
+        }
     }
+}
+
+/// What `curfew version` prints: the release and the tz database in use.
+pub fn version() -> String {
+    format!(
+        "curfew {}\ntz database {}\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::calendar::tzdb::database().provenance()
+    )
 }
 
 /// Loads and validates a configuration, printing every error; `Err` holds the exit status.

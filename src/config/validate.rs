@@ -101,6 +101,15 @@ fn reference_hint<'a>(
     }
 }
 
+/// Whether `text` holds no YAML content at all: only blank lines, comments and document
+/// markers.
+fn is_empty_document(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
+    })
+}
+
 /// Parses and validates `text`, read from `path`.
 pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
     let mut collector = Collector {
@@ -108,6 +117,20 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         diagnostics: Vec::new(),
     };
+    if is_empty_document(text) {
+        collector.diagnostics.push(Diagnostic {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: "the configuration is empty: it has no schedules and no environments".into(),
+            hint: Some(
+                "start from an example in schedules/, e.g. 'timezone: Europe/Berlin', a schedule \
+                 with 'uptime: [\"Mon-Fri 07:00-20:00\"]' and an environment using it"
+                    .into(),
+            ),
+        });
+        return Err(collector.diagnostics);
+    }
     let raw: RawConfig = match serde_saphyr::from_str(text) {
         Ok(raw) => raw,
         Err(err) => {
