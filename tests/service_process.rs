@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use curfew::providers::Capacity;
 use curfew::providers::sim::Estate;
 
@@ -238,6 +238,41 @@ fn demo_answers_healthz_and_lists_environments() {
     let (status, body) = demo.get("/no/such/route");
     assert_eq!(status, 404);
     assert!(body.contains("\"error\""));
+}
+
+#[test]
+fn a_restarted_demo_continues_from_its_simulated_time_and_start_sets_it_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = utc(support::demo::START);
+    let mut demo = Demo::start(dir.path(), "3600");
+    demo.wait_ready();
+    std::thread::sleep(Duration::from_millis(1500));
+    demo.stop();
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sim-clock.json")).unwrap()).unwrap();
+    let stopped = utc(saved["simulated"].as_str().unwrap());
+    assert!(
+        stopped >= start + chrono::Duration::hours(1)
+            && stopped < start + chrono::Duration::days(1),
+        "a second and a half at 3600x from {start}: {stopped}"
+    );
+
+    let mut demo = Demo::launch(dir.path(), "1", None);
+    let resumed = demo.now();
+    assert!(
+        // The API shows the time to the second.
+        resumed >= stopped.trunc_subsecs(0) && resumed < stopped + chrono::Duration::minutes(1),
+        "stopped at {stopped}, resumed at {resumed}"
+    );
+    demo.stop();
+
+    let friday_evening = "2026-12-04T18:00:00Z";
+    let demo = Demo::launch(dir.path(), "1", Some(friday_evening));
+    let now = demo.now();
+    assert!(
+        now >= utc(friday_evening) && now < utc(friday_evening) + chrono::Duration::minutes(1),
+        "{now}"
+    );
 }
 
 #[test]

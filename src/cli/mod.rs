@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod client;
+mod demo_clock;
 mod eval;
 mod plan;
 mod service;
