@@ -22,7 +22,9 @@ use crate::clock::Clock;
 use crate::config::{Config, StateConfig, TargetConfig};
 use crate::cost::CostTracker;
 use crate::notify::{self, Notifier};
-use crate::overrides::{self, FileOverrideStore, KubeOverrideStore, OverrideStore};
+use crate::overrides::{
+    self, DryRunOverrides, FileOverrideStore, KubeOverrideStore, OverrideStore,
+};
 use crate::providers::Provider;
 use crate::providers::aws::AwsProvider;
 use crate::providers::composite::CompositeProvider;
@@ -103,31 +105,47 @@ struct StateParts {
 
 /// Opens the state: files in the state directory, or (`state.kubernetes`) `Override`
 /// resources and the ConfigMaps `curfew-audit` and `curfew-ledger` in the namespace, whose
-/// override watch wakes `trigger`.
+/// override watch wakes `trigger`. A dry run reads the state and keeps its own changes in
+/// memory: it neither creates the directory nor writes anything.
 async fn open_state(options: &Options, trigger: &Arc<Notify>) -> Result<StateParts> {
     let model = options.config.cost.clone();
-    Ok(match &options.config.state {
-        StateConfig::Kubernetes(kubernetes) => {
-            let client = kube_provider::client_from_environment()
-                .await
-                .map_err(|err| Error::Provider(err.to_string()))?;
-            let namespace = kubernetes.namespace.as_str();
-            let documents: Arc<dyn state::DocumentStore> =
-                Arc::new(state::ConfigMapStore::new(client.clone(), namespace));
-            StateParts {
-                overrides: Arc::new(KubeOverrideStore::start(client, namespace, trigger.clone())),
-                audit: Arc::new(AuditLog::load(documents.clone()).await?),
-                cost: Arc::new(CostTracker::load(model, documents).await?),
+    let dry_run = options.settings.dry_run;
+    let (documents, overrides): (Arc<dyn state::DocumentStore>, Arc<dyn OverrideStore>) =
+        match &options.config.state {
+            StateConfig::Kubernetes(kubernetes) => {
+                let client = kube_provider::client_from_environment()
+                    .await
+                    .map_err(|err| Error::Provider(err.to_string()))?;
+                let namespace = kubernetes.namespace.as_str();
+                (
+                    Arc::new(state::ConfigMapStore::new(client.clone(), namespace)),
+                    Arc::new(KubeOverrideStore::start(client, namespace, trigger.clone())),
+                )
             }
-        }
-        StateConfig::Dir(_) => {
-            let dir = state::StateDir::open(&options.state_dir)?;
-            StateParts {
-                overrides: Arc::new(FileOverrideStore::open(dir.clone())?),
-                audit: Arc::new(AuditLog::open(dir.clone())?),
-                cost: Arc::new(CostTracker::new(model, Some(dir))?),
+            StateConfig::Dir(_) => {
+                let dir = if dry_run {
+                    state::StateDir::existing(&options.state_dir)
+                } else {
+                    state::StateDir::open(&options.state_dir)?
+                };
+                (
+                    Arc::new(dir.clone()),
+                    Arc::new(FileOverrideStore::open(dir)?),
+                )
             }
-        }
+        };
+    let (documents, overrides) = if dry_run {
+        (
+            Arc::new(state::DryRunStore::new(documents)) as Arc<dyn state::DocumentStore>,
+            Arc::new(DryRunOverrides::new(overrides)) as Arc<dyn OverrideStore>,
+        )
+    } else {
+        (documents, overrides)
+    };
+    Ok(StateParts {
+        overrides,
+        audit: Arc::new(AuditLog::load(documents.clone()).await?),
+        cost: Arc::new(CostTracker::load(model, documents).await?),
     })
 }
 
@@ -138,8 +156,13 @@ async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Part
         audit,
         cost,
     } = open_state(options, &trigger).await?;
-    let provider =
-        build_provider(&options.config, options.clock.clone(), &options.state_dir).await?;
+    let provider = build_provider(
+        &options.config,
+        options.clock.clone(),
+        &options.state_dir,
+        options.settings.dry_run,
+    )
+    .await?;
     let reconciler = Reconciler::new(
         options.config.clone(),
         provider.clone(),
@@ -163,20 +186,25 @@ async fn assemble(options: &Options, shutdown: CancellationToken) -> Result<Part
 /// The provider for this configuration: the simulated estate (kept in `state_dir`) when it
 /// has a `simulation:` section; otherwise the real systems its targets name: Kubernetes (a
 /// client from `KUBECONFIG` or the in-cluster service account) and AWS (the standard
-/// credential chain), combined when both are present.
+/// credential chain), combined when both are present. A dry run reads the simulated estate's
+/// file but never writes it, and writes no Kubernetes Events.
 pub async fn build_provider(
     config: &Config,
     clock: Arc<dyn Clock>,
     state_dir: &std::path::Path,
+    dry_run: bool,
 ) -> Result<Arc<dyn Provider>> {
     if let Some(simulation) = &config.simulation {
-        let dir = state::StateDir::open(state_dir)?;
         let estate =
             sim::Estate::from_config(simulation, config.environments.values(), clock.now())
                 .map_err(|err| Error::Provider(err.to_string()))?;
-        let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults))
-            .with_persistence(dir.file("sim-estate.json"))
-            .map_err(|err| Error::Provider(err.to_string()))?;
+        let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults));
+        let provider = if dry_run {
+            provider.with_stored(&state::StateDir::existing(state_dir).file(sim::ESTATE_FILE))
+        } else {
+            provider.with_persistence(state::StateDir::open(state_dir)?.file(sim::ESTATE_FILE))
+        }
+        .map_err(|err| Error::Provider(err.to_string()))?;
         return Ok(Arc::new(provider));
     }
     let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
@@ -189,7 +217,11 @@ pub async fn build_provider(
         let client = kube_provider::client_from_environment()
             .await
             .map_err(|err| Error::Provider(err.to_string()))?;
-        let kube = KubeProvider::start(client, config, clock, kube_provider::Settings::default())
+        let settings = kube_provider::Settings {
+            events: !dry_run,
+            ..kube_provider::Settings::default()
+        };
+        let kube = KubeProvider::start(client, config, clock, settings)
             .await
             .map_err(|err| Error::Provider(err.to_string()))?;
         providers.push(Arc::new(kube));
@@ -229,7 +261,12 @@ pub async fn run(options: Options, on_listening: impl FnOnce(std::net::SocketAdd
     let parts = assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
     let tokens = Arc::new(load_tokens(&options)?);
-    let elector = leader_elector(&options.config).await?;
+    // A dry run writes no Lease: it acts on its own, and acting changes nothing.
+    let elector = if options.settings.dry_run {
+        None
+    } else {
+        leader_elector(&options.config).await?
+    };
     spawn_signal_handler(shutdown.clone());
     let server = match &options.listen {
         Some(addr) => {
@@ -380,13 +417,17 @@ fn load_tokens(options: &Options) -> Result<api::Tokens> {
     })
 }
 
-/// Starts the webhook sender and the status watcher when notifications are configured.
+/// Starts the webhook sender and the status watcher when notifications are configured (and
+/// this is not a dry run, which tells nobody anything).
 fn spawn_notifications(
     options: &Options,
     parts: &Parts,
     local: std::net::SocketAddr,
     shutdown: &CancellationToken,
 ) -> Option<Notifier> {
+    if options.settings.dry_run {
+        return None;
+    }
     let settings = options.config.server.notifications.clone()?;
     let notifier = Notifier::spawn(
         settings.webhook_url.clone(),

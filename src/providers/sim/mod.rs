@@ -23,3 +23,6 @@ pub use self::config::{
 pub use self::estate::{Advance, Estate, Management, Node, NodeGroup, Scaling, Workload};
 pub use self::faults::{Fault, Faults};
 pub use self::provider::{Calls, SimProvider};
+
+/// The file in the state directory that keeps the simulated estate.
+pub const ESTATE_FILE: &str = "sim-estate.json";
