@@ -4,7 +4,8 @@
 //! down now, and when that changes.
 //!
 //! * [`calendar`] is the pure decision engine: spec strings, cron transitions, holidays,
-//!   exceptions and time-zone rules, with `now` always a parameter.
+//!   exceptions and time-zone rules (embedded, or the system's tz database when it is newer),
+//!   with `now` always a parameter.
 //! * [`config`] loads and validates the YAML configuration, reporting every error with its
 //!   file, line and column.
 //! * [`planner`] turns a validated configuration into transitions per environment.
