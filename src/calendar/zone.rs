@@ -224,8 +224,9 @@ pub struct SystemZone {
 // === impl SystemZone ===
 
 impl SystemZone {
-    /// Parses TZif data (version 1 to 4) for the zone `name`.
-    pub fn parse(name: &str, tzif: &[u8]) -> Result<SystemZone, jiff::Error> {
+    /// Parses TZif data (version 1 to 4) for the zone `name`. The name is leaked: zones live
+    /// for the whole process, interned by the zone database, which alone parses them.
+    pub(super) fn parse(name: &str, tzif: &[u8]) -> Result<SystemZone, jiff::Error> {
         Ok(SystemZone {
             rules: jiff::tz::TimeZone::tzif(name, tzif)?,
             name: Box::leak(name.to_string().into_boxed_str()),

@@ -30,7 +30,8 @@ pub struct RunArgs {
     /// this instant; otherwise the service's clock starts here and runs in real time.
     #[arg(long, visible_alias = "start", value_parser = super::parse_instant)]
     pub at: Option<DateTime<Utc>>,
-    /// Log the plan and change nothing.
+    /// Log the plan and write nothing anywhere: no scaling, no state, no Lease, no Events,
+    /// no notifications (changes made through the API stay in memory).
     #[arg(long)]
     pub dry_run: bool,
     /// State directory (default: the configuration's `state.dir`).
