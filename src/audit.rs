@@ -4,22 +4,30 @@
 //! ConfigMap `curfew-audit` shared by every replica. Reads come from a cached copy; a write
 //! names the version it was based on and, when another replica wrote in between, re-reads,
 //! appends its entries to the newer log and tries again, so no replica's entries are lost.
-//! The log keeps the newest entries that fit the store (20,000, and below 1 MiB in a
-//! ConfigMap).
+//! The log keeps the newest entries that fit the store: at most 20,000, below 4 MiB in the
+//! state directory and below 900 KiB in a ConfigMap.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::format;
-use crate::state::{self, DocumentStore, StateDir, Written};
+use crate::state::versioned::{self, Current};
+use crate::state::{self, DocumentStore, StateDir};
 
 const FILE: &str = "audit.json";
 /// The log keeps this many newest entries.
 const KEEP: usize = 20_000;
 /// A write that keeps conflicting gives up after this many attempts.
 const ATTEMPTS: usize = 20;
+
+/// How audit entries name an override: `override/<id>` in their `target`.
+pub fn override_target(id: &str) -> String {
+    format!("override/{id}")
+}
 
 /// One audited event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -45,18 +53,12 @@ pub struct AuditEntry {
     pub result: String,
 }
 
-/// The cached log and the version it was read or written at.
-#[derive(Debug, Default)]
-struct Cached {
-    entries: Vec<AuditEntry>,
-    version: Option<String>,
-}
-
 /// An append-only audit log kept in a [`DocumentStore`].
 #[derive(Debug)]
 pub struct AuditLog {
     store: Arc<dyn DocumentStore>,
-    cached: Mutex<Cached>,
+    /// The log as last read or written, and its version.
+    cached: Mutex<Current<Vec<AuditEntry>>>,
     /// Serialises this process's writers; other processes are handled by versions.
     writing: tokio::sync::Mutex<()>,
 }
@@ -84,13 +86,16 @@ impl AuditLog {
     ) -> Self {
         AuditLog {
             store,
-            cached: Mutex::new(Cached { entries, version }),
+            cached: Mutex::new(Current {
+                value: entries,
+                version,
+            }),
             writing: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn cached(&self) -> std::sync::MutexGuard<'_, Cached> {
-        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    fn cached(&self) -> MutexGuard<'_, Current<Vec<AuditEntry>>> {
+        self.cached.lock()
     }
 
     /// Re-reads the log when other replicas write it too (before serving it, and on taking
@@ -103,12 +108,7 @@ impl AuditLog {
     }
 
     async fn reload(&self) -> state::Result<()> {
-        let read = self.store.read(FILE).await?;
-        let entries = state::parse(read.text.as_deref(), &self.store.location(FILE))?;
-        *self.cached() = Cached {
-            entries,
-            version: read.version,
-        };
+        *self.cached() = versioned::read(&*self.store, FILE).await?;
         Ok(())
     }
 
@@ -120,25 +120,15 @@ impl AuditLog {
             return Ok(());
         }
         let _writing = self.writing.lock().await;
-        for _ in 0..ATTEMPTS {
-            let (mut entries, version) = {
-                let cached = self.cached();
-                (cached.entries.clone(), cached.version.clone())
-            };
+        let current = self.cached().clone();
+        let stored = versioned::update(&*self.store, FILE, ATTEMPTS, current, |mut entries| {
             entries.extend(new.iter().cloned());
             let text = self.trimmed(&mut entries)?;
-            match self.store.write(FILE, text, version.as_deref()).await? {
-                Written::Stored(version) => {
-                    *self.cached() = Cached { entries, version };
-                    return Ok(());
-                }
-                Written::Conflict => self.reload().await?,
-            }
-        }
-        Err(state::Error::Io {
-            path: self.store.location(FILE),
-            source: std::io::Error::other("the log kept changing while being written"),
+            Ok((entries, text))
         })
+        .await?;
+        *self.cached() = stored;
+        Ok(())
     }
 
     /// Drops the oldest entries until the log keeps at most [`KEEP`] and fits the store;
@@ -176,7 +166,7 @@ impl AuditLog {
     ) -> Vec<AuditEntry> {
         let cached = self.cached();
         cached
-            .entries
+            .value
             .iter()
             .rev()
             .filter(|entry| keep(entry))
@@ -189,24 +179,25 @@ impl AuditLog {
     /// How many entries `keep` holds for.
     pub fn count(&self, keep: impl Fn(&AuditEntry) -> bool) -> usize {
         self.cached()
-            .entries
+            .value
             .iter()
             .filter(|entry| keep(entry))
             .count()
     }
 
-    /// Whether an `event` about override `id` was recorded.
-    pub fn has_override_event(&self, event: &str, id: &str) -> bool {
-        let target = crate::overrides::audit_target(id);
+    /// The targets of the recorded entries of `event` (`override/<id>` for override events).
+    pub fn targets_of(&self, event: &str) -> HashSet<String> {
         self.cached()
-            .entries
+            .value
             .iter()
-            .any(|entry| entry.event == event && entry.target.as_deref() == Some(target.as_str()))
+            .filter(|entry| entry.event == event)
+            .filter_map(|entry| entry.target.clone())
+            .collect()
     }
 
     /// How many entries the log holds.
     pub fn len(&self) -> usize {
-        self.cached().entries.len()
+        self.cached().value.len()
     }
 
     /// Whether the log is empty.

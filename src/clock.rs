@@ -2,10 +2,10 @@
 //!
 //! Everything that needs the time asks a [`Clock`]; nothing reads the system clock directly.
 
-use std::sync::Mutex;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
+use parking_lot::Mutex;
 
 /// A source of the current instant.
 pub trait Clock: Send + Sync {
@@ -86,19 +86,19 @@ impl ManualClock {
 
     /// Moves the clock to `at`.
     pub fn set(&self, at: DateTime<Utc>) {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = at;
+        *self.now.lock() = at;
     }
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = self.now.lock();
         *now += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        *self.now.lock()
     }
 
     /// Waiting on a manual clock takes no real time.
@@ -108,7 +108,7 @@ impl Clock for ManualClock {
 
     /// Jumps forward to `at` (never backwards).
     fn advance_to(&self, at: DateTime<Utc>) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = self.now.lock();
         if at > *now {
             *now = at;
         }

@@ -4,29 +4,24 @@
 //! Sending never blocks the caller: messages go to a bounded queue that one task drains,
 //! retrying each message with backoff. A full queue drops the message with a warning.
 
-use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use axum::http::Method;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::calendar::Zone;
 use crate::calendar::format::for_people;
-use crate::calendar::{State, Zone};
-use crate::clock::Clock;
-use crate::config::{Config, NotificationsConfig};
+use crate::domain::Override;
 use crate::http_client::HttpClient;
-use crate::overrides::Override;
-use crate::reconciler::SharedStatus;
 
 /// Messages waiting to be sent at most.
 const QUEUE: usize = 256;
 /// Attempts per message, the first included.
 const ATTEMPTS: u32 = 4;
-/// How often the status is checked for warnings and failures (real time).
-const WATCH_EVERY: StdDuration = StdDuration::from_millis(500);
+/// How long one webhook request may take.
+const WEBHOOK_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 
 /// Something worth telling people about.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,33 +106,49 @@ pub struct Notifier {
 // === impl Notifier ===
 
 impl Notifier {
-    /// Starts the sender task posting to `webhook_url`, and returns the handle.
+    /// A handle queueing for webhook `webhook_url`, and the delivery that posts what it
+    /// queues (run it as a task).
     ///
     /// `retry_base` is the delay before the first retry; it doubles after each.
-    pub fn spawn(
-        webhook_url: String,
-        retry_base: StdDuration,
-        shutdown: CancellationToken,
-    ) -> Self {
-        let (queue, mut receiver) = mpsc::channel::<Notification>(QUEUE);
-        let client = HttpClient::new(StdDuration::from_secs(5));
-        tokio::spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    next = receiver.recv() => next,
-                    _ = shutdown.cancelled() => None,
-                };
-                let Some(notification) = next else { break };
-                deliver(&client, &webhook_url, &notification, retry_base).await;
-            }
-        });
-        Notifier { queue }
+    pub fn new(webhook_url: String, retry_base: StdDuration) -> (Notifier, Delivery) {
+        let (queue, receiver) = mpsc::channel::<Notification>(QUEUE);
+        let delivery = Delivery {
+            webhook_url,
+            retry_base,
+            receiver,
+        };
+        (Notifier { queue }, delivery)
     }
 
     /// Queues `notification` without waiting; drops it with a warning when the queue is full.
     pub fn send(&self, notification: Notification) {
         if let Err(err) = self.queue.try_send(notification) {
             tracing::warn!(error = %err, "notification dropped");
+        }
+    }
+}
+
+/// Posts queued notifications to the webhook, one at a time, each retried with backoff.
+#[derive(Debug)]
+pub struct Delivery {
+    webhook_url: String,
+    retry_base: StdDuration,
+    receiver: mpsc::Receiver<Notification>,
+}
+
+// === impl Delivery ===
+
+impl Delivery {
+    /// Delivers until `shutdown` is cancelled (or every handle is gone).
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let client = HttpClient::new(WEBHOOK_TIMEOUT);
+        loop {
+            let next = tokio::select! {
+                next = self.receiver.recv() => next,
+                _ = shutdown.cancelled() => None,
+            };
+            let Some(notification) = next else { break };
+            deliver(&client, &self.webhook_url, &notification, self.retry_base).await;
         }
     }
 }
@@ -164,64 +175,6 @@ async fn deliver(
         }
         tracing::debug!(%error, attempt, "webhook notification failed; retrying");
         tokio::time::sleep(retry_base.saturating_mul(1 << (attempt - 1))).await;
-    }
-}
-
-/// Watches the reconciler's status and queues a warning `minutes_before` each environment goes
-/// down, and a message for each pass with failed actions. Runs until `shutdown`.
-pub async fn watch_status(
-    status: SharedStatus,
-    config: Arc<Config>,
-    settings: NotificationsConfig,
-    link_base: String,
-    clock: Arc<dyn Clock>,
-    notifier: Notifier,
-    shutdown: CancellationToken,
-) {
-    let mut warned: HashSet<(String, DateTime<Utc>)> = HashSet::new();
-    let mut last_pass: Option<DateTime<Utc>> = None;
-    let lead = Duration::minutes(i64::from(settings.minutes_before));
-    while !shutdown.is_cancelled() {
-        let snapshot = status.read().map(|s| s.clone()).unwrap_or_default();
-        let now = clock.now();
-        for decision in &snapshot.environments {
-            let Some(at) = decision.next_change else {
-                continue;
-            };
-            if decision.state != State::Up || at <= now || at - now > lead {
-                continue;
-            }
-            if warned.insert((decision.environment.clone(), at)) {
-                let zone = config
-                    .environments
-                    .get(&decision.environment)
-                    .map(|env| config.schedule_of(env).zone())
-                    .unwrap_or(Zone::UTC);
-                notifier.send(Notification::GoingDown {
-                    environment: decision.environment.clone(),
-                    at,
-                    zone,
-                    link: format!(
-                        "{}/?environment={}#keep-up",
-                        link_base.trim_end_matches('/'),
-                        decision.environment
-                    ),
-                });
-            }
-        }
-        warned.retain(|(_, at)| *at > now);
-        if snapshot.at.is_some() && snapshot.at != last_pass {
-            last_pass = snapshot.at;
-            if !snapshot.failures.is_empty() {
-                notifier.send(Notification::ActionsFailed {
-                    failures: snapshot.failures.clone(),
-                });
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(WATCH_EVERY) => {}
-            _ = shutdown.cancelled() => {}
-        }
     }
 }
 
@@ -262,7 +215,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_delivery_is_retried_until_the_webhook_accepts_it() {
         let (url, mut requests) = receiver(2).await;
-        let notifier = Notifier::spawn(url, StdDuration::from_millis(10), CancellationToken::new());
+        let (notifier, delivery) = Notifier::new(url, StdDuration::from_millis(10));
+        tokio::spawn(delivery.run(CancellationToken::new()));
         notifier.send(Notification::ActionsFailed {
             failures: vec![("deployment/shop/web".into(), "AccessDenied".into())],
         });

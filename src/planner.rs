@@ -4,16 +4,15 @@
 //! Pure: the instants are parameters and nothing here performs I/O.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::calendar::format::{self, for_people};
 use crate::calendar::{Decision, Schedule, State};
-use crate::config::{Config, Environment};
-use crate::overrides::{self, Override};
-use crate::providers::{Action, Capacity, Target, TargetCalendar, Tier};
+use crate::domain::{
+    Action, Capacity, EnvironmentDecision, Override, Target, TargetCalendar, Tier, active_override,
+};
 
 /// One environment's plan over a span.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -48,23 +47,19 @@ pub struct PlannedTransition {
     pub rule: String,
 }
 
-/// Plans every environment of `config` over `[from, to)`.
-pub fn plan(config: &Config, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<EnvironmentPlan> {
-    config
-        .environments
-        .values()
-        .map(|environment| plan_environment(config, environment, from, to))
-        .collect()
-}
+/// The span a plan covers when only its start is given.
+pub const DEFAULT_SPAN: chrono::Duration = chrono::Duration::days(7);
 
-/// Plans one environment over `[from, to)`.
+/// Plans the environment `name`, decided by its schedule `schedule_name` compiled as
+/// `schedule`, with target groups described as `targets`, over `[from, to)`.
 pub fn plan_environment(
-    config: &Config,
-    environment: &Environment,
+    name: &str,
+    schedule_name: &str,
+    schedule: &Schedule,
+    targets: Vec<String>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> EnvironmentPlan {
-    let schedule = config.schedule_of(environment);
     let timeline = schedule.timeline(from, to);
     let (state, rule) = timeline
         .initial()
@@ -81,14 +76,10 @@ pub fn plan_environment(
         })
         .collect();
     EnvironmentPlan {
-        name: environment.name.clone(),
-        schedule: environment.schedule.clone(),
+        name: name.to_string(),
+        schedule: schedule_name.to_string(),
         timezone: schedule.zone().name().to_string(),
-        targets: environment
-            .targets
-            .iter()
-            .map(|target| target.describe())
-            .collect(),
+        targets,
         state,
         reason: schedule.describe(rule),
         transitions,
@@ -101,22 +92,6 @@ pub fn decide(schedule: &Schedule, now: DateTime<Utc>) -> (Decision, String) {
     (decision, schedule.describe(decision.rule))
 }
 
-/// An environment's desired state at an instant, overrides included.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EnvironmentDecision {
-    /// The environment.
-    pub environment: String,
-    /// The desired state.
-    pub state: State,
-    /// Why, in words.
-    pub reason: String,
-    /// The next instant at which the desired state changes, if known.
-    #[serde(serialize_with = "format::serialize_optional_utc_seconds")]
-    pub next_change: Option<DateTime<Utc>>,
-    /// The id of the override that decides it, if one does.
-    pub override_id: Option<String>,
-}
-
 /// Decides `environment` at `now`: an active override beats the calendar.
 pub fn decide_environment(
     schedule: &Schedule,
@@ -125,7 +100,7 @@ pub fn decide_environment(
     now: DateTime<Utc>,
 ) -> EnvironmentDecision {
     let calendar = schedule.decide(now);
-    match overrides::active(overrides, environment, now) {
+    match active_override(overrides, environment, now) {
         Some(item) => {
             // When the override ends the calendar decides again: the state changes then if
             // the calendar disagrees, otherwise at the calendar's next change after that.
@@ -167,10 +142,13 @@ pub struct PlanSettings {
     pub enforce: bool,
 }
 
+/// Workloads younger than this are not scaled down, unless their target says otherwise.
+pub const DEFAULT_GRACE_PERIOD: chrono::Duration = chrono::Duration::minutes(15);
+
 impl Default for PlanSettings {
     fn default() -> Self {
         PlanSettings {
-            grace_period: chrono::Duration::minutes(15),
+            grace_period: DEFAULT_GRACE_PERIOD,
             enforce: false,
         }
     }
@@ -225,18 +203,21 @@ struct TargetDecision {
 }
 
 /// Decides targets with their own calendars, each distinct calendar once per plan.
+///
+/// Calendars are told apart by value: first by their source (cheap to hash), then by content,
+/// so two calendars from the same place that differ are still decided apart.
 #[derive(Default)]
-struct TargetCalendars {
-    decided: HashMap<*const TargetCalendar, TargetDecision>,
+struct TargetCalendars<'a> {
+    decided: HashMap<&'a str, Vec<(&'a TargetCalendar, TargetDecision)>>,
 }
 
 // === impl TargetCalendars ===
 
-impl TargetCalendars {
+impl<'a> TargetCalendars<'a> {
     /// The decision for `target` at `now`, given its environment's `decision`.
     fn decide(
         &mut self,
-        target: &Target,
+        target: &'a Target,
         decision: &EnvironmentDecision,
         now: DateTime<Utc>,
     ) -> TargetDecision {
@@ -245,32 +226,40 @@ impl TargetCalendars {
             reason: decision.reason.clone(),
             next_change: None,
         };
-        let Some(calendar) = &target.rules.calendar else {
+        let Some(calendar) = target.rules.calendar.as_deref() else {
             return environment();
         };
         if decision.override_id.is_some() {
             return environment();
         }
-        self.decided
-            .entry(Arc::as_ptr(calendar))
-            .or_insert_with(|| {
-                let own = calendar.schedule.decide(now);
-                TargetDecision {
-                    state: own.state,
-                    reason: format!(
-                        "{}: {}",
-                        calendar.source,
-                        calendar.schedule.describe(own.rule)
-                    ),
-                    next_change: own.next_change,
-                }
-            })
-            .clone()
+        let same_source = self.decided.entry(calendar.source.as_str()).or_default();
+        if let Some((_, decided)) = same_source
+            .iter()
+            .find(|(known, _)| std::ptr::eq(*known, calendar) || *known == calendar)
+        {
+            return decided.clone();
+        }
+        let own = calendar.schedule.decide(now);
+        let decided = TargetDecision {
+            state: own.state,
+            reason: format!(
+                "{}: {}",
+                calendar.source,
+                calendar.schedule.describe(own.rule)
+            ),
+            next_change: own.next_change,
+        };
+        same_source.push((calendar, decided.clone()));
+        decided
     }
 
     /// The earliest next change among the calendars decided.
     fn next_change(&self) -> Option<DateTime<Utc>> {
-        self.decided.values().filter_map(|d| d.next_change).min()
+        self.decided
+            .values()
+            .flatten()
+            .filter_map(|(_, decided)| decided.next_change)
+            .min()
     }
 }
 
@@ -390,27 +379,15 @@ fn execution_rank(planned: &PlannedAction) -> (u8, u8) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use crate::providers::{Capacity, Kind};
+    use crate::domain::testing::{at, mk_target};
+    use crate::domain::{Capacity, Kind};
     use chrono::Duration;
 
     fn now() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
-    }
-
-    fn mk_target(id: &str, kind: Kind, replicas: u32, original: Option<u32>) -> Target {
-        Target {
-            id: id.to_string(),
-            kind,
-            environment: "staging".to_string(),
-            capacity: Capacity::Replicas(replicas),
-            original: original.map(Capacity::Replicas),
-            down: Capacity::Replicas(0),
-            ready: true,
-            created_at: Some(now() - Duration::days(3)),
-            footprint: crate::providers::Footprint::Nothing,
-            rules: Default::default(),
-        }
+        at(0)
     }
 
     fn decisions(state: State) -> HashMap<String, EnvironmentDecision> {

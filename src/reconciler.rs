@@ -5,11 +5,12 @@
 //! now, so a restart, a missed tick or a DST gap cannot lose a transition.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -18,11 +19,12 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{AuditEntry, AuditLog};
 use crate::calendar::State;
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::cost::CostTracker;
+use crate::config::{Config, ReconcilerConfig};
+use crate::cost::tracker::CostTracker;
+use crate::domain::{Action, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
-use crate::planner::{self, ActionPlan, EnvironmentDecision, PlanSettings, PlannedAction, Skipped};
-use crate::providers::{self, Action, Provider, Target, Tier};
+use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped};
+use crate::providers::{self, Provider, Retries};
 use crate::telemetry;
 
 /// Why a reconcile pass could not run.
@@ -60,12 +62,25 @@ pub struct RetryPolicy {
     pub max: StdDuration,
 }
 
+/// Attempts of a provider call, the first included, unless told otherwise.
+pub const RETRY_ATTEMPTS: u32 = 6;
+/// Delay before the first retry.
+pub const RETRY_BASE: StdDuration = StdDuration::from_millis(100);
+/// Longest delay between attempts.
+pub const RETRY_MAX: StdDuration = StdDuration::from_secs(5);
+/// Shortest real time between two ticks, so that a fast warped clock does not spin.
+pub const MIN_REAL_TICK: StdDuration = StdDuration::from_millis(100);
+/// How soon a pass that met a conflict is followed by another (clock time).
+const REQUEUE_AFTER: Duration = Duration::seconds(1);
+/// Longest real time a readiness wait lasts, whatever the clock says.
+const READINESS_REAL_CAP: StdDuration = StdDuration::from_secs(600);
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 6,
-            base: StdDuration::from_millis(100),
-            max: StdDuration::from_secs(5),
+            attempts: RETRY_ATTEMPTS,
+            base: RETRY_BASE,
+            max: RETRY_MAX,
         }
     }
 }
@@ -103,18 +118,29 @@ pub struct Settings {
     pub min_real_tick: StdDuration,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+impl Settings {
+    /// The settings of the configuration's `reconciler` section, with default retries.
+    pub fn from_config(config: &ReconcilerConfig) -> Self {
         Settings {
-            tick: Duration::seconds(30),
-            readiness_timeout: Duration::minutes(10),
-            readiness_poll: Duration::seconds(5),
+            tick: config.tick,
+            readiness_timeout: config.readiness_timeout,
+            readiness_poll: config.readiness_poll,
             retry: RetryPolicy::default(),
-            concurrency: 16,
+            concurrency: config.concurrency,
             dry_run: false,
-            plan: PlanSettings::default(),
-            min_real_tick: StdDuration::from_millis(100),
+            plan: PlanSettings {
+                enforce: config.enforce,
+                ..PlanSettings::default()
+            },
+            min_real_tick: MIN_REAL_TICK,
         }
+    }
+}
+
+impl Default for Settings {
+    /// The settings of a configuration without a `reconciler` section.
+    fn default() -> Self {
+        Settings::from_config(&ReconcilerConfig::default())
     }
 }
 
@@ -128,7 +154,8 @@ pub struct ActionOutcome {
     /// Attempts made.
     pub attempts: u32,
     /// `None` on success, the last error otherwise.
-    pub error: Option<String>,
+    #[serde(serialize_with = "serialize_error")]
+    pub error: Option<providers::Error>,
     /// Whether the target reached its new capacity within the readiness timeout.
     pub ready: bool,
     /// Whether the pass waited for the target's readiness. It does not when node capacity is
@@ -141,6 +168,17 @@ impl ActionOutcome {
     /// waited for it.
     pub fn late(&self) -> bool {
         self.error.is_none() && self.awaited && !self.ready
+    }
+}
+
+/// Serialises an outcome's error as its message.
+fn serialize_error<S: serde::Serializer>(
+    error: &Option<providers::Error>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match error {
+        Some(error) => serializer.collect_str(error),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -184,10 +222,10 @@ impl PassReport {
     }
 
     /// The targets whose actions failed, with the error.
-    pub fn failures(&self) -> Vec<(&str, &str)> {
+    pub fn failures(&self) -> Vec<(&str, &providers::Error)> {
         self.outcomes
             .iter()
-            .filter_map(|o| Some((o.planned.action.target(), o.error.as_deref()?)))
+            .filter_map(|o| Some((o.planned.action.target(), o.error.as_ref()?)))
             .collect()
     }
 }
@@ -211,8 +249,22 @@ pub struct Status {
     pub error: Option<String>,
 }
 
-/// Shared, read-mostly status for the HTTP API.
-pub type SharedStatus = Arc<RwLock<Status>>;
+/// The reconciler's status as others see it: read-only. Only the reconciler writes it.
+#[derive(Debug, Clone, Default)]
+pub struct SharedStatus(Arc<RwLock<Status>>);
+
+// === impl SharedStatus ===
+
+impl SharedStatus {
+    /// The latest status.
+    pub fn read(&self) -> RwLockReadGuard<'_, Status> {
+        self.0.read()
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Status> {
+        self.0.write()
+    }
+}
 
 /// The reconciler.
 pub struct Reconciler {
@@ -226,7 +278,7 @@ pub struct Reconciler {
     status: SharedStatus,
     shutdown: CancellationToken,
     trigger: Arc<Notify>,
-    target_gauges: std::sync::Mutex<HashMap<String, bool>>,
+    target_gauges: Mutex<HashMap<String, bool>>,
 }
 
 // === impl Reconciler ===
@@ -251,7 +303,7 @@ impl Reconciler {
             status: SharedStatus::default(),
             shutdown: CancellationToken::new(),
             trigger: Arc::new(Notify::new()),
-            target_gauges: std::sync::Mutex::default(),
+            target_gauges: Mutex::default(),
         }
     }
 
@@ -278,6 +330,12 @@ impl Reconciler {
         self.status.clone()
     }
 
+    /// Marks this replica ready while another one acts: it runs no pass of its own, but
+    /// serves the state the replicas share.
+    pub fn stand_by(&self) {
+        self.status.write().ready = true;
+    }
+
     /// Wakes the loop at once (an override changed), and ends a readiness wait early.
     pub fn trigger(&self) -> Arc<Notify> {
         self.trigger.clone()
@@ -299,7 +357,7 @@ impl Reconciler {
     pub async fn run(&self) {
         while !self.shutdown.is_cancelled() {
             let next_change = match self.reconcile().await {
-                Ok(report) if report.requeue => Some(self.clock.now() + Duration::seconds(1)),
+                Ok(report) if report.requeue => Some(self.clock.now() + REQUEUE_AFTER),
                 Ok(report) => report.next_change(),
                 Err(_) => None,
             };
@@ -339,7 +397,7 @@ impl Reconciler {
             Err(err) => err.metric_label(),
         };
         metrics::counter!(telemetry::RECONCILES, "result" => label).increment(1);
-        let mut status = self.status.write().unwrap_or_else(|e| e.into_inner());
+        let mut status = self.status.write();
         match &result {
             Ok(report) => {
                 *status = Status {
@@ -382,7 +440,7 @@ impl Reconciler {
             .collect();
         self.record_decisions(&decisions);
         let (targets, _) = self
-            .with_retry("discover", "*", || self.provider.discover())
+            .with_retry("discover", None, || self.provider.discover())
             .await
             .map_err(|(err, _)| Error::Discover(err))?;
         self.record_targets(&targets);
@@ -425,7 +483,7 @@ impl Reconciler {
             let (outcomes, interrupted) = self.execute_phase(phase, wait).await;
             report.requeue |= outcomes
                 .iter()
-                .any(|o| o.error.as_deref().is_some_and(|e| e.contains("conflict")));
+                .any(|o| o.error.as_ref().is_some_and(providers::Error::is_conflict));
             report.outcomes.extend(outcomes);
             if interrupted {
                 tracing::info!("an override changed during the readiness wait: planning again");
@@ -482,11 +540,13 @@ impl Reconciler {
         let at = self.clock.now();
         let target = planned.action.target();
         let result = self
-            .with_retry("apply", target, || self.provider.apply(&planned.action))
+            .with_retry("apply", Some(target), || {
+                self.provider.apply(&planned.action)
+            })
             .await;
         let (attempts, error) = match result {
             Ok(((), attempts)) => (attempts, None),
-            Err((err, attempts)) => (attempts, Some(err.to_string())),
+            Err((err, attempts)) => (attempts, Some(err)),
         };
         match &error {
             None => tracing::info!(
@@ -520,7 +580,7 @@ impl Reconciler {
     /// trigger fires (an override changed); returns whether the trigger ended the wait.
     async fn await_readiness(&self, outcomes: &mut [ActionOutcome]) -> bool {
         let deadline = self.clock.now() + self.settings.readiness_timeout;
-        let real_cap = Instant::now() + StdDuration::from_secs(600);
+        let real_cap = Instant::now() + READINESS_REAL_CAP;
         for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
             outcome.awaited = true;
         }
@@ -562,11 +622,14 @@ impl Reconciler {
         }
     }
 
-    /// Calls `call` until it succeeds, fails for good, or runs out of attempts.
+    /// Calls `call` about `target` (`None`: discovery) until it succeeds, fails for good, or
+    /// runs out of attempts. Only failures the provider leaves to its caller are retried
+    /// ([`Retries::ByCaller`]); what may be retried is [`providers::Error::is_retryable`]'s to
+    /// say.
     async fn with_retry<T, F, Fut>(
         &self,
         operation: &str,
-        target: &str,
+        target: Option<&str>,
         mut call: F,
     ) -> std::result::Result<(T, u32), (providers::Error, u32)>
     where
@@ -587,13 +650,19 @@ impl Reconciler {
                     )
                     .increment(1);
                     let retry = err.is_retryable()
-                        && !matches!(err, providers::Error::Conflict { .. })
+                        && self.provider.retries(target) == Retries::ByCaller
                         && attempt < self.settings.retry.attempts
                         && !self.shutdown.is_cancelled();
                     if !retry {
                         return Err((err, attempt));
                     }
-                    tracing::debug!(target, operation, attempt, error = %err, "retrying");
+                    tracing::debug!(
+                        target = target.unwrap_or("*"),
+                        operation,
+                        attempt,
+                        error = %err,
+                        "retrying"
+                    );
                     metrics::counter!(
                         telemetry::PROVIDER_RETRIES,
                         "provider" => provider,
@@ -633,7 +702,7 @@ impl Reconciler {
 
     /// Updates per-target gauges, touching only the ones whose value changed.
     fn record_targets(&self, targets: &[Target]) {
-        let mut known = self.target_gauges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.target_gauges.lock();
         for target in targets {
             let up = target.original.is_none();
             if known.get(&target.id) == Some(&up) {
@@ -697,7 +766,10 @@ impl Reconciler {
                 before: Some(before),
                 after: Some(after),
                 reason: outcome.planned.reason.clone(),
-                result: outcome.error.clone().unwrap_or_else(|| "ok".to_string()),
+                result: outcome
+                    .error
+                    .as_ref()
+                    .map_or_else(|| "ok".to_string(), ToString::to_string),
             }
         });
         if let Err(err) = audit.record(entries).await {
@@ -751,8 +823,7 @@ fn phases(actions: &[PlannedAction]) -> Vec<Vec<PlannedAction>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::testing::mk_group_target;
-    use crate::providers::{Capacity, Footprint, Lifecycle};
+    use crate::domain::{Capacity, Footprint, Lifecycle, testing::mk_group_target};
 
     fn group(desired: u32) -> Capacity {
         Capacity::Group {
@@ -762,7 +833,15 @@ mod tests {
         }
     }
 
-    fn mk_outcome(action: Action, error: Option<&str>) -> ActionOutcome {
+    fn throttled(target: &str) -> providers::Error {
+        providers::Error::Throttled {
+            operation: "apply".into(),
+            target: target.into(),
+            detail: "Rate exceeded".into(),
+        }
+    }
+
+    fn mk_outcome(action: Action, error: Option<providers::Error>) -> ActionOutcome {
         ActionOutcome {
             planned: PlannedAction {
                 action,
@@ -772,7 +851,7 @@ mod tests {
             },
             at: DateTime::<Utc>::MIN_UTC,
             attempts: 1,
-            error: error.map(str::to_string),
+            error,
             ready: false,
             awaited: false,
         }
@@ -803,7 +882,7 @@ mod tests {
         };
         let outcomes = [
             mk_outcome(down(&parked), None),
-            mk_outcome(down(&failed), Some("throttled")),
+            mk_outcome(down(&failed), Some(throttled(&failed.id))),
         ];
 
         let view = applied_view(&[parked, failed.clone(), untouched.clone()], &outcomes);
@@ -840,7 +919,7 @@ mod tests {
             awaited: true,
             ..mk_outcome(action.clone(), None)
         };
-        let failed = mk_outcome(action, Some("throttled"));
+        let failed = mk_outcome(action, Some(throttled("auto_scaling_group/nodes")));
         assert!(!unawaited.late());
         assert!(late.late());
         assert!(!failed.late(), "a failure is a failure, not lateness");

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 
 pub mod configmaps;
 pub mod dry_run;
+pub mod versioned;
 
 pub use self::configmaps::ConfigMapStore;
 pub use self::dry_run::DryRunStore;
@@ -54,6 +55,28 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A versioned write kept meeting newer versions written by someone else.
+    #[error("{path}: kept changing while being written")]
+    Contended {
+        /// The document.
+        path: PathBuf,
+    },
+    /// Another replica stored a newer document; this one is not written over it.
+    #[error("{path}: another replica keeps a newer one; not overwriting it")]
+    Superseded {
+        /// The document.
+        path: PathBuf,
+    },
+    /// A write on a blocking thread did not finish: the thread panicked or the runtime shut
+    /// down under it.
+    #[error("{path}: the write did not finish: {source}")]
+    Unfinished {
+        /// The file.
+        path: PathBuf,
+        /// Why the thread ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// A value could not be serialised.
     #[error("cannot serialise {name}: {detail}")]
     Serialise {
@@ -74,6 +97,9 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Corrupt { .. } => "corrupt",
             Error::Kubernetes { .. } => "kubernetes",
+            Error::Contended { .. } => "contended",
+            Error::Superseded { .. } => "superseded",
+            Error::Unfinished { .. } => "unfinished",
             Error::Serialise { .. } => "serialise",
         }
     }
@@ -125,7 +151,7 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
 /// [`DocumentStore`] between replicas.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    documents: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
+    documents: parking_lot::Mutex<std::collections::HashMap<String, (String, u64)>>,
     max_bytes: Option<usize>,
 }
 
@@ -133,7 +159,7 @@ impl MemoryStore {
     /// An empty store shared between replicas, limiting documents to `max_bytes`.
     pub fn shared(max_bytes: Option<usize>) -> Self {
         MemoryStore {
-            documents: std::sync::Mutex::default(),
+            documents: parking_lot::Mutex::default(),
             max_bytes,
         }
     }
@@ -142,7 +168,7 @@ impl MemoryStore {
 #[async_trait]
 impl DocumentStore for MemoryStore {
     async fn read(&self, name: &str) -> Result<Versioned> {
-        let documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let documents = self.documents.lock();
         Ok(match documents.get(name) {
             Some((text, version)) => Versioned {
                 text: Some(text.clone()),
@@ -153,7 +179,7 @@ impl DocumentStore for MemoryStore {
     }
 
     async fn write(&self, name: &str, text: String, version: Option<&str>) -> Result<Written> {
-        let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
+        let mut documents = self.documents.lock();
         let current = documents.get(name).map(|(_, v)| v.to_string());
         if current.as_deref() != version {
             return Ok(Written::Conflict);
@@ -164,7 +190,7 @@ impl DocumentStore for MemoryStore {
                 detail: format!("{} bytes is more than the store holds", text.len()),
             });
         }
-        let next = current.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1;
+        let next = documents.get(name).map_or(0, |(_, v)| *v) + 1;
         documents.insert(name.to_string(), (text, next));
         Ok(Written::Stored(Some(next.to_string())))
     }
@@ -253,12 +279,28 @@ impl StateDir {
 
     /// Writes state file `name` atomically.
     pub fn save<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(value).map_err(|err| Error::Serialise {
-            name: name.to_string(),
-            detail: err.to_string(),
-        })?;
-        write_atomically(&self.file(name), &bytes)
+        write_atomically(&self.file(name), &to_pretty_bytes(name, value)?)
     }
+}
+
+/// Serialises document `name` for people to read.
+pub fn to_pretty_bytes<T: Serialize>(name: &str, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|err| Error::Serialise {
+        name: name.to_string(),
+        detail: err.to_string(),
+    })
+}
+
+/// [`write_atomically`] on a blocking thread, so that a slow disk never holds up the threads
+/// that answer requests.
+pub async fn write_atomically_off_thread(path: PathBuf, bytes: Vec<u8>) -> Result<()> {
+    let written = path.clone();
+    tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+        .await
+        .map_err(|source| Error::Unfinished {
+            path: written,
+            source,
+        })?
 }
 
 /// One process owns a state directory: files carry no versions and writes never conflict.
@@ -272,14 +314,22 @@ impl DocumentStore for StateDir {
     }
 
     async fn write(&self, name: &str, text: String, _version: Option<&str>) -> Result<Written> {
-        write_atomically(&self.file(name), text.as_bytes())?;
+        write_atomically_off_thread(self.file(name), text.into_bytes()).await?;
         Ok(Written::Stored(None))
     }
 
     fn location(&self, name: &str) -> PathBuf {
         self.file(name)
     }
+
+    /// Documents are rewritten whole: keeping them below 4 MiB keeps each write cheap.
+    fn max_bytes(&self) -> Option<usize> {
+        Some(STATE_DIR_DOCUMENT_BYTES)
+    }
 }
+
+/// The largest document (the audit log) kept in a state directory.
+pub const STATE_DIR_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Writes `bytes` to `path` through a temporary file, fsync and rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -52,6 +52,13 @@ pub const KUBE_ANNOTATION_ERRORS: &str = "curfew_kube_annotation_errors_total";
 
 /// HTTP requests served, by route and status.
 pub const HTTP_REQUESTS: &str = "curfew_http_requests_total";
+/// HTTP connections open now.
+pub const HTTP_CONNECTIONS: &str = "curfew_http_connections";
+/// HTTP connections closed, by reason (`ended`, `header_timeout`, `idle_timeout`, `stalled`,
+/// `evicted`, `refused`, `shutdown`).
+pub const HTTP_CONNECTIONS_CLOSED: &str = "curfew_http_connections_closed_total";
+/// Failed accepts of HTTP connections (for example, too many open files).
+pub const HTTP_ACCEPT_ERRORS: &str = "curfew_http_accept_errors_total";
 
 /// Always 1; its labels name curfew's version and the tz database in use.
 pub const BUILD_INFO: &str = "curfew_build_info";
@@ -108,6 +115,15 @@ pub fn describe_metrics() {
         "Times a group's on-demand share was raised after spot capacity failures, by region."
     );
     describe_counter!(HTTP_REQUESTS, "HTTP requests served, by route and status.");
+    describe_gauge!(HTTP_CONNECTIONS, "HTTP connections open now.");
+    describe_counter!(
+        HTTP_CONNECTIONS_CLOSED,
+        "HTTP connections closed, by reason."
+    );
+    describe_counter!(
+        HTTP_ACCEPT_ERRORS,
+        "Failed accepts of HTTP connections (for example, too many open files)."
+    );
     describe_counter!(
         KUBE_ANNOTATION_ERRORS,
         "Kubernetes objects left alone because of an unusable annotation, by annotation."
@@ -137,12 +153,12 @@ pub fn describe_metrics() {
 /// Sets [`BUILD_INFO`]: curfew's version and the tz database in use (release, and whether it
 /// is the embedded data or the system's database).
 pub fn record_build_info() {
-    let zones = crate::calendar::tzdb::database().provenance();
+    let (tzdata_version, tzdata_source) = crate::zoneinfo::in_use();
     metrics::gauge!(
         BUILD_INFO,
         "version" => env!("CARGO_PKG_VERSION"),
-        "tzdata_version" => zones.version.clone(),
-        "tzdata_source" => zones.source.as_str()
+        "tzdata_version" => tzdata_version,
+        "tzdata_source" => tzdata_source.as_str()
     )
     .set(1.0);
 }
@@ -194,13 +210,79 @@ pub fn install_prometheus() -> Result<PrometheusHandle, String> {
 }
 
 /// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).
+///
+/// Every field value is escaped with [`text::escape`](crate::text::escape), so text from
+/// requests or stored state can neither forge a log line nor send a terminal control codes.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
+        .fmt_fields(escaped_fields())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// Formats log fields like tracing's default (`message`, then `name=value` pairs), with every
+/// value escaped.
+fn escaped_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::text::escape(&text);
+        if field.name() == "message" {
+            write!(writer, "{text}")
+        } else {
+            write!(writer, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use super::*;
+
+    #[test]
+    fn log_fields_cannot_forge_a_line_or_send_control_codes() {
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(escaped_fields())
+            .with_ansi(false)
+            .with_writer(move || WriteInto(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let reason = "rehearsal\n2026-12-01T00:00:00Z  INFO forged\u{1b}]0;owned\u{7}\u{202e}";
+            tracing::info!(reason = %reason, "scaled {}", "web\r\nINFO");
+        });
+        let text = String::from_utf8(written.lock().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains(
+                r"reason=rehearsal\u000a2026-12-01T00:00:00Z  INFO forged\u001b]0;owned\u0007\u202e"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r"scaled web\u000d\u000aINFO"), "{text}");
+    }
+
+    struct WriteInto(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for WriteInto {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

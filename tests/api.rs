@@ -38,7 +38,7 @@ server:
 /// Saturday noon in Berlin: the calendar says down.
 const SATURDAY: &str = "2026-12-05T11:00:00Z";
 
-fn tokens() -> Tokens {
+fn tokens(config: &Config) -> Tokens {
     let yaml = format!(
         "tokens:\n\
          - {{ name: vera, role: viewer, environments: [staging], sha256: {} }}\n\
@@ -50,7 +50,7 @@ fn tokens() -> Tokens {
         sha256_hex("olga-token"),
         sha256_hex("root-token"),
     );
-    Tokens::from_yaml(&yaml, Path::new("tokens.yaml")).unwrap()
+    Tokens::from_yaml(&yaml, Path::new("tokens.yaml"), config).unwrap()
 }
 
 struct Harness {
@@ -63,15 +63,22 @@ struct Harness {
 }
 
 fn harness() -> Harness {
-    let config = Arc::new(Config::from_yaml(CONFIG, Path::new("api.yaml")).unwrap());
+    harness_with(CONFIG)
+}
+
+fn harness_with(config: &str) -> Harness {
+    let config = Arc::new(Config::from_yaml(config, Path::new("api.yaml")).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let state_dir = StateDir::open(dir.path()).unwrap();
     let overrides = Arc::new(FileOverrideStore::open(state_dir.clone()).unwrap());
     let audit = Arc::new(AuditLog::open(state_dir).unwrap());
     let clock = Arc::new(ManualClock::new(utc(SATURDAY)));
     let trigger = Arc::new(Notify::new());
+    let tokens = Arc::new(tokens(&config));
     let app = api::router(AppState {
         limiter: Arc::new(RateLimiter::new(config.server.rate_limit)),
+        failed_auth: Arc::new(RateLimiter::failed_auth(config.server.failed_auth)),
+        creating: Arc::default(),
         config,
         status: SharedStatus::default(),
         metrics: None,
@@ -80,7 +87,7 @@ fn harness() -> Harness {
         overrides: overrides.clone(),
         audit: audit.clone(),
         trigger: trigger.clone(),
-        tokens: Arc::new(tokens()),
+        tokens,
         notifier: None,
         environments_cache: Arc::default(),
     });
@@ -140,8 +147,11 @@ impl Harness {
         .await
     }
 
+    /// The environment as an admin sees it.
     async fn environment(&self, name: &str) -> Value {
-        let (status, list) = self.call("GET", "/api/v1/environments", None, None).await;
+        let (status, list) = self
+            .call("GET", "/api/v1/environments", Some("root-token"), None)
+            .await;
         assert_eq!(status, StatusCode::OK);
         list["environments"]
             .as_array()
@@ -387,6 +397,17 @@ async fn a_token_over_its_rate_limit_gets_429_with_a_json_body() {
     }
     assert!(statuses[..25].iter().all(|s| *s == StatusCode::OK));
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
+    let request = Request::get("/api/v1/overrides")
+        .header(header::AUTHORIZATION, "Bearer vera-token")
+        .body(Body::empty())
+        .unwrap();
+    let refused = h.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        refused.headers()[header::RETRY_AFTER],
+        "1",
+        "one request a second comes back within a second"
+    );
     // Another token is not affected.
     assert_eq!(
         h.call("GET", "/api/v1/overrides", Some("otto-token"), None)
@@ -485,4 +506,134 @@ async fn the_openapi_document_is_served() {
     let (status, document) = h.call("GET", "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(document["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn without_a_token_environments_show_state_and_counts_but_not_who_or_why() {
+    let h = harness();
+    let (_, created) = h.create("otto-token", keep_up("staging", "3h")).await;
+    h.create("olga-token", keep_up("qa", "1h")).await;
+    let (status, public) = h.call("GET", "/api/v1/environments", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = public.to_string();
+    for secret in [
+        "release rehearsal",
+        "otto",
+        "olga",
+        created["id"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(secret), "{secret} is public: {text}");
+    }
+    let staging = &public["environments"][0];
+    assert_eq!(staging["state"], "up");
+    assert_eq!(staging["override_count"], 1);
+    assert!(staging["overrides"].as_array().unwrap().is_empty());
+    assert!(
+        staging["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("override until 2026-12-05T14:00:00"),
+        "{staging}"
+    );
+
+    // A viewer of staging sees staging's overrides, not qa's.
+    let (_, scoped) = h
+        .call("GET", "/api/v1/environments", Some("vera-token"), None)
+        .await;
+    let (staging, qa) = (&scoped["environments"][0], &scoped["environments"][1]);
+    assert_eq!(staging["overrides"][0]["reason"], "release rehearsal");
+    assert_eq!(staging["override_id"], created["id"]);
+    assert!(staging["reason"].as_str().unwrap().contains("by otto"));
+    assert_eq!(qa["override_count"], 1);
+    assert!(qa["overrides"].as_array().unwrap().is_empty());
+    assert!(!qa["reason"].as_str().unwrap().contains("olga"));
+    // A wrong token is refused, not treated as no token.
+    let (status, _) = h
+        .call("GET", "/api/v1/environments", Some("guess"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn active_overrides_are_limited_per_environment_and_per_token() {
+    let config = format!(
+        "{CONFIG}  overrides: {{ max_active_per_environment: 3, max_active_per_token: 2 }}\n"
+    );
+    let h = harness_with(&config);
+    for token in ["otto-token", "otto-token", "olga-token"] {
+        let (status, body) = h.create(token, keep_up("staging", "1h")).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = h.create("otto-token", keep_up("staging", "1h")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("staging has 3 active overrides, the most allowed (server.overrides.max_active_per_environment)"),
+        "{body}"
+    );
+    let (status, _) = h.create("olga-token", keep_up("qa", "1h")).await;
+    assert_eq!(status, StatusCode::CREATED, "qa has room");
+    let (status, body) = h.create("olga-token", keep_up("qa", "1h")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("token 'olga' has 2 active overrides"),
+        "{body}"
+    );
+    assert_eq!(h.overrides.list().await.unwrap().len(), 4, "nothing beyond");
+    // Once one ends there is room again.
+    h.clock.advance(Duration::hours(1));
+    let (status, _) = h.create("otto-token", keep_up("staging", "1h")).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn failed_authentication_is_limited_per_client_and_every_429_says_when_to_retry() {
+    let h = harness();
+    let mut answers = Vec::new();
+    for n in 0..15 {
+        let request = Request::get("/api/v1/overrides")
+            .header(header::AUTHORIZATION, format!("Bearer guess-{n}"))
+            .body(Body::empty())
+            .unwrap();
+        answers.push(h.app.clone().oneshot(request).await.unwrap());
+    }
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
+    let retry: u64 = answers[14].headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=6).contains(&retry), "Retry-After: {retry}");
+    // While the client is over its limit even a good token is not checked.
+    assert_eq!(
+        h.call("GET", "/api/v1/overrides", Some("vera-token"), None)
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let h = harness();
+    for uri in ["/", "/api/v1/environments", "/nope"] {
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = h.app.clone().oneshot(request).await.unwrap();
+        let headers = response.headers();
+        assert_eq!(
+            headers[header::CONTENT_SECURITY_POLICY],
+            api::headers::CONTENT_SECURITY_POLICY,
+            "{uri}"
+        );
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{uri}");
+    }
 }

@@ -33,6 +33,7 @@ fn write_tokens(dir: &Path) -> PathBuf {
         sha256_hex(OPERATOR)
     );
     std::fs::write(&path, yaml).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     path
 }
 
@@ -232,7 +233,7 @@ fn overrides_the_audit_log_and_the_simulated_clock_survive_kill_9_and_a_restart(
         "the override to take effect",
         Duration::from_secs(2),
         || {
-            let (_, list) = service.json("GET", "/api/v1/environments", None, None);
+            let (_, list) = service.json("GET", "/api/v1/environments", Some(OPERATOR), None);
             (list["environments"][0]["override_id"] == id.as_str()
                 && list["environments"][0]["state"] == "up")
                 .then_some(())
@@ -505,13 +506,26 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
     assert!(location.starts_with("/?created="), "{location}");
 
     let page = chromium(&["--dump-dom".into(), service.url(&location)]);
-    assert!(page.contains("release rehearsal from the page"), "{page}");
     assert!(
-        page.contains("created."),
+        page.contains("created: staging-eu up until"),
         "the page confirms the override: {page}"
     );
     assert!(
-        page.contains("until Tue 2026-12-01 23:30 CET, by otto"),
+        !page.contains("release rehearsal from the page"),
+        "who and why are not public: {page}"
+    );
+    let (_, list) = service.json("GET", "/api/v1/overrides", Some(OPERATOR), None);
+    assert_eq!(
+        list["overrides"][0]["reason"], "release rehearsal from the page",
+        "{list}"
+    );
+    assert_eq!(
+        list["overrides"][0]["until"], "2026-12-01T22:30:00Z",
+        "JSON keeps UTC to the second: {list}"
+    );
+    assert!(
+        page.contains("created: staging-eu up until Tue 2026-12-01 23:30 CET.")
+            && page.contains("<strong>up</strong> until Tue 2026-12-01 23:30 CET</li>"),
         "{page}"
     );
 

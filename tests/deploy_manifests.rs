@@ -355,6 +355,37 @@ fn the_pod_runs_as_non_root_on_a_read_only_file_system_without_capabilities() {
 }
 
 #[test]
+fn the_tokens_file_is_mounted_readable_by_the_pods_group_and_no_one_else() {
+    let pod = pod_spec();
+    let security = pod
+        .security_context
+        .clone()
+        .expect("a pod security context");
+    let (user, group) = (security.run_as_user, security.fs_group);
+    assert_eq!(
+        group, security.run_as_group,
+        "volumes belong to the pod's group"
+    );
+    let item = pod
+        .volumes
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.projected.as_ref())
+        .flat_map(|p| p.sources.iter().flatten())
+        .filter_map(|s| s.secret.as_ref())
+        .flat_map(|s| s.items.iter().flatten())
+        .find(|i| i.path == "tokens.yaml")
+        .cloned()
+        .expect("the tokens file is projected");
+    let mode = u32::try_from(item.mode.expect("an explicit mode")).unwrap();
+    assert_eq!(mode, 0o440);
+    // The kubelet writes the file owned by root; curfew, running as the pod's user, reads
+    // it through the group and accepts it.
+    let user = user.and_then(|u| u32::try_from(u).ok());
+    assert_eq!(curfew::api::auth::too_open(mode, 0, user), None);
+}
+
+#[test]
 fn the_container_has_probes_on_healthz_and_readyz_and_resource_requests_and_limits() {
     let container = container();
     let path = |probe: Option<&k8s_openapi::api::core::v1::Probe>| {
@@ -466,7 +497,7 @@ fn the_deployment_runs_the_shipped_configuration_with_its_tokens_and_leader_elec
     let text = std::fs::read_to_string(&path).expect("the config file is projected");
     let config = Config::from_yaml(&text, &path).unwrap_or_else(|e| panic!("{e}"));
     let tokens = config.server.tokens_file.clone().expect("a tokens file");
-    assert!(Path::new(&tokens).starts_with(dir.path()), "{tokens}");
+    assert!(tokens.starts_with(dir.path()), "{}", tokens.display());
 
     let pod_namespace = container
         .env

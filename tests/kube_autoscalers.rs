@@ -5,8 +5,9 @@
 
 mod support;
 
+use curfew::domain::Capacity;
+use curfew::providers::Provider;
 use curfew::providers::kube::annotations::{KEDA_PAUSED_REPLICAS, ORIGINAL_PAUSED_REPLICAS};
-use curfew::providers::{Capacity, Provider};
 use serde_json::Value;
 use support::fake_apiserver::Verb;
 use support::fixtures::{annotated, crd, deployment, hpa, namespace, rollout, scaled_object};

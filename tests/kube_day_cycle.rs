@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use curfew::providers::Capacity;
+use curfew::domain::Capacity;
 use serde_json::Value;
 use support::fake_apiserver::{Fault, Verb};
 use support::fixtures::{annotated, cron_job, deployment, namespace, stateful_set};

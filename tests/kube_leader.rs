@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use curfew::providers::kube::leader::{LeaderElector, LeaseSettings};
+use curfew::leadership::{LeaderElector, LeaseSettings};
 use support::fake_apiserver::FakeApiServer;
 use support::fixtures::namespace;
 use support::kube::utc;

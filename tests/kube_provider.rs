@@ -4,8 +4,9 @@
 mod support;
 
 use chrono::Duration;
+use curfew::domain::{Action, Capacity, Footprint, Target};
 use curfew::providers::kube::annotations::{DOWN_REPLICAS, EXCLUDE, EXCLUDE_UNTIL};
-use curfew::providers::{Action, Capacity, Error, Footprint, Provider, Target};
+use curfew::providers::{Error, Provider};
 use serde_json::json;
 use support::fake_apiserver::{Fault, Verb};
 use support::fixtures::{annotated, cron_job, deployment, labelled, namespace, stateful_set};

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use curfew::audit::{AuditEntry, AuditLog};
 use curfew::calendar::State;
-use curfew::overrides::{KubeOverrideStore, Override, OverrideStore, conformance};
+use curfew::domain::Override;
+use curfew::overrides::{KubeOverrideStore, OverrideStore, conformance};
 use curfew::state::{ConfigMapStore, DocumentStore};
 use serde_json::Value;
 use support::fake_apiserver::FakeApiServer;
@@ -367,6 +368,8 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
         ),
     )
     .expect("writes");
+    std::fs::set_permissions(&tokens, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("restricts the tokens file");
     let config = dir.path().join("staging.yaml");
     std::fs::write(&config, config_text(&tokens)).expect("writes");
 

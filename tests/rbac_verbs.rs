@@ -152,7 +152,7 @@ async fn failed_write_leaves_an_event(h: &KubeHarness) {
 }
 
 async fn leader_election(h: &KubeHarness) {
-    use curfew::providers::kube::leader::{LeaderElector, LeaseSettings};
+    use curfew::leadership::{LeaderElector, LeaseSettings};
     let elector =
         |identity| LeaderElector::new(h.server.client(), LeaseSettings::new(ACCOUNT.0, identity));
     let (a, b) = (elector("a"), elector("b"));

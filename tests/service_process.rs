@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use curfew::providers::Capacity;
+use curfew::domain::Capacity;
 use curfew::providers::sim::Estate;
 
 mod support;
@@ -210,7 +210,7 @@ fn dry_runs_write_nothing_anywhere_byte_for_byte() {
     // override that ended on Saturday waits for the expiry.
     let output = run_once(&config, &state, SATURDAY, &[]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let ended = curfew::overrides::Override {
+    let ended = curfew::domain::Override {
         id: "0123456789ab".into(),
         environment: "staging".into(),
         state: curfew::calendar::State::Up,

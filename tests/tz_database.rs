@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use curfew::calendar::tzdb::{Source, ZoneDatabase};
 use curfew::calendar::{Zone, local};
+use curfew::zoneinfo::{Source, ZoneDatabase};
 
 /// The test database's source; its first line names its release.
 const SOURCE: &str = concat!(

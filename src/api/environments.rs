@@ -1,18 +1,23 @@
 //! `GET /api/v1/environments`: each environment's state, reason, next transition and active
-//! overrides. Needs no token.
-
-use std::sync::RwLock;
+//! overrides.
+//!
+//! Needs no token. Without one it shows what anyone may know: each environment's state, why
+//! (the calendar's rule, or `override until T` without who and why), the next change, costs
+//! and how many overrides are active. A token adds the overrides of the environments in its
+//! scope (ids, who, why), as `GET /api/v1/overrides` shows them.
 
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::auth::{Caller, MaybeAuthenticated};
 use crate::calendar::{State, format};
-use crate::overrides::Override;
+use crate::domain::{Override, active_override};
 use crate::planner;
 
 /// One environment as the API shows it.
@@ -31,9 +36,12 @@ pub struct EnvironmentView {
     pub next_transition_local: Option<String>,
     /// The schedule's zone.
     pub timezone: String,
-    /// The override deciding it, if any.
+    /// The override deciding it, if any and the caller's token covers the environment.
     pub override_id: Option<String>,
-    /// Every active override of the environment, newest first.
+    /// How many overrides of the environment are active (all of them, seen or not).
+    pub override_count: usize,
+    /// The environment's active overrides, newest first, when the caller's token covers the
+    /// environment; empty otherwise.
     pub overrides: Vec<Override>,
     /// Targets left alone because they were scaled up by hand during downtime.
     pub implicit_overrides: Vec<String>,
@@ -53,23 +61,36 @@ pub struct EnvironmentList {
     pub environments: Vec<EnvironmentView>,
 }
 
-/// Lists every environment, decided now.
+/// Lists every environment, decided now; a token adds the overrides in its scope.
 #[utoipa::path(
     get,
     path = "/api/v1/environments",
     tag = "environments",
-    responses((status = 200, description = "Every environment", body = EnvironmentList))
-)]
-pub async fn list(AxumState(state): AxumState<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        state.environments_cache.body(&state).await,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every environment", body = EnvironmentList),
+        (status = 401, description = "An unknown token", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
     )
-        .into_response()
+)]
+pub async fn list(
+    AxumState(state): AxumState<AppState>,
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+) -> Response {
+    let body = match caller {
+        None => state.environments_cache.body(&state).await,
+        Some(caller) => {
+            let stored = state.overrides.list().await.unwrap_or_default();
+            let list = views_of(&state, &stored, Some(&caller));
+            Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The serialised list, reused until something it depends on changes: the overrides, the
-/// reconciler's latest pass, or the clock reaching the next transition or override end.
+/// The serialised list as anyone may see it, reused until something it depends on changes:
+/// the overrides, the reconciler's latest pass, or the clock reaching the next transition or
+/// override end.
 #[derive(Debug, Default)]
 pub struct ViewCache {
     cached: RwLock<Option<Cached>>,
@@ -90,16 +111,15 @@ impl ViewCache {
     pub async fn body(&self, state: &AppState) -> Bytes {
         let now = state.clock.now();
         let overrides = state.overrides.list().await.unwrap_or_default();
-        let pass = state.status.read().map(|s| s.at).unwrap_or_default();
-        if let Ok(cached) = self.cached.read()
-            && let Some(cached) = cached.as_ref()
+        let pass = state.status.read().at;
+        if let Some(cached) = self.cached.read().as_ref()
             && cached.pass == pass
             && cached.valid_until.is_none_or(|until| now < until)
             && cached.overrides == overrides
         {
             return cached.body.clone();
         }
-        let list = views_of(state, &overrides);
+        let list = views_of(state, &overrides, None);
         let body = Bytes::from(serde_json::to_vec(&list).unwrap_or_default());
         let valid_until = list
             .environments
@@ -112,33 +132,29 @@ impl ViewCache {
                     .filter(|at| *at > now),
             )
             .min();
-        if let Ok(mut slot) = self.cached.write() {
-            *slot = Some(Cached {
-                overrides,
-                pass,
-                valid_until,
-                body: body.clone(),
-            });
-        }
+        *self.cached.write() = Some(Cached {
+            overrides,
+            pass,
+            valid_until,
+            body: body.clone(),
+        });
         body
     }
 }
 
-/// The environments as the API and the status page show them, decided at the clock's now
-/// (so an override shows at once, before the reconcile pass it triggered has finished).
-pub async fn views(state: &AppState) -> EnvironmentList {
+/// The environments as anyone may see them (the status page), decided at the clock's now (so
+/// an override shows at once, before the reconcile pass it triggered has finished), and the
+/// stored overrides they were decided with.
+pub async fn public_views(state: &AppState) -> (EnvironmentList, Vec<Override>) {
     let stored = state.overrides.list().await.unwrap_or_default();
-    views_of(state, &stored)
+    (views_of(state, &stored, None), stored)
 }
 
-/// The environments decided at the clock's now with the `stored` overrides.
-fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
+/// The environments decided at the clock's now with the `stored` overrides, as `caller` (none:
+/// anyone) may see them.
+fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> EnvironmentList {
     let now = state.clock.now();
-    let skipped = state
-        .status
-        .read()
-        .map(|s| s.skipped.clone())
-        .unwrap_or_default();
+    let skipped = state.status.read().skipped.clone();
     let costs = state
         .cost
         .as_ref()
@@ -158,16 +174,31 @@ fn views_of(state: &AppState, stored: &[Override]) -> EnvironmentList {
                 .cloned()
                 .collect();
             overrides.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            let override_count = overrides.len();
+            let visible = caller.is_some_and(|c| c.in_scope(&environment.name));
+            let (reason, override_id) = match (visible, &decision.override_id) {
+                (false, Some(_)) => {
+                    let until = active_override(stored, &environment.name, now)
+                        .map(|o| o.until.to_rfc3339())
+                        .unwrap_or_default();
+                    (format!("override until {until}"), None)
+                }
+                _ => (decision.reason, decision.override_id),
+            };
+            if !visible {
+                overrides.clear();
+            }
             EnvironmentView {
                 name: environment.name.clone(),
                 state: decision.state,
-                reason: decision.reason,
+                reason,
                 next_transition: decision.next_change,
                 next_transition_local: decision
                     .next_change
                     .map(|at| format::local_seconds(at, zone)),
                 timezone: zone.name().to_string(),
-                override_id: decision.override_id,
+                override_id,
+                override_count,
                 overrides,
                 implicit_overrides: skipped
                     .iter()

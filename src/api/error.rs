@@ -1,9 +1,11 @@
 //! API errors: a status code and a JSON body `{"error", "detail"}`, and the middleware that
 //! gives every error answer that shape (axum's own rejections included).
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Body as AxumBody;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -19,6 +21,8 @@ pub struct ApiError {
     pub error: &'static str,
     /// What went wrong, for people.
     pub detail: String,
+    /// When to try again (sent as `Retry-After`, in whole seconds).
+    pub retry_after: Option<Duration>,
 }
 
 /// The JSON body of every error answer.
@@ -39,6 +43,7 @@ impl ApiError {
             status,
             error: code_of(status),
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -67,9 +72,18 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
     }
 
-    /// 429.
-    pub fn too_many_requests(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, detail)
+    /// 429, to be retried after `wait`.
+    pub fn too_many_requests(detail: impl Into<String>, wait: Duration) -> Self {
+        ApiError {
+            retry_after: Some(wait),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, detail)
+        }
+    }
+
+    /// The `Retry-After` header this error asks for, if any.
+    pub fn retry_after_header(&self) -> Option<(header::HeaderName, HeaderValue)> {
+        self.retry_after
+            .map(|wait| (header::RETRY_AFTER, retry_after_value(wait)))
     }
 
     /// 500.
@@ -102,13 +116,24 @@ fn code_of(status: StatusCode) -> &'static str {
     }
 }
 
+/// `Retry-After` for a wait: whole seconds, rounded up, at least 1.
+pub fn retry_after_value(wait: Duration) -> HeaderValue {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(seconds.max(1))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after_header();
         let body = ErrorBody {
             error: self.error.to_string(),
             detail: self.detail,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some((name, value)) = retry_after {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }
 

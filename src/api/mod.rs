@@ -5,7 +5,7 @@
 //! store; nothing here blocks the reconciler. Writes wake it through its trigger. Every error
 //! answer is JSON `{"error", "detail"}`; request bodies are limited and requests time out.
 
-use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -21,17 +21,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditLog;
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::cost::CostTracker;
+use crate::config::{Config, ServerConfig};
+use crate::cost::tracker::CostTracker;
 use crate::notify::Notifier;
 use crate::overrides::OverrideStore;
 use crate::reconciler::SharedStatus;
-use crate::telemetry;
+use crate::{service, telemetry};
 
 mod audit;
 pub mod auth;
 mod environments;
 mod error;
+pub mod headers;
+pub mod listener;
 pub mod openapi;
 mod overrides;
 mod plan;
@@ -68,21 +70,68 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Per-token rate limits.
     pub limiter: Arc<RateLimiter>,
+    /// Failed authentication attempts per client address.
+    pub failed_auth: Arc<RateLimiter>,
+    /// Serialises creating overrides in this process, so the limits on active overrides
+    /// hold.
+    pub creating: Arc<tokio::sync::Mutex<()>>,
     /// Webhook notifications, when configured.
     pub notifier: Option<Notifier>,
     /// The environments list, serialised once per change.
     pub environments_cache: Arc<environments::ViewCache>,
 }
 
+// === impl AppState ===
+
+impl AppState {
+    /// The state of the API of a running service, accepting `tokens`.
+    pub fn serving(handles: service::Handles, tokens: Tokens) -> Self {
+        AppState {
+            limiter: Arc::new(RateLimiter::new(handles.config.server.rate_limit)),
+            failed_auth: Arc::new(RateLimiter::failed_auth(handles.config.server.failed_auth)),
+            creating: Arc::default(),
+            config: handles.config,
+            status: handles.status,
+            metrics: handles.metrics,
+            cost: Some(handles.cost),
+            clock: handles.clock,
+            overrides: handles.overrides,
+            audit: handles.audit,
+            trigger: handles.trigger,
+            tokens: Arc::new(tokens),
+            notifier: handles.notifier,
+            environments_cache: Arc::default(),
+        }
+    }
+}
+
+/// What serves the API of a running service accepting `tokens`, for [`service::run`].
+pub fn serve_service(tokens: Tokens) -> service::ServeApi {
+    Box::new(move |handles, listener, shutdown| {
+        Box::pin(async move {
+            let config = handles.config.clone();
+            let router = router(AppState::serving(handles, tokens));
+            serve(listener, router, &config.server, shutdown).await
+        })
+    })
+}
+
+/// The tokens the API accepts, checked against the environments of `config`: `tokens_file`
+/// when given, else the configuration's `server.tokens_file`, else none.
+pub fn load_tokens(config: &Config, tokens_file: Option<&Path>) -> auth::Result<Tokens> {
+    match tokens_file.or(config.server.tokens_file.as_deref()) {
+        Some(path) => Tokens::load(path, config),
+        None => Ok(Tokens::none()),
+    }
+}
+
 /// The router with every route, the body limit, the request timeout and JSON errors.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_bytes;
-    let timeout = crate::config::duration::parse(&state.config.server.request_timeout)
-        .ok()
-        .and_then(|d| d.to_std().ok())
-        .unwrap_or(StdDuration::from_secs(10));
+    let timeout = state.config.server.request_timeout;
     Router::new()
         .route("/", get(status_page::page))
+        .route("/status.css", get(status_page::stylesheet))
         .route("/keep-up", post(status_page::keep_up))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -101,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(count_requests))
         .layer(middleware::map_response(error::json_errors))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
+        .layer(middleware::map_response(headers::secure))
         .with_state(state)
 }
 
@@ -136,22 +186,15 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then drains connections.
+/// Serves `router` on `listener` within the server's limits until `shutdown` is cancelled,
+/// then drains connections (see [`listener`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    server: &ServerConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-}
-
-/// Binds `addr`, with a clear error when it is taken.
-pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    Ok((listener, local))
+    listener::serve(listener, router, server, shutdown).await
 }
 
 /// Liveness: the process answers.
@@ -176,7 +219,7 @@ async fn healthz() -> &'static str {
     )
 )]
 async fn readyz(AxumState(state): AxumState<AppState>) -> Response {
-    let ready = state.status.read().map(|s| s.ready).unwrap_or(false);
+    let ready = state.status.read().ready;
     if ready {
         (StatusCode::OK, "ready").into_response()
     } else {

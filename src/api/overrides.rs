@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Authenticated, Caller, Role};
 use super::{ApiError, AppState};
-use crate::audit::AuditEntry;
+use crate::audit::{self, AuditEntry};
 use crate::calendar::State;
 use crate::calendar::format::for_people;
 use crate::config::duration;
+use crate::domain::Override;
 use crate::notify::Notification;
-use crate::overrides::{self, Override};
-use crate::planner;
+use crate::overrides;
+use crate::{planner, text};
 
 /// The longest a reason may be, in characters.
 pub const MAX_REASON: usize = 500;
@@ -68,7 +69,7 @@ pub struct OverrideList {
         (status = 404, description = "Unknown environment", body = super::ErrorBody),
         (status = 413, description = "Body too large", body = super::ErrorBody),
         (status = 415, description = "Not JSON", body = super::ErrorBody),
-        (status = 422, description = "Invalid override", body = super::ErrorBody),
+        (status = 422, description = "Invalid override, or too many active overrides", body = super::ErrorBody),
         (status = 429, description = "Rate limited", body = super::ErrorBody),
     )
 )]
@@ -137,6 +138,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Override>, ApiError> {
     let store_error = |err: overrides::Error| ApiError::internal(err.to_string());
+    let missing = || ApiError::not_found(format!("no override '{}'", text::escape(&id)));
     let existing = state
         .overrides
         .list()
@@ -144,7 +146,7 @@ pub async fn cancel(
         .map_err(store_error)?
         .into_iter()
         .find(|o| o.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("no override '{id}'")))?;
+        .ok_or_else(missing)?;
     if !caller.in_scope(&existing.environment) {
         return Err(ApiError::forbidden(format!(
             "token '{}' may not act on {}",
@@ -168,7 +170,7 @@ pub async fn cancel(
         .remove(&id)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| ApiError::not_found(format!("no override '{id}'")))?;
+        .ok_or_else(missing)?;
     record(
         &state,
         AuditEntry {
@@ -176,7 +178,7 @@ pub async fn cancel(
             actor: caller.name.clone(),
             event: "override_cancelled".to_string(),
             environment: removed.environment.clone(),
-            target: Some(overrides::audit_target(&removed.id)),
+            target: Some(audit::override_target(&removed.id)),
             before: Some(format!("override {}", removed.state)),
             after: Some("calendar".to_string()),
             reason: format!("cancelled: {}", removed.reason),
@@ -198,6 +200,13 @@ pub async fn create_override(
 ) -> Result<Override, ApiError> {
     if caller.role == Role::Viewer {
         return Err(ApiError::forbidden("viewers may not create overrides"));
+    }
+    check_text("environment", &request.environment)?;
+    check_text("reason", &request.reason)?;
+    for (field, value) in [("until", &request.until), ("duration", &request.duration)] {
+        if let Some(value) = value {
+            check_text(field, value)?;
+        }
     }
     let environment = state
         .config
@@ -262,11 +271,14 @@ pub async fn create_override(
             duration::format(max)
         )));
     }
+    // One create at a time in this process, so the limits below hold.
+    let _creating = state.creating.lock().await;
     let existing = state
         .overrides
         .list()
         .await
         .map_err(|err| ApiError::internal(err.to_string()))?;
+    check_limits(state, caller, &environment.name, &existing, now)?;
     let schedule = state.config.schedule_of(environment);
     let before = planner::decide_environment(schedule, &environment.name, &existing, now);
     let item = Override {
@@ -290,7 +302,7 @@ pub async fn create_override(
             actor: caller.name.clone(),
             event: "override_created".to_string(),
             environment: item.environment.clone(),
-            target: Some(overrides::audit_target(&item.id)),
+            target: Some(audit::override_target(&item.id)),
             before: Some(before.state.to_string()),
             after: Some(format!(
                 "{} until {}",
@@ -311,6 +323,59 @@ pub async fn create_override(
     }
     tracing::info!(id = %item.id, environment = %item.environment, state = %item.state, until = %item.until, by = %caller.name, "override created");
     Ok(item)
+}
+
+/// Refuses an override beyond the limits on active overrides (per environment and per
+/// token): 422 saying which limit, and when the first of the overrides counted ends.
+fn check_limits(
+    state: &AppState,
+    caller: &Caller,
+    environment: &str,
+    existing: &[Override],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let limits = state.config.server.overrides;
+    let active = || existing.iter().filter(|o| o.until > now);
+    let in_environment: Vec<&Override> =
+        active().filter(|o| o.environment == environment).collect();
+    let by_caller: Vec<&Override> = active().filter(|o| o.created_by == caller.name).collect();
+    for (counted, max, whose, key) in [
+        (
+            in_environment,
+            limits.max_active_per_environment,
+            environment.to_string(),
+            "max_active_per_environment",
+        ),
+        (
+            by_caller,
+            limits.max_active_per_token,
+            format!("token '{}'", caller.name),
+            "max_active_per_token",
+        ),
+    ] {
+        if counted.len() >= max {
+            let first_end = counted.iter().map(|o| o.until).min().unwrap_or(now);
+            return Err(ApiError::unprocessable(format!(
+                "{whose} has {} active overrides, the most allowed \
+                 (server.overrides.{key}); cancel one, or wait until the first ends at {}",
+                counted.len(),
+                first_end.to_rfc3339()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses free text with characters that could forge log lines or drive a terminal: 422
+/// naming the field, the character and its position.
+pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
+    match text::first_refused(value) {
+        None => Ok(()),
+        Some(refused) => Err(ApiError::unprocessable(format!(
+            "{field}: {refused}; control characters, line separators and bidirectional \
+             formatting characters are not allowed"
+        ))),
+    }
 }
 
 async fn record(state: &AppState, entry: AuditEntry) {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Deserialize;
 
 use super::{ApiError, AppState};
-use crate::planner::{self, EnvironmentPlan};
+use crate::planner::{DEFAULT_SPAN, EnvironmentPlan};
 
 /// The longest span one request may plan.
 const MAX_SPAN: Duration = Duration::days(400);
@@ -41,11 +41,9 @@ pub async fn plan(
     Path(name): Path<String>,
     Query(query): Query<PlanQuery>,
 ) -> Result<Json<EnvironmentPlan>, ApiError> {
-    let environment = state
-        .config
-        .environments
-        .get(&name)
-        .ok_or_else(|| ApiError::not_found(format!("no environment '{name}'")))?;
+    let environment = state.config.environments.get(&name).ok_or_else(|| {
+        ApiError::not_found(format!("no environment '{}'", crate::text::escape(&name)))
+    })?;
     let from = query
         .from
         .map(|at| at.with_timezone(&Utc))
@@ -53,7 +51,7 @@ pub async fn plan(
     let to = match query.to {
         Some(at) => at.with_timezone(&Utc),
         None => from
-            .checked_add_signed(Duration::days(7))
+            .checked_add_signed(DEFAULT_SPAN)
             .ok_or_else(|| ApiError::unprocessable("'from' is too far in the future"))?,
     };
     for at in [from, to] {
@@ -69,10 +67,5 @@ pub async fn plan(
     if to - from > MAX_SPAN {
         return Err(ApiError::unprocessable("a plan spans at most 400 days"));
     }
-    Ok(Json(planner::plan_environment(
-        &state.config,
-        environment,
-        from,
-        to,
-    )))
+    Ok(Json(state.config.plan_environment(environment, from, to)))
 }

@@ -3,19 +3,23 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use axum::Form;
 use axum::extract::{Query, State as AxumState};
+use axum::http::Extensions;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::environments::{self, EnvironmentView};
-use super::overrides::{CreateOverride, create_override};
+use super::overrides::{CreateOverride, check_text, create_override};
 use super::{ApiError, AppState, auth};
-use crate::calendar::format::for_people;
+use crate::calendar::format::{for_people, utc_seconds};
 use crate::calendar::{State, Zone};
-use crate::overrides::{Override, resolve_until};
+use crate::domain::Override;
+use crate::overrides::resolve_until;
 
 /// The form's fields.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,25 +55,37 @@ pub async fn page(
 /// page again with the problem.
 pub async fn keep_up(
     AxumState(state): AxumState<AppState>,
+    extensions: Extensions,
     Form(form): Form<KeepUpForm>,
 ) -> Response {
-    match keep_up_override(&state, &form).await {
+    let client = auth::client_address(&extensions);
+    match keep_up_override(&state, &form, client).await {
         Ok(created) => Redirect::to(&format!("/?created={}", created.id)).into_response(),
         Err(err) => {
-            render(
+            let retry_after = err.retry_after_header();
+            let mut page = render(
                 &state,
                 err.status,
                 Some(form.environment.as_str()),
                 Some(Notice::Failed(err.detail)),
             )
-            .await
+            .await;
+            if let Some((name, value)) = retry_after {
+                page.headers_mut().insert(name, value);
+            }
+            page
         }
     }
 }
 
-/// Creates the override the form asks for.
-async fn keep_up_override(state: &AppState, form: &KeepUpForm) -> Result<Override, ApiError> {
-    let caller = auth::authorize(state, Some(form.token.as_str()))?;
+/// Creates the override the form asks for, sent from `client`.
+async fn keep_up_override(
+    state: &AppState,
+    form: &KeepUpForm,
+    client: Option<IpAddr>,
+) -> Result<Override, ApiError> {
+    let caller = auth::authorize(state, Some(form.token.as_str()), client)?;
+    check_text("until", &form.until)?;
     let zone = state
         .config
         .environments
@@ -81,12 +97,15 @@ async fn keep_up_override(state: &AppState, form: &KeepUpForm) -> Result<Overrid
     let request = CreateOverride {
         environment: form.environment.clone(),
         state: State::Up,
-        until: Some(crate::calendar::format::utc_seconds(until)),
+        until: Some(utc_seconds(until)),
         duration: None,
         reason: form.reason.clone(),
     };
     create_override(state, &caller, request).await
 }
+
+/// The newest active overrides the page lists per environment.
+const SHOWN_OVERRIDES: usize = 5;
 
 enum Notice {
     Created(String),
@@ -99,15 +118,34 @@ async fn render(
     selected: Option<&str>,
     notice: Option<Notice>,
 ) -> Response {
-    let list = environments::views(state).await;
+    let (list, stored) = environments::public_views(state).await;
     let mut html = String::with_capacity(8 * 1024);
     html.push_str(HEAD);
     html.push_str("<main><h1>curfew</h1>");
     match &notice {
         Some(Notice::Created(id)) => {
+            // Who and why stay with the API: the page shows what anyone may see.
+            let what = stored
+                .iter()
+                .find(|o| &o.id == id)
+                .map(|o| {
+                    let zone = list
+                        .environments
+                        .iter()
+                        .find(|e| e.name == o.environment)
+                        .and_then(|e| Zone::named(&e.timezone).ok())
+                        .unwrap_or(Zone::UTC);
+                    format!(
+                        ": {} {} until {}",
+                        escape(&o.environment),
+                        o.state,
+                        escape(&for_people(o.until, zone))
+                    )
+                })
+                .unwrap_or_default();
             let _ = write!(
                 html,
-                "<p class=\"notice ok\" role=\"status\">Override {} created.</p>",
+                "<p class=\"notice ok\" role=\"status\">Override {} created{what}.</p>",
                 escape(id)
             );
         }
@@ -120,6 +158,7 @@ async fn render(
         }
         None => {}
     }
+    let now = list.at.unwrap_or_else(|| state.clock.now());
     if let Some(at) = list.at {
         let _ = write!(
             html,
@@ -130,14 +169,19 @@ async fn render(
         html.push_str("<p class=\"muted\">Waiting for the first reconcile pass.</p>");
     }
     for environment in &list.environments {
-        render_environment(&mut html, environment);
+        render_environment(&mut html, environment, &stored, now);
     }
     render_form(&mut html, &list.environments, selected);
     html.push_str("</main></body></html>\n");
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
-fn render_environment(html: &mut String, environment: &EnvironmentView) {
+fn render_environment(
+    html: &mut String,
+    environment: &EnvironmentView,
+    stored: &[Override],
+    now: DateTime<Utc>,
+) {
     let zone = Zone::named(&environment.timezone).unwrap_or(Zone::UTC);
     let state = environment.state.as_str();
     let _ = write!(
@@ -160,24 +204,50 @@ fn render_environment(html: &mut String, environment: &EnvironmentView) {
         html,
         "<dt>Cost per hour</dt><dd>{cost}</dd><dt>Saved this month</dt><dd>n/a</dd></dl>"
     );
-    if environment.overrides.is_empty() {
-        html.push_str("<p class=\"muted\">No active overrides.</p>");
-    } else {
-        html.push_str("<ul class=\"overrides\">");
-        for item in &environment.overrides {
-            let _ = write!(
-                html,
-                "<li class=\"override\"><strong>{state}</strong> until {until}, by {who}: {why} <code>{id}</code></li>",
-                state = item.state,
-                until = escape(&for_people(item.until, zone)),
-                who = escape(&item.created_by),
-                why = escape(&item.reason),
-                id = escape(&item.id),
-            );
-        }
-        html.push_str("</ul>");
-    }
+    render_overrides(html, environment, stored, now, zone);
     html.push_str("</section>");
+}
+
+/// The environment's active overrides: how many, and the newest few with their state and end
+/// (who and why are for the API with a token).
+fn render_overrides(
+    html: &mut String,
+    environment: &EnvironmentView,
+    stored: &[Override],
+    now: DateTime<Utc>,
+    zone: Zone,
+) {
+    let count = environment.override_count;
+    if count == 0 {
+        html.push_str("<p class=\"muted\">No active overrides.</p>");
+        return;
+    }
+    let _ = write!(
+        html,
+        "<p class=\"override-count\">{count} active override{}.</p><ul class=\"overrides\">",
+        if count == 1 { "" } else { "s" }
+    );
+    let mut active: Vec<&Override> = stored
+        .iter()
+        .filter(|o| o.environment == environment.name && o.is_active(now))
+        .collect();
+    active.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    for item in active.iter().take(SHOWN_OVERRIDES) {
+        let _ = write!(
+            html,
+            "<li class=\"override\"><strong>{state}</strong> until {until}</li>",
+            state = item.state,
+            until = escape(&for_people(item.until, zone)),
+        );
+    }
+    if count > SHOWN_OVERRIDES {
+        let _ = write!(
+            html,
+            "<li class=\"muted\">and {} more</li>",
+            count - SHOWN_OVERRIDES
+        );
+    }
+    html.push_str("</ul>");
 }
 
 fn render_form(html: &mut String, environments: &[EnvironmentView], selected: Option<&str>) {
@@ -226,20 +296,35 @@ fn escape(text: &str) -> String {
 
 const HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>curfew status</title><style>\
-body{font-family:system-ui,sans-serif;margin:0;background:#f5f5f4;color:#1c1917}\
-main{max-width:42rem;margin:0 auto;padding:1rem}\
-h1{margin:.2rem 0 1rem}h2{font-size:1.15rem;margin:0 0 .4rem}\
-section{background:#fff;border-radius:.6rem;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0002}\
-.state{font-size:.8rem;padding:.1rem .5rem;border-radius:1rem;vertical-align:middle}\
-.state.up{background:#dcfce7;color:#166534}.state.down{background:#e7e5e4;color:#44403c}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}dt{color:#57534e}dd{margin:0}\
-.muted{color:#78716c;font-size:.9rem}.overrides{padding-left:1.2rem}\
-.notice{padding:.6rem 1rem;border-radius:.5rem}.ok{background:#dcfce7}.error{background:#fee2e2}\
-form{display:flex;flex-direction:column;gap:.6rem}label{display:flex;flex-direction:column;gap:.2rem}\
-input,select,button{font-size:1rem;padding:.5rem;border:1px solid #a8a29e;border-radius:.4rem}\
-button{background:#1c1917;color:#fff;border:0}\
-</style></head><body>";
+<title>curfew status</title><link rel=\"stylesheet\" href=\"/status.css\"></head><body>";
+
+/// The page's stylesheet, served from the page's own origin (the content security policy
+/// allows no inline style).
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+const STYLESHEET: &str = "\
+body{font-family:system-ui,sans-serif;margin:0;background:#f5f5f4;color:#1c1917}
+main{max-width:42rem;margin:0 auto;padding:1rem}
+h1{margin:.2rem 0 1rem}h2{font-size:1.15rem;margin:0 0 .4rem}
+section{background:#fff;border-radius:.6rem;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0002}
+.state{font-size:.8rem;padding:.1rem .5rem;border-radius:1rem;vertical-align:middle}
+.state.up{background:#dcfce7;color:#166534}.state.down{background:#e7e5e4;color:#44403c}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}dt{color:#57534e}dd{margin:0}
+.muted{color:#78716c;font-size:.9rem}.overrides{padding-left:1.2rem}
+.notice{padding:.6rem 1rem;border-radius:.5rem}.ok{background:#dcfce7}.error{background:#fee2e2}
+form{display:flex;flex-direction:column;gap:.6rem}label{display:flex;flex-direction:column;gap:.2rem}
+input,select,button{font-size:1rem;padding:.5rem;border:1px solid #a8a29e;border-radius:.4rem}
+button{background:#1c1917;color:#fff;border:0}
+";
 
 #[cfg(test)]
 mod tests {

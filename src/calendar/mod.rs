@@ -11,8 +11,8 @@
 //! * [`local`]: local time to instant, with the DST rules;
 //! * [`schedule`]: a compiled schedule answering decisions and transitions;
 //! * [`timeline`]: precomputed decisions for fast lookups;
-//! * [`zone`]: the time zone type, backed by embedded rules or the system's tz database;
-//! * [`tzdb`]: which tz database is in use (the system's when newer than the embedded one).
+//! * [`zone`]: the time zone type, backed by embedded rules or by zones a [`zone::ZoneSource`]
+//!   (the system's tz database, read outside the calendar) hands it.
 
 use std::fmt;
 
@@ -26,7 +26,6 @@ pub mod local;
 pub mod schedule;
 pub mod spec;
 pub mod timeline;
-pub mod tzdb;
 pub mod zone;
 
 pub use self::schedule::{Base, Exception, Schedule};

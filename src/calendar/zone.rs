@@ -1,16 +1,19 @@
 //! [`Zone`]: a time zone whose rules come from the embedded chrono-tz data or from a TZif file
 //! of the system's tz database, behind one [`chrono::TimeZone`] implementation.
 //!
-//! Which of the two a name resolves to is decided once per process by the zone database (see
-//! [`tzdb`](super::tzdb)); a `Zone` is `Copy` either way (parsed TZif zones are interned), so
-//! schedules and windows hold it like a `chrono_tz::Tz`. Answering "what is the offset at
-//! this instant" is pure: the rules are in memory.
+//! Which of the two a name resolves to is decided by the [`ZoneSource`] installed once per
+//! process (the binary installs the system's tz database when it is newer than the embedded
+//! data, see `zoneinfo`); without one, names resolve to the embedded data. The calendar itself
+//! reads no files: a source hands it parsed zones. A `Zone` is `Copy` either way (parsed TZif
+//! zones are interned), so schedules and windows hold it like a `chrono_tz::Tz`. Answering
+//! "what is the offset at this instant" is pure: the rules are in memory.
 //!
 //! Some zone names look like regional time but are fixed offsets: `EST` is UTC-05:00 all
 //! year, not US Eastern time. [`Zone::named`] refuses them with the zone people usually mean.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use chrono::{FixedOffset, MappedLocalTime, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use chrono_tz::{OffsetName, Tz, TzOffset};
@@ -71,6 +74,22 @@ fn etc_gmt_suffix(offset: &str) -> String {
     format!("{sign}{hours}")
 }
 
+/// Zone rules besides the embedded data, looked up by name: the system's tz database.
+pub trait ZoneSource: Send + Sync {
+    /// The zone called `name`, if this source has it.
+    fn find(&self, name: &str) -> Option<&'static SystemZone>;
+}
+
+/// The source [`Zone::named`] prefers over the embedded data, once installed.
+static SOURCE: OnceLock<&'static dyn ZoneSource> = OnceLock::new();
+
+/// Makes `source` the rules [`Zone::named`] prefers over the embedded data (for names it has)
+/// for the rest of the process. Only the first call counts; returns whether this one did.
+/// Install it before compiling any schedule, so that every zone comes from one place.
+pub fn install_source(source: &'static dyn ZoneSource) -> bool {
+    SOURCE.set(source).is_ok()
+}
+
 /// A time zone: embedded chrono-tz rules, or rules read from the system's tz database.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Zone {
@@ -86,9 +105,9 @@ impl Zone {
     /// UTC.
     pub const UTC: Zone = Zone::Embedded(Tz::UTC);
 
-    /// The zone called `name` in the zone database in use (the system's tz database when it is
-    /// newer than the embedded data, else the embedded data). Fixed-offset names that read like
-    /// regional time (`EST`, `MST`, `HST`) are refused.
+    /// The zone called `name`: from the installed [`ZoneSource`] when it has the name, else
+    /// from the embedded data. Fixed-offset names that read like regional time (`EST`, `MST`,
+    /// `HST`) are refused.
     pub fn named(name: &str) -> Result<Zone, Error> {
         if let Some((_, offset, regional)) = FIXED_OFFSET_LOOKALIKES
             .iter()
@@ -100,9 +119,12 @@ impl Zone {
                 regional,
             });
         }
-        super::tzdb::database()
-            .zone(name)
-            .ok_or_else(|| Error::Unknown(name.to_string()))
+        if let Some(zone) = SOURCE.get().and_then(|source| source.find(name)) {
+            return Ok(Zone::System(zone));
+        }
+        name.parse::<Tz>()
+            .map(Zone::Embedded)
+            .map_err(|_| Error::Unknown(name.to_string()))
     }
 
     /// The IANA name, e.g. `Europe/Berlin`.
@@ -225,8 +247,8 @@ pub struct SystemZone {
 
 impl SystemZone {
     /// Parses TZif data (version 1 to 4) for the zone `name`. The name is leaked: zones live
-    /// for the whole process, interned by the zone database, which alone parses them.
-    pub(super) fn parse(name: &str, tzif: &[u8]) -> Result<SystemZone, jiff::Error> {
+    /// for the whole process, so a [`ZoneSource`] parses each zone once and keeps it.
+    pub fn parse(name: &str, tzif: &[u8]) -> Result<SystemZone, jiff::Error> {
         Ok(SystemZone {
             rules: jiff::tz::TimeZone::tzif(name, tzif)?,
             name: Box::leak(name.to_string().into_boxed_str()),

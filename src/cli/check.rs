@@ -6,26 +6,25 @@ use chrono::{DateTime, Utc};
 
 use super::EXIT_BAD_INPUT;
 use crate::calendar::format::for_people;
-use crate::calendar::tzdb;
 use crate::config::{Config, Error};
 use crate::planner;
+use crate::zoneinfo;
 
-/// Validates `path`; prints a summary (exit 0) or every error (exit 2).
+/// Validates `path` and the tokens file it names; prints a summary (exit 0) or every error
+/// (exit 2).
 pub fn run(path: &Path, now: DateTime<Utc>) -> u8 {
     match Config::load(path) {
         Ok(config) => {
+            if let Err(code) = super::load_tokens(&config, None) {
+                return code;
+            }
             print!("{}", summary(&config, now));
             0
         }
         Err(err) => {
             eprintln!("{err}");
             if let Error::Invalid(diagnostics) = &err {
-                eprintln!(
-                    "{}: {} error{}",
-                    path.display(),
-                    diagnostics.len(),
-                    if diagnostics.len() == 1 { "" } else { "s" }
-                );
+                eprintln!("{}", super::error_count(path, diagnostics.len()));
             }
             EXIT_BAD_INPUT
         }
@@ -36,7 +35,7 @@ pub fn run(path: &Path, now: DateTime<Utc>) -> u8 {
 pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
     let mut out = format!("{}: OK\n", config.path.display());
     out += &format!("  default zone  {}\n", config.timezone.name());
-    out += &format!("  zone data     {}\n", tzdb::database().provenance());
+    out += &format!("  zone data     {}\n", zoneinfo::install().provenance());
     for (name, days) in &config.calendars {
         let upcoming = days
             .next_on_or_after(now.date_naive())

@@ -11,8 +11,13 @@ use super::EXIT_BAD_INPUT;
 use crate::api::{EnvironmentList, ErrorBody, OverrideList};
 use crate::calendar::format::{for_people, utc_seconds};
 use crate::calendar::{State, Zone};
+use crate::domain::Override;
 use crate::http_client::HttpClient;
-use crate::overrides::{Override, resolve_until};
+use crate::overrides::resolve_until;
+use crate::text;
+
+/// How long one request to the service may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the service is and who is asking.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,7 +64,7 @@ struct Client {
 impl Client {
     fn new(args: &ServerArgs) -> Self {
         Client {
-            http: HttpClient::new(Duration::from_secs(10)),
+            http: HttpClient::new(REQUEST_TIMEOUT),
             base: args.server.trim_end_matches('/').to_string(),
             token: args.token.clone(),
         }
@@ -113,7 +118,7 @@ fn finish<T>(outcome: Outcome<T>, print: impl FnOnce(T)) -> u8 {
             0
         }
         Err(Failure(message, code)) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", text::escape(&message));
             code
         }
     }
@@ -130,11 +135,11 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, u8> {
         })
 }
 
+/// Prints `value` as JSON, with the characters that could drive a terminal escaped (still
+/// valid JSON).
 fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    let json = serde_json::to_string_pretty(value).unwrap_or_default();
+    println!("{}", text::escape_json(&json));
 }
 
 /// Runs `curfew status`.
@@ -156,7 +161,7 @@ pub fn status(args: ServerArgs) -> u8 {
                     env.next_transition
                         .map(|at| for_people(at, zone))
                         .unwrap_or_else(|| "-".into()),
-                    env.overrides.len().to_string(),
+                    env.override_count.to_string(),
                     env.cost_per_hour
                         .map(|c| format!("{c:.2}"))
                         .unwrap_or_else(|| "n/a".into()),
@@ -216,11 +221,11 @@ pub fn create(args: ServerArgs, request: CreateArgs) -> u8 {
         }
         println!(
             "created override {}: {} {} until {} ({})",
-            created.id,
-            created.environment,
+            text::escape(&created.id),
+            text::escape(&created.environment),
             created.state,
             for_people(created.until, zone_of(&environments, &created.environment)),
-            created.reason
+            text::escape(&created.reason)
         );
     })
 }
@@ -307,15 +312,25 @@ pub fn cancel(args: ServerArgs, id: &str) -> u8 {
         }
         println!(
             "cancelled override {} on {}; the calendar decides again",
-            cancelled.id, cancelled.environment
+            text::escape(&cancelled.id),
+            text::escape(&cancelled.environment)
         );
     })
 }
 
 /// Prints rows under headers in columns two spaces apart; the last column is not padded.
+/// Cells are escaped: text from the service cannot move the cursor or forge a row.
 fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| text::escape(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -336,7 +351,7 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
         println!("{}", text.join("  "));
     };
     line(headers.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
 }

@@ -85,7 +85,7 @@ mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::overrides::Override;
+    use crate::domain::Override;
 
     fn at(hours: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::hours(hours)

@@ -204,7 +204,7 @@ pub fn version() -> String {
     format!(
         "curfew {}\ntz database {}\n",
         env!("CARGO_PKG_VERSION"),
-        crate::calendar::tzdb::database().provenance()
+        crate::zoneinfo::install().provenance()
     )
 }
 
@@ -214,6 +214,32 @@ fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
         eprintln!("{err}");
         EXIT_BAD_INPUT
     })
+}
+
+/// Loads and checks the tokens the API accepts (`tokens_file`, else the configuration's
+/// `server.tokens_file`, else none), printing every problem; `Err` holds the exit status.
+fn load_tokens(
+    config: &crate::config::Config,
+    tokens_file: Option<&std::path::Path>,
+) -> Result<crate::api::Tokens, u8> {
+    crate::api::load_tokens(config, tokens_file).map_err(|err| {
+        eprintln!("{err}");
+        if let crate::api::auth::Error::Invalid(problems) = &err
+            && let Some(first) = problems.first()
+        {
+            eprintln!("{}", error_count(&first.file, problems.len()));
+        }
+        EXIT_BAD_INPUT
+    })
+}
+
+/// `FILE: 3 errors`.
+fn error_count(path: &std::path::Path, count: usize) -> String {
+    format!(
+        "{}: {count} error{}",
+        path.display(),
+        if count == 1 { "" } else { "s" }
+    )
 }
 
 /// Checks that a time window is not empty; `Err` holds the exit status.

@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{check_window, load_config};
 use crate::calendar::format;
-use crate::planner::{self, EnvironmentPlan};
+use crate::planner::{DEFAULT_SPAN, EnvironmentPlan};
 
 /// The JSON document `plan --json` prints.
 #[derive(Debug, Serialize)]
@@ -25,11 +25,11 @@ pub fn run(path: &Path, from: DateTime<Utc>, to: Option<DateTime<Utc>>, json: bo
         Ok(config) => config,
         Err(code) => return code,
     };
-    let to = to.unwrap_or(from + Duration::days(7));
+    let to = to.unwrap_or(from + DEFAULT_SPAN);
     if let Err(code) = check_window(from, to) {
         return code;
     }
-    let environments = planner::plan(&config, from, to);
+    let environments = config.plan(from, to);
     if json {
         let document = PlanDocument {
             from,

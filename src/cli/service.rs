@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{EXIT_BAD_INPUT, demo_clock};
+use crate::api;
 use crate::calendar::format::utc_seconds;
 use crate::clock::{Clock, SystemClock, WarpedClock};
 use crate::config::Config;
@@ -39,7 +40,7 @@ pub struct RunArgs {
     pub state_dir: Option<PathBuf>,
     /// Listen address (default: the configuration's `server.listen`).
     #[arg(long)]
-    pub listen: Option<String>,
+    pub listen: Option<SocketAddr>,
 }
 
 /// Arguments of `curfew demo`.
@@ -50,7 +51,7 @@ pub struct DemoArgs {
     pub speed: f64,
     /// Address for the HTTP server.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub listen: SocketAddr,
     /// State directory.
     #[arg(long, default_value = ".curfew")]
     pub state_dir: PathBuf,
@@ -69,26 +70,30 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(config) => Arc::new(config),
         Err(code) => return code,
     };
+    let tokens = match super::load_tokens(&config, None) {
+        Ok(tokens) => tokens,
+        Err(code) => return code,
+    };
     let clock: Arc<dyn Clock> = match args.at {
         // "As if it were T": decisions at T, time running in real time from there.
         Some(at) => Arc::new(WarpedClock::new(at, 1.0)),
         None => Arc::new(SystemClock),
     };
     let state_dir = args.state_dir.unwrap_or_else(|| default_state_dir(&config));
+    let settings = Settings {
+        dry_run: args.dry_run,
+        ..Settings::from_config(&config.reconciler)
+    };
     let options = Options {
         listen: if args.once {
             None
         } else {
-            args.listen.or_else(|| Some(config.server.listen.clone()))
+            args.listen.or(Some(config.server.listen))
         },
         config,
         clock,
         state_dir,
-        settings: Settings {
-            dry_run: args.dry_run,
-            ..Settings::default()
-        },
-        tokens_file: None,
+        settings,
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -106,7 +111,7 @@ pub fn run(args: RunArgs) -> u8 {
         });
     }
     runtime.block_on(async {
-        match service::run(options, |addr| {
+        match service::run(options, api::serve_service(tokens), |addr| {
             tracing::info!(%addr, "listening");
             // Scripts and tests read the address from stdout; a closed stdout is no error.
             let mut out = std::io::stdout();
@@ -165,12 +170,6 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
 
 /// Runs `curfew demo`.
 pub fn demo(args: DemoArgs) -> u8 {
-    if let Some(tokens) = &args.tokens
-        && !tokens.is_file()
-    {
-        eprintln!("error: tokens file {} does not exist", tokens.display());
-        return EXIT_BAD_INPUT;
-    }
     if !(args.speed.is_finite() && args.speed > 0.0) {
         eprintln!("error: --speed must be a positive number");
         return EXIT_BAD_INPUT;
@@ -182,7 +181,12 @@ pub fn demo(args: DemoArgs) -> u8 {
             return 1;
         }
     };
+    let tokens = match super::load_tokens(&config, args.tokens.as_deref()) {
+        Ok(tokens) => tokens,
+        Err(code) => return code,
+    };
     let speed = args.speed;
+    let settings = Settings::from_config(&config.reconciler);
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
@@ -205,9 +209,8 @@ pub fn demo(args: DemoArgs) -> u8 {
             config,
             clock: clock.clone(),
             state_dir: args.state_dir,
-            settings: Settings::default(),
+            settings,
             listen: Some(args.listen),
-            tokens_file: args.tokens,
         };
         let announce = move |addr: SocketAddr| {
             // A closed stdout must not take the service down: ignore write errors.
@@ -220,7 +223,7 @@ pub fn demo(args: DemoArgs) -> u8 {
             let _ = writeln!(out, "  simulated time starts at {}", utc_seconds(start));
             let _ = out.flush();
         };
-        let result = service::run(options, announce).await;
+        let result = service::run(options, api::serve_service(tokens), announce).await;
         keeper.abort();
         if let Err(err) = demo_clock::save(&state_dir, &*clock) {
             eprintln!("error: cannot save the demo's clock: {err}");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub struct Diagnostic {
     /// The file the problem is in.
     pub file: PathBuf,
-    /// 1-based line (0 when unknown).
+    /// 1-based line (0 when unknown: the problem concerns the whole file).
     pub line: u64,
     /// 1-based column (0 when unknown).
     pub column: u64,
@@ -20,19 +20,30 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: error: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )?;
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: error: {}", self.file.display(), self.message)?,
+            (line, 0) => write!(f, "{}:{line}: error: {}", self.file.display(), self.message)?,
+            (line, column) => write!(
+                f,
+                "{}:{line}:{column}: error: {}",
+                self.file.display(),
+                self.message
+            )?,
+        }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
         Ok(())
     }
+}
+
+/// Every diagnostic, one per line (hints on their own lines).
+pub fn render_all(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.

@@ -6,23 +6,30 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use indexmap::IndexMap;
 
 use crate::calendar::Schedule;
 use crate::calendar::holidays::HolidaySet;
 use crate::cost::CostModel;
-use crate::providers::sim::SimulationConfig;
+use crate::domain::simulation::SimulationConfig;
+use crate::planner::{self, EnvironmentPlan};
 
 mod diagnostic;
 pub mod duration;
 pub mod raw;
+pub mod sections;
+pub mod selector;
 pub mod targets;
 mod validate;
 
-pub use self::diagnostic::{Diagnostic, closest};
-pub use self::raw::{KubernetesState, NotificationsConfig, RateLimitConfig, ServerConfig};
+pub use self::diagnostic::{Diagnostic, closest, render_all};
+pub use self::raw::{
+    FailedAuthConfig, KubernetesState, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig,
+};
+pub use self::sections::{KubernetesConfig, ReconcilerConfig, ServerConfig};
 pub use self::targets::TargetConfig;
+pub(crate) use self::validate::syntax_message;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +43,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The file was read but is not valid; every problem is listed.
-    #[error("{}", render(.0))]
+    #[error("{}", diagnostic::render_all(.0))]
     Invalid(Vec<Diagnostic>),
 }
 
@@ -48,14 +55,6 @@ impl Error {
             Error::Read { .. } => &[],
         }
     }
-}
-
-fn render(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Result type of configuration loading.
@@ -76,6 +75,10 @@ pub struct Config {
     pub environments: IndexMap<String, Environment>,
     /// HTTP server settings (tokens file resolved against the config's folder).
     pub server: ServerConfig,
+    /// The reconcile loop.
+    pub reconciler: ReconcilerConfig,
+    /// The Kubernetes client's pacing.
+    pub kubernetes: KubernetesConfig,
     /// Where state is kept.
     pub state: StateConfig,
     /// The simulated estate, for `curfew demo` and rehearsals without a cloud.
@@ -128,6 +131,36 @@ impl Config {
         // Validation guarantees the reference resolves.
         &self.schedules[environment.schedule.as_str()]
     }
+
+    /// Plans every environment over `[from, to)`, in file order.
+    pub fn plan(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<EnvironmentPlan> {
+        self.environments
+            .values()
+            .map(|environment| self.plan_environment(environment, from, to))
+            .collect()
+    }
+
+    /// Plans one environment over `[from, to)`.
+    pub fn plan_environment(
+        &self,
+        environment: &Environment,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> EnvironmentPlan {
+        let targets = environment
+            .targets
+            .iter()
+            .map(|target| target.describe())
+            .collect();
+        planner::plan_environment(
+            &environment.name,
+            &environment.schedule,
+            self.schedule_of(environment),
+            targets,
+            from,
+            to,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +177,42 @@ mod tests {
     fn server_limits_and_notifications_have_defaults_and_are_read() {
         let config = load("  listen: 127.0.0.1:9000\n").unwrap();
         assert_eq!(config.server.body_limit_bytes, 16 * 1024);
+        let limits = &config.server;
+        let seconds = std::time::Duration::from_secs;
+        assert_eq!(
+            (
+                limits.header_read_timeout,
+                limits.idle_timeout,
+                limits.request_timeout
+            ),
+            (seconds(10), seconds(60), seconds(10))
+        );
+        assert_eq!(limits.max_connections, 128);
+        assert_eq!(
+            (
+                limits.overrides.max_active_per_environment,
+                limits.overrides.max_active_per_token
+            ),
+            (20, 10)
+        );
+        assert_eq!(
+            (limits.failed_auth.per_minute, limits.failed_auth.burst),
+            (10, 10)
+        );
+        let tuned = load(
+            "  header_read_timeout: 2s\n  idle_timeout: 1m30s\n  max_connections: 16\n  overrides: { max_active_per_token: 3 }\n  failed_auth: { burst: 4 }\n",
+        )
+        .unwrap()
+        .server;
+        assert_eq!(tuned.header_read_timeout, seconds(2));
+        assert_eq!(tuned.idle_timeout, seconds(90));
+        assert_eq!(tuned.max_connections, 16);
+        assert_eq!(tuned.overrides.max_active_per_token, 3);
+        assert_eq!(tuned.overrides.max_active_per_environment, 20);
+        assert_eq!(
+            (tuned.failed_auth.per_minute, tuned.failed_auth.burst),
+            (10, 4)
+        );
         assert_eq!(config.server.rate_limit, RateLimitConfig::default());
         assert_eq!(config.server.notifications, None);
         let config = load(
@@ -161,13 +230,17 @@ mod tests {
     #[test]
     fn bad_server_limits_and_webhooks_are_errors_with_their_location() {
         let err = load(
-            "  body_limit_bytes: 0\n  request_timeout: soon\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"https://hooks.slack.com/x\", minutes_before: 0 }\n",
+            "  body_limit_bytes: 0\n  request_timeout: soon\n  idle_timeout: 5\n  max_connections: 0\n  overrides: { max_active_per_environment: 0 }\n  failed_auth: { per_minute: 0 }\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"https://hooks.slack.com/x\", minutes_before: 0 }\n",
         )
         .unwrap_err();
         let text = err.to_string();
         for needle in [
             "body_limit_bytes",
             "request_timeout",
+            "idle_timeout",
+            "max_connections",
+            "max_active_per_environment",
+            "failed_auth",
             "rate_limit",
             "http://",
             "minutes_before",
@@ -180,5 +253,127 @@ mod tests {
             err.to_string().contains("unknown field `per_minute`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reconciler_and_kubernetes_sections_have_defaults_and_are_read() {
+        let config = Config::from_yaml(BASE, Path::new("c.yaml")).unwrap();
+        assert_eq!(config.reconciler, ReconcilerConfig::default());
+        assert_eq!(config.reconciler.tick, Duration::seconds(30));
+        assert_eq!(config.reconciler.readiness_timeout, Duration::minutes(10));
+        assert_eq!(config.reconciler.readiness_poll, Duration::seconds(5));
+        assert_eq!(config.reconciler.concurrency, 16);
+        assert!(!config.reconciler.enforce);
+        assert_eq!(config.kubernetes, KubernetesConfig::default());
+        assert_eq!((config.kubernetes.qps, config.kubernetes.burst), (20.0, 40));
+        assert!(config.kubernetes.events);
+        assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            config.server.request_timeout,
+            std::time::Duration::from_secs(10)
+        );
+
+        let text = format!(
+            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, events: false }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
+        );
+        let config = Config::from_yaml(&text, Path::new("c.yaml")).unwrap();
+        assert_eq!(
+            config.reconciler,
+            ReconcilerConfig {
+                tick: Duration::minutes(1),
+                readiness_timeout: Duration::minutes(5),
+                readiness_poll: Duration::seconds(2),
+                concurrency: 4,
+                enforce: true,
+            }
+        );
+        assert_eq!(
+            config.kubernetes,
+            KubernetesConfig {
+                qps: 5.5,
+                burst: 10,
+                events: false,
+            }
+        );
+        assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(
+            config.server.request_timeout,
+            std::time::Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn bad_reconciler_and_kubernetes_settings_are_errors_with_their_location_and_a_hint() {
+        let text = format!(
+            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\nkubernetes:\n  qps: 0\n  burst: 0\n  event: true\n"
+        );
+        let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `event`"), "{err}");
+        let text = text.replace("  event: true\n", "");
+        let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
+        let found: Vec<(u64, &str)> = err
+            .diagnostics()
+            .iter()
+            .map(|d| (d.line, d.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 5, "{err}");
+        for (line, needle) in [
+            (4, "reconciler.tick: bad duration 'soon'"),
+            (
+                5,
+                "reconciler.readiness_poll is longer than reconciler.readiness_timeout",
+            ),
+            (6, "reconciler.concurrency 0 must be between 1 and 1024"),
+            (8, "kubernetes.qps 0 must be a positive number"),
+            (9, "kubernetes.burst must be greater than zero"),
+        ] {
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(needle)),
+                "line {line}: {needle} missing in {err}"
+            );
+        }
+        assert!(err.diagnostics().iter().all(|d| d.hint.is_some()), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_or_target_kind_gets_a_hint() {
+        let hint = |text: &str| {
+            let err = Config::from_yaml(text, Path::new("c.yaml")).unwrap_err();
+            err.diagnostics()[0].hint.clone().unwrap_or_default()
+        };
+        assert!(hint("timezon: UTC\n").contains("check the spelling"));
+        let target = format!(
+            "{BASE}environments:\n  staging:\n    schedule: office\n    targets:\n      - aws_rds: {{ names: [db] }}\n"
+        );
+        assert!(
+            hint(&target).contains("targets are kubernetes"),
+            "{}",
+            hint(&target)
+        );
+    }
+
+    #[test]
+    fn a_curfew_config_accepts_a_simulation_section() {
+        let yaml = "
+timezone: Europe/Berlin
+schedules:
+  office-hours: { uptime: [\"Mon-Fri 07:00-20:00\"] }
+environments:
+  staging:
+    schedule: office-hours
+    targets:
+      - kubernetes: { namespaces: [shop] }
+simulation:
+  node_join_seconds: 30
+  node_groups:
+    - { name: general, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.1,
+        min: 0, max: 3, desired: 1, pods_per_node: 8 }
+";
+        let raw: raw::RawConfig = serde_saphyr::from_str(yaml).expect("parses");
+        let simulation = raw.simulation.expect("section present").value;
+        assert_eq!(simulation.node_join_seconds, 30);
+        assert_eq!(simulation.node_groups.len(), 1);
+        let path = std::path::Path::new("curfew.yaml");
+        assert!(Config::from_yaml(yaml, path).is_ok());
     }
 }

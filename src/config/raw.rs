@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::targets::TargetConfig;
+use super::targets::RawTargetConfig;
 
 /// A string value with the place it was written.
 pub type Located = Spanned<String>;
@@ -31,13 +31,17 @@ pub struct RawConfig {
     #[serde(default)]
     pub environments: Named<RawEnvironment>,
     /// The HTTP server.
-    pub server: Option<Spanned<ServerConfig>>,
+    pub server: Option<Spanned<RawServer>>,
+    /// The reconcile loop.
+    pub reconciler: Option<Spanned<RawReconciler>>,
+    /// The Kubernetes client's pacing.
+    pub kubernetes: Option<Spanned<RawKubernetes>>,
     /// Where state is kept.
     pub state: Option<RawState>,
     /// Prices and the cost model.
     pub cost: Option<Spanned<RawCost>>,
     /// The simulated estate, for `curfew demo` and tests.
-    pub simulation: Option<Spanned<crate::providers::sim::SimulationConfig>>,
+    pub simulation: Option<Spanned<crate::domain::simulation::SimulationConfig>>,
 }
 
 /// A holiday calendar: an .ics file and/or explicit dates.
@@ -99,7 +103,7 @@ pub struct RawEnvironment {
     pub overrides: Option<RawOverridePolicy>,
     /// What to scale.
     #[serde(default)]
-    pub targets: Vec<Spanned<TargetConfig>>,
+    pub targets: Vec<Spanned<RawTargetConfig>>,
 }
 
 /// Override limits for an environment.
@@ -110,78 +114,121 @@ pub struct RawOverridePolicy {
     pub max_duration: Option<Located>,
 }
 
-/// The HTTP server's settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The HTTP server's settings as written.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Address to listen on.
-    #[serde(default = "default_listen")]
-    pub listen: String,
+pub struct RawServer {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    pub listen: Option<Located>,
     /// File of token hashes, relative to the config file.
-    pub tokens_file: Option<String>,
-    /// Largest request body accepted, in bytes; larger ones get 413.
-    #[serde(default = "default_body_limit")]
-    pub body_limit_bytes: usize,
-    /// Longest time a request may take, e.g. `10s`; slower ones get 503.
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout: String,
+    pub tokens_file: Option<Located>,
+    /// Largest request body accepted, in bytes (default 16 KiB).
+    pub body_limit_bytes: Option<usize>,
+    /// Longest time a request may take, e.g. `10s` (the default).
+    pub request_timeout: Option<Located>,
     /// Requests each token may make.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
     /// Webhook notifications; none when absent.
     pub notifications: Option<NotificationsConfig>,
+    /// Longest time a client may take to send a request's headers, e.g. `10s` (the default).
+    pub header_read_timeout: Option<Located>,
+    /// How long a keep-alive connection may sit idle between requests, e.g. `60s` (the
+    /// default).
+    pub idle_timeout: Option<Located>,
+    /// Most connections served at once (default 128).
+    pub max_connections: Option<Spanned<usize>>,
+    /// How many overrides may be active at once.
+    #[serde(default)]
+    pub overrides: OverrideLimitsConfig,
+    /// Failed authentication attempts allowed per client address.
+    #[serde(default)]
+    pub failed_auth: FailedAuthConfig,
 }
 
-fn default_listen() -> String {
-    "127.0.0.1:8080".to_string()
+/// The reconcile loop's settings as written; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconciler {
+    /// Longest time between passes, e.g. `30s`.
+    pub tick: Option<Located>,
+    /// How long a tier may take to become ready before the next goes ahead anyway.
+    pub readiness_timeout: Option<Located>,
+    /// How often readiness is polled.
+    pub readiness_poll: Option<Located>,
+    /// Actions applied at once within a tier.
+    pub concurrency: Option<Spanned<usize>>,
+    /// Scale manually scaled-up targets down again instead of leaving them up.
+    pub enforce: Option<bool>,
 }
 
-fn default_body_limit() -> usize {
-    16 * 1024
+/// The Kubernetes client's pacing as written; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    /// Writes per second once the burst is spent.
+    pub qps: Option<Spanned<f64>>,
+    /// Writes allowed at once.
+    pub burst: Option<Spanned<u32>>,
+    /// Whether actions leave Events on the objects they change.
+    pub events: Option<bool>,
 }
 
-fn default_request_timeout() -> String {
-    "10s".to_string()
+/// How many overrides may be active at once; a key left out keeps its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OverrideLimitsConfig {
+    /// Active overrides per environment.
+    pub max_active_per_environment: usize,
+    /// Active overrides created by one token.
+    pub max_active_per_token: usize,
 }
 
-impl Default for ServerConfig {
+impl Default for OverrideLimitsConfig {
     fn default() -> Self {
-        ServerConfig {
-            listen: default_listen(),
-            tokens_file: None,
-            body_limit_bytes: default_body_limit(),
-            request_timeout: default_request_timeout(),
-            rate_limit: RateLimitConfig::default(),
-            notifications: None,
+        OverrideLimitsConfig {
+            max_active_per_environment: 20,
+            max_active_per_token: 10,
         }
     }
 }
 
-/// A token bucket per API token: `per_second` requests on average, bursts of `burst`.
+/// A token bucket of failed authentication attempts per client address; a key left out keeps
+/// its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    /// Sustained requests per second per token.
-    #[serde(default = "default_per_second")]
-    pub per_second: u32,
-    /// Requests a token may make at once after being idle.
-    #[serde(default = "default_burst")]
+#[serde(default, deny_unknown_fields)]
+pub struct FailedAuthConfig {
+    /// Sustained failed attempts per minute.
+    pub per_minute: u32,
+    /// Failed attempts allowed at once after a quiet spell.
     pub burst: u32,
 }
 
-fn default_per_second() -> u32 {
-    10
+impl Default for FailedAuthConfig {
+    fn default() -> Self {
+        FailedAuthConfig {
+            per_minute: 10,
+            burst: 10,
+        }
+    }
 }
 
-fn default_burst() -> u32 {
-    20
+/// A token bucket per API token: `per_second` requests on average, bursts of `burst`; a key
+/// left out keeps its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per token.
+    pub per_second: u32,
+    /// Requests a token may make at once after being idle.
+    pub burst: u32,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            per_second: default_per_second(),
-            burst: default_burst(),
+            per_second: 10,
+            burst: 20,
         }
     }
 }

@@ -1,12 +1,24 @@
 //! What an environment scales: Kubernetes workloads and AWS capacity.
+//!
+//! Targets are read as written ([`RawTargetConfig`]: durations and selectors as text) and
+//! compiled once, when the configuration is validated, into [`TargetConfig`]: durations,
+//! compiled selectors. A validated target is never parsed again.
 
+use std::fmt;
+
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
+use super::duration;
 use super::raw::Labels;
+use super::selector::LabelSelector;
 
-/// One entry of an environment's `targets` list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// One entry of an environment's `targets` list, validated.
+///
+/// It deserialises through [`RawTargetConfig`], failing at the first problem; the
+/// configuration's validation compiles the raw form itself and reports every problem.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawTargetConfig")]
 pub enum TargetConfig {
     /// Workloads in Kubernetes namespaces.
     Kubernetes(KubernetesTarget),
@@ -56,9 +68,74 @@ impl TargetConfig {
             }
         }
     }
+}
 
-    /// What is wrong with this target's settings, as `(field, message)` pairs.
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+/// One entry of an environment's `targets` list as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawTargetConfig {
+    /// Workloads in Kubernetes namespaces.
+    Kubernetes(RawKubernetesTarget),
+    /// EC2 Auto Scaling groups.
+    AwsAsg(RawAsgTarget),
+    /// EKS managed node groups.
+    AwsEksNodegroup(NodegroupTarget),
+    /// Standalone EC2 instances chosen by tags.
+    AwsEc2(Ec2Target),
+}
+
+/// What is wrong with a target's settings, as `(field, message)` pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems(pub Vec<(&'static str, String)>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(field, problem)| format!("'{field}': {problem}"))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl TryFrom<RawTargetConfig> for TargetConfig {
+    type Error = Problems;
+
+    /// Checks the target and compiles its durations and selectors; every problem is listed.
+    fn try_from(raw: RawTargetConfig) -> Result<Self, Problems> {
+        let mut problems = raw.problems();
+        let compiled = match raw {
+            RawTargetConfig::Kubernetes(k) => {
+                k.compile(&mut problems).map(TargetConfig::Kubernetes)
+            }
+            RawTargetConfig::AwsAsg(a) => a.compile(&mut problems).map(TargetConfig::AwsAsg),
+            RawTargetConfig::AwsEksNodegroup(n) => Some(TargetConfig::AwsEksNodegroup(n)),
+            RawTargetConfig::AwsEc2(e) => Some(TargetConfig::AwsEc2(e)),
+        };
+        match compiled {
+            Some(target) if problems.is_empty() => Ok(target),
+            _ => Err(Problems(problems)),
+        }
+    }
+}
+
+// === impl RawTargetConfig ===
+
+impl RawTargetConfig {
+    /// The config key of this kind of target.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RawTargetConfig::Kubernetes(_) => "kubernetes",
+            RawTargetConfig::AwsAsg(_) => "aws_asg",
+            RawTargetConfig::AwsEksNodegroup(_) => "aws_eks_nodegroup",
+            RawTargetConfig::AwsEc2(_) => "aws_ec2",
+        }
+    }
+
+    /// What is wrong with this target's settings apart from its durations and selectors, as
+    /// `(field, message)` pairs.
+    fn problems(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
         let mut require_region = |region: &str| {
             if region.trim().is_empty() {
@@ -66,7 +143,7 @@ impl TargetConfig {
             }
         };
         match self {
-            TargetConfig::Kubernetes(k) => {
+            RawTargetConfig::Kubernetes(k) => {
                 if k.namespaces.is_empty() && k.namespace_selector.is_none() {
                     problems.push((
                         "namespaces",
@@ -75,7 +152,7 @@ impl TargetConfig {
                     ));
                 }
             }
-            TargetConfig::AwsAsg(a) => {
+            RawTargetConfig::AwsAsg(a) => {
                 require_region(&a.region);
                 if a.names.is_empty() && a.tags.is_empty() {
                     problems.push(("names", "select groups with 'names' or 'tags'".to_string()));
@@ -103,7 +180,7 @@ impl TargetConfig {
                     problems.extend(spot.problems().into_iter().map(|p| ("spot", p)));
                 }
             }
-            TargetConfig::AwsEksNodegroup(n) => {
+            RawTargetConfig::AwsEksNodegroup(n) => {
                 require_region(&n.region);
                 if n.cluster.trim().is_empty() {
                     problems.push(("cluster", "cluster must not be empty".to_string()));
@@ -118,7 +195,7 @@ impl TargetConfig {
                     problems.extend(pair.problems().into_iter().map(|p| ("pair", p)));
                 }
             }
-            TargetConfig::AwsEc2(e) => {
+            RawTargetConfig::AwsEc2(e) => {
                 require_region(&e.region);
                 if e.tags.is_empty() {
                     problems.push(("tags", "select instances with at least one tag".to_string()));
@@ -136,9 +213,26 @@ fn selection(names: &[String], tags: &Labels) -> String {
 }
 
 /// Kubernetes workloads selected by namespace and labels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KubernetesTarget {
+    /// Namespace names or globs (`team-*`).
+    pub namespaces: Vec<String>,
+    /// A label selector for namespaces.
+    pub namespace_selector: Option<LabelSelector>,
+    /// Namespaces never touched.
+    pub exclude_namespaces: Vec<String>,
+    /// A label selector for workloads (the empty one selects all).
+    pub selector: LabelSelector,
+    /// Replicas while down.
+    pub down_replicas: u32,
+    /// Workloads younger than this are not scaled down; `None`: the planner's default.
+    pub grace_period: Option<Duration>,
+}
+
+/// A `kubernetes` target as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetesTarget {
     /// Namespace names or globs (`team-*`).
     #[serde(default)]
     pub namespaces: Vec<String>,
@@ -156,10 +250,47 @@ pub struct KubernetesTarget {
     pub grace_period: Option<String>,
 }
 
-/// EC2 Auto Scaling groups selected by name or tag.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl RawKubernetesTarget {
+    /// The target with its selectors and grace period parsed; what does not parse goes to
+    /// `problems`.
+    fn compile(self, problems: &mut Vec<(&'static str, String)>) -> Option<KubernetesTarget> {
+        let mut selector = |field: &'static str, text: Option<String>| match text
+            .as_deref()
+            .map(str::parse::<LabelSelector>)
+            .transpose()
+        {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                problems.push((field, err.to_string()));
+                None
+            }
+        };
+        let namespace_selector = selector("namespace_selector", self.namespace_selector);
+        let workloads = selector("selector", self.selector);
+        let grace_period = match self.grace_period.as_deref().map(duration::parse) {
+            Some(Err(err)) => {
+                problems.push(("grace_period", err.to_string()));
+                None
+            }
+            Some(Ok(parsed)) => Some(parsed),
+            None => None,
+        };
+        Some(KubernetesTarget {
+            namespaces: self.namespaces,
+            namespace_selector,
+            exclude_namespaces: self.exclude_namespaces,
+            selector: workloads.unwrap_or_default(),
+            down_replicas: self.down_replicas,
+            grace_period,
+        })
+    }
+}
+
+/// EC2 Auto Scaling groups selected by name or tag, with their spot policy `P`: as written
+/// ([`RawAsgTarget`]) or validated.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AsgTarget {
+pub struct AsgTarget<P = SpotPolicy> {
     /// Group names.
     #[serde(default)]
     pub names: Vec<String>,
@@ -176,7 +307,30 @@ pub struct AsgTarget {
     #[serde(default)]
     pub suspend_processes: Vec<String>,
     /// Spot/on-demand mix per window.
-    pub spot: Option<SpotPolicy>,
+    pub spot: Option<P>,
+}
+
+/// An `aws_asg` target as written.
+pub type RawAsgTarget = AsgTarget<RawSpotPolicy>;
+
+impl RawAsgTarget {
+    /// The target with its spot fallback's cooldown parsed; `None` when it does not parse
+    /// (the target's problems say why).
+    fn compile(self, _problems: &mut [(&'static str, String)]) -> Option<AsgTarget> {
+        let spot = match self.spot {
+            Some(spot) => Some(spot.compile()?),
+            None => None,
+        };
+        Some(AsgTarget {
+            names: self.names,
+            tags: self.tags,
+            region: self.region,
+            assume_role_arn: self.assume_role_arn,
+            down: self.down,
+            suspend_processes: self.suspend_processes,
+            spot,
+        })
+    }
 }
 
 /// EKS managed node groups.
@@ -261,17 +415,21 @@ pub struct Capacity {
     pub desired: u32,
 }
 
-/// The spot/on-demand distribution while up and while down.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The spot/on-demand distribution while up and while down, with the fallback `F`: as
+/// written ([`RawSpotPolicy`]) or validated.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SpotPolicy {
+pub struct SpotPolicy<F = SpotFallback> {
     /// Distribution while up.
     pub uptime: Option<SpotDistribution>,
     /// Distribution while down.
     pub downtime: Option<SpotDistribution>,
     /// Raising the on-demand share for a while when spot capacity is short.
-    pub fallback: Option<SpotFallback>,
+    pub fallback: Option<F>,
 }
+
+/// A spot policy as written.
+pub type RawSpotPolicy = SpotPolicy<RawSpotFallback>;
 
 /// Scaling processes Auto Scaling can suspend.
 pub const SCALING_PROCESSES: [&str; 9] = [
@@ -294,7 +452,20 @@ pub const SPOT_ALLOCATION_STRATEGIES: [&str; 4] = [
     "price-capacity-optimized",
 ];
 
-impl SpotPolicy {
+impl RawSpotPolicy {
+    /// The policy with its fallback's cooldown parsed; `None` when it does not parse.
+    fn compile(self) -> Option<SpotPolicy> {
+        let fallback = match self.fallback {
+            Some(fallback) => Some(fallback.compile()?),
+            None => None,
+        };
+        Some(SpotPolicy {
+            uptime: self.uptime,
+            downtime: self.downtime,
+            fallback,
+        })
+    }
+
     /// What is wrong with the policy, in words.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -327,29 +498,46 @@ impl SpotPolicy {
 }
 
 /// How long and how far the on-demand share is raised after spot capacity failures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpotFallback {
+    /// The on-demand percentage above the base during the fallback.
+    pub on_demand_percent_above_base: u32,
+    /// How long after the latest spot capacity failure the fallback lasts.
+    pub cooldown: Duration,
+}
+
+/// A spot fallback as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpotFallback {
     /// The on-demand percentage above the base during the fallback (default 100).
     #[serde(default = "default_fallback_percent")]
     pub on_demand_percent_above_base: u32,
     /// How long after the latest spot capacity failure the fallback lasts (default `30m`).
-    #[serde(default = "default_fallback_cooldown")]
-    pub cooldown: String,
+    pub cooldown: Option<String>,
 }
+
+/// The on-demand percentage above the base during a fallback, unless configured.
+const DEFAULT_FALLBACK_PERCENT: u32 = 100;
+
+/// How long a fallback lasts after the latest spot capacity failure, unless configured.
+pub const DEFAULT_FALLBACK_COOLDOWN: Duration = Duration::minutes(30);
 
 fn default_fallback_percent() -> u32 {
-    100
+    DEFAULT_FALLBACK_PERCENT
 }
 
-fn default_fallback_cooldown() -> String {
-    "30m".to_string()
-}
-
-impl SpotFallback {
-    /// The cooldown as a duration (the default when it does not parse; validation reports it).
-    pub fn cooldown(&self) -> chrono::Duration {
-        super::duration::parse(&self.cooldown).unwrap_or_else(|_| chrono::Duration::minutes(30))
+impl RawSpotFallback {
+    /// The fallback with its cooldown parsed; `None` when it does not parse.
+    fn compile(self) -> Option<SpotFallback> {
+        let cooldown = match self.cooldown.as_deref().map(duration::parse) {
+            Some(parsed) => parsed.ok()?,
+            None => DEFAULT_FALLBACK_COOLDOWN,
+        };
+        Some(SpotFallback {
+            on_demand_percent_above_base: self.on_demand_percent_above_base,
+            cooldown,
+        })
     }
 
     fn problems(&self) -> Vec<String> {
@@ -360,7 +548,7 @@ impl SpotFallback {
                 self.on_demand_percent_above_base
             ));
         }
-        if let Err(err) = super::duration::parse(&self.cooldown) {
+        if let Some(Err(err)) = self.cooldown.as_deref().map(duration::parse) {
             problems.push(format!("cooldown: {err}"));
         }
         problems
@@ -435,7 +623,7 @@ mod tests {
         };
         let fallback = asg.spot.as_ref().unwrap().fallback.as_ref().unwrap();
         assert_eq!(fallback.on_demand_percent_above_base, 100);
-        assert_eq!(fallback.cooldown(), chrono::Duration::minutes(30));
+        assert_eq!(fallback.cooldown, chrono::Duration::minutes(30));
         let super::TargetConfig::AwsEksNodegroup(eks) = &targets[1] else {
             panic!("{targets:?}")
         };
@@ -462,5 +650,37 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }
+    }
+
+    #[test]
+    fn kubernetes_targets_hold_compiled_selectors_and_a_parsed_grace_period() {
+        let config = load(
+            "      - kubernetes: { namespaces: [shop], selector: 'tier in (web,api)', grace_period: 1h }\n",
+        )
+        .unwrap();
+        let super::TargetConfig::Kubernetes(k) = &config.environments["staging"].targets[0] else {
+            panic!("not kubernetes")
+        };
+        assert_eq!(k.grace_period, Some(chrono::Duration::hours(1)));
+        assert_eq!(k.selector.to_string(), "tier in (web,api)");
+        assert_eq!(k.namespace_selector, None);
+    }
+
+    #[test]
+    fn bad_selectors_and_grace_periods_are_errors_with_their_location() {
+        let err = load(
+            "      - kubernetes: { namespaces: [shop], selector: 'tier in (a', namespace_selector: '!', grace_period: soon }\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "c.yaml:7:",
+            "kubernetes target, 'selector': bad label selector 'tier in (a'",
+            "kubernetes target, 'namespace_selector': bad label selector '!'",
+            "kubernetes target, 'grace_period': bad duration 'soon'",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        assert_eq!(err.diagnostics().len(), 3, "{text}");
     }
 }

@@ -7,8 +7,18 @@ use chrono::{DateTime, NaiveDate};
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
-use super::raw::{Located, RawCalendar, RawConfig, RawCost, RawEnvironment, RawSchedule, RawState};
-use super::{Config, Diagnostic, Environment, StateConfig, closest, duration};
+use super::raw::{
+    Located, RawCalendar, RawConfig, RawCost, RawEnvironment, RawKubernetes, RawReconciler,
+    RawSchedule, RawServer, RawState,
+};
+use super::sections::{
+    DEFAULT_CONCURRENCY, DEFAULT_KUBERNETES_BURST, DEFAULT_KUBERNETES_QPS, DEFAULT_MAX_CONNECTIONS,
+    MAX_CONCURRENCY,
+};
+use super::{
+    Config, Diagnostic, Environment, KubernetesConfig, ReconcilerConfig, ServerConfig, StateConfig,
+    TargetConfig, closest, duration,
+};
 use crate::calendar::cron::CronExpr;
 use crate::calendar::holidays::HolidaySet;
 use crate::calendar::spec::{self, AbsoluteRange, Spec};
@@ -51,6 +61,38 @@ impl Collector {
             Err(err) => {
                 self.error(name.referenced, err.to_string(), zone_hint(&err));
                 None
+            }
+        }
+    }
+
+    /// The duration written at `value` for `key`, or `None` after reporting why it is not one.
+    fn duration(&mut self, value: &Located, key: &str) -> Option<chrono::Duration> {
+        match duration::parse(&value.value) {
+            Ok(parsed) => Some(parsed),
+            Err(err) => {
+                self.error(
+                    value.referenced,
+                    format!("{key}: {err}"),
+                    Some("e.g. 45s, 90m, 12h, 1h30m, 2d".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Stores in each slot the duration written for its key, converted by `convert`, leaving
+    /// the slot's default when none is written; reports each value that is not a duration.
+    fn durations<T, const N: usize>(
+        &mut self,
+        fields: [(&str, &Option<Located>, &mut T); N],
+        convert: impl Fn(chrono::Duration) -> Option<T>,
+    ) {
+        for (key, text, slot) in fields {
+            if let Some(text) = text
+                && let Some(parsed) = self.duration(text, key)
+                && let Some(converted) = convert(parsed)
+            {
+                *slot = converted;
             }
         }
     }
@@ -164,7 +206,9 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
                 .map(|env| (name.clone(), env))
         })
         .collect();
-    let server = server_config(&mut collector, &raw);
+    let server = server_config(&mut collector, raw.server.as_ref());
+    let reconciler = reconciler_config(&mut collector, raw.reconciler.as_ref());
+    let kubernetes = kubernetes_config(&mut collector, raw.kubernetes.as_ref());
     let state = state_config(&mut collector, raw.state.as_ref());
     let cost = cost_model(&mut collector, raw.cost.as_ref());
     if let Some(simulation) = &raw.simulation {
@@ -186,6 +230,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         schedules,
         environments,
         server,
+        reconciler,
+        kubernetes,
         state,
         simulation: raw.simulation.map(|s| s.value),
         cost,
@@ -193,7 +239,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
 }
 
 /// The parser's message without its own location prefix or source snippet.
-fn syntax_message(err: &serde_saphyr::Error) -> String {
+pub(crate) fn syntax_message(err: &serde_saphyr::Error) -> String {
     let text = err.to_string();
     let first = text.lines().next().unwrap_or("invalid YAML").trim();
     let without_prefix = first.strip_prefix("error: ").unwrap_or(first);
@@ -210,13 +256,14 @@ fn syntax_message(err: &serde_saphyr::Error) -> String {
 }
 
 fn syntax_hint(err: &serde_saphyr::Error) -> Option<String> {
-    let text = err.to_string();
-    if text.contains("unknown field") {
-        Some("check the spelling against the configuration reference in the README".into())
-    } else if text.contains("unknown variant") {
-        Some("targets are kubernetes, aws_asg, aws_eks_nodegroup or aws_ec2".into())
-    } else {
-        None
+    match err.without_snippet() {
+        serde_saphyr::Error::SerdeUnknownField { .. } => {
+            Some("check the spelling against the configuration reference in the README".into())
+        }
+        serde_saphyr::Error::SerdeUnknownVariant { .. } => {
+            Some("targets are kubernetes, aws_asg, aws_eks_nodegroup or aws_ec2".into())
+        }
+        _ => None,
     }
 }
 
@@ -485,87 +532,236 @@ fn environment_config(
                 None
             }
         });
+    let mut targets = Vec::new();
     for target in &env.targets {
-        for (field, problem) in target.value.problems() {
-            collector.error(
-                target.referenced,
-                format!("{} target, '{field}': {problem}", target.value.kind()),
-                None,
-            );
-        }
-        if let super::TargetConfig::Kubernetes(k) = &target.value
-            && let Some(grace) = &k.grace_period
-            && let Err(err) = duration::parse(grace)
-        {
-            collector.error(target.referenced, format!("grace_period: {err}"), None);
+        let kind = target.value.kind();
+        match TargetConfig::try_from(target.value.clone()) {
+            Ok(compiled) => targets.push(compiled),
+            Err(problems) => {
+                for (field, problem) in problems.0 {
+                    collector.error(
+                        target.referenced,
+                        format!("{kind} target, '{field}': {problem}"),
+                        None,
+                    );
+                }
+            }
         }
     }
     (collector.diagnostics.len() == errors_before).then(|| Environment {
         name: name.to_string(),
         schedule: env.schedule.value.clone(),
         max_override,
-        targets: env.targets.iter().map(|t| t.value.clone()).collect(),
+        targets,
     })
 }
 
-fn server_config(collector: &mut Collector, raw: &RawConfig) -> super::ServerConfig {
-    let at = raw
-        .server
-        .as_ref()
-        .map_or(Location::UNKNOWN, |s| s.referenced);
-    let mut server = raw
-        .server
-        .as_ref()
-        .map(|s| s.value.clone())
-        .unwrap_or_default();
-    if server.listen.parse::<SocketAddr>().is_err() {
-        collector.error(
-            at,
-            format!("server.listen '{}' is not an address", server.listen),
-            Some("write host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080".into()),
-        );
+fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) -> ServerConfig {
+    let mut server = ServerConfig::default();
+    let Some(raw) = raw else {
+        return server;
+    };
+    let at = raw.referenced;
+    let written = &raw.value;
+    if let Some(listen) = &written.listen {
+        match listen.value.parse::<SocketAddr>() {
+            Ok(addr) => server.listen = addr,
+            Err(_) => collector.error(
+                listen.referenced,
+                format!("server.listen '{}' is not an address", listen.value),
+                Some("write host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080".into()),
+            ),
+        }
     }
-    if let Some(tokens) = &server.tokens_file {
-        let resolved = collector.resolve_path(tokens);
+    if let Some(tokens) = &written.tokens_file {
+        let resolved = collector.resolve_path(&tokens.value);
         if !resolved.is_file() {
             collector.error(
-                at,
-                format!("server.tokens_file '{tokens}' does not exist"),
+                tokens.referenced,
+                format!("server.tokens_file '{}' does not exist", tokens.value),
                 Some("paths are relative to the configuration file".into()),
             );
         }
-        server.tokens_file = Some(resolved.to_string_lossy().into_owned());
+        server.tokens_file = Some(resolved);
     }
-    for problem in server_limit_problems(&server) {
-        collector.error(at, problem, None);
+    match written.body_limit_bytes {
+        Some(0) => collector.error(
+            at,
+            "server.body_limit_bytes must be greater than zero",
+            None,
+        ),
+        Some(limit) => server.body_limit_bytes = limit,
+        None => {}
+    }
+    let timeouts = [
+        (
+            "server.request_timeout",
+            &written.request_timeout,
+            &mut server.request_timeout,
+        ),
+        (
+            "server.header_read_timeout",
+            &written.header_read_timeout,
+            &mut server.header_read_timeout,
+        ),
+        (
+            "server.idle_timeout",
+            &written.idle_timeout,
+            &mut server.idle_timeout,
+        ),
+    ];
+    collector.durations(timeouts, |parsed| parsed.to_std().ok());
+    if let Some(max) = &written.max_connections {
+        if max.value > 0 {
+            server.max_connections = max.value;
+        } else {
+            collector.error(
+                max.referenced,
+                "server.max_connections must be greater than zero",
+                Some(format!("the default is {DEFAULT_MAX_CONNECTIONS}")),
+            );
+        }
+    }
+    server.overrides = written.overrides;
+    server.failed_auth = written.failed_auth;
+    server.rate_limit = written.rate_limit;
+    let (overrides, failed_auth, rate_limit) =
+        (server.overrides, server.failed_auth, server.rate_limit);
+    for (keys, positive) in [
+        (
+            "server.overrides: max_active_per_environment and max_active_per_token",
+            overrides.max_active_per_environment > 0 && overrides.max_active_per_token > 0,
+        ),
+        (
+            "server.failed_auth: per_minute and burst",
+            failed_auth.per_minute > 0 && failed_auth.burst > 0,
+        ),
+        (
+            "server.rate_limit: per_second and burst",
+            rate_limit.per_second > 0 && rate_limit.burst > 0,
+        ),
+    ] {
+        if !positive {
+            collector.error(at, format!("{keys} must be greater than zero"), None);
+        }
+    }
+    if let Some(notifications) = &written.notifications {
+        if !notifications.webhook_url.starts_with("http://") {
+            collector.error(
+                at,
+                format!(
+                    "server.notifications.webhook_url '{}' must be an http:// URL (use a local relay for https)",
+                    notifications.webhook_url
+                ),
+                None,
+            );
+        }
+        if notifications.minutes_before == 0 {
+            collector.error(
+                at,
+                "server.notifications.minutes_before must be greater than zero",
+                None,
+            );
+        }
+        server.notifications = Some(notifications.clone());
     }
     server
 }
 
-/// What is wrong with the server's limits and notification settings.
-fn server_limit_problems(server: &super::ServerConfig) -> Vec<String> {
-    let mut problems = Vec::new();
-    if server.body_limit_bytes == 0 {
-        problems.push("server.body_limit_bytes must be greater than zero".to_string());
+fn reconciler_config(
+    collector: &mut Collector,
+    raw: Option<&Spanned<RawReconciler>>,
+) -> ReconcilerConfig {
+    let mut reconciler = ReconcilerConfig::default();
+    let Some(raw) = raw else {
+        return reconciler;
+    };
+    let written = &raw.value;
+    let periods = [
+        ("reconciler.tick", &written.tick, &mut reconciler.tick),
+        (
+            "reconciler.readiness_timeout",
+            &written.readiness_timeout,
+            &mut reconciler.readiness_timeout,
+        ),
+        (
+            "reconciler.readiness_poll",
+            &written.readiness_poll,
+            &mut reconciler.readiness_poll,
+        ),
+    ];
+    collector.durations(periods, Some);
+    if reconciler.readiness_poll > reconciler.readiness_timeout {
+        let at = written
+            .readiness_poll
+            .as_ref()
+            .or(written.readiness_timeout.as_ref())
+            .map_or(raw.referenced, |text| text.referenced);
+        collector.error(
+            at,
+            "reconciler.readiness_poll is longer than reconciler.readiness_timeout",
+            Some("poll readiness more often than the timeout, e.g. every 5s".into()),
+        );
     }
-    if let Err(err) = duration::parse(&server.request_timeout) {
-        problems.push(format!("server.request_timeout: {err}"));
-    }
-    if server.rate_limit.per_second == 0 || server.rate_limit.burst == 0 {
-        problems.push("server.rate_limit: per_second and burst must be greater than zero".into());
-    }
-    if let Some(notifications) = &server.notifications {
-        if !notifications.webhook_url.starts_with("http://") {
-            problems.push(format!(
-                "server.notifications.webhook_url '{}' must be an http:// URL (use a local relay for https)",
-                notifications.webhook_url
-            ));
+    if let Some(concurrency) = &written.concurrency {
+        if (1..=MAX_CONCURRENCY).contains(&concurrency.value) {
+            reconciler.concurrency = concurrency.value;
+        } else {
+            collector.error(
+                concurrency.referenced,
+                format!(
+                    "reconciler.concurrency {} must be between 1 and {MAX_CONCURRENCY}",
+                    concurrency.value
+                ),
+                Some(format!("the default is {DEFAULT_CONCURRENCY}")),
+            );
         }
-        if notifications.minutes_before == 0 {
-            problems.push("server.notifications.minutes_before must be greater than zero".into());
+    }
+    if let Some(enforce) = written.enforce {
+        reconciler.enforce = enforce;
+    }
+    reconciler
+}
+
+fn kubernetes_config(
+    collector: &mut Collector,
+    raw: Option<&Spanned<RawKubernetes>>,
+) -> KubernetesConfig {
+    let mut kubernetes = KubernetesConfig::default();
+    let Some(raw) = raw else {
+        return kubernetes;
+    };
+    let written = &raw.value;
+    if let Some(qps) = &written.qps {
+        if qps.value.is_finite() && qps.value > 0.0 {
+            kubernetes.qps = qps.value;
+        } else {
+            collector.error(
+                qps.referenced,
+                format!("kubernetes.qps {} must be a positive number", qps.value),
+                Some(format!(
+                    "writes per second; the default is {DEFAULT_KUBERNETES_QPS}"
+                )),
+            );
         }
     }
-    problems
+    if let Some(burst) = &written.burst {
+        if burst.value > 0 {
+            kubernetes.burst = burst.value;
+        } else {
+            collector.error(
+                burst.referenced,
+                "kubernetes.burst must be greater than zero",
+                Some(format!(
+                    "writes at once; the default is {DEFAULT_KUBERNETES_BURST}"
+                )),
+            );
+        }
+    }
+    if let Some(events) = written.events {
+        kubernetes.events = events;
+    }
+    kubernetes
 }
 
 fn state_config(collector: &mut Collector, raw: Option<&RawState>) -> StateConfig {

@@ -11,9 +11,9 @@ use serde::Serialize;
 use super::model::{CostModel, EnvironmentCost};
 use crate::calendar::State;
 use crate::config::Config;
+use crate::domain::Target;
 use crate::planner;
-use crate::providers::Target;
-use crate::providers::sim::Estate;
+use crate::providers::sim::estate::{self, Estate};
 
 /// Why a forecast cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum Error {
     NoCapacity,
     /// The simulated estate could not be built.
     #[error("simulation: {0}")]
-    Estate(String),
+    Estate(#[from] estate::Error),
 }
 
 /// One environment's forecast.
@@ -56,12 +56,12 @@ pub fn forecast(
     to: DateTime<Utc>,
 ) -> Result<Vec<EnvironmentForecast>, Error> {
     let simulation = config.simulation.as_ref().ok_or(Error::NoCapacity)?;
-    let estate = Estate::from_config(simulation, config.environments.values(), from)
-        .map_err(|err| Error::Estate(err.to_string()))?;
+    let estate = Estate::from_config(simulation, config.environments.values(), from)?;
     let mut model = model.clone();
     model.set_spot_prices(estate.spot_prices());
     let targets = estate.targets(from);
-    let forecasts = planner::plan(config, from, to)
+    let forecasts = config
+        .plan(from, to)
         .into_iter()
         .map(|plan| {
             let mine: Vec<&Target> = targets

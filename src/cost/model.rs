@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::catalog::Catalog;
-use crate::providers::{Capacity, Footprint, Lifecycle, Target};
+use crate::domain::{Capacity, Footprint, Lifecycle, Target};
 
 /// One vCPU-hour costs as much as this many GiB-hours of memory when rates are derived.
 const CPU_TO_GIB_COST_RATIO: f64 = 7.46;
@@ -225,7 +225,7 @@ impl EnvironmentCost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::testing::mk_group_target;
+    use crate::domain::testing::mk_group_target;
 
     fn model() -> CostModel {
         CostModel::new(Catalog::embedded().unwrap(), CostSettings::default())

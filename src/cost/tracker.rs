@@ -8,23 +8,26 @@
 //! so a failover loses no time from the books.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use super::ledger::{Ledger, Rates, Totals};
 use super::model::{CostModel, EnvironmentCost, TargetCost};
 use crate::calendar::State;
-use crate::planner::EnvironmentDecision;
-use crate::providers::Target;
-use crate::state::{self, DocumentStore, StateDir, Written};
+use crate::domain::{EnvironmentDecision, Target};
+use crate::state::versioned::{self, Current};
+use crate::state::{self, DocumentStore, StateDir};
 use crate::telemetry;
 
 const LEDGER_FILE: &str = "ledger.json";
 /// The ledger is written at most this often (and on shutdown).
 const SAVE_EVERY: StdDuration = StdDuration::from_secs(30);
+/// A ledger write that keeps meeting newer versions gives up after this many attempts.
+const WRITE_ATTEMPTS: usize = 3;
 
 /// An environment's cost as the API and the status page show it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -103,17 +106,14 @@ impl CostTracker {
         saved.version = read.version;
         saved.rates = rates_of(&ledger);
         saved.accounted_to = ledger.accounted_to;
-        *self.ledger.lock().unwrap_or_else(|e| e.into_inner()) = ledger;
+        *self.ledger.lock() = ledger;
         Ok(())
     }
 
     /// Uses spot prices a provider observed, keyed by (region, instance type).
     pub fn set_spot_prices(&self, prices: HashMap<(String, String), f64>) {
         if !prices.is_empty() {
-            self.model
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .set_spot_prices(prices);
+            self.model.write().set_spot_prices(prices);
         }
     }
 
@@ -125,13 +125,13 @@ impl CostTracker {
         targets: &[Target],
     ) {
         let costs: Vec<(&Target, TargetCost)> = {
-            let model = self.model.read().unwrap_or_else(|e| e.into_inner());
+            let model = self.model.read();
             targets.iter().map(|t| (t, model.target_cost(t))).collect()
         };
         self.record_target_gauges(&costs);
         let mut view = BTreeMap::new();
         {
-            let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ledger = self.ledger.lock();
             ledger.accrue(now);
             for decision in decisions {
                 let environment = decision.environment.as_str();
@@ -161,26 +161,23 @@ impl CostTracker {
                 );
             }
         }
-        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+        *self.view.write() = view;
         self.save(false).await;
     }
 
     /// Each environment's cost now and this month.
     pub fn view(&self) -> BTreeMap<String, EnvironmentCostView> {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.view.read().clone()
     }
 
     /// A copy of the ledger.
     pub fn ledger(&self) -> Ledger {
-        self.ledger
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.ledger.lock().clone()
     }
 
     /// The ledger's totals in the Prometheus text format, to append to `/metrics`.
     pub fn render_prometheus(&self) -> String {
-        render_counters(&self.ledger.lock().unwrap_or_else(|e| e.into_inner()))
+        render_counters(&self.ledger.lock())
     }
 
     /// Writes the ledger now (on shutdown).
@@ -218,7 +215,7 @@ impl CostTracker {
 
     /// Per-target cost gauges, touching only those whose value changed.
     fn record_target_gauges(&self, costs: &[(&Target, TargetCost)]) {
-        let mut known = self.target_gauges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.target_gauges.lock();
         for (target, cost) in costs {
             if known.get(&target.id) == Some(&cost.per_hour) {
                 continue;
@@ -260,35 +257,23 @@ fn rates_of(ledger: &Ledger) -> BTreeMap<String, Rates> {
 async fn write_ledger(
     store: &dyn DocumentStore,
     ledger: &Ledger,
-    mut version: Option<String>,
+    version: Option<String>,
 ) -> state::Result<Option<String>> {
     let text = state::to_text(LEDGER_FILE, ledger)?;
-    for _ in 0..3 {
-        match store
-            .write(LEDGER_FILE, text.clone(), version.as_deref())
-            .await?
-        {
-            Written::Stored(next) => return Ok(next),
-            Written::Conflict => {
-                let read = store.read(LEDGER_FILE).await?;
-                let stored: Ledger =
-                    state::parse(read.text.as_deref(), &store.location(LEDGER_FILE))?;
-                if stored.accounted_to > ledger.accounted_to {
-                    return Err(state::Error::Io {
-                        path: store.location(LEDGER_FILE),
-                        source: std::io::Error::other(
-                            "another replica keeps newer books; not overwriting them",
-                        ),
-                    });
-                }
-                version = read.version;
-            }
+    let current = Current {
+        value: ledger.clone(),
+        version,
+    };
+    let stored = versioned::update(store, LEDGER_FILE, WRITE_ATTEMPTS, current, |stored| {
+        if stored.accounted_to > ledger.accounted_to {
+            return Err(state::Error::Superseded {
+                path: store.location(LEDGER_FILE),
+            });
         }
-    }
-    Err(state::Error::Io {
-        path: store.location(LEDGER_FILE),
-        source: std::io::Error::other("the ledger kept changing while being written"),
+        Ok((ledger.clone(), text.clone()))
     })
+    .await?;
+    Ok(stored.version)
 }
 
 fn record_environment(environment: &str, cost: EnvironmentCost, month: Totals) {
@@ -354,8 +339,7 @@ fn escape_label(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::cost::{Catalog, CostSettings};
-    use crate::providers::Lifecycle;
-    use crate::providers::testing::mk_group_target;
+    use crate::domain::{Lifecycle, testing::mk_group_target};
 
     fn mk_nodes(count: u32) -> Target {
         mk_group_target(count, None, Lifecycle::OnDemand, "us-east-1")

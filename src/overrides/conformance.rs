@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Override, OverrideStore};
+use super::OverrideStore;
 use crate::calendar::State;
+use crate::domain::Override;
 
 /// Opens a store over the same backing data each time it is called.
 pub type OpenStore<'a> = dyn Fn() -> Arc<dyn OverrideStore> + Sync + 'a;
@@ -21,6 +22,7 @@ pub async fn check_store(open: &OpenStore<'_>) {
     starts_empty_and_lists_what_was_put(open).await;
     put_with_the_same_id_replaces(open).await;
     remove_returns_the_override_once(open).await;
+    remove_all_returns_those_that_existed_and_keeps_the_rest(open).await;
     overrides_survive_reopening(open).await;
     concurrent_puts_are_all_kept(open).await;
 }
@@ -39,13 +41,12 @@ fn sample(id: &str, environment: &str, minutes: i64) -> Override {
 }
 
 async fn ids(store: &dyn OverrideStore) -> Vec<String> {
-    let mut ids: Vec<String> = store
-        .list()
-        .await
-        .expect("list must succeed")
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
+    sorted_ids(store.list().await.expect("list must succeed"))
+}
+
+/// The ids of `overrides`, sorted.
+fn sorted_ids(overrides: Vec<Override>) -> Vec<String> {
+    let mut ids: Vec<String> = overrides.into_iter().map(|o| o.id).collect();
     ids.sort();
     ids
 }
@@ -127,6 +128,31 @@ async fn remove_returns_the_override_once(open: &OpenStore<'_>) {
         None
     );
     assert!(ids(&*store).await.is_empty());
+}
+
+async fn remove_all_returns_those_that_existed_and_keeps_the_rest(open: &OpenStore<'_>) {
+    let store = open();
+    for id in ["a", "b", "c"] {
+        store
+            .put(sample(id, "staging", 60))
+            .await
+            .expect("put must succeed");
+    }
+    let wanted = [
+        "a".to_string(),
+        "c".to_string(),
+        "never-existed".to_string(),
+    ];
+    let removed = sorted_ids(
+        store
+            .remove_all(&wanted)
+            .await
+            .expect("remove_all must succeed"),
+    );
+    assert_eq!(removed, ["a", "c"], "remove_all returns what existed");
+    assert_eq!(ids(&*store).await, ["b"], "remove_all keeps the rest");
+    assert_eq!(ids(&*open()).await, ["b"], "remove_all is persisted");
+    clear(&*store).await;
 }
 
 async fn overrides_survive_reopening(open: &OpenStore<'_>) {

@@ -2,11 +2,13 @@
 //! stays in memory, so a dry run changes nothing anywhere.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use parking_lot::{Mutex, MutexGuard};
 
-use super::{Override, OverrideStore, Result};
+use super::{OverrideStore, Result};
+use crate::domain::Override;
 
 /// An [`OverrideStore`] over another one that it reads and never writes.
 pub struct DryRunOverrides {
@@ -30,8 +32,8 @@ impl DryRunOverrides {
         }
     }
 
-    fn changes(&self) -> std::sync::MutexGuard<'_, Changes> {
-        self.changes.lock().unwrap_or_else(|e| e.into_inner())
+    fn changes(&self) -> MutexGuard<'_, Changes> {
+        self.changes.lock()
     }
 }
 

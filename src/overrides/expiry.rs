@@ -1,18 +1,10 @@
 //! Ending overrides: pruning the ones whose `until` has passed and auditing each exactly once.
 
-use std::sync::Arc;
-use std::time::Duration as StdDuration;
-
 use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
-use super::{Override, OverrideStore, Result};
-use crate::audit::{AuditEntry, AuditLog};
-use crate::clock::Clock;
-use crate::notify::{Notification, Notifier};
-
-/// How often ended overrides are looked for (real time).
-const EVERY: StdDuration = StdDuration::from_millis(500);
+use super::{OverrideStore, Result};
+use crate::audit::{AuditEntry, AuditLog, override_target};
+use crate::domain::Override;
 
 /// The audit event of an override that ran out.
 pub const EXPIRED: &str = "override_expired";
@@ -20,71 +12,49 @@ pub const EXPIRED: &str = "override_expired";
 /// Removes every override that has ended by `now` and records one `override_expired` entry
 /// for each. Returns the overrides removed by this call.
 ///
-/// The entry is written before the override is removed, and skipped when the log already has
-/// it, so a crash between the two steps neither loses nor repeats the entry.
+/// The entries are written before the overrides are removed, and skipped when the log already
+/// has them, so a crash between the two steps neither loses nor repeats an entry. However many
+/// overrides end together, that is one write of the log and one of the store.
 pub async fn expire(
     store: &dyn OverrideStore,
     audit: &AuditLog,
     now: DateTime<Utc>,
 ) -> Result<Vec<Override>> {
-    let mut removed = Vec::new();
-    for item in store.list().await?.into_iter().filter(|o| o.until <= now) {
-        if !audit.has_override_event(EXPIRED, &item.id) {
-            audit
-                .record([AuditEntry {
-                    at: item.until,
-                    actor: "curfew".to_string(),
-                    event: EXPIRED.to_string(),
-                    environment: item.environment.clone(),
-                    target: Some(super::audit_target(&item.id)),
-                    before: Some(format!("override {}", item.state)),
-                    after: Some("calendar".to_string()),
-                    reason: format!("override by {} ended: {}", item.created_by, item.reason),
-                    result: "ok".to_string(),
-                }])
-                .await?;
-        }
-        if store.remove(&item.id).await?.is_some() {
-            removed.push(item);
-        }
+    let ended: Vec<Override> = store
+        .list()
+        .await?
+        .into_iter()
+        .filter(|o| o.until <= now)
+        .collect();
+    if ended.is_empty() {
+        return Ok(ended);
     }
-    Ok(removed)
-}
-
-/// Expires overrides every half second until `shutdown`, notifying about each one ended.
-/// Only the acting replica runs it, so each expiry is audited once.
-///
-/// The reconciler needs no help here: it decides by `until` and wakes then on its own.
-pub async fn run(
-    store: Arc<dyn OverrideStore>,
-    audit: Arc<AuditLog>,
-    clock: Arc<dyn Clock>,
-    notifier: Option<Notifier>,
-    shutdown: CancellationToken,
-) {
-    while !shutdown.is_cancelled() {
-        match expire(&*store, &audit, clock.now()).await {
-            Ok(removed) => {
-                for item in removed {
-                    tracing::info!(id = %item.id, environment = %item.environment, "override expired");
-                    if let Some(notifier) = &notifier {
-                        notifier.send(Notification::OverrideExpired { item });
-                    }
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "cannot expire overrides"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
-            _ = shutdown.cancelled() => {}
-        }
-    }
+    let audited = audit.targets_of(EXPIRED);
+    let entries: Vec<AuditEntry> = ended
+        .iter()
+        .filter(|item| !audited.contains(&override_target(&item.id)))
+        .map(|item| AuditEntry {
+            at: item.until,
+            actor: "curfew".to_string(),
+            event: EXPIRED.to_string(),
+            environment: item.environment.clone(),
+            target: Some(override_target(&item.id)),
+            before: Some(format!("override {}", item.state)),
+            after: Some("calendar".to_string()),
+            reason: format!("override by {} ended: {}", item.created_by, item.reason),
+            result: "ok".to_string(),
+        })
+        .collect();
+    audit.record(entries).await?;
+    let ids: Vec<String> = ended.into_iter().map(|o| o.id).collect();
+    store.remove_all(&ids).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::calendar::State;
+    use crate::domain::testing::{at, mk_override};
     use crate::overrides::FileOverrideStore;
     use crate::state::StateDir;
     use chrono::Duration;
@@ -101,31 +71,24 @@ mod tests {
         let state = StateDir::open(dir.path()).unwrap();
         let store = FileOverrideStore::open(state.clone()).unwrap();
         let audit = AuditLog::open(state).unwrap();
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let now = at(0);
         store
-            .put(mk_override("old", now - Duration::minutes(1)))
+            .put(ending_at("old", now - Duration::minutes(1)))
             .await
             .unwrap();
         (dir, store, audit, now)
     }
 
-    fn mk_override(id: &str, until: DateTime<Utc>) -> Override {
-        Override {
-            id: id.into(),
-            environment: "staging".into(),
-            state: State::Up,
-            created_at: until - Duration::hours(1),
-            until,
-            reason: "release rehearsal".into(),
-            created_by: "otto".into(),
-        }
+    /// An override of staging that ran for an hour until `until`.
+    fn ending_at(id: &str, until: DateTime<Utc>) -> Override {
+        mk_override(id, "staging", State::Up, until - Duration::hours(1), until)
     }
 
     #[tokio::test]
     async fn expired_overrides_are_removed_and_audited_exactly_once() {
         let (_dir, store, audit, now) = store_with_an_expired_override().await;
         store
-            .put(mk_override("live", now + Duration::minutes(1)))
+            .put(ending_at("live", now + Duration::minutes(1)))
             .await
             .unwrap();
 
@@ -142,6 +105,73 @@ mod tests {
         assert_eq!(entries[0].target.as_deref(), Some("override/old"));
     }
 
+    /// An in-memory store that counts its writes.
+    #[derive(Default)]
+    struct CountingStore {
+        items: parking_lot::Mutex<Vec<Override>>,
+        writes: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl OverrideStore for CountingStore {
+        async fn list(&self) -> Result<Vec<Override>> {
+            Ok(self.items.lock().clone())
+        }
+
+        async fn put(&self, item: Override) -> Result<()> {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.items.lock().push(item);
+            Ok(())
+        }
+
+        async fn remove(&self, id: &str) -> Result<Option<Override>> {
+            self.remove_all(&[id.to_string()])
+                .await
+                .map(|mut removed| removed.pop())
+        }
+
+        async fn remove_all(&self, ids: &[String]) -> Result<Vec<Override>> {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut items = self.items.lock();
+            let (removed, kept) = std::mem::take(&mut *items)
+                .into_iter()
+                .partition(|o| ids.contains(&o.id));
+            *items = kept;
+            Ok(removed)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_thousand_overrides_ending_together_cost_one_write_of_the_store_and_one_of_the_log() {
+        let now = at(0);
+        let store = CountingStore::default();
+        for n in 0..1000 {
+            store
+                .put(ending_at(&format!("{n:012x}"), now - Duration::seconds(1)))
+                .await
+                .unwrap();
+        }
+        store
+            .put(ending_at("live", now + Duration::minutes(1)))
+            .await
+            .unwrap();
+        store.writes.store(0, std::sync::atomic::Ordering::SeqCst);
+        let documents = std::sync::Arc::new(crate::state::MemoryStore::shared(None));
+        let audit = AuditLog::load(documents.clone()).await.unwrap();
+
+        let removed = expire(&store, &audit, now).await.unwrap();
+        assert_eq!(removed.len(), 1000);
+        assert_eq!(store.writes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let log = crate::state::DocumentStore::read(&*documents, "audit.json")
+            .await
+            .unwrap();
+        assert_eq!(log.version.as_deref(), Some("1"), "one write of the log");
+        assert_eq!(audit.count(|e| e.event == EXPIRED), 1000);
+        assert_eq!(store.list().await.unwrap().len(), 1, "the live one stays");
+    }
+
     #[tokio::test]
     async fn an_expiry_already_audited_before_a_crash_is_not_audited_again() {
         let (dir, store, audit, now) = store_with_an_expired_override().await;
@@ -149,7 +179,7 @@ mod tests {
         let scratch =
             FileOverrideStore::open(StateDir::open(dir.path().join("scratch")).unwrap()).unwrap();
         scratch
-            .put(mk_override("old", now - Duration::minutes(1)))
+            .put(ending_at("old", now - Duration::minutes(1)))
             .await
             .unwrap();
         expire(&scratch, &audit, now).await.unwrap();

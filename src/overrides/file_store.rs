@@ -1,11 +1,14 @@
 //! Overrides kept in `overrides.json` in the state directory.
-
-use std::sync::Mutex;
+//!
+//! The file is written atomically on a blocking thread, never on the threads that answer
+//! requests; every change, however many overrides it touches, is one write.
 
 use async_trait::async_trait;
+use tokio::sync::Mutex;
 
-use super::{Override, OverrideStore, Result};
-use crate::state::StateDir;
+use super::{OverrideStore, Result};
+use crate::domain::Override;
+use crate::state::{self, StateDir};
 
 const FILE: &str = "overrides.json";
 
@@ -26,12 +29,14 @@ impl FileOverrideStore {
         })
     }
 
-    fn update<T>(&self, change: impl FnOnce(&mut Vec<Override>) -> T) -> Result<T> {
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+    async fn update<T>(&self, change: impl FnOnce(&mut Vec<Override>) -> T) -> Result<T> {
+        let mut items = self.items.lock().await;
         let mut next = items.clone();
         let result = change(&mut next);
         // Persist first: memory only changes once the file holds the new list.
-        self.dir.save(FILE, &next)?;
+        let bytes = state::to_pretty_bytes(FILE, &next)?;
+        let path = self.dir.file(FILE);
+        state::write_atomically_off_thread(path, bytes).await?;
         *items = next;
         Ok(result)
     }
@@ -40,7 +45,7 @@ impl FileOverrideStore {
 #[async_trait]
 impl OverrideStore for FileOverrideStore {
     async fn list(&self) -> Result<Vec<Override>> {
-        Ok(self.items.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        Ok(self.items.lock().await.clone())
     }
 
     async fn put(&self, item: Override) -> Result<()> {
@@ -48,6 +53,7 @@ impl OverrideStore for FileOverrideStore {
             items.retain(|existing| existing.id != item.id);
             items.push(item);
         })
+        .await
     }
 
     async fn remove(&self, id: &str) -> Result<Option<Override>> {
@@ -55,6 +61,18 @@ impl OverrideStore for FileOverrideStore {
             let index = items.iter().position(|o| o.id == id)?;
             Some(items.remove(index))
         })
+        .await
+    }
+
+    async fn remove_all(&self, ids: &[String]) -> Result<Vec<Override>> {
+        self.update(|items| {
+            let (removed, kept) = std::mem::take(items)
+                .into_iter()
+                .partition(|o| ids.contains(&o.id));
+            *items = kept;
+            removed
+        })
+        .await
     }
 }
 

@@ -19,12 +19,16 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::resource::{OverrideResource, OverrideSpec};
-use super::{Error, Override, OverrideStore, Result};
+use super::{Error, OverrideStore, Result};
+use crate::domain::Override;
+use crate::state::versioned::{Attempt, retry_conflicts};
 
 /// How long `list` waits for the first complete list of the resources.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a write waits for the cache to show it.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a write looks whether the cache shows it.
+const SETTLE_POLL: Duration = Duration::from_millis(10);
 /// Attempts of a write that keeps meeting conflicts.
 const ATTEMPTS: usize = 5;
 
@@ -104,7 +108,7 @@ impl KubeOverrideStore {
             if cached.as_ref().map(|object| &object.spec) == spec {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(SETTLE_POLL).await;
         }
         tracing::debug!(name, "the override cache did not show a write in time");
     }
@@ -161,7 +165,7 @@ impl OverrideStore for KubeOverrideStore {
 
     async fn put(&self, item: Override) -> Result<()> {
         let params = PostParams::default();
-        for _ in 0..ATTEMPTS {
+        let written = retry_conflicts(ATTEMPTS, (), |()| async {
             let current = self
                 .api
                 .get_opt(&item.id)
@@ -178,19 +182,21 @@ impl OverrideStore for KubeOverrideStore {
                 }
             };
             match result {
-                Ok(_) => {
-                    self.settle(&item.id, Some(&OverrideSpec::from(&item)))
-                        .await;
-                    return Ok(());
-                }
-                Err(error) if is_status(&error, 409) => continue,
-                Err(error) => return Err(self.error("write", error)),
+                Ok(_) => Ok(Attempt::Stored(())),
+                Err(error) if is_status(&error, 409) => Ok(Attempt::Conflict(())),
+                Err(error) => Err(self.error("write", error)),
             }
-        }
-        Err(Error::Conflict {
-            id: item.id,
-            namespace: self.namespace.clone(),
         })
+        .await?;
+        if written.is_none() {
+            return Err(Error::Conflict {
+                id: item.id,
+                namespace: self.namespace.clone(),
+            });
+        }
+        self.settle(&item.id, Some(&OverrideSpec::from(&item)))
+            .await;
+        Ok(())
     }
 
     async fn remove(&self, id: &str) -> Result<Option<Override>> {

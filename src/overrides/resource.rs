@@ -10,8 +10,8 @@ use kube::CustomResourceExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Override;
 use crate::calendar::State;
+use crate::domain::Override;
 
 /// The state an override forces, as the schema describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -2,11 +2,14 @@
 //! discovered the target.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use async_trait::async_trait;
 
-use super::{Action, Error, Provider, Result, Target};
+use super::{Error, Provider, Result, Retries};
+use crate::domain::{Action, Target};
 
 /// Routes each target to the provider that reported it.
 pub struct CompositeProvider {
@@ -24,7 +27,7 @@ impl CompositeProvider {
     }
 
     fn owner(&self, operation: &str, target: &str) -> Result<&Arc<dyn Provider>> {
-        let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+        let owners = self.owners.read();
         owners
             .get(target)
             .and_then(|index| self.providers.get(*index))
@@ -41,6 +44,24 @@ impl Provider for CompositeProvider {
         "composite"
     }
 
+    /// The owner's answer for a target; discovery is retried by the caller only when every
+    /// provider's is.
+    fn retries(&self, target: Option<&str>) -> Retries {
+        match target {
+            Some(target) => self
+                .owner("retries", target)
+                .map_or(Retries::ByCaller, |owner| owner.retries(Some(target))),
+            None if self
+                .providers
+                .iter()
+                .any(|provider| provider.retries(None) == Retries::ByClient) =>
+            {
+                Retries::ByClient
+            }
+            None => Retries::ByCaller,
+        }
+    }
+
     async fn discover(&self) -> Result<Vec<Target>> {
         let mut all = Vec::new();
         let mut owners = HashMap::new();
@@ -50,7 +71,7 @@ impl Provider for CompositeProvider {
                 all.push(target);
             }
         }
-        *self.owners.write().unwrap_or_else(|e| e.into_inner()) = owners;
+        *self.owners.write() = owners;
         Ok(all)
     }
 
@@ -67,7 +88,7 @@ impl Provider for CompositeProvider {
     async fn ready_many(&self, targets: &[String]) -> Vec<bool> {
         let mut by_owner: HashMap<usize, Vec<usize>> = HashMap::new();
         {
-            let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+            let owners = self.owners.read();
             for (position, target) in targets.iter().enumerate() {
                 if let Some(index) = owners.get(target) {
                     by_owner.entry(*index).or_default().push(position);

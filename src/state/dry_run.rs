@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 
 use super::{DocumentStore, Result, Versioned, Written};
 
@@ -30,12 +31,7 @@ impl DryRunStore {
 #[async_trait]
 impl DocumentStore for DryRunStore {
     async fn read(&self, name: &str) -> Result<Versioned> {
-        let written = self
-            .written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned();
+        let written = self.written.lock().get(name).cloned();
         match written {
             Some(text) => Ok(Versioned {
                 text: Some(text),
@@ -46,10 +42,7 @@ impl DocumentStore for DryRunStore {
     }
 
     async fn write(&self, name: &str, text: String, _version: Option<&str>) -> Result<Written> {
-        self.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), text);
+        self.written.lock().insert(name.to_string(), text);
         Ok(Written::Stored(None))
     }
 

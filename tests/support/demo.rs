@@ -1,6 +1,5 @@
 //! `curfew demo` as a child process on a free loopback port, killed on drop.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,17 +38,8 @@ impl Demo {
             .stderr(Stdio::null())
             .spawn()
             .expect("curfew demo starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("reads the URL line");
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_string();
-        // Keep draining stdout so the demo never writes into a closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let addr = super::process::announced_address(&mut child)
+            .unwrap_or_else(|first| panic!("no URL in {first:?}"));
         Demo { child, addr }
     }
 

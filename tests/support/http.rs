@@ -18,6 +18,18 @@ pub fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = exchange(addr, method, path, headers, body);
+    (status, body)
+}
+
+/// Like [`send`], and also returns the response's head (status line and headers).
+pub fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).expect("connects");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -37,11 +49,10 @@ pub fn send(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    let body = response
+    let (head, body) = response
         .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (status, body)
+        .unwrap_or((response.as_str(), ""));
+    (status, head.to_string(), body.to_string())
 }
 
 /// Percent-encodes a query parameter value.

@@ -9,9 +9,12 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use curfew::clock::Clock;
 use curfew::config::Config;
+use curfew::domain::Capacity;
 use curfew::overrides::FileOverrideStore;
-use curfew::providers::kube::{KubeProvider, Settings as KubeSettings};
-use curfew::providers::{Capacity, Provider};
+use curfew::providers::Provider;
+use curfew::providers::kube::{
+    self as kube_provider, ClientRetries, KubeProvider, Settings as KubeSettings,
+};
 use curfew::reconciler::{PassReport, Reconciler, RetryPolicy, Settings};
 use curfew::state::StateDir;
 use serde_json::Value;
@@ -136,14 +139,12 @@ impl KubeHarness {
 
     /// A freshly started provider with `settings`.
     pub async fn provider_with(&self, settings: KubeSettings) -> Arc<KubeProvider> {
-        let provider = KubeProvider::start(
-            self.server.client(),
-            &self.config,
-            self.clock.clone(),
-            settings,
-        )
-        .await
-        .expect("provider starts");
+        // As in the service: the reconciler retries the provider's calls, the client does not.
+        let config = kube::Config::new(self.server.url().parse().expect("valid url"));
+        let client = kube_provider::client(config, ClientRetries::Off).expect("client builds");
+        let provider = KubeProvider::start(client, &self.config, self.clock.clone(), settings)
+            .await
+            .expect("provider starts");
         Arc::new(provider)
     }
 

@@ -10,6 +10,7 @@ pub mod http;
 /// A reconciler over the Kubernetes provider and the fake.
 pub mod kube;
 pub mod moto;
+pub mod process;
 
 /// Compares a generated artifact with its committed copy.
 pub mod committed;

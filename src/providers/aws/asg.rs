@@ -12,7 +12,8 @@ use aws_sdk_autoscaling::types::{
 
 use super::errors::classify;
 use super::tags::{self, ORIGINAL_TAG};
-use crate::providers::{Capacity, Footprint, Kind, Lifecycle, Result, Target};
+use crate::domain::{Capacity, Footprint, Kind, Lifecycle, Target};
+use crate::providers::Result;
 
 /// Names per DescribeAutoScalingGroups call (the API's limit).
 const NAMES_PER_CALL: usize = 100;
@@ -108,7 +109,7 @@ pub fn target(
             count: instances.len() as u32,
             region: Some(region.to_string()),
         },
-        rules: crate::providers::TargetRules::default(),
+        rules: crate::domain::TargetRules::default(),
     }
 }
 

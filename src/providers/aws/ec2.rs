@@ -6,7 +6,8 @@ use aws_sdk_ec2::types::{Filter, Instance, InstanceLifecycleType, InstanceStateN
 
 use super::errors::classify;
 use super::tags::{self, ORIGINAL_TAG};
-use crate::providers::{Capacity, Footprint, Kind, Lifecycle, Result, Target};
+use crate::domain::{Capacity, Footprint, Kind, Lifecycle, Target};
+use crate::providers::Result;
 
 /// The tag AWS puts on instances an Auto Scaling group launched.
 const ASG_MEMBER_TAG: &str = "aws:autoscaling:groupName";
@@ -117,7 +118,7 @@ pub fn target(instance: &Instance, id: String, environment: &str, region: &str) 
             count: u32::from(running),
             region: Some(region.to_string()),
         },
-        rules: crate::providers::TargetRules::default(),
+        rules: crate::domain::TargetRules::default(),
     }
 }
 

@@ -13,7 +13,8 @@ use aws_sdk_eks::types::{
 
 use super::errors::classify;
 use super::tags;
-use crate::providers::{Capacity, Footprint, Kind, Lifecycle, Result, Target};
+use crate::domain::{Capacity, Footprint, Kind, Lifecycle, Target};
+use crate::providers::Result;
 
 /// Node groups of `cluster` named in `names`, or carrying every tag in `tags`.
 pub async fn describe(
@@ -105,7 +106,7 @@ pub fn target(group: &Nodegroup, id: String, environment: &str, region: &str) ->
             count: desired,
             region: Some(region.to_string()),
         },
-        rules: crate::providers::TargetRules::default(),
+        rules: crate::domain::TargetRules::default(),
     }
 }
 

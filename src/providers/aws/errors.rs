@@ -14,7 +14,15 @@ const THROTTLING: [&str; 5] = [
     "RequestThrottled",
 ];
 
-/// Classifies a failed SDK call on `target`.
+/// Codes AWS uses for an object that does not exist, in the calls curfew makes (EKS, EC2).
+const NOT_FOUND: [&str; 4] = [
+    "ResourceNotFoundException",
+    "NotFoundException",
+    "InvalidInstanceID.NotFound",
+    "InvalidLaunchTemplateId.NotFound",
+];
+
+/// Classifies a failed SDK call on `target` by its AWS error code and HTTP status.
 pub fn classify<E>(operation: &str, target: &str, err: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::fmt::Debug,
@@ -49,7 +57,7 @@ where
                     code,
                     detail,
                 }
-            } else if code.contains("NotFound") {
+            } else if NOT_FOUND.contains(&code.as_str()) {
                 Error::NotFound { operation, target }
             } else {
                 Error::Permanent {

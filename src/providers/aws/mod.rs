@@ -13,18 +13,19 @@
 //! and fixes the rest. A converged group costs no write.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::RwLock;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::Region;
 use aws_config::retry::RetryConfig;
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
-use super::{Action, Capacity, Error, Footprint, Provider, Result, Target};
+use super::{Error, Provider, Result, Retries};
 use crate::config::targets::{AsgTarget, Ec2Target, NodegroupTarget};
 use crate::config::{Config, TargetConfig};
+use crate::domain::{Action, Capacity, Footprint, Target};
 use crate::telemetry;
 
 mod asg;
@@ -200,7 +201,6 @@ impl AwsProvider {
     fn object(&self, operation: &str, id: &str) -> Result<Object> {
         self.objects
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
             .ok_or_else(|| Error::NotFound {
@@ -269,7 +269,7 @@ impl AwsProvider {
         // A fallback only matters while a group is up (untagged).
         let failures = match fallback {
             Some(fallback) if groups.iter().any(|g| !asg::is_tagged(g)) => {
-                let since = now - fallback.cooldown();
+                let since = now - fallback.cooldown;
                 fallback::latest_failures(&fallback::recent_activities(client, since).await?)
             }
             _ => HashMap::new(),
@@ -285,7 +285,7 @@ impl AwsProvider {
             let tagged = asg::is_tagged(&group);
             let spot = config.spot.as_ref().map(|policy| {
                 let fallback_until = policy.fallback.as_ref().and_then(|f| {
-                    fallback::active_until(failures.get(&name).copied(), f.cooldown(), now)
+                    fallback::active_until(failures.get(&name).copied(), f.cooldown, now)
                 });
                 Box::new(GroupSpot {
                     wanted: spot::wanted(policy, fallback_until.is_some()),
@@ -588,6 +588,12 @@ impl Provider for AwsProvider {
         "aws"
     }
 
+    /// The SDK retries every call in its adaptive mode (`MAX_ATTEMPTS` attempts); the
+    /// reconciler does not retry them again.
+    fn retries(&self, _target: Option<&str>) -> Retries {
+        Retries::ByClient
+    }
+
     /// Every scope's targets; a scope that cannot be read is logged and counted and the others
     /// are still returned (the call fails only when every scope fails).
     async fn discover(&self) -> Result<Vec<Target>> {
@@ -628,8 +634,8 @@ impl Provider for AwsProvider {
         if let (false, Some(err)) = (any_ok, first_error) {
             return Err(err);
         }
-        *self.objects.write().unwrap_or_else(|e| e.into_inner()) = objects;
-        *self.types_in_use.write().unwrap_or_else(|e| e.into_inner()) = Some(types);
+        *self.objects.write() = objects;
+        *self.types_in_use.write() = Some(types);
         targets.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(targets)
     }
@@ -740,12 +746,7 @@ impl Provider for AwsProvider {
     /// nothing was discovered yet; a discovery that saw no instance types needs no prices),
     /// cached per region for [`prices::PRICE_TTL`].
     async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
-        let in_use = || {
-            self.types_in_use
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-        };
+        let in_use = || self.types_in_use.read().clone();
         let regions = match in_use() {
             Some(regions) => regions,
             None => {

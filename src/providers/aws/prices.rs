@@ -2,11 +2,11 @@
 //! for an hour so that the cost model can ask as often as it likes.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::InstanceType;
+use parking_lot::Mutex;
 
 use super::errors::classify;
 use crate::providers::Result;
@@ -87,7 +87,7 @@ impl PriceCache {
     /// The cached prices of `region` when they are younger than [`PRICE_TTL`] and cover every
     /// type in `types`.
     pub fn fresh(&self, region: &str, types: &BTreeSet<String>) -> Option<HashMap<String, f64>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.lock();
         let cached = entries.get(region)?;
         (cached.fetched.elapsed() < PRICE_TTL && cached.types.is_superset(types))
             .then(|| cached.prices.clone())
@@ -95,17 +95,14 @@ impl PriceCache {
 
     /// Remembers the prices of `types` fetched for `region` just now.
     pub fn store(&self, region: &str, types: BTreeSet<String>, prices: HashMap<String, f64>) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                region.to_string(),
-                Cached {
-                    fetched: Instant::now(),
-                    types,
-                    prices,
-                },
-            );
+        self.entries.lock().insert(
+            region.to_string(),
+            Cached {
+                fetched: Instant::now(),
+                types,
+                prices,
+            },
+        );
     }
 }
 

@@ -233,7 +233,7 @@ mod tests {
             downtime: Some(distribution(0, 0)),
             fallback: Some(SpotFallback {
                 on_demand_percent_above_base: 100,
-                cooldown: "30m".into(),
+                cooldown: chrono::Duration::minutes(30),
             }),
         };
         let calm = wanted(&policy, false);

@@ -1,10 +1,15 @@
 //! The original capacity as a tag value: `min=1,max=6,desired=3` for groups, `running` for
 //! instances.
 
-use crate::providers::Capacity;
+use crate::domain::Capacity;
 
 /// The tag that holds a target's original capacity while curfew keeps it down.
 pub const ORIGINAL_TAG: &str = "curfew:original-capacity";
+
+/// The tag (value `true`) that `deploy/aws/iam-policy.json` requires on every Auto Scaling
+/// group, EKS node group and instance curfew may change. curfew never writes it: people enrol
+/// a resource by tagging it.
+pub const MANAGED_TAG: &str = "curfew:managed";
 
 /// Encodes a capacity as a tag value.
 pub fn encode(capacity: Capacity) -> String {

@@ -246,7 +246,7 @@ fn fallback_policy() -> SpotPolicy {
         downtime: None,
         fallback: Some(SpotFallback {
             on_demand_percent_above_base: 100,
-            cooldown: "30m".into(),
+            cooldown: chrono::Duration::minutes(30),
         }),
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::providers::{Capacity, Kind};
+use crate::domain::{Capacity, Kind};
 
 /// The original capacity curfew stored when it scaled the workload down.
 pub const ORIGINAL_REPLICAS: &str = "curfew.dev/original-replicas";

@@ -15,7 +15,7 @@ use kube::api::DynamicObject;
 
 use super::annotations::{self, Error};
 use super::workloads::{Observed, api_version_and_kind};
-use crate::providers::{Capacity, Footprint, Kind, Target};
+use crate::domain::{Capacity, Footprint, Kind, Target};
 
 /// A workload as a scale target reference names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -163,7 +163,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::providers::TargetRules;
+    use crate::domain::testing::mk_target;
 
     fn mk_hpa(
         min: u32,
@@ -185,16 +185,9 @@ mod tests {
 
     fn mk_workload_target(down: u32) -> Target {
         Target {
-            id: "deployment/shop/web".into(),
-            kind: Kind::Deployment,
-            environment: "staging".into(),
-            capacity: Capacity::Replicas(4),
-            original: None,
             down: Capacity::Replicas(down),
-            ready: true,
             created_at: None,
-            footprint: Footprint::Nothing,
-            rules: TargetRules::default(),
+            ..mk_target("deployment/shop/web", Kind::Deployment, 4, None)
         }
     }
 

@@ -16,7 +16,7 @@ use super::annotations::{
 };
 use crate::calendar::spec::{Spec, SpecItem};
 use crate::calendar::{Base, Exception, Schedule, State};
-use crate::providers::TargetCalendar;
+use crate::domain::TargetCalendar;
 
 /// Schedule annotations, in precedence order within one object.
 const SCHEDULE_KEYS: [&str; 4] = [SCHEDULE, UPTIME, DOWNSCALER_UPTIME, DOWNSCALER_DOWNTIME];

@@ -10,7 +10,6 @@
 //! means "re-read and decide again". Every write is paced by a client-side token bucket, and
 //! every action leaves an Event on the workload.
 //!
-//! * `selector` — label selectors in string form and namespace globs.
 //! * `selection` — which namespaces and workloads an environment selects.
 //! * `annotations` — the annotations read and written, and their precedence.
 //! * `calendars` — per-object calendars from schedule and force annotations.
@@ -21,19 +20,16 @@
 //! * `limiter` — the write token bucket.
 //! * `events` — `ScaledDown`, `ScaledUp` and `ScaleFailed` Events.
 //! * `provider` — [`KubeProvider`].
-//! * `leader` — leader election over a Lease.
 
 pub mod annotations;
 pub mod autoscalers;
 pub mod calendars;
 pub mod events;
-pub mod leader;
 pub mod limiter;
 pub mod projection;
 pub mod provider;
 pub mod quantity;
 pub mod selection;
-pub mod selector;
 pub mod workloads;
 
 pub use self::provider::{KubeProvider, Settings};
@@ -44,9 +40,6 @@ pub enum Error {
     /// No client could be built from the environment (`KUBECONFIG`, in-cluster).
     #[error("kubernetes client: {0}")]
     Client(#[source] kube::Error),
-    /// A selector in the configuration does not parse.
-    #[error("{0}")]
-    Selector(#[from] selector::Error),
     /// A watch did not list its objects in time (often missing RBAC for list and watch).
     #[error(
         "the initial list of {resource} did not complete within {seconds}s; check that curfew may list and watch {resource}"
@@ -64,14 +57,32 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Client(_) => "client",
-            Error::Selector(_) => "selector",
             Error::Sync { .. } => "sync",
         }
     }
 }
 
+/// Whether a Kubernetes client retries 429, 503 and 504 itself (honouring `Retry-After`), so
+/// that every call path has exactly one retry layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRetries {
+    /// The client retries: for callers that do not (the state stores, the Lease).
+    On,
+    /// The client does not: the provider's calls are retried by the reconciler alone.
+    Off,
+}
+
+/// A client for `config`, retrying as `retries` says.
+pub fn client(mut config: kube::Config, retries: ClientRetries) -> Result<kube::Client, Error> {
+    config.default_retry = retries == ClientRetries::On;
+    kube::Client::try_from(config).map_err(Error::Client)
+}
+
 /// Builds a client from the standard environment (`KUBECONFIG`, `~/.kube/config`, or the
-/// in-cluster service account).
-pub async fn client_from_environment() -> Result<kube::Client, Error> {
-    kube::Client::try_default().await.map_err(Error::Client)
+/// in-cluster service account), retrying as `retries` says.
+pub async fn client_from_environment(retries: ClientRetries) -> Result<kube::Client, Error> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|error| Error::Client(kube::Error::InferConfig(error)))?;
+    client(config, retries)
 }

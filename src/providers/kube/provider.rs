@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +22,7 @@ use kube::discovery;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
@@ -36,8 +37,9 @@ use super::selection::{NamespaceMatch, Selection};
 use super::workloads::{self, ObjectId, Observed};
 use crate::calendar::Schedule;
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::providers::{self, Action, Kind, Provider, Target, TargetCalendar, TargetRules};
+use crate::config::{Config, KubernetesConfig};
+use crate::domain::{Action, Kind, Target, TargetCalendar, TargetRules};
+use crate::providers::{self, Provider};
 use crate::telemetry;
 
 /// Knobs of the Kubernetes provider.
@@ -55,15 +57,28 @@ pub struct Settings {
     pub events: bool,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+/// How long the initial list of every watch may take at start-up.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one write may take.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Settings {
+    /// The settings of the configuration's `kubernetes` section.
+    pub fn from_config(config: &KubernetesConfig) -> Self {
         Settings {
-            qps: 20.0,
-            burst: 40,
-            sync_timeout: Duration::from_secs(60),
-            write_timeout: Duration::from_secs(30),
-            events: true,
+            qps: config.qps,
+            burst: config.burst,
+            sync_timeout: SYNC_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+            events: config.events,
         }
+    }
+}
+
+impl Default for Settings {
+    /// The settings of a configuration without a `kubernetes` section.
+    fn default() -> Self {
+        Settings::from_config(&KubernetesConfig::default())
     }
 }
 
@@ -84,8 +99,10 @@ pub struct KubeProvider {
     rollouts: Option<CustomKind>,
     limiter: Limiter,
     events: EventBuilder,
-    /// The resourceVersion each target had after curfew's last write to it.
-    written: Mutex<HashMap<String, u64>>,
+    /// The resourceVersion each target had when curfew last changed it: until the watch
+    /// shows another, it has not seen that write. Versions are opaque strings, compared for
+    /// equality only.
+    written_over: Mutex<HashMap<String, String>>,
     /// Problems already reported, so each is reported once.
     reported: Mutex<HashSet<String>>,
     /// The configuration's schedules by name.
@@ -106,10 +123,6 @@ type CompiledCalendar = Result<Arc<TargetCalendar>, annotations::Error>;
 /// Compiled calendars kept at most; the cache starts over beyond (annotation values churn
 /// rarely, so this is only a bound).
 const CALENDAR_CACHE_LIMIT: usize = 4096;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What one pass of discovery found: targets, and objects left alone with the reason.
 #[derive(Default)]
@@ -358,7 +371,7 @@ impl KubeProvider {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Result<KubeProvider, Error> {
-        let selections = Selection::from_config(config)?;
+        let selections = Selection::from_config(config);
         let mut watches = Vec::new();
         let provider = KubeProvider {
             namespaces: reflect(Api::all(client.clone()), &mut watches),
@@ -374,7 +387,7 @@ impl KubeProvider {
             settings,
             limiter: Limiter::new(settings.qps, settings.burst),
             events: EventBuilder::default(),
-            written: Mutex::default(),
+            written_over: Mutex::default(),
             reported: Mutex::default(),
             schedules: config.schedules.clone(),
             calendars: Mutex::default(),
@@ -549,7 +562,7 @@ impl KubeProvider {
             return Ok(None);
         }
         let key = (selection.environment.clone(), found);
-        let mut cache = lock(&self.calendars);
+        let mut cache = self.calendars.lock();
         if let Some(compiled) = cache.get(&key) {
             return compiled.clone().map(Some);
         }
@@ -569,7 +582,7 @@ impl KubeProvider {
     async fn report(&self, object: &Observed, problem: &annotations::Error) {
         let id = object.id();
         let key = format!("{id}: {problem}");
-        if !lock(&self.reported).insert(key) {
+        if !self.reported.lock().insert(key) {
             return;
         }
         tracing::warn!(target = %id, %problem, "left alone: unusable annotation");
@@ -595,6 +608,21 @@ impl KubeProvider {
             .is_err()
         {
             tracing::debug!(target = %object.id(), "writing an Event timed out");
+        }
+    }
+
+    /// Remembers that the write to `target` changed it from version `before` to `after`, so
+    /// that readiness waits until the watch has seen it.
+    fn remember_write(&self, target: &str, before: Option<&String>, after: Option<String>) {
+        let mut written_over = self.written_over.lock();
+        match before {
+            // A write that changed nothing keeps the version: there is nothing to wait for.
+            Some(before) if after.as_ref() != Some(before) => {
+                written_over.insert(target.to_string(), before.clone());
+            }
+            _ => {
+                written_over.remove(target);
+            }
         }
     }
 
@@ -744,9 +772,7 @@ impl Provider for KubeProvider {
         };
         match result {
             Ok(version) => {
-                if let Some(version) = version.and_then(|v| v.parse().ok()) {
-                    lock(&self.written).insert(target.to_string(), version);
-                }
+                self.remember_write(target, object.resource_version.as_ref(), version);
                 let (reason, message) = describe(action);
                 self.publish(&object, reason, message).await;
                 Ok(())
@@ -769,11 +795,14 @@ impl Provider for KubeProvider {
         };
         let id = workloads::parse_id(target).ok_or_else(not_found)?;
         let object = self.observed(&id).ok_or_else(not_found)?;
-        let written = lock(&self.written).get(target).copied();
-        if let (Some(written), Some(seen)) = (written, object.version())
-            && seen < written
         {
-            return Ok(false);
+            let mut written_over = self.written_over.lock();
+            if let Some(before) = written_over.get(target) {
+                if object.resource_version.as_ref() == Some(before) {
+                    return Ok(false);
+                }
+                written_over.remove(target);
+            }
         }
         Ok(object.ready())
     }

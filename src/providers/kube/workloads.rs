@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::annotations::{self, Annotations, Source};
 use super::projection::{PodRequests, Projected};
-use crate::providers::{Action, Capacity, Footprint, Kind, Target, TargetRules};
+use crate::domain::{Action, Capacity, Footprint, Kind, Target, TargetRules};
 
 /// What curfew needs to know of a Deployment, StatefulSet or CronJob.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,11 +235,6 @@ impl Observed {
             Capacity::Replicas(wanted) => self.ready_replicas == wanted,
             _ => true,
         }
-    }
-
-    /// The resourceVersion as a number, when it is one.
-    pub fn version(&self) -> Option<u64> {
-        self.resource_version.as_deref()?.parse().ok()
     }
 
     /// The target, with `down_replicas` while down (CronJobs are suspended instead).

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::config::{GroupKind, Lifecycle, NodeGroupConfig, SimulationConfig, group_id};
 use crate::config::{Environment, TargetConfig, targets::KubernetesTarget};
-use crate::providers::{Action, Capacity, Footprint, Kind, Target};
+use crate::domain::simulation::{GroupKind, NodeGroupConfig, SimulationConfig, group_id};
+use crate::domain::{Action, Capacity, Footprint, Kind, Lifecycle, Target};
 
 /// Version of the persisted format.
 const FORMAT_VERSION: u32 = 1;
@@ -257,10 +257,10 @@ pub struct Workload {
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// CPU each pod requests, in millicores.
-    #[serde(default = "super::config::default_cpu_millis")]
+    #[serde(default = "crate::domain::simulation::default_cpu_millis")]
     pub cpu_millis: u32,
     /// Memory each pod requests, in MiB.
-    #[serde(default = "super::config::default_memory_mib")]
+    #[serde(default = "crate::domain::simulation::default_memory_mib")]
     pub memory_mib: u32,
     /// Replicas ([`Capacity::Replicas`]) or suspension ([`Capacity::Suspended`]) and the stored
     /// original.
@@ -775,7 +775,7 @@ impl Scaling {
             ready,
             created_at,
             footprint,
-            rules: crate::providers::TargetRules::default(),
+            rules: crate::domain::TargetRules::default(),
         })
     }
 
@@ -913,37 +913,12 @@ impl Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::sim::config::{FaultConfig, NamespaceConfig};
+    use crate::domain::simulation::{FaultConfig, NamespaceConfig};
+    use crate::domain::testing::{at, mk_namespace, mk_node_group};
 
-    fn at(seconds: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("in range")
-    }
-
+    /// A node group of `desired` nodes between 0 and 6.
     fn mk_group(name: &str, kind: GroupKind, desired: u32) -> NodeGroupConfig {
-        NodeGroupConfig {
-            name: name.to_string(),
-            kind,
-            instance_type: "m6i.xlarge".to_string(),
-            lifecycle: Lifecycle::OnDemand,
-            hourly_price: 0.25,
-            min: 0,
-            max: 6,
-            desired,
-            pods_per_node: 4,
-        }
-    }
-
-    fn mk_namespace(name: &str, node_group: &str, deployments: u32) -> NamespaceConfig {
-        NamespaceConfig {
-            name: name.to_string(),
-            node_group: node_group.to_string(),
-            deployments,
-            statefulsets: 0,
-            cronjobs: 0,
-            replicas: 2,
-            cpu_millis: 500,
-            memory_mib: 1024,
-        }
+        mk_node_group(name, kind, 0, desired, 6)
     }
 
     fn mk_environment(name: &str, yaml_targets: &str) -> Environment {

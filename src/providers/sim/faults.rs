@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::config::FaultConfig;
+use crate::domain::simulation::FaultConfig;
 use crate::providers::Error;
 
 /// One injected failure.

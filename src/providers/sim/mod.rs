@@ -1,25 +1,21 @@
 //! The simulated estate: a pretend cloud and cluster for demos, tests and benchmarks.
 //!
-//! The `simulation:` section of a config ([`SimulationConfig`]) describes node groups and
+//! The `simulation:` section of a config
+//! ([`SimulationConfig`](crate::domain::simulation::SimulationConfig)) describes node groups and
 //! namespaces; [`Estate`] models them (nodes joining after a delay, pods needing ready nodes,
 //! the stored original on every object) as pure state with `now` as a parameter; [`Faults`]
 //! injects seeded API failures; [`SimProvider`] puts it all behind the
 //! [`Provider`](crate::providers::Provider) trait, optionally persisted to a file so the
 //! estate outlives the scaler like a real cloud does.
 //!
-//! * `config` — the `simulation:` section, its validation and the generated workload names.
 //! * `estate` — the model: node groups, nodes, workloads, selection by environment, persistence.
 //! * `faults` — throttling, server errors, timeouts and always-failing targets.
 //! * `provider` — [`SimProvider`], with call counters and a log of applied actions.
 
-pub mod config;
 pub mod estate;
 pub mod faults;
 pub mod provider;
 
-pub use self::config::{
-    FaultConfig, GroupKind, Lifecycle, NamespaceConfig, NodeGroupConfig, SimulationConfig,
-};
 pub use self::estate::{Advance, Estate, Management, Node, NodeGroup, Scaling, Workload};
 pub use self::faults::{Fault, Faults};
 pub use self::provider::{Calls, SimProvider};

@@ -3,16 +3,18 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 
 use super::estate::{self, Estate, write_atomically};
 use super::faults::Faults;
 use crate::clock::Clock;
-use crate::providers::{Action, Error, Provider, Result, Target};
+use crate::domain::{Action, Target};
+use crate::providers::{Error, Provider, Result};
 
 /// The target named in errors about the estate as a whole.
 const ESTATE: &str = "estate";
@@ -65,12 +67,6 @@ struct Snapshot {
     bytes: Vec<u8>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// The provider error for an estate error during `operation` on `target`.
 fn provider_error(operation: &str, target: &str, error: estate::Error) -> Error {
     let operation = operation.to_string();
@@ -119,10 +115,10 @@ impl SimProvider {
     pub fn with_persistence(mut self, path: impl Into<PathBuf>) -> estate::Result<SimProvider> {
         let path = path.into();
         if !self.load_stored(&path)? {
-            let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+            let state = self.state.get_mut();
             state.estate.save(&path)?;
         }
-        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        let state = self.state.get_mut();
         self.persistence = Some(Persistence {
             path,
             persisted: AtomicU64::new(state.generation),
@@ -146,7 +142,7 @@ impl SimProvider {
             source,
         })?;
         if exists {
-            let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+            let state = self.state.get_mut();
             let mut loaded = Estate::load(path)?;
             loaded.adopt_management(&state.estate);
             state.estate = loaded;
@@ -166,12 +162,12 @@ impl SimProvider {
     /// Every successful `apply` (no-ops included) with the simulated time it happened, in
     /// order.
     pub fn applied(&self) -> Vec<(DateTime<Utc>, Action)> {
-        lock(&self.state).applied.clone()
+        self.state.lock().applied.clone()
     }
 
     /// Runs `read` on the current estate, e.g. for costs or assertions.
     pub fn with_estate<R>(&self, read: impl FnOnce(&Estate) -> R) -> R {
-        read(&lock(&self.state).estate)
+        read(&self.state.lock().estate)
     }
 
     /// Serializes the estate if it has changes not yet on disk.
@@ -224,7 +220,7 @@ impl Provider for SimProvider {
         self.calls.discover.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         let (targets, snapshot) = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             if state.estate.advance(now).changed() {
                 state.generation += 1;
             }
@@ -244,7 +240,7 @@ impl Provider for SimProvider {
         self.calls.apply.fetch_add(1, Ordering::Relaxed);
         let target = action.target();
         let (fault, latency) = {
-            let mut faults = lock(&self.faults);
+            let mut faults = self.faults.lock();
             (faults.draw(target), faults.latency())
         };
         if !latency.is_zero() {
@@ -256,7 +252,7 @@ impl Provider for SimProvider {
         let now = self.clock.now();
         let to_error = |error| provider_error("apply", target, error);
         let snapshot = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             if state.estate.apply(action, now).map_err(to_error)? {
                 state.generation += 1;
             }
@@ -272,14 +268,15 @@ impl Provider for SimProvider {
     async fn ready(&self, target: &str) -> Result<bool> {
         self.calls.ready.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
-        lock(&self.state)
+        self.state
+            .lock()
             .estate
             .ready(target, now)
             .map_err(|error| provider_error("ready", target, error))
     }
 
     async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {
-        Ok(lock(&self.state).estate.spot_prices())
+        Ok(self.state.lock().estate.spot_prices())
     }
 }
 
@@ -292,8 +289,8 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::config::Environment;
-    use crate::providers::Capacity;
-    use crate::providers::sim::config::{FaultConfig, SimulationConfig};
+    use crate::domain::Capacity;
+    use crate::domain::simulation::{FaultConfig, SimulationConfig};
 
     const GROUP: &str = "auto_scaling_group/general";
     const API: &str = "deployment/shop/api";

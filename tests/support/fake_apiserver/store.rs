@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use curfew::providers::kube::selector::LabelSelector;
+use curfew::config::selector::LabelSelector;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -106,7 +106,7 @@ impl Selection {
         let labels = labels
             .unwrap_or_default()
             .parse()
-            .map_err(|e: curfew::providers::kube::selector::Error| bad(e.to_string()))?;
+            .map_err(|e: curfew::config::selector::Error| bad(e.to_string()))?;
         let mut parsed = Vec::new();
         for part in fields
             .unwrap_or_default()

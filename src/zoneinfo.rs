@@ -9,20 +9,24 @@
 //! not used, since nothing says it is newer. Distroless images have no database at all; the
 //! embedded data is used there.
 //!
-//! The choice is made once per process, by [`database`]. Zones are read from their TZif
-//! files when a name is first looked up (while a configuration or spec is compiled), parsed
-//! once and interned; decisions only ever use rules already in memory. A name the system's
-//! database lacks falls back to the embedded rules.
+//! The choice is made once per process, by [`install`], which also hands the database to the
+//! calendar as its [`ZoneSource`] (the binary does that first thing). Zones are read from
+//! their TZif files when a name is first looked up (while a configuration or spec is
+//! compiled), parsed once and interned; decisions only ever use rules already in memory. A
+//! name the system's database lacks falls back to the embedded rules. The calendar stays pure:
+//! this module does the reading.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use chrono_tz::Tz;
+use parking_lot::Mutex;
 
-use super::zone::{SystemZone, Zone};
+use crate::calendar::Zone;
+use crate::calendar::zone::{self, SystemZone, ZoneSource};
 
 /// Where tz databases live on most Unix systems.
 pub const STANDARD_DIR: &str = "/usr/share/zoneinfo";
@@ -194,10 +198,16 @@ impl ZoneDatabase {
     /// The zone called `name`: from the system's database when it is in use and has the zone,
     /// else from the embedded data; `None` when neither knows it.
     pub fn zone(&self, name: &str) -> Option<Zone> {
-        if let Some(zone) = self.system.as_ref().and_then(|system| system.zone(name)) {
-            return Some(Zone::System(zone));
+        match self.find(name) {
+            Some(zone) => Some(Zone::System(zone)),
+            None => name.parse::<Tz>().ok().map(Zone::Embedded),
         }
-        name.parse::<Tz>().ok().map(Zone::Embedded)
+    }
+}
+
+impl ZoneSource for ZoneDatabase {
+    fn find(&self, name: &str) -> Option<&'static SystemZone> {
+        self.system.as_ref().and_then(|system| system.zone(name))
     }
 }
 
@@ -208,7 +218,7 @@ impl SystemZones {
         if !is_zone_name(name) {
             return None;
         }
-        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        let mut loaded = self.loaded.lock();
         if let Some(zone) = loaded.get(name) {
             return Some(zone);
         }
@@ -222,10 +232,28 @@ impl SystemZones {
     }
 }
 
-/// The process's zone database, chosen from the environment on first use.
-pub fn database() -> &'static ZoneDatabase {
-    static DATABASE: OnceLock<ZoneDatabase> = OnceLock::new();
-    DATABASE.get_or_init(ZoneDatabase::from_environment)
+/// The process's zone database.
+static INSTALLED: OnceLock<ZoneDatabase> = OnceLock::new();
+
+/// The process's zone database, chosen from the environment ([`ZoneDatabase::from_environment`])
+/// on the first call and installed as the calendar's [`ZoneSource`]; later calls return the
+/// same one. Call it before compiling any schedule.
+pub fn install() -> &'static ZoneDatabase {
+    let database = INSTALLED.get_or_init(ZoneDatabase::from_environment);
+    zone::install_source(database);
+    database
+}
+
+/// The release and source of the rules the calendar resolves zones with: the installed
+/// database's, or the embedded data's when none is installed.
+pub fn in_use() -> (String, Source) {
+    match INSTALLED.get() {
+        Some(database) => (
+            database.provenance.version.clone(),
+            database.provenance.source,
+        ),
+        None => (EMBEDDED_VERSION.to_string(), Source::Embedded),
+    }
 }
 
 /// Whether `name` can be a zone name: relative, components of letters, digits, `_`, `-`, `+`

@@ -1,11 +1,13 @@
 //! The `simulation:` section of a curfew config: the node groups, namespaces and faults of the
 //! simulated estate, and the deterministic names of the workloads it generates.
+//!
+//! Plain data read by the configuration and modelled by the simulated provider.
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::providers::Kind;
+use crate::domain::{Kind, Lifecycle};
 
 /// The simulated estate as written in the `simulation:` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,8 +50,6 @@ impl GroupKind {
         }
     }
 }
-
-pub use crate::providers::Lifecycle;
 
 /// One simulated node group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,12 +121,12 @@ fn default_replicas() -> u32 {
 }
 
 /// Default CPU request per simulated pod, in millicores.
-pub(super) fn default_cpu_millis() -> u32 {
+pub(crate) fn default_cpu_millis() -> u32 {
     250
 }
 
 /// Default memory request per simulated pod, in MiB.
-pub(super) fn default_memory_mib() -> u32 {
+pub(crate) fn default_memory_mib() -> u32 {
     512
 }
 
@@ -326,39 +326,19 @@ impl FaultConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mk_group(name: &str, min: u32, desired: u32, max: u32) -> NodeGroupConfig {
-        NodeGroupConfig {
-            name: name.to_string(),
-            kind: GroupKind::AutoScalingGroup,
-            instance_type: "m6i.xlarge".to_string(),
-            lifecycle: Lifecycle::OnDemand,
-            hourly_price: 0.23,
-            min,
-            max,
-            desired,
-            pods_per_node: 8,
-        }
-    }
-
-    fn mk_namespace(name: &str, node_group: &str) -> NamespaceConfig {
-        NamespaceConfig {
-            name: name.to_string(),
-            node_group: node_group.to_string(),
-            deployments: 2,
-            statefulsets: 1,
-            cronjobs: 1,
-            replicas: 2,
-            cpu_millis: 250,
-            memory_mib: 512,
-        }
-    }
+    use crate::domain::testing::{mk_namespace, mk_node_group};
 
     fn mk_config() -> SimulationConfig {
         SimulationConfig {
             node_join_seconds: 90,
-            node_groups: vec![mk_group("eu-general", 2, 3, 6)],
-            namespaces: vec![mk_namespace("shop", "eu-general")],
+            node_groups: vec![mk_node_group(
+                "eu-general",
+                GroupKind::AutoScalingGroup,
+                2,
+                3,
+                6,
+            )],
+            namespaces: vec![mk_namespace("shop", "eu-general", 2)],
             faults: FaultConfig::default(),
         }
     }
@@ -384,31 +364,6 @@ faults: { seed: 1, failing_targets: [deployment/shop/cart] }
     }
 
     #[test]
-    fn a_curfew_config_accepts_a_simulation_section() {
-        let yaml = "
-timezone: Europe/Berlin
-schedules:
-  office-hours: { uptime: [\"Mon-Fri 07:00-20:00\"] }
-environments:
-  staging:
-    schedule: office-hours
-    targets:
-      - kubernetes: { namespaces: [shop] }
-simulation:
-  node_join_seconds: 30
-  node_groups:
-    - { name: general, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.1,
-        min: 0, max: 3, desired: 1, pods_per_node: 8 }
-";
-        let raw: crate::config::raw::RawConfig = serde_saphyr::from_str(yaml).expect("parses");
-        let simulation = raw.simulation.expect("section present").value;
-        assert_eq!(simulation.node_join_seconds, 30);
-        assert_eq!(simulation.node_groups.len(), 1);
-        let path = std::path::Path::new("curfew.yaml");
-        assert!(crate::config::Config::from_yaml(yaml, path).is_ok());
-    }
-
-    #[test]
     fn unknown_keys_are_rejected() {
         let yaml = "node_groups: []\nnamespace: []\n";
         assert!(serde_saphyr::from_str::<SimulationConfig>(yaml).is_err());
@@ -418,8 +373,11 @@ simulation:
 
     #[test]
     fn workload_names_come_from_the_list_then_get_a_suffix() {
-        let mut namespace = mk_namespace("shop", "eu-general");
-        namespace.deployments = DEPLOYMENT_NAMES.len() as u32 + 2;
+        let namespace = NamespaceConfig {
+            statefulsets: 1,
+            cronjobs: 1,
+            ..mk_namespace("shop", "eu-general", DEPLOYMENT_NAMES.len() as u32 + 2)
+        };
         let ids: Vec<String> = namespace.workloads().map(|w| w.id("shop")).collect();
         assert_eq!(ids[0], "deployment/shop/api");
         assert_eq!(ids[1], "deployment/shop/web");
@@ -434,8 +392,14 @@ simulation:
     #[test]
     fn validate_reports_every_problem() {
         let mut config = mk_config();
-        config.node_groups.push(mk_group("eu-general", 3, 2, 6));
-        config.namespaces.push(mk_namespace("shop", "nowhere"));
+        config.node_groups.push(mk_node_group(
+            "eu-general",
+            GroupKind::AutoScalingGroup,
+            3,
+            2,
+            6,
+        ));
+        config.namespaces.push(mk_namespace("shop", "nowhere", 2));
         config.faults.throttle_rate = 1.5;
         let problems = config.validate();
         let has = |needle: &str| problems.iter().any(|p| p.contains(needle));

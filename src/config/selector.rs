@@ -239,20 +239,22 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
     pattern[p..].iter().all(|c| *c == '*')
 }
 
+/// Labels from `(key, value)` pairs, for tests.
+#[cfg(test)]
+pub(crate) fn mk_labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     fn selects(selector: &str, pairs: &[(&str, &str)]) -> bool {
         let parsed: LabelSelector = selector.parse().expect("valid selector");
-        parsed.matches(&labels(pairs))
+        parsed.matches(&mk_labels(pairs))
     }
 
     #[test]

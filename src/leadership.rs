@@ -49,15 +49,23 @@ pub struct LeaseSettings {
     pub renew_every: Duration,
 }
 
+/// The Lease's name.
+pub const LEASE_NAME: &str = "curfew";
+/// How long the Lease holds without renewal.
+pub const LEASE_DURATION: Duration = Duration::from_secs(15);
+/// How often the holder renews it (and a follower tries to take it).
+pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+
 impl LeaseSettings {
-    /// The Lease `curfew` in `namespace`, held for 15 s and renewed every 5 s, by `identity`.
+    /// The Lease [`LEASE_NAME`] in `namespace`, held for [`LEASE_DURATION`] and renewed every
+    /// [`RENEW_EVERY`], by `identity`.
     pub fn new(namespace: &str, identity: &str) -> Self {
         LeaseSettings {
             namespace: namespace.to_string(),
-            name: "curfew".to_string(),
+            name: LEASE_NAME.to_string(),
             identity: identity.to_string(),
-            duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(5),
+            duration: LEASE_DURATION,
+            renew_every: RENEW_EVERY,
         }
     }
 }

@@ -1,0 +1,134 @@
+//! The validated settings of the service: the HTTP server, the reconcile loop and the
+//! Kubernetes client's pacing, with the defaults a user gets without the keys.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+
+use super::raw::{FailedAuthConfig, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig};
+
+/// Where the HTTP server listens unless configured.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// The largest request body accepted unless configured, in bytes.
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 16 * 1024;
+/// The longest time a request may take unless configured.
+pub const DEFAULT_REQUEST_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// The longest time a client may take to send a request's headers unless configured.
+pub const DEFAULT_HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// How long a keep-alive connection may sit idle between requests unless configured.
+pub const DEFAULT_IDLE_TIMEOUT: StdDuration = StdDuration::from_secs(60);
+/// The most connections served at once unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+
+/// The longest time between reconcile passes unless configured.
+pub const DEFAULT_TICK: Duration = Duration::seconds(30);
+/// How long a tier may take to become ready unless configured.
+pub const DEFAULT_READINESS_TIMEOUT: Duration = Duration::minutes(10);
+/// How often readiness is polled unless configured.
+pub const DEFAULT_READINESS_POLL: Duration = Duration::seconds(5);
+/// Actions applied at once within a tier unless configured.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// The most actions a tier may apply at once.
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// Kubernetes writes per second once the burst is spent, unless configured.
+pub const DEFAULT_KUBERNETES_QPS: f64 = 20.0;
+/// Kubernetes writes allowed at once, unless configured.
+pub const DEFAULT_KUBERNETES_BURST: u32 = 40;
+
+/// The HTTP server's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// File of token hashes, resolved against the configuration's folder.
+    pub tokens_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Longest time a request may take; slower ones get 503.
+    pub request_timeout: StdDuration,
+    /// Requests each token may make.
+    pub rate_limit: RateLimitConfig,
+    /// Webhook notifications; none when absent.
+    pub notifications: Option<NotificationsConfig>,
+    /// Longest time a client may take to send a request's headers.
+    pub header_read_timeout: StdDuration,
+    /// How long a keep-alive connection may sit idle between requests.
+    pub idle_timeout: StdDuration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// How many overrides may be active at once.
+    pub overrides: OverrideLimitsConfig,
+    /// Failed authentication attempts allowed per client address.
+    pub failed_auth: FailedAuthConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN,
+            tokens_file: None,
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            rate_limit: RateLimitConfig::default(),
+            notifications: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            overrides: OverrideLimitsConfig::default(),
+            failed_auth: FailedAuthConfig::default(),
+        }
+    }
+}
+
+/// The reconcile loop's settings. Durations are in clock time (simulated time under a
+/// warped clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcilerConfig {
+    /// Longest time between passes.
+    pub tick: Duration,
+    /// How long a tier may take to become ready before the next tier goes ahead anyway.
+    pub readiness_timeout: Duration,
+    /// How often readiness is polled.
+    pub readiness_poll: Duration,
+    /// Actions applied at once within a tier.
+    pub concurrency: usize,
+    /// Scale manually scaled-up targets down again instead of treating them as overrides.
+    pub enforce: bool,
+}
+
+impl Default for ReconcilerConfig {
+    fn default() -> Self {
+        ReconcilerConfig {
+            tick: DEFAULT_TICK,
+            readiness_timeout: DEFAULT_READINESS_TIMEOUT,
+            readiness_poll: DEFAULT_READINESS_POLL,
+            concurrency: DEFAULT_CONCURRENCY,
+            enforce: false,
+        }
+    }
+}
+
+/// The Kubernetes client's pacing: a token bucket for writes, and whether actions leave
+/// Events.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KubernetesConfig {
+    /// Writes per second once the burst is spent.
+    pub qps: f64,
+    /// Writes allowed at once.
+    pub burst: u32,
+    /// Whether actions leave Events on the objects they change.
+    pub events: bool,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            qps: DEFAULT_KUBERNETES_QPS,
+            burst: DEFAULT_KUBERNETES_BURST,
+            events: true,
+        }
+    }
+}
