@@ -532,7 +532,7 @@ async fn without_a_token_environments_show_state_and_counts_but_not_who_or_why()
         staging["reason"]
             .as_str()
             .unwrap()
-            .starts_with("override until 2026-12-05T14:00:00"),
+            .starts_with("override until Sat 2026-12-05 15:00 CET"),
         "{staging}"
     );
 

@@ -179,7 +179,7 @@ fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> E
             let (reason, override_id) = match (visible, &decision.override_id) {
                 (false, Some(_)) => {
                     let until = active_override(stored, &environment.name, now)
-                        .map(|o| o.until.to_rfc3339())
+                        .map(|o| format::for_people(o.until, zone))
                         .unwrap_or_default();
                     (format!("override until {until}"), None)
                 }

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::auth::{Authenticated, Caller, Role};
 use super::{ApiError, AppState};
 use crate::audit::{self, AuditEntry};
-use crate::calendar::State;
 use crate::calendar::format::for_people;
+use crate::calendar::{State, Zone};
 use crate::config::duration;
 use crate::domain::Override;
 use crate::notify::Notification;
@@ -335,6 +335,12 @@ fn check_limits(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let limits = state.config.server.overrides;
+    // Times for people in the environment's zone.
+    let zone = state
+        .config
+        .environments
+        .get(environment)
+        .map_or(Zone::UTC, |env| state.config.schedule_of(env).zone());
     let active = || existing.iter().filter(|o| o.until > now);
     let in_environment: Vec<&Override> =
         active().filter(|o| o.environment == environment).collect();
@@ -359,7 +365,7 @@ fn check_limits(
                 "{whose} has {} active overrides, the most allowed \
                  (server.overrides.{key}); cancel one, or wait until the first ends at {}",
                 counted.len(),
-                first_end.to_rfc3339()
+                for_people(first_end, zone)
             )));
         }
     }
