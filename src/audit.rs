@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::format;
 use crate::state::versioned::{self, Current};
 use crate::state::{self, DocumentStore, StateDir};
 
@@ -32,6 +33,7 @@ pub fn override_target(id: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When it happened.
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     pub at: DateTime<Utc>,
     /// Who did it (a token name, or `curfew` for the scaler itself).
     pub actor: String,

@@ -7,7 +7,9 @@
 //! * [`domain`] is what curfew reasons about, as plain data: targets, their capacity and the
 //!   actions that change them.
 //! * [`calendar`] is the pure decision engine: spec strings, cron transitions, holidays,
-//!   exceptions and time-zone rules, with `now` always a parameter.
+//!   exceptions and time-zone rules (embedded, or zones of the system's tz database that
+//!   [`zoneinfo`] reads and hands it when that database is newer), with `now` always a
+//!   parameter.
 //! * [`config`] loads and validates the YAML configuration, reporting every error with its
 //!   file, line and column.
 //! * [`planner`] turns decisions and observed targets into actions, and schedules into
@@ -46,3 +48,4 @@ pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod text;
+pub mod zoneinfo;

@@ -1,4 +1,5 @@
-//! The curfew binary: parse the command line and dispatch; nothing else.
+//! The curfew binary: parse the command line, install the zone database and dispatch; nothing
+//! else.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -9,6 +10,9 @@ fn main() -> ExitCode {
     // One TLS crypto provider for every client (kube, AWS); rustls panics without one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = curfew::cli::Cli::parse();
+    // Zone rules: the system's tz database when it is newer than the embedded data. Before
+    // anything compiles a schedule, so that every zone comes from one place.
+    curfew::zoneinfo::install();
     curfew::telemetry::init_tracing();
     ExitCode::from(curfew::cli::run(cli))
 }

@@ -8,10 +8,11 @@ use std::time::Duration as StdDuration;
 
 use axum::http::Method;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::calendar::Zone;
+use crate::calendar::format::for_people;
 use crate::domain::Override;
 use crate::http_client::HttpClient;
 
@@ -32,7 +33,7 @@ pub enum Notification {
         /// When it goes down.
         at: DateTime<Utc>,
         /// Its zone, for the local time.
-        zone: Tz,
+        zone: Zone,
         /// Where to keep it up.
         link: String,
     },
@@ -41,7 +42,7 @@ pub enum Notification {
         /// The override.
         item: Override,
         /// The environment's zone.
-        zone: Tz,
+        zone: Zone,
     },
     /// An override ran out; the calendar decides again.
     OverrideExpired {
@@ -73,7 +74,7 @@ impl Notification {
                 item.created_by,
                 item.environment,
                 item.state,
-                item.until.with_timezone(zone).format("%Y-%m-%d %H:%M %Z"),
+                for_people(item.until, *zone),
                 item.reason
             ),
             Notification::OverrideExpired { item } => format!(
@@ -239,7 +240,7 @@ mod tests {
             at: DateTime::parse_from_rfc3339("2026-12-01T19:00:00Z")
                 .unwrap()
                 .with_timezone(&Utc),
-            zone: chrono_tz::Europe::Berlin,
+            zone: chrono_tz::Europe::Berlin.into(),
             link: "http://curfew.example/?environment=staging#keep-up".into(),
         }
         .text();

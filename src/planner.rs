@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::calendar::format::{self, for_people};
 use crate::calendar::{Decision, Schedule, State};
 use crate::domain::{
     Action, Capacity, EnvironmentDecision, Override, Target, TargetCalendar, Tier, active_override,
@@ -36,6 +37,7 @@ pub struct EnvironmentPlan {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlannedTransition {
     /// The instant, UTC.
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     pub at: DateTime<Utc>,
     /// The same instant in the schedule's zone, RFC 3339.
     pub local: String,
@@ -68,10 +70,7 @@ pub fn plan_environment(
         .into_iter()
         .map(|transition| PlannedTransition {
             at: transition.at,
-            local: transition
-                .at
-                .with_timezone(&schedule.zone_of(transition.rule))
-                .to_rfc3339(),
+            local: format::local_seconds(transition.at, schedule.zone_of(transition.rule)),
             direction: transition.state,
             rule: schedule.describe(transition.rule),
         })
@@ -117,7 +116,7 @@ pub fn decide_environment(
                 reason: format!(
                     "override by {} until {}: {}",
                     item.created_by,
-                    item.until.to_rfc3339(),
+                    for_people(item.until, schedule.zone()),
                     item.reason
                 ),
                 next_change,
@@ -193,6 +192,7 @@ pub struct ActionPlan {
     pub skipped: Vec<Skipped>,
     /// The earliest next change of a target's own calendar, if any target has one; a loop
     /// that wakes at it catches per-target transitions on time.
+    #[serde(serialize_with = "format::serialize_optional_utc_seconds")]
     pub next_change: Option<DateTime<Utc>>,
 }
 

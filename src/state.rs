@@ -19,9 +19,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub mod configmaps;
+pub mod dry_run;
 pub mod versioned;
 
 pub use self::configmaps::ConfigMapStore;
+pub use self::dry_run::DryRunStore;
 
 /// What can go wrong with the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +244,12 @@ impl StateDir {
             source,
         })?;
         Ok(StateDir { path })
+    }
+
+    /// The state directory at `path` for reading only (a dry run): unlike [`StateDir::open`]
+    /// it does not create the directory; a missing one reads as empty.
+    pub fn existing(path: impl Into<PathBuf>) -> Self {
+        StateDir { path: path.into() }
     }
 
     /// The directory.

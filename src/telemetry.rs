@@ -70,6 +70,9 @@ pub const HTTP_CONNECTIONS_CLOSED: &str = "curfew_http_connections_closed_total"
 /// Failed accepts of HTTP connections (for example, too many open files).
 pub const HTTP_ACCEPT_ERRORS: &str = "curfew_http_accept_errors_total";
 
+/// Always 1; its labels name curfew's version and the tz database in use.
+pub const BUILD_INFO: &str = "curfew_build_info";
+
 /// Histogram buckets for reconcile durations, in seconds.
 const RECONCILE_BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
@@ -167,6 +170,23 @@ pub fn describe_metrics() {
         MONTH_TO_DATE_SAVINGS,
         "Dollars saved this calendar month (UTC) so far."
     );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; labels: curfew's version, the tz database release in use and its source."
+    );
+}
+
+/// Sets [`BUILD_INFO`]: curfew's version and the tz database in use (release, and whether it
+/// is the embedded data or the system's database).
+pub fn record_build_info() {
+    let (tzdata_version, tzdata_source) = crate::zoneinfo::in_use();
+    metrics::gauge!(
+        BUILD_INFO,
+        "version" => env!("CARGO_PKG_VERSION"),
+        "tzdata_version" => tzdata_version,
+        "tzdata_source" => tzdata_source.as_str()
+    )
+    .set(1.0);
 }
 
 /// Creates the error and transition counters at zero for `provider`, so rates over them exist
@@ -213,6 +233,7 @@ pub fn install_prometheus() -> Result<PrometheusHandle, String> {
         .install_recorder()
         .map_err(|e| e.to_string())?;
     describe_metrics();
+    record_build_info();
     Ok(handle)
 }
 

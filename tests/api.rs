@@ -436,10 +436,12 @@ async fn the_audit_log_pages_newest_first_within_the_callers_scope() {
     assert_eq!(page["total"], 4);
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2);
-    assert!(
-        entries[0]["after"].as_str().unwrap().contains("T14:00:00"),
+    // People read the end in the environment's local time, to the minute, with the zone.
+    assert_eq!(
+        entries[0]["after"], "up until Sat 2026-12-05 15:00 CET",
         "{page}"
     );
+    assert_eq!(entries[0]["at"], "2026-12-05T11:00:00Z", "{page}");
     let (_, scoped) = h
         .call("GET", "/api/v1/audit", Some("vera-token"), None)
         .await;
@@ -530,7 +532,7 @@ async fn without_a_token_environments_show_state_and_counts_but_not_who_or_why()
         staging["reason"]
             .as_str()
             .unwrap()
-            .starts_with("override until 2026-12-05T14:00:00"),
+            .starts_with("override until Sat 2026-12-05 15:00 CET"),
         "{staging}"
     );
 

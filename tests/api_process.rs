@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin-token-0123456789";
+/// Tuesday 04:46 in Berlin: both demo environments are down.
+const NIGHT: &str = "2026-12-01T03:46:00Z";
+/// Tuesday 14:00 in Berlin: staging-eu is up, 23:00 is nine hours away.
+const AFTERNOON: &str = "2026-12-01T13:00:00Z";
 const OPERATOR: &str = "otto-token-abcdefghij";
 
 fn sha256_hex(token: &str) -> String {
@@ -46,8 +50,9 @@ struct Service {
 }
 
 impl Service {
-    /// `curfew demo` in real time with the test tokens.
-    fn demo(dir: &Path) -> Service {
+    /// `curfew demo` in real time with the test tokens, its clock starting at `start`, or
+    /// (`None`) where the demo on this state stopped.
+    fn demo(dir: &Path, start: Option<&str>) -> Service {
         let tokens = write_tokens(dir);
         let mut command = curfew();
         command
@@ -62,7 +67,19 @@ impl Service {
             .arg(dir.join("state"))
             .arg("--tokens")
             .arg(tokens);
+        if let Some(start) = start {
+            command.args(["--start", start]);
+        }
         Service::start(command, dir, "curfew demo: http://")
+    }
+
+    /// The service's clock, as its environment list reports it.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let (_, list) = self.json("GET", "/api/v1/environments", None, None);
+        let at = list["at"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no time in {list}"));
+        chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc()
     }
 
     fn start(mut command: Command, dir: &Path, marker: &str) -> Service {
@@ -199,9 +216,9 @@ fn keep_up(environment: &str, duration: &str, reason: &str) -> Value {
 }
 
 #[test]
-fn overrides_and_the_audit_log_survive_kill_9_and_a_restart() {
+fn overrides_the_audit_log_and_the_simulated_clock_survive_kill_9_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::demo(dir.path());
+    let service = Service::demo(dir.path(), Some(NIGHT));
     service.wait_first_pass();
     let (status, created) = service.json(
         "POST",
@@ -232,12 +249,30 @@ fn overrides_and_the_audit_log_survive_kill_9_and_a_restart() {
                 .then_some(())
         },
     );
+    let before_kill = service.now();
     drop(service); // SIGKILL
 
-    let service = Service::demo(dir.path());
+    // The restarted demo continues from its simulated time, so the override is still
+    // active: listed, and deciding the environment.
+    let service = Service::demo(dir.path(), None);
+    // It resumes where it stood (the clock is saved every second; a kill -9 may lose that
+    // second), not at the real time.
+    let resumed = service.now();
+    let second = chrono::Duration::seconds(2);
+    assert!(
+        resumed + second >= before_kill && resumed < before_kill + chrono::Duration::minutes(1),
+        "resumed at {resumed}, killed at {before_kill}"
+    );
     let (status, list) = service.json("GET", "/api/v1/overrides", Some(ADMIN), None);
     assert_eq!(status, 200);
     assert_eq!(list["overrides"][0]["id"], id.as_str(), "{list}");
+    // Override ids are shown to a token holder only.
+    let (_, environments) = service.json("GET", "/api/v1/environments", Some(OPERATOR), None);
+    assert_eq!(
+        environments["environments"][0]["override_id"],
+        id.as_str(),
+        "{environments}"
+    );
     let (_, audit) = service.json("GET", "/api/v1/audit?limit=500", Some(ADMIN), None);
     let events: Vec<&str> = audit["entries"]
         .as_array()
@@ -255,7 +290,7 @@ fn overrides_and_the_audit_log_survive_kill_9_and_a_restart() {
 #[test]
 fn no_token_ever_appears_in_the_log_even_at_trace_level() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::demo(dir.path());
+    let service = Service::demo(dir.path(), Some(AFTERNOON));
     service.json("GET", "/api/v1/overrides", Some(ADMIN), None);
     service.json(
         "POST",
@@ -284,7 +319,7 @@ fn no_token_ever_appears_in_the_log_even_at_trace_level() {
 #[test]
 fn the_cli_client_creates_lists_and_cancels_an_override() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::demo(dir.path());
+    let service = Service::demo(dir.path(), Some(AFTERNOON));
     let client = |args: &[&str]| -> Output {
         curfew()
             .args(args)
@@ -309,10 +344,13 @@ fn the_cli_client_creates_lists_and_cancels_an_override() {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
+    // The end reads as local time in the environment's zone, to the minute.
+    let created = text(&created);
     assert!(
-        text(&created).starts_with("created override "),
-        "{}",
-        text(&created)
+        created.starts_with("created override ")
+            && created
+                .ends_with(": staging-eu up until Tue 2026-12-01 23:00 CET (release rehearsal)\n"),
+        "{created}"
     );
 
     let status = client(&["status"]);
@@ -325,11 +363,26 @@ fn the_cli_client_creates_lists_and_cancels_an_override() {
         "{table}"
     );
 
+    let listed = client(&["override", "list"]);
+    assert!(
+        text(&listed)
+            .lines()
+            .any(|l| l.contains(" staging-eu ") && l.contains(" Tue 2026-12-01 23:00 CET ")),
+        "{}",
+        text(&listed)
+    );
     let listed = client(&["override", "list", "--json"]);
     let list: Value = serde_json::from_slice(&listed.stdout).unwrap();
     let item = &list["overrides"][0];
     assert_eq!(item["reason"], "release rehearsal");
     assert_eq!(item["created_by"], "otto");
+    // JSON keeps RFC 3339 in UTC, to the second.
+    assert_eq!(item["until"], "2026-12-01T22:00:00Z");
+    let created_at = item["created_at"].as_str().unwrap();
+    assert!(
+        created_at.starts_with("2026-12-01T13:") && created_at.len() == 20,
+        "{created_at}"
+    );
     let id = item["id"].as_str().unwrap();
 
     let too_long = client(&[
@@ -422,7 +475,7 @@ fn chromium(args: &[String]) -> String {
 #[test]
 fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::demo(dir.path());
+    let service = Service::demo(dir.path(), Some(AFTERNOON));
     let page = chromium(&["--dump-dom".into(), service.url("/")]);
     assert!(
         page.contains("staging-eu") && page.contains("staging-us"),
@@ -467,8 +520,13 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
         list["overrides"][0]["reason"], "release rehearsal from the page",
         "{list}"
     );
+    assert_eq!(
+        list["overrides"][0]["until"], "2026-12-01T22:30:00Z",
+        "JSON keeps UTC to the second: {list}"
+    );
     assert!(
-        page.contains("until Sat") || page.contains("until "),
+        page.contains("created: staging-eu up until Tue 2026-12-01 23:30 CET.")
+            && page.contains("<strong>up</strong> until Tue 2026-12-01 23:30 CET</li>"),
         "{page}"
     );
 
@@ -504,7 +562,7 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
 fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let schemathesis = required_tool("CURFEW_SCHEMATHESIS", "/nonexistent/schemathesis");
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::demo(dir.path());
+    let service = Service::demo(dir.path(), Some(AFTERNOON));
     let output = Command::new(schemathesis)
         .arg("run")
         .arg(service.url("/openapi.json"))
@@ -583,8 +641,10 @@ fn the_webhook_hears_of_a_coming_shutdown_an_override_its_expiry_and_a_failed_ac
     let (receiver_addr, messages) = webhook_receiver();
     let dir = tempfile::tempdir().unwrap();
     let tokens = write_tokens(dir.path());
-    // Up now, down in 90 seconds.
-    let now = chrono::Utc::now();
+    // Up from the service's start, down 90 seconds later.
+    let now = chrono::DateTime::parse_from_rfc3339(AFTERNOON)
+        .unwrap()
+        .to_utc();
     let window = format!(
         "{}-{}",
         (now - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
@@ -622,7 +682,7 @@ simulation:
     std::fs::write(&path, config).unwrap();
     let mut command = curfew();
     command
-        .args(["run", "-c"])
+        .args(["run", "--at", AFTERNOON, "-c"])
         .arg(&path)
         .arg("--state-dir")
         .arg(dir.path().join("state"));

@@ -18,9 +18,16 @@ use support::moto::{
     describe_group, group_size, instance_state, nodegroup_size_of, office_config,
 };
 
-/// Saturday noon: down. Monday 10:00 in Berlin: up.
-const SATURDAY: &str = "2026-12-05T12:00:00Z";
-const MONDAY: &str = "2026-12-07T09:00:00Z";
+/// When a run decides: a Saturday noon (down) or the Monday morning after it (10:00 in Berlin:
+/// up), days after moto's clock (see [`Moto::weekend`]).
+#[derive(Debug, Clone, Copy)]
+enum Day {
+    Saturday,
+    Monday,
+}
+
+const SATURDAY: Day = Day::Saturday;
+const MONDAY: Day = Day::Monday;
 
 const TARGETS: &str = r#"
       - aws_asg: { names: [web], region: eu-central-1 }
@@ -29,18 +36,23 @@ const TARGETS: &str = r#"
       - aws_eks_nodegroup: { cluster: staging, names: [general], region: eu-central-1 }
 "#;
 
-fn run_once(moto: &Moto, dir: &Path, at: &str) -> Output {
-    run_config(moto, dir, TARGETS, at)
+fn run_once(moto: &Moto, dir: &Path, day: Day) -> Output {
+    run_config(moto, dir, TARGETS, day)
 }
 
-/// `run --once --at AT` with the office-hours configuration of these `targets`.
-fn run_config(moto: &Moto, dir: &Path, targets: &str, at: &str) -> Output {
+/// `run --once --at DAY` with the office-hours configuration of these `targets`.
+fn run_config(moto: &Moto, dir: &Path, targets: &str, day: Day) -> Output {
     let config = dir.join("curfew.yaml");
     std::fs::write(&config, office_config(targets)).unwrap();
+    let (saturday, monday) = moto.weekend();
+    let at = match day {
+        Day::Saturday => saturday,
+        Day::Monday => monday,
+    };
     Command::new(env!("CARGO_BIN_EXE_curfew"))
         .args(["run", "-c"])
         .arg(&config)
-        .args(["--once", "--at", at, "--state-dir"])
+        .args(["--once", "--at", &at, "--state-dir"])
         .arg(dir.join("state"))
         .envs(moto.env())
         .output()

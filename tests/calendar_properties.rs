@@ -49,7 +49,7 @@ fn window() -> impl Strategy<Value = Window> {
             days: DaySet::from_bits(days),
             start,
             end,
-            zone,
+            zone: zone.map(Into::into),
         })
 }
 

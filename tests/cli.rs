@@ -155,6 +155,64 @@ fn unknown_key_is_an_error_with_its_location() {
 }
 
 #[test]
+fn fixed_offset_zones_named_like_regional_time_are_rejected_with_the_regional_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zones.yaml");
+    std::fs::write(
+        &path,
+        concat!(
+            "timezone: EST\n",
+            "schedules:\n",
+            "  office: { uptime: [\"Mon-Fri 07:00-20:00 MST\"], timezone: HST }\n",
+            "  east: { uptime: [\"Mon-Fri 07:00-20:00\"], timezone: EST5EDT }\n",
+            "environments:\n",
+            "  staging: { schedule: office }\n",
+        ),
+    )
+    .unwrap();
+    let output = curfew(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    let file = path.display();
+    for expected in [
+        format!("{file}:1:11: error: 'EST' is a fixed offset (UTC-05:00 all year"),
+        "hint: use 'America/New_York' for the local time there".to_string(),
+        format!("{file}:3:22: error: in 'Mon-Fri 07:00-20:00 MST': 'MST' is a fixed offset"),
+        "hint: use 'America/Denver'".to_string(),
+        "'HST' is a fixed offset (UTC-10:00 all year".to_string(),
+        "hint: use 'Pacific/Honolulu'".to_string(),
+        format!("{file}: 3 errors"),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+    }
+    assert!(
+        !stderr.contains("EST5EDT"),
+        "EST5EDT follows US rules: {stderr}"
+    );
+}
+
+#[test]
+fn an_empty_configuration_is_rejected_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in [("empty.yaml", ""), ("comments.yaml", "# to do\n\n---\n")] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let output = curfew(&["check", "-c", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{}:1:1: error: the configuration is empty",
+                path.display()
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: start from an example"), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
 fn missing_ics_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cal.yaml");

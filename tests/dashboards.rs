@@ -68,7 +68,18 @@ fn start_prometheus(dir: &Path, target: &str) -> (Running, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    (Running(child), format!("127.0.0.1:{port}"))
+    let running = Running(child);
+    let address = format!("127.0.0.1:{port}");
+    // Prometheus takes a while to open its storage on a busy machine: wait until it listens
+    // and says it is ready, so that no query meets a closed port.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&address).is_err()
+        || http::get(&address, "/-/ready").0 != 200
+    {
+        assert!(Instant::now() < deadline, "Prometheus did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (running, address)
 }
 
 /// Runs an instant query; returns the number of series or the error.

@@ -518,7 +518,7 @@ fn the_deployment_runs_the_shipped_configuration_with_its_tokens_and_leader_elec
 // === the Dockerfile ===
 
 #[test]
-fn the_image_is_built_in_stages_and_runs_as_the_pods_non_root_user() {
+fn the_image_is_built_in_stages_carries_current_zone_data_and_runs_as_the_pods_non_root_user() {
     let text = std::fs::read_to_string(repository().join("deploy/Dockerfile")).expect("reads");
     let instructions: Vec<&str> = text
         .lines()
@@ -557,5 +557,16 @@ fn the_image_is_built_in_stages_and_runs_as_the_pods_non_root_user() {
             .iter()
             .any(|l| l.starts_with("ENTRYPOINT") && l.contains("curfew")),
         "the entrypoint is curfew"
+    );
+    assert!(
+        instructions[..last_from]
+            .iter()
+            .any(|l| l.contains("apt-get install") && l.contains("tzdata")),
+        "the build installs the current tz database"
+    );
+    assert!(
+        runtime.iter().any(|l| l.starts_with("COPY --from=")
+            && l.ends_with("/usr/share/zoneinfo /usr/share/zoneinfo")),
+        "the runtime image carries it where curfew looks for it"
     );
 }

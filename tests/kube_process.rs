@@ -53,8 +53,6 @@ async fn run_once_finds_the_cluster_through_kubeconfig_and_scales_down_at_night(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_replicas_in_a_cluster_one_leads_and_the_other_takes_over_on_shutdown() {
     let h = KubeHarness::start(ALWAYS_DOWN, MONDAY_NIGHT).await;
-    h.server
-        .set_now(chrono::Utc::now() - chrono::Duration::days(1));
     h.add([
         namespace("curfew"),
         namespace("shop"),
@@ -66,7 +64,13 @@ async fn of_two_replicas_in_a_cluster_one_leads_and_the_other_takes_over_on_shut
     let config = dir.path().join("staging.yaml");
     std::fs::write(&config, ALWAYS_DOWN).expect("writes");
 
-    let a = replica("replica-a", &config, &kubeconfig, &dir.path().join("a"));
+    let a = replica(
+        "replica-a",
+        MONDAY_NIGHT,
+        &config,
+        &kubeconfig,
+        &dir.path().join("a"),
+    );
     let holder = wait_for_holder(&h, Some("replica-a"), Duration::from_secs(20)).await;
     assert!(
         holder
@@ -75,7 +79,13 @@ async fn of_two_replicas_in_a_cluster_one_leads_and_the_other_takes_over_on_shut
         "{holder:?}: {}",
         log_of(&dir.path().join("a"))
     );
-    let mut b = replica("replica-b", &config, &kubeconfig, &dir.path().join("b"));
+    let mut b = replica(
+        "replica-b",
+        MONDAY_NIGHT,
+        &config,
+        &kubeconfig,
+        &dir.path().join("b"),
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let holder = wait_for_holder(&h, Some("replica-a"), Duration::from_secs(1)).await;
     assert!(

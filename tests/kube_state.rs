@@ -19,7 +19,7 @@ use curfew::state::{ConfigMapStore, DocumentStore};
 use serde_json::Value;
 use support::fake_apiserver::FakeApiServer;
 use support::fixtures::{deployment, namespace};
-use support::kube::{KubeHarness, MONDAY_NIGHT};
+use support::kube::{KubeHarness, MONDAY_NIGHT, utc};
 use tokio::sync::Notify;
 
 const CRD: &str = include_str!("../deploy/kubernetes/base/crd.yaml");
@@ -228,11 +228,13 @@ struct Replica {
     log: std::path::PathBuf,
 }
 
-/// Starts `curfew run` as replica `name` and waits for its listening address.
-fn replica(name: &str, config: &Path, kubeconfig: &Path, dir: &Path) -> Replica {
+/// Starts `curfew run` as replica `name`, its clock starting at `at`, and waits for its
+/// listening address.
+fn replica(name: &str, at: DateTime<Utc>, config: &Path, kubeconfig: &Path, dir: &Path) -> Replica {
     let log = dir.join(format!("{name}.log"));
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut child = Command::new(env!("CARGO_BIN_EXE_curfew"))
-        .args(["run", "--listen", "127.0.0.1:0", "-c"])
+        .args(["run", "--at", &at, "--listen", "127.0.0.1:0", "-c"])
         .arg(config)
         .env("KUBECONFIG", kubeconfig)
         .env("HOSTNAME", name)
@@ -348,8 +350,6 @@ fn stop(replica: &mut Replica) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
     let h = KubeHarness::start(support::kube::OFFICE_HOURS, MONDAY_NIGHT).await;
-    h.server
-        .set_now(chrono::Utc::now() - chrono::Duration::days(1));
     h.add([
         namespace("curfew"),
         namespace("shop"),
@@ -373,7 +373,11 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
     let config = dir.path().join("staging.yaml");
     std::fs::write(&config, config_text(&tokens)).expect("writes");
 
-    let mut a = replica("replica-a", &config, &kubeconfig, dir.path());
+    // Both replicas keep the same time: each one's clock starts at Monday night as it would
+    // read on the first replica's.
+    let started = Instant::now();
+    let clock_of_a = || utc(MONDAY_NIGHT) + chrono::Duration::from_std(started.elapsed()).unwrap();
+    let mut a = replica("replica-a", clock_of_a(), &config, &kubeconfig, dir.path());
     let leads = eventually(Duration::from_secs(20), || {
         holder(&h).is_some_and(|id| id.starts_with("replica-a"))
     })
@@ -388,7 +392,7 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
         "the leader scales down: {}",
         a.log()
     );
-    let mut b = replica("replica-b", &config, &kubeconfig, dir.path());
+    let mut b = replica("replica-b", clock_of_a(), &config, &kubeconfig, dir.path());
     assert!(
         eventually(Duration::from_secs(10), || request(
             &b.addr, "GET", "/readyz", None

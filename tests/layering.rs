@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("core", &["domain", "calendar", "text"]),
     ("decisions", &["planner", "cost"]),
-    ("support", &["clock", "telemetry", "http_client"]),
+    (
+        "support",
+        &["clock", "telemetry", "http_client", "zoneinfo"],
+    ),
     ("configuration", &["config"]),
     (
         "adapters",

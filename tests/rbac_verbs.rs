@@ -169,8 +169,6 @@ async fn leader_election(h: &KubeHarness) {
 }
 
 async fn replica_in_the_cluster(h: &KubeHarness) {
-    h.server
-        .set_now(chrono::Utc::now() - chrono::Duration::days(1));
     h.add([namespace("shop"), deployment("shop", "web", 2)]);
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
@@ -178,7 +176,7 @@ async fn replica_in_the_cluster(h: &KubeHarness) {
     let config = dir.path().join("staging.yaml");
     std::fs::write(&config, ALWAYS_DOWN).expect("writes");
     let state = dir.path().join("a");
-    let child = replica("replica-a", &config, &kubeconfig, &state);
+    let child = replica("replica-a", MONDAY_NIGHT, &config, &kubeconfig, &state);
     let holder = wait_for_holder(h, Some("replica-a"), Duration::from_secs(20)).await;
     assert!(holder.is_some(), "{}", log_of(&state));
     let deadline = Instant::now() + Duration::from_secs(10);

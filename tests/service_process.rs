@@ -1,12 +1,13 @@
 //! The service as a process: the demo's HTTP endpoints and shutdown, kill -9 in the middle
-//! of a transition, `run --once` exit codes, dry runs and corrupt state.
+//! of a transition, `run --once` exit codes, dry runs that write nothing and corrupt state.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use curfew::domain::Capacity;
 use curfew::providers::sim::Estate;
 
@@ -175,19 +176,125 @@ fn run_once_exits_non_zero_listing_a_target_that_keeps_failing() {
     assert!(stderr.contains("AccessDenied"), "{stderr}");
 }
 
+/// Every file under `dir` (recursively) with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
 #[test]
-fn dry_run_logs_the_plan_and_changes_nothing() {
+fn dry_runs_write_nothing_anywhere_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = SLOW_ESTATE.replace("faults: { latency_ms: 300 }", "faults: {}");
     let config = write_config(dir.path(), &yaml);
     let state = dir.path().join("state");
+
+    // On nothing: the plan is logged and not even the state directory is created.
     let output = run_once(&config, &state, SATURDAY, &["--dry-run"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("dry run: would apply"));
-    for target in estate(&state).targets(utc(SATURDAY)) {
-        assert_eq!(target.original, None, "{}", target.id);
-        assert_eq!(target.capacity, initial_capacity(&target.id));
+    assert!(!state.exists(), "a dry run created the state directory");
+
+    // A real night puts the estate to sleep and writes the ledger and the audit log; an
+    // override that ended on Saturday waits for the expiry.
+    let output = run_once(&config, &state, SATURDAY, &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let ended = curfew::domain::Override {
+        id: "0123456789ab".into(),
+        environment: "staging".into(),
+        state: curfew::calendar::State::Up,
+        created_at: utc(SATURDAY),
+        until: utc(SATURDAY) + chrono::Duration::hours(1),
+        reason: "saturday rehearsal".into(),
+        created_by: "otto".into(),
+    };
+    std::fs::write(
+        state.join("overrides.json"),
+        serde_json::to_vec(&[ended]).unwrap(),
+    )
+    .unwrap();
+    let before = snapshot(&state);
+    let names: Vec<String> = before
+        .keys()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "audit.json",
+            "ledger.json",
+            "overrides.json",
+            "sim-estate.json"
+        ]
+    );
+
+    // Monday morning, once: everything would wake; nothing changes.
+    let output = run_once(&config, &state, MONDAY, &["--dry-run"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("dry run: would apply"));
+    assert!(
+        snapshot(&state) == before,
+        "run --once --dry-run wrote state"
+    );
+
+    // As a service: passes, the override's expiry and a clean shutdown; nothing changes.
+    let mut service = curfew()
+        .args(["run", "-c", &config, "--dry-run", "--at", MONDAY])
+        .args(["--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(service.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .trim_start_matches("curfew: listening on http://")
+        .trim_end_matches('/')
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = support::http::get(&addr, "/api/v1/environments");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        // Up by the calendar, the ended override gone (from memory) and a pass done.
+        if support::http::get(&addr, "/readyz").0 == 200
+            && list["environments"][0]["state"] == "up"
+            && list["environments"][0]["override_id"].is_null()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dry run never got going: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
+    // The expiry looks every half second.
+    std::thread::sleep(Duration::from_millis(1200));
+    let pid = service.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(service.wait().unwrap().success());
+    assert!(snapshot(&state) == before, "run --dry-run wrote state");
 }
 
 #[test]
@@ -238,6 +345,41 @@ fn demo_answers_healthz_and_lists_environments() {
     let (status, body) = demo.get("/no/such/route");
     assert_eq!(status, 404);
     assert!(body.contains("\"error\""));
+}
+
+#[test]
+fn a_restarted_demo_continues_from_its_simulated_time_and_start_sets_it_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = utc(support::demo::START);
+    let mut demo = Demo::start(dir.path(), "3600");
+    demo.wait_ready();
+    std::thread::sleep(Duration::from_millis(1500));
+    demo.stop();
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sim-clock.json")).unwrap()).unwrap();
+    let stopped = utc(saved["simulated"].as_str().unwrap());
+    assert!(
+        stopped >= start + chrono::Duration::hours(1)
+            && stopped < start + chrono::Duration::days(1),
+        "a second and a half at 3600x from {start}: {stopped}"
+    );
+
+    let mut demo = Demo::launch(dir.path(), "1", None);
+    let resumed = demo.now();
+    assert!(
+        // The API shows the time to the second.
+        resumed >= stopped.trunc_subsecs(0) && resumed < stopped + chrono::Duration::minutes(1),
+        "stopped at {stopped}, resumed at {resumed}"
+    );
+    demo.stop();
+
+    let friday_evening = "2026-12-04T18:00:00Z";
+    let demo = Demo::launch(dir.path(), "1", Some(friday_evening));
+    let now = demo.now();
+    assert!(
+        now >= utc(friday_evening) && now < utc(friday_evening) + chrono::Duration::minutes(1),
+        "{now}"
+    );
 }
 
 #[test]

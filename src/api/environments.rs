@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::{Caller, MaybeAuthenticated};
-use crate::calendar::State;
+use crate::calendar::{State, format};
 use crate::domain::{Override, active_override};
 use crate::planner;
 use crate::reconciler::Unseen;
@@ -31,6 +31,7 @@ pub struct EnvironmentView {
     /// Why.
     pub reason: String,
     /// The next scheduled change, if known.
+    #[serde(serialize_with = "format::serialize_optional_utc_seconds")]
     pub next_transition: Option<DateTime<Utc>>,
     /// The same instant in the schedule's zone.
     pub next_transition_local: Option<String>,
@@ -110,6 +111,7 @@ pub struct UnusableTarget {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnvironmentList {
     /// When the view was decided (the service's clock); it holds until the next transition.
+    #[serde(serialize_with = "format::serialize_optional_utc_seconds")]
     pub at: Option<DateTime<Utc>>,
     /// Every environment, in configuration order.
     pub environments: Vec<EnvironmentView>,
@@ -242,7 +244,7 @@ fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> E
             let (reason, override_id) = match (visible, &decision.override_id) {
                 (false, Some(_)) => {
                     let until = active_override(stored, &environment.name, now)
-                        .map(|o| o.until.to_rfc3339())
+                        .map(|o| format::for_people(o.until, zone))
                         .unwrap_or_default();
                     (format!("override until {until}"), None)
                 }
@@ -258,7 +260,7 @@ fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> E
                 next_transition: decision.next_change,
                 next_transition_local: decision
                     .next_change
-                    .map(|at| at.with_timezone(&zone).to_rfc3339()),
+                    .map(|at| format::local_seconds(at, zone)),
                 timezone: zone.name().to_string(),
                 override_id,
                 override_count,

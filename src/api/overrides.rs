@@ -10,14 +10,15 @@ use axum::Json;
 use axum::extract::{Path, State as AxumState};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Authenticated, Caller, Role};
 use super::{ApiError, AppState};
 use crate::audit::{self, AuditEntry};
-use crate::calendar::State;
+use crate::calendar::format::for_people;
+use crate::calendar::{State, Zone};
 use crate::config::duration;
 use crate::domain::Override;
 use crate::notify::Notification;
@@ -227,7 +228,9 @@ pub async fn create_override(
             "the reason is longer than {MAX_REASON} characters"
         )));
     }
-    let now = state.clock.now();
+    // Overrides are kept to the second, as they are shown.
+    let now = state.clock.now().trunc_subsecs(0);
+    let zone = state.config.schedule_of(environment).zone();
     let until = match (&request.until, &request.duration) {
         (Some(until), None) => DateTime::parse_from_rfc3339(until.trim())
             .map(|at| at.with_timezone(&Utc))
@@ -244,9 +247,12 @@ pub async fn create_override(
             ));
         }
     };
+    let until = until.trunc_subsecs(0);
     if until <= now {
         return Err(ApiError::unprocessable(format!(
-            "the override would end in the past ({until}, now is {now})"
+            "the override would end in the past ({}, now is {})",
+            for_people(until, zone),
+            for_people(now, zone)
         )));
     }
     let length = until - now;
@@ -298,7 +304,11 @@ pub async fn create_override(
             environment: item.environment.clone(),
             target: Some(audit::override_target(&item.id)),
             before: Some(before.state.to_string()),
-            after: Some(format!("{} until {}", item.state, item.until.to_rfc3339())),
+            after: Some(format!(
+                "{} until {}",
+                item.state,
+                for_people(item.until, zone)
+            )),
             reason: item.reason.clone(),
             result: "ok".to_string(),
         },
@@ -325,6 +335,12 @@ fn check_limits(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let limits = state.config.server.overrides;
+    // Times for people in the environment's zone.
+    let zone = state
+        .config
+        .environments
+        .get(environment)
+        .map_or(Zone::UTC, |env| state.config.schedule_of(env).zone());
     let active = || existing.iter().filter(|o| o.until > now);
     let in_environment: Vec<&Override> =
         active().filter(|o| o.environment == environment).collect();
@@ -349,7 +365,7 @@ fn check_limits(
                 "{whose} has {} active overrides, the most allowed \
                  (server.overrides.{key}); cancel one, or wait until the first ends at {}",
                 counted.len(),
-                first_end.to_rfc3339()
+                for_people(first_end, zone)
             )));
         }
     }

@@ -11,13 +11,13 @@ use axum::http::Extensions;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::environments::{self, EnvironmentView};
 use super::overrides::{CreateOverride, check_text, create_override};
 use super::{ApiError, AppState, auth};
-use crate::calendar::State;
+use crate::calendar::format::{for_people, utc_seconds};
+use crate::calendar::{State, Zone};
 use crate::domain::Override;
 use crate::overrides::resolve_until;
 
@@ -91,13 +91,13 @@ async fn keep_up_override(
         .environments
         .get(&form.environment)
         .map(|env| state.config.schedule_of(env).zone())
-        .unwrap_or(chrono_tz::UTC);
+        .unwrap_or(Zone::UTC);
     let until =
         resolve_until(&form.until, zone, state.clock.now()).map_err(ApiError::unprocessable)?;
     let request = CreateOverride {
         environment: form.environment.clone(),
         state: State::Up,
-        until: Some(until.to_rfc3339()),
+        until: Some(utc_seconds(until)),
         duration: None,
         reason: form.reason.clone(),
     };
@@ -133,13 +133,13 @@ async fn render(
                         .environments
                         .iter()
                         .find(|e| e.name == o.environment)
-                        .and_then(|e| e.timezone.parse().ok())
-                        .unwrap_or(chrono_tz::UTC);
+                        .and_then(|e| Zone::named(&e.timezone).ok())
+                        .unwrap_or(Zone::UTC);
                     format!(
                         ": {} {} until {}",
                         escape(&o.environment),
                         o.state,
-                        escape(&local(o.until, zone))
+                        escape(&for_people(o.until, zone))
                     )
                 })
                 .unwrap_or_default();
@@ -182,7 +182,7 @@ fn render_environment(
     stored: &[Override],
     now: DateTime<Utc>,
 ) {
-    let zone: Tz = environment.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let zone = Zone::named(&environment.timezone).unwrap_or(Zone::UTC);
     let state = environment.state.as_str();
     let _ = write!(
         html,
@@ -193,7 +193,7 @@ fn render_environment(
     );
     let next = environment
         .next_transition
-        .map(|at| local(at, zone))
+        .map(|at| for_people(at, zone))
         .unwrap_or_else(|| "none scheduled".to_string());
     let _ = write!(html, "<dt>Next change</dt><dd>{}</dd>", escape(&next));
     let cost = environment
@@ -209,7 +209,7 @@ fn render_environment(
             html,
             "<div class=\"degraded\"><strong>degraded</strong> since {since}: not seen, so not \
              scaled<ul>",
-            since = escape(&local(degraded.since, zone)),
+            since = escape(&for_people(degraded.since, zone)),
         );
         for unseen in &degraded.unseen {
             let _ = write!(
@@ -232,7 +232,7 @@ fn render_overrides(
     environment: &EnvironmentView,
     stored: &[Override],
     now: DateTime<Utc>,
-    zone: Tz,
+    zone: Zone,
 ) {
     let count = environment.override_count;
     if count == 0 {
@@ -254,7 +254,7 @@ fn render_overrides(
             html,
             "<li class=\"override\"><strong>{state}</strong> until {until}</li>",
             state = item.state,
-            until = escape(&local(item.until, zone)),
+            until = escape(&for_people(item.until, zone)),
         );
     }
     if count > SHOWN_OVERRIDES {
@@ -293,13 +293,6 @@ fn render_form(html: &mut String, environments: &[EnvironmentView], selected: Op
          <p class=\"muted\">The time is the environment's local time; the next such time counts.</p>\
          </form></section>",
     );
-}
-
-/// `Mon 30 Nov 20:00 CET`.
-fn local(at: DateTime<Utc>, zone: Tz) -> String {
-    at.with_timezone(&zone)
-        .format("%a %d %b %H:%M %Z")
-        .to_string()
 }
 
 /// Escapes text for HTML content and attribute values.

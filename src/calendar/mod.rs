@@ -6,10 +6,13 @@
 //!
 //! * [`spec`]: kube-downscaler-compatible spec strings (`Mon-Fri 07:30-20:30 Europe/Berlin`);
 //! * [`cron`]: standard 5-field cron transitions;
+//! * [`format`]: how instants are written for people and for machines;
 //! * [`holidays`]: holiday calendars from `.ics` files and date lists;
 //! * [`local`]: local time to instant, with the DST rules;
 //! * [`schedule`]: a compiled schedule answering decisions and transitions;
-//! * [`timeline`]: precomputed decisions for fast lookups.
+//! * [`timeline`]: precomputed decisions for fast lookups;
+//! * [`zone`]: the time zone type, backed by embedded rules or by zones a [`zone::ZoneSource`]
+//!   (the system's tz database, read outside the calendar) hands it.
 
 use std::fmt;
 
@@ -17,14 +20,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod cron;
+pub mod format;
 pub mod holidays;
 pub mod local;
 pub mod schedule;
 pub mod spec;
 pub mod timeline;
+pub mod zone;
 
 pub use self::schedule::{Base, Exception, Schedule};
 pub use self::timeline::Timeline;
+pub use self::zone::Zone;
 
 /// Whether a target should be running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

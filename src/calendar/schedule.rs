@@ -5,14 +5,13 @@
 //! [`Timeline`].
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeDelta, Utc};
-use chrono_tz::Tz;
 
 use super::cron::CronExpr;
 use super::holidays::HolidaySet;
 use super::local::{local_date, local_time, resolve, start_of_day};
 use super::spec::{AbsoluteRange, Spec, SpecItem, Window};
 use super::timeline::{Segment, Timeline};
-use super::{Decision, Rule, State, Transition};
+use super::{Decision, Rule, State, Transition, Zone};
 
 /// How far [`Schedule::decide`] looks ahead for the next change, in growing steps.
 const LOOKAHEAD_DAYS: [i64; 3] = [8, 64, 800];
@@ -51,7 +50,7 @@ pub struct Exception {
 /// A compiled schedule. Pure: every question takes the instant as a parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
-    zone: Tz,
+    zone: Zone,
     base: Base,
     holidays: HolidaySet,
     holiday_state: State,
@@ -88,9 +87,9 @@ struct Piece {
 
 impl Schedule {
     /// A schedule in `zone` decided by `base`, with no holidays or exceptions.
-    pub fn new(zone: Tz, base: Base) -> Self {
+    pub fn new(zone: impl Into<Zone>, base: Base) -> Self {
         Schedule {
-            zone,
+            zone: zone.into(),
             base,
             holidays: HolidaySet::default(),
             holiday_state: State::Down,
@@ -120,7 +119,7 @@ impl Schedule {
     }
 
     /// The schedule's zone.
-    pub fn zone(&self) -> Tz {
+    pub fn zone(&self) -> Zone {
         self.zone
     }
 
@@ -140,7 +139,7 @@ impl Schedule {
     }
 
     /// The zone a rule's times are local to (a window may carry its own).
-    pub fn zone_of(&self, rule: Rule) -> Tz {
+    pub fn zone_of(&self, rule: Rule) -> Zone {
         match (rule, &self.base) {
             (Rule::Window(index), Base::Uptime(spec) | Base::Downtime(spec)) => {
                 match spec.items.get(index as usize) {
@@ -394,7 +393,7 @@ impl Schedule {
 }
 
 /// The state at `at` from the latest cron fire at or before it; up (default) if none ever fired.
-fn initial_cron_state(zone: Tz, up_at: &CronExpr, down_at: &CronExpr, at: i64) -> (State, Rule) {
+fn initial_cron_state(zone: Zone, up_at: &CronExpr, down_at: &CronExpr, at: i64) -> (State, Rule) {
     let Some(instant) = DateTime::from_timestamp(at, 0) else {
         return (State::Up, Rule::Default);
     };
@@ -422,7 +421,7 @@ fn initial_cron_state(zone: Tz, up_at: &CronExpr, down_at: &CronExpr, at: i64) -
 /// Every instance of a weekly window that may overlap `[from, to)`, as Unix-second intervals.
 fn window_instances(
     window: &Window,
-    zone: Tz,
+    zone: Zone,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> impl Iterator<Item = (i64, i64)> {

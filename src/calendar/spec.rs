@@ -13,7 +13,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset};
-use chrono_tz::Tz;
+
+use super::Zone;
 
 /// What can be wrong with a spec string; each variant names the offending token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,9 +33,9 @@ pub enum Error {
         /// Why it is wrong.
         reason: &'static str,
     },
-    /// A time zone name that the tz database does not know.
-    #[error("unknown time zone '{0}'")]
-    UnknownZone(String),
+    /// A time zone name that is unknown, or a fixed offset that reads like regional time.
+    #[error("{0}")]
+    Zone(#[from] super::zone::Error),
     /// Days without a time range after them.
     #[error("days '{0}' have no time range (expected e.g. '{0} 07:00-20:00')")]
     MissingTimeRange(String),
@@ -236,7 +237,7 @@ pub struct Window {
     /// Local end time; at or before `start` means the next day.
     pub end: ClockTime,
     /// The window's own zone; `None` takes the schedule's.
-    pub zone: Option<Tz>,
+    pub zone: Option<Zone>,
 }
 
 impl Window {
@@ -427,11 +428,9 @@ fn parse_window(piece: &str, leading_days: &[&str]) -> Result<Window> {
     })
 }
 
-/// Parses an IANA zone name.
-pub fn parse_zone(token: &str) -> Result<Tz> {
-    token
-        .parse::<Tz>()
-        .map_err(|_| Error::UnknownZone(token.to_string()))
+/// Parses an IANA zone name (see [`Zone::named`]).
+pub fn parse_zone(token: &str) -> Result<Zone> {
+    Zone::named(token).map_err(Error::Zone)
 }
 
 #[cfg(test)]
@@ -455,7 +454,7 @@ mod tests {
         assert_eq!(w.days, DaySet::range(0, 4));
         assert_eq!(w.start, ClockTime::new(7, 30).unwrap());
         assert_eq!(w.end, ClockTime::new(20, 30).unwrap());
-        assert_eq!(w.zone, Some(chrono_tz::Europe::Berlin));
+        assert_eq!(w.zone, Some(chrono_tz::Europe::Berlin.into()));
     }
 
     #[test]
@@ -516,7 +515,10 @@ mod tests {
         let err = "Mon-Fri 07:00-20:00 Europe/Berln"
             .parse::<Spec>()
             .unwrap_err();
-        assert_eq!(err, Error::UnknownZone("Europe/Berln".into()));
+        assert_eq!(
+            err,
+            Error::Zone(super::super::zone::Error::Unknown("Europe/Berln".into()))
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::EXIT_BAD_INPUT;
+use crate::calendar::format::for_people;
 use crate::clock::SystemClock;
 use crate::config::{Config, Error};
 use crate::domain::Target;
@@ -14,6 +15,7 @@ use crate::planner;
 use crate::providers::Discovery;
 use crate::providers::sim::Estate;
 use crate::service;
+use crate::zoneinfo;
 
 /// Validates `path` and the tokens file it names; prints a summary (exit 0) or every error
 /// (exit 2). With `discover`, it then discovers the targets (exit 1 when that fails).
@@ -43,6 +45,7 @@ pub fn run(path: &Path, now: DateTime<Utc>, discover: bool) -> u8 {
 pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
     let mut out = format!("{}: OK\n", config.path.display());
     out += &format!("  default zone  {}\n", config.timezone.name());
+    out += &format!("  zone data     {}\n", zoneinfo::install().provenance());
     for (name, days) in &config.calendars {
         let upcoming = days
             .next_on_or_after(now.date_naive())
@@ -57,10 +60,7 @@ pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
         let (decision, reason) = planner::decide(schedule, now);
         let next = decision.next_change.map_or_else(
             || "no change within two years".to_string(),
-            |at| {
-                let local = at.with_timezone(&schedule.zone());
-                format!("changes {}", local.format("%a %Y-%m-%d %H:%M %Z"))
-            },
+            |at| format!("changes {}", for_people(at, schedule.zone())),
         );
         out += &format!(
             "  environment   {}: schedule {}, {} target group{}; now {} ({reason}), {next}\n",
@@ -91,9 +91,10 @@ fn discovery(config: &Config, now: DateTime<Utc>) -> u8 {
                 Err(code) => return code,
             };
             runtime.block_on(async {
-                // The state directory is only used by the simulated estate.
+                // The state directory is only used by the simulated estate. Discovery only
+                // reads, so the provider is built as for a dry run: it writes nothing.
                 let provider =
-                    service::build_provider(config, Arc::new(SystemClock), Path::new("."))
+                    service::build_provider(config, Arc::new(SystemClock), Path::new("."), true)
                         .await
                         .map_err(|err| err.to_string())?;
                 provider.discover().await.map_err(|err| err.to_string())

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use axum::http::Method;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::de::DeserializeOwned;
 
 use super::EXIT_BAD_INPUT;
 use crate::api::{EnvironmentList, ErrorBody, OverrideList};
-use crate::calendar::State;
+use crate::calendar::format::{for_people, utc_seconds};
+use crate::calendar::{State, Zone};
 use crate::domain::Override;
 use crate::http_client::HttpClient;
 use crate::overrides::resolve_until;
@@ -154,12 +154,12 @@ pub fn status(args: ServerArgs) -> u8 {
             .environments
             .iter()
             .map(|env| {
-                let zone: Tz = env.timezone.parse().unwrap_or(chrono_tz::UTC);
+                let zone = Zone::named(&env.timezone).unwrap_or(Zone::UTC);
                 vec![
                     env.name.clone(),
                     env.state.to_string(),
                     env.next_transition
-                        .map(|at| local(at, zone))
+                        .map(|at| for_people(at, zone))
                         .unwrap_or_else(|| "-".into()),
                     env.override_count.to_string(),
                     env.cost_per_hour
@@ -190,11 +190,11 @@ fn print_degraded(list: &EnvironmentList) {
         let Some(degraded) = &env.degraded else {
             continue;
         };
-        let zone: Tz = env.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let zone = Zone::named(&env.timezone).unwrap_or(Zone::UTC);
         println!(
             "{} is degraded since {}: not seen, so not scaled:",
             env.name,
-            local(degraded.since, zone)
+            for_people(degraded.since, zone)
         );
         for unseen in &degraded.unseen {
             println!("  {}: {}", unseen.selection, unseen.error);
@@ -210,23 +210,31 @@ pub fn create(args: ServerArgs, request: CreateArgs) -> u8 {
     }
     let client = Client::new(&args);
     let call = async {
+        let environments: EnvironmentList = client
+            .call(Method::GET, "/api/v1/environments", None)
+            .await?;
         let until = match &request.until {
             // A wall-clock time means the environment's zone and the service's clock.
-            Some(text) => Some(resolve_remote_until(&client, &request.environment, text).await?),
+            Some(text) => Some(resolve_remote_until(
+                &environments,
+                &request.environment,
+                text,
+            )?),
             None => None,
         };
         let body = serde_json::json!({
             "environment": request.environment,
             "state": request.state,
-            "until": until.map(|at| at.to_rfc3339()),
+            "until": until.map(utc_seconds),
             "duration": request.duration,
             "reason": request.reason,
         });
-        client
+        let created = client
             .call::<Override>(Method::POST, "/api/v1/overrides", Some(body))
-            .await
+            .await?;
+        Ok((created, environments))
     };
-    run_call(call, |created| {
+    run_call(call, |(created, environments)| {
         if args.json {
             return print_json(&created);
         }
@@ -235,35 +243,59 @@ pub fn create(args: ServerArgs, request: CreateArgs) -> u8 {
             text::escape(&created.id),
             text::escape(&created.environment),
             created.state,
-            created.until.to_rfc3339(),
+            for_people(created.until, zone_of(&environments, &created.environment)),
             text::escape(&created.reason)
         );
     })
 }
 
-async fn resolve_remote_until(
-    client: &Client,
-    environment: &str,
-    text: &str,
-) -> Outcome<DateTime<Utc>> {
-    let list: EnvironmentList = client
-        .call(Method::GET, "/api/v1/environments", None)
-        .await?;
-    let view = list
+/// The zone of `environment` as the service names it (UTC when it is not listed).
+fn zone_of(environments: &EnvironmentList, environment: &str) -> Zone {
+    environments
         .environments
         .iter()
         .find(|e| e.name == environment)
-        .ok_or_else(|| Failure(format!("no environment '{environment}'"), EXIT_BAD_INPUT))?;
-    let zone: Tz = view.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let now = list.at.unwrap_or_else(Utc::now);
+        .and_then(|e| Zone::named(&e.timezone).ok())
+        .unwrap_or(Zone::UTC)
+}
+
+/// Resolves `--until` in the environment's zone against the service's clock.
+fn resolve_remote_until(
+    environments: &EnvironmentList,
+    environment: &str,
+    text: &str,
+) -> Outcome<DateTime<Utc>> {
+    if !environments
+        .environments
+        .iter()
+        .any(|e| e.name == environment)
+    {
+        return Err(Failure(
+            format!("no environment '{environment}'"),
+            EXIT_BAD_INPUT,
+        ));
+    }
+    let zone = zone_of(environments, environment);
+    let now = environments.at.unwrap_or_else(Utc::now);
     resolve_until(text, zone, now).map_err(|err| Failure(err, EXIT_BAD_INPUT))
 }
 
 /// Runs `curfew override list`.
 pub fn list(args: ServerArgs) -> u8 {
     let client = Client::new(&args);
-    let call = client.call::<OverrideList>(Method::GET, "/api/v1/overrides", None);
-    run_call(call, |list| {
+    let call = async {
+        let list: OverrideList = client.call(Method::GET, "/api/v1/overrides", None).await?;
+        // For the environments' zones; without them the table shows UTC.
+        let environments = client
+            .call(Method::GET, "/api/v1/environments", None)
+            .await
+            .unwrap_or(EnvironmentList {
+                at: None,
+                environments: Vec::new(),
+            });
+        Ok((list, environments))
+    };
+    run_call(call, |(list, environments)| {
         if args.json {
             return print_json(&list);
         }
@@ -275,7 +307,7 @@ pub fn list(args: ServerArgs) -> u8 {
                     o.id.clone(),
                     o.environment.clone(),
                     o.state.to_string(),
-                    o.until.to_rfc3339(),
+                    for_people(o.until, zone_of(&environments, &o.environment)),
                     o.created_by.clone(),
                     o.reason.clone(),
                 ]
@@ -303,12 +335,6 @@ pub fn cancel(args: ServerArgs, id: &str) -> u8 {
             text::escape(&cancelled.environment)
         );
     })
-}
-
-fn local(at: DateTime<Utc>, zone: Tz) -> String {
-    at.with_timezone(&zone)
-        .format("%a %Y-%m-%d %H:%M %Z")
-        .to_string()
 }
 
 /// Prints rows under headers in columns two spaces apart; the last column is not padded.

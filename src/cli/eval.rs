@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::{EXIT_BAD_INPUT, parse_instant};
@@ -119,7 +118,7 @@ fn answer(
 }
 
 fn compile(text: &str, timezone: &str) -> Result<Schedule, spec::Error> {
-    let zone: Tz = spec::parse_zone(timezone)?;
+    let zone = spec::parse_zone(timezone)?;
     let spec: Spec = text.parse()?;
     Ok(Schedule::new(zone, Base::Uptime(spec)))
 }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod client;
+mod demo_clock;
 mod eval;
 mod plan;
 mod service;
@@ -35,6 +36,9 @@ pub enum Command {
         /// The configuration file.
         #[arg(short, long)]
         config: PathBuf,
+        /// Summarise as of this instant (RFC 3339 or YYYY-MM-DD, UTC); default now.
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<DateTime<Utc>>,
         /// Also discover what the targets select now, and what curfew must leave alone
         /// (exit 1 when discovery fails).
         #[arg(long)]
@@ -98,6 +102,8 @@ pub enum Command {
         #[command(subcommand)]
         command: OverrideCommand,
     },
+    /// Print curfew's version and the tz database in use (release and where it comes from).
+    Version,
 }
 
 /// `curfew override ...`.
@@ -149,7 +155,11 @@ fn parse_state(text: &str) -> Result<crate::calendar::State, String> {
 pub fn run(cli: Cli) -> u8 {
     let now = Utc::now();
     match cli.command {
-        Command::Check { config, discover } => check::run(&config, now, discover),
+        Command::Check {
+            config,
+            at,
+            discover,
+        } => check::run(&config, at.unwrap_or(now), discover),
         Command::Plan {
             config,
             from,
@@ -190,7 +200,20 @@ pub fn run(cli: Cli) -> u8 {
             OverrideCommand::List { server } => client::list(server),
             OverrideCommand::Cancel { id, server } => client::cancel(server, &id),
         },
+        Command::Version => {
+            print!("{}", version());
+            0
+        }
     }
+}
+
+/// What `curfew version` prints: the release and the tz database in use.
+pub fn version() -> String {
+    format!(
+        "curfew {}\ntz database {}\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::zoneinfo::install().provenance()
+    )
 }
 
 /// Loads and validates a configuration, printing every error; `Err` holds the exit status.

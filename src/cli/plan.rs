@@ -6,12 +6,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{check_window, load_config};
+use crate::calendar::format;
 use crate::planner::{DEFAULT_SPAN, EnvironmentPlan};
 
 /// The JSON document `plan --json` prints.
 #[derive(Debug, Serialize)]
 struct PlanDocument {
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     from: DateTime<Utc>,
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     to: DateTime<Utc>,
     environments: Vec<EnvironmentPlan>,
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::EXIT_BAD_INPUT;
+use super::{EXIT_BAD_INPUT, demo_clock};
 use crate::api;
+use crate::calendar::format::utc_seconds;
 use crate::clock::{Clock, SystemClock, WarpedClock};
 use crate::config::Config;
 use crate::reconciler::Settings;
@@ -27,10 +28,12 @@ pub struct RunArgs {
     /// target selections that could not be discovered.
     #[arg(long)]
     pub once: bool,
-    /// With --once: decide as if it were this instant (RFC 3339 or YYYY-MM-DD).
-    #[arg(long, value_parser = super::parse_instant, requires = "once")]
+    /// Decide as if it were this instant (RFC 3339 or YYYY-MM-DD): with --once, one pass at
+    /// this instant; otherwise the service's clock starts here and runs in real time.
+    #[arg(long, visible_alias = "start", value_parser = super::parse_instant)]
     pub at: Option<DateTime<Utc>>,
-    /// Log the plan and change nothing.
+    /// Log the plan and write nothing anywhere: no scaling, no state, no Lease, no Events,
+    /// no notifications (changes made through the API stay in memory).
     #[arg(long)]
     pub dry_run: bool,
     /// State directory (default: the configuration's `state.dir`).
@@ -56,6 +59,10 @@ pub struct DemoArgs {
     /// Tokens file for the override API.
     #[arg(long)]
     pub tokens: Option<PathBuf>,
+    /// Start the simulated clock at this instant (RFC 3339 or YYYY-MM-DD), e.g. a Friday
+    /// evening; default: where the state directory's demo stopped, or now.
+    #[arg(long, value_parser = super::parse_instant)]
+    pub start: Option<DateTime<Utc>>,
 }
 
 /// Runs `curfew run`.
@@ -69,7 +76,7 @@ pub fn run(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     let clock: Arc<dyn Clock> = match args.at {
-        // One pass "as if it were T": decisions at T, waiting in real time from there.
+        // "As if it were T": decisions at T, time running in real time from there.
         Some(at) => Arc::new(WarpedClock::new(at, 1.0)),
         None => Arc::new(SystemClock),
     };
@@ -193,18 +200,31 @@ pub fn demo(args: DemoArgs) -> u8 {
     };
     let speed = args.speed;
     let settings = Settings::from_config(&config.reconciler);
-    let options = Options {
-        config,
-        clock: Arc::new(WarpedClock::new(Utc::now(), speed)),
-        state_dir: args.state_dir,
-        settings,
-        listen: Some(args.listen),
-    };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
     runtime.block_on(async move {
+        let start = match args.start {
+            Some(start) => start,
+            None => match demo_clock::resume_point(&args.state_dir).await {
+                Ok(resumed) => resumed.unwrap_or_else(Utc::now),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return 1;
+                }
+            },
+        };
+        let clock: Arc<dyn Clock> = Arc::new(WarpedClock::new(start, speed));
+        let state_dir = args.state_dir.clone();
+        let keeper = tokio::spawn(demo_clock::keep(state_dir.clone(), clock.clone()));
+        let options = Options {
+            config,
+            clock: clock.clone(),
+            state_dir: args.state_dir,
+            settings,
+            listen: Some(args.listen),
+        };
         let announce = move |addr: SocketAddr| {
             // A closed stdout must not take the service down: ignore write errors.
             let mut out = std::io::stdout();
@@ -213,9 +233,15 @@ pub fn demo(args: DemoArgs) -> u8 {
                 "curfew demo: http://{addr}/  (simulated estate; time runs {speed}x; Ctrl-C to stop)"
             );
             let _ = writeln!(out, "  environments: http://{addr}/api/v1/environments");
+            let _ = writeln!(out, "  simulated time starts at {}", utc_seconds(start));
             let _ = out.flush();
         };
-        match service::run(options, api::serve_service(tokens), announce).await {
+        let result = service::run(options, api::serve_service(tokens), announce).await;
+        keeper.abort();
+        if let Err(err) = demo_clock::save(&state_dir, &*clock) {
+            eprintln!("error: cannot save the demo's clock: {err}");
+        }
+        match result {
             Ok(()) => 0,
             Err(err) => {
                 eprintln!("error: {err}");

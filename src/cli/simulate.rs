@@ -6,11 +6,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{EXIT_BAD_INPUT, check_window, load_config};
+use crate::calendar::format;
 use crate::cost::forecast::{self, EnvironmentForecast};
 
 #[derive(Serialize)]
 struct ForecastDocument<'a> {
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     from: DateTime<Utc>,
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     to: DateTime<Utc>,
     currency: &'a str,
     prices_taken: Option<chrono::NaiveDate>,

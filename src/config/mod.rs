@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use indexmap::IndexMap;
 
 use crate::calendar::Schedule;
@@ -67,7 +66,7 @@ pub struct Config {
     /// The file it was loaded from.
     pub path: PathBuf,
     /// Default zone.
-    pub timezone: Tz,
+    pub timezone: crate::calendar::Zone,
     /// Holiday calendars by name.
     pub calendars: IndexMap<String, HolidaySet>,
     /// Compiled schedules by name.

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate};
-use chrono_tz::Tz;
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
@@ -24,7 +23,7 @@ use super::{
 use crate::calendar::cron::CronExpr;
 use crate::calendar::holidays::HolidaySet;
 use crate::calendar::spec::{self, AbsoluteRange, Spec};
-use crate::calendar::{Base, Exception, Schedule, State};
+use crate::calendar::{Base, Exception, Schedule, State, Zone, zone};
 use crate::cost::{Catalog, CostModel, CostSettings};
 
 /// Collects diagnostics for one file.
@@ -57,12 +56,11 @@ impl Collector {
         }
     }
 
-    fn zone(&mut self, name: &Located) -> Option<Tz> {
-        match spec::parse_zone(name.value.trim()) {
+    fn zone(&mut self, name: &Located) -> Option<Zone> {
+        match Zone::named(name.value.trim()) {
             Ok(zone) => Some(zone),
             Err(err) => {
-                let hint = zone_hint(&name.value);
-                self.error(name.referenced, err.to_string(), hint);
+                self.error(name.referenced, err.to_string(), zone_hint(&err));
                 None
             }
         }
@@ -116,7 +114,11 @@ impl Collector {
 }
 
 /// A hint naming the zone the user probably meant.
-fn zone_hint(written: &str) -> Option<String> {
+fn zone_hint(err: &zone::Error) -> Option<String> {
+    let written = match err {
+        zone::Error::Unknown(written) => written,
+        zone::Error::FixedOffsetLookalike { .. } => return err.hint(),
+    };
     let names = chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name());
     Some(match closest(written.trim(), names) {
         Some(name) => format!("did you mean '{name}'?"),
@@ -142,6 +144,15 @@ fn reference_hint<'a>(
     }
 }
 
+/// Whether `text` holds no YAML content at all: only blank lines, comments and document
+/// markers.
+fn is_empty_document(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
+    })
+}
+
 /// Parses and validates `text`, read from `path`.
 pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
     let mut collector = Collector {
@@ -149,6 +160,20 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         diagnostics: Vec::new(),
     };
+    if is_empty_document(text) {
+        collector.diagnostics.push(Diagnostic {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: "the configuration is empty: it has no schedules and no environments".into(),
+            hint: Some(
+                "start from an example in schedules/, e.g. 'timezone: Europe/Berlin', a schedule \
+                 with 'uptime: [\"Mon-Fri 07:00-20:00\"]' and an environment using it"
+                    .into(),
+            ),
+        });
+        return Err(collector.diagnostics);
+    }
     let raw: RawConfig = match serde_saphyr::from_str(text) {
         Ok(raw) => raw,
         Err(err) => {
@@ -158,8 +183,8 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         }
     };
     let timezone = match &raw.timezone {
-        Some(name) => collector.zone(name).unwrap_or(Tz::UTC),
-        None => Tz::UTC,
+        Some(name) => collector.zone(name).unwrap_or(Zone::UTC),
+        None => Zone::UTC,
     };
     let calendars: IndexMap<String, HolidaySet> = raw
         .calendars
@@ -291,7 +316,7 @@ fn calendar_days(collector: &mut Collector, calendar: &Spanned<RawCalendar>) -> 
 fn compile_schedule(
     collector: &mut Collector,
     schedule: &Spanned<RawSchedule>,
-    default_zone: Tz,
+    default_zone: Zone,
     calendars: &IndexMap<String, HolidaySet>,
 ) -> Option<Schedule> {
     let at = schedule.referenced;
@@ -440,7 +465,7 @@ fn parse_spec_list(
             Err(err) => {
                 ok = false;
                 let hint = match &err {
-                    spec::Error::UnknownZone(name) => zone_hint(name),
+                    spec::Error::Zone(err) => zone_hint(err),
                     spec::Error::UnknownDay(_) => {
                         Some("days are Mon, Tue, Wed, Thu, Fri, Sat, Sun".into())
                     }

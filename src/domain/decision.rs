@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::calendar::State;
+use crate::calendar::{State, format};
 
 /// An environment's desired state at an instant, overrides included.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -15,6 +15,7 @@ pub struct EnvironmentDecision {
     /// Why, in words.
     pub reason: String,
     /// The next instant at which the desired state changes, if known.
+    #[serde(serialize_with = "format::serialize_optional_utc_seconds")]
     pub next_change: Option<DateTime<Utc>>,
     /// The id of the override that decides it, if one does.
     pub override_id: Option<String>,

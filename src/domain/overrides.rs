@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::State;
+use crate::calendar::{State, format};
 
 /// One override.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -15,8 +15,10 @@ pub struct Override {
     /// The state it forces.
     pub state: State,
     /// When it was created (it applies from then on).
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     pub created_at: DateTime<Utc>,
     /// When it ends; the calendar decides again from this instant.
+    #[serde(serialize_with = "format::serialize_utc_seconds")]
     pub until: DateTime<Utc>,
     /// Why.
     pub reason: String,

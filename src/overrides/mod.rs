@@ -9,12 +9,14 @@ use async_trait::async_trait;
 use crate::domain::Override;
 
 pub mod conformance;
+mod dry_run;
 pub mod expiry;
 mod file_store;
 mod kube_store;
 pub mod resource;
 mod until;
 
+pub use self::dry_run::DryRunOverrides;
 pub use self::expiry::expire;
 pub use self::file_store::FileOverrideStore;
 pub use self::kube_store::KubeOverrideStore;

@@ -1,17 +1,15 @@
 //! Reading the end of an override as people write it: an RFC 3339 instant, a local date and
 //! time, or a local time of day (the next one to come) in the environment's zone.
 
+use crate::calendar::{Zone, local};
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, Utc};
-use chrono_tz::Tz;
-
-use crate::calendar::local;
 
 /// Resolves `text` to an instant after `now`: RFC 3339 as written, `YYYY-MM-DDTHH:MM[:SS]` or
 /// `YYYY-MM-DD HH:MM` in `zone`, or `HH:MM` as the next such local time in `zone`.
 ///
 /// Local times in a DST gap move to the first instant after it; in a repeated hour the first
 /// occurrence counts.
-pub fn resolve_until(text: &str, zone: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn resolve_until(text: &str, zone: Zone, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
@@ -43,7 +41,7 @@ mod tests {
 
     #[test]
     fn a_time_of_day_means_the_next_one_in_the_environments_zone() {
-        let berlin = chrono_tz::Europe::Berlin;
+        let berlin = chrono_tz::Europe::Berlin.into();
         let now = utc("2026-12-01T10:00:00Z"); // 11:00 in Berlin
         assert_eq!(
             resolve_until("23:00", berlin, now).unwrap(),
@@ -57,7 +55,7 @@ mod tests {
 
     #[test]
     fn local_dates_and_rfc3339_instants_are_read_as_written() {
-        let berlin = chrono_tz::Europe::Berlin;
+        let berlin = chrono_tz::Europe::Berlin.into();
         let now = utc("2026-12-01T10:00:00Z");
         assert_eq!(
             resolve_until("2026-12-01T23:30", berlin, now).unwrap(),

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::{Config, StateConfig, TargetConfig};
 use crate::cost::tracker::CostTracker;
 use crate::leadership::{LeaderElector, LeaseSettings};
-use crate::overrides::{FileOverrideStore, KubeOverrideStore, OverrideStore};
+use crate::overrides::{DryRunOverrides, FileOverrideStore, KubeOverrideStore, OverrideStore};
 use crate::providers::Provider;
 use crate::providers::aws::AwsProvider;
 use crate::providers::composite::CompositeProvider;
@@ -39,29 +39,46 @@ struct StateParts {
 
 /// Opens the state: files in the state directory, or (`state.kubernetes`) `Override`
 /// resources and the ConfigMaps `curfew-audit` and `curfew-ledger` in the namespace, whose
-/// override watch wakes `trigger`.
+/// override watch wakes `trigger`. A dry run reads the state and keeps its own changes in
+/// memory: it neither creates the directory nor writes anything.
 async fn open_state(options: &Options, trigger: &Arc<Notify>) -> Result<StateParts> {
     let model = options.config.cost.clone();
-    Ok(match &options.config.state {
-        StateConfig::Kubernetes(kubernetes) => {
-            let client = kube_provider::client_from_environment(ClientRetries::On).await?;
-            let namespace = kubernetes.namespace.as_str();
-            let documents: Arc<dyn state::DocumentStore> =
-                Arc::new(state::ConfigMapStore::new(client.clone(), namespace));
-            StateParts {
-                overrides: Arc::new(KubeOverrideStore::start(client, namespace, trigger.clone())),
-                audit: Arc::new(AuditLog::load(documents.clone()).await?),
-                cost: Arc::new(CostTracker::load(model, documents).await?),
+    let dry_run = options.settings.dry_run;
+    let (documents, overrides): (Arc<dyn state::DocumentStore>, Arc<dyn OverrideStore>) =
+        match &options.config.state {
+            StateConfig::Kubernetes(kubernetes) => {
+                let client = kube_provider::client_from_environment(ClientRetries::On).await?;
+                let namespace = kubernetes.namespace.as_str();
+                (
+                    Arc::new(state::ConfigMapStore::new(client.clone(), namespace)),
+                    Arc::new(KubeOverrideStore::start(client, namespace, trigger.clone())),
+                )
             }
-        }
-        StateConfig::Dir(_) => {
-            let dir = state::StateDir::open(&options.state_dir)?;
-            StateParts {
-                overrides: Arc::new(FileOverrideStore::open(dir.clone())?),
-                audit: Arc::new(AuditLog::open(dir.clone())?),
-                cost: Arc::new(CostTracker::new(model, Some(dir))?),
+            StateConfig::Dir(_) => {
+                let dir = if dry_run {
+                    state::StateDir::existing(&options.state_dir)
+                } else {
+                    state::StateDir::open(&options.state_dir)?
+                };
+                (
+                    Arc::new(dir.clone()),
+                    Arc::new(FileOverrideStore::open(dir)?),
+                )
             }
-        }
+        };
+    let (documents, overrides): (Arc<dyn state::DocumentStore>, Arc<dyn OverrideStore>) = if dry_run
+    {
+        (
+            Arc::new(state::DryRunStore::new(documents)),
+            Arc::new(DryRunOverrides::new(overrides)),
+        )
+    } else {
+        (documents, overrides)
+    };
+    Ok(StateParts {
+        overrides,
+        audit: Arc::new(AuditLog::load(documents.clone()).await?),
+        cost: Arc::new(CostTracker::load(model, documents).await?),
     })
 }
 
@@ -73,8 +90,13 @@ pub(super) async fn assemble(options: &Options, shutdown: CancellationToken) -> 
         audit,
         cost,
     } = open_state(options, &trigger).await?;
-    let provider =
-        build_provider(&options.config, options.clock.clone(), &options.state_dir).await?;
+    let provider = build_provider(
+        &options.config,
+        options.clock.clone(),
+        &options.state_dir,
+        options.settings.dry_run,
+    )
+    .await?;
     let reconciler = Reconciler::new(
         options.config.clone(),
         provider.clone(),
@@ -98,18 +120,23 @@ pub(super) async fn assemble(options: &Options, shutdown: CancellationToken) -> 
 /// The provider for this configuration: the simulated estate (kept in `state_dir`) when it
 /// has a `simulation:` section; otherwise the real systems its targets name: Kubernetes (a
 /// client from `KUBECONFIG` or the in-cluster service account) and AWS (the standard
-/// credential chain), combined when both are present.
+/// credential chain), combined when both are present. A dry run reads the simulated estate's
+/// file but never writes it, and writes no Kubernetes Events.
 pub async fn build_provider(
     config: &Config,
     clock: Arc<dyn Clock>,
     state_dir: &std::path::Path,
+    dry_run: bool,
 ) -> Result<Arc<dyn Provider>> {
     if let Some(simulation) = &config.simulation {
-        let dir = state::StateDir::open(state_dir)?;
         let estate =
             sim::Estate::from_config(simulation, config.environments.values(), clock.now())?;
-        let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults))
-            .with_persistence(dir.file("sim-estate.json"))?;
+        let provider = SimProvider::new(estate, clock, sim::Faults::new(&simulation.faults));
+        let provider = if dry_run {
+            provider.with_stored(&state::StateDir::existing(state_dir).file(sim::ESTATE_FILE))?
+        } else {
+            provider.with_persistence(state::StateDir::open(state_dir)?.file(sim::ESTATE_FILE))?
+        };
         return Ok(Arc::new(provider));
     }
     let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
@@ -121,7 +148,9 @@ pub async fn build_provider(
     if has_kubernetes {
         // The reconciler retries the provider's calls; the client does not retry them again.
         let client = kube_provider::client_from_environment(ClientRetries::Off).await?;
-        let settings = kube_provider::Settings::from_config(&config.kubernetes);
+        let mut settings = kube_provider::Settings::from_config(&config.kubernetes);
+        // A dry run leaves no Events behind.
+        settings.events &= !dry_run;
         let kube = KubeProvider::start(client, config, clock.clone(), settings).await?;
         providers.push(Arc::new(kube));
     }

@@ -184,7 +184,12 @@ pub async fn run(
     let shutdown = supervisor.shutdown().clone();
     let parts = assemble::assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
-    let elector = assemble::leader_elector(&options.config).await?;
+    // A dry run writes no Lease: it acts on its own, and acting changes nothing.
+    let elector = if options.settings.dry_run {
+        None
+    } else {
+        assemble::leader_elector(&options.config).await?
+    };
     tasks::spawn_signal_handler(shutdown.clone());
     let notifier = start_notifier(&options, &mut supervisor);
     let handles = Handles {
@@ -243,8 +248,12 @@ fn install_metrics() -> Option<PrometheusHandle> {
     }
 }
 
-/// The webhook notifier when notifications are configured, its delivery supervised.
+/// The webhook notifier when notifications are configured (and this is not a dry run, which
+/// tells nobody anything), its delivery supervised.
 fn start_notifier(options: &Options, supervisor: &mut Supervisor) -> Option<Notifier> {
+    if options.settings.dry_run {
+        return None;
+    }
     let settings = options.config.server.notifications.as_ref()?;
     let (notifier, delivery) = Notifier::new(settings.webhook_url.clone(), NOTIFY_RETRY_BASE);
     let shutdown = supervisor.shutdown().clone();

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::supervisor::TaskResult;
 use crate::audit::AuditLog;
-use crate::calendar::State;
+use crate::calendar::{State, Zone};
 use crate::clock::Clock;
 use crate::config::{Config, NotificationsConfig};
 use crate::notify::{Notification, Notifier};
@@ -110,7 +110,7 @@ pub async fn watch_status(
                     .environments
                     .get(&decision.environment)
                     .map(|env| config.schedule_of(env).zone())
-                    .unwrap_or(chrono_tz::UTC);
+                    .unwrap_or(Zone::UTC);
                 notifier.send(Notification::GoingDown {
                     environment: decision.environment.clone(),
                     at,

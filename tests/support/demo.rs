@@ -4,6 +4,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Where the demo's simulated clock starts: Tuesday 06:30 in Berlin, half an hour before
+/// staging-eu wakes, so a few simulated hours see both directions of scaling.
+pub const START: &str = "2026-12-01T05:30:00Z";
+
 /// A running demo.
 pub struct Demo {
     /// The process.
@@ -13,17 +17,22 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Starts the demo at `speed` with its state in `state`, and reads the URL it prints.
+    /// Starts the demo at [`START`] running at `speed` with its state in `state`, and reads
+    /// the URL it prints.
     pub fn start(state: &Path, speed: &str) -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_curfew"))
-            .args([
-                "demo",
-                "--speed",
-                speed,
-                "--listen",
-                "127.0.0.1:0",
-                "--state-dir",
-            ])
+        Demo::launch(state, speed, Some(START))
+    }
+
+    /// Starts the demo with its clock at `start`, or (`None`) where the demo on `state`
+    /// stopped, running at `speed`.
+    pub fn launch(state: &Path, speed: &str, start: Option<&str>) -> Demo {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_curfew"));
+        command.args(["demo", "--speed", speed, "--listen", "127.0.0.1:0"]);
+        if let Some(start) = start {
+            command.args(["--start", start]);
+        }
+        let mut child = command
+            .arg("--state-dir")
             .arg(state)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -37,6 +46,27 @@ impl Demo {
     /// `GET path` against the demo.
     pub fn get(&self, path: &str) -> (u16, String) {
         super::http::get(&self.addr, path)
+    }
+
+    /// The demo's simulated time, as its environment list reports it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let (_, body) = self.get("/api/v1/environments");
+        let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let at = list["at"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no time in {list}"));
+        chrono::DateTime::parse_from_rfc3339(at)
+            .expect("RFC 3339")
+            .to_utc()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.expect("kill runs").success());
+        let status = self.child.wait().expect("waits");
+        assert!(status.success(), "exit status {status}");
     }
 
     /// Waits until `/readyz` answers 200 (the first pass is done).

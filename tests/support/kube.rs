@@ -243,10 +243,10 @@ impl KubeHarness {
 // === curfew processes ===
 
 /// Starts `curfew run` as replica `name` of an in-cluster deployment (the pod's namespace
-/// from the downward API).
-pub fn replica(name: &str, config: &Path, kubeconfig: &Path, state: &Path) -> Child {
+/// from the downward API), its clock starting at `at`.
+pub fn replica(name: &str, at: &str, config: &Path, kubeconfig: &Path, state: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_curfew"))
-        .args(["run", "--listen", "127.0.0.1:0", "-c"])
+        .args(["run", "--at", at, "--listen", "127.0.0.1:0", "-c"])
         .arg(config)
         .arg("--state-dir")
         .arg(state)

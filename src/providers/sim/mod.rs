@@ -19,3 +19,6 @@ pub mod provider;
 pub use self::estate::{Advance, Database, Estate, Management, Node, NodeGroup, Scaling, Workload};
 pub use self::faults::{Fault, Faults};
 pub use self::provider::{Calls, SimProvider};
+
+/// The file in the state directory that keeps the simulated estate.
+pub const ESTATE_FILE: &str = "sim-estate.json";

@@ -2,7 +2,7 @@
 //! optional persistence and counters for tests and benchmarks.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -114,24 +114,40 @@ impl SimProvider {
     /// written there. Afterwards every change is written before `apply` returns.
     pub fn with_persistence(mut self, path: impl Into<PathBuf>) -> estate::Result<SimProvider> {
         let path = path.into();
-        let exists = path.try_exists().map_err(|source| estate::Error::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let state = self.state.get_mut();
-        if exists {
-            let mut loaded = Estate::load(&path)?;
-            loaded.adopt_management(&state.estate);
-            state.estate = loaded;
-        } else {
+        if !self.load_stored(&path)? {
+            let state = self.state.get_mut();
             state.estate.save(&path)?;
         }
+        let state = self.state.get_mut();
         self.persistence = Some(Persistence {
             path,
             persisted: AtomicU64::new(state.generation),
             writing: tokio::sync::Mutex::new(()),
         });
         Ok(self)
+    }
+
+    /// Starts from the estate in the file at `path` when there is one (as
+    /// [`SimProvider::with_persistence`] does) but never writes it: for a dry run.
+    pub fn with_stored(mut self, path: &Path) -> estate::Result<SimProvider> {
+        self.load_stored(path)?;
+        Ok(self)
+    }
+
+    /// Replaces the estate with the one stored at `path`, if the file exists (its objects and
+    /// capacities win; which environment manages what is kept). Returns whether it existed.
+    fn load_stored(&mut self, path: &Path) -> estate::Result<bool> {
+        let exists = path.try_exists().map_err(|source| estate::Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if exists {
+            let state = self.state.get_mut();
+            let mut loaded = Estate::load(path)?;
+            loaded.adopt_management(&state.estate);
+            state.estate = loaded;
+        }
+        Ok(exists)
     }
 
     /// Calls made so far, by operation.
