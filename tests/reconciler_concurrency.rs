@@ -1,5 +1,6 @@
 //! Writes within a tier run concurrently, bounded by `reconciler.concurrency`: never two at
-//! once on the same object, tiers still one after the other, and an override preempts the
+//! once on the same object, tiers still one after the other (databases, node groups,
+//! StatefulSets, the rest on waking; the reverse on sleeping), and an override preempts the
 //! writes not started yet.
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use parking_lot::Mutex;
 
 mod support;
 
-/// One environment with node groups, StatefulSets and many Deployments.
+/// One environment with databases, node groups, StatefulSets and many Deployments.
 const ESTATE: &str = r#"
 timezone: Europe/Berlin
 schedules:
@@ -28,6 +29,7 @@ environments:
   eu:
     schedule: berlin
     targets:
+      - aws_rds: { instances: [orders], clusters: [ledger], region: eu-central-1 }
       - aws_asg: { names: [nodes-a, nodes-b], region: eu-central-1 }
       - kubernetes: { namespaces: [shop, pay] }
 simulation:
@@ -37,6 +39,11 @@ simulation:
         min: 1, max: 8, desired: 4, pods_per_node: 30 }
     - { name: nodes-b, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096,
         min: 1, max: 8, desired: 4, pods_per_node: 30 }
+  databases:
+    - { name: orders, kind: db_instance, instance_class: db.t4g.medium, storage_gib: 20,
+        start_seconds: 0 }
+    - { name: ledger, kind: db_cluster, instance_class: db.r6g.large, instances: 2,
+        storage_gib: 50, start_seconds: 0 }
   namespaces:
     - { name: shop, node_group: nodes-a, deployments: 30, statefulsets: 4, replicas: 1 }
     - { name: pay, node_group: nodes-b, deployments: 30, statefulsets: 4, replicas: 1 }
@@ -163,12 +170,13 @@ fn harness(concurrency: usize, write_time: StdDuration) -> Harness {
     }
 }
 
-/// The tier of a simulated target, from its id.
+/// The tier of a simulated target, from its id, in waking order.
 fn tier(target: &str) -> u8 {
     match target.split('/').next() {
-        Some("auto_scaling_group") => 0,
-        Some("stateful_set") => 1,
-        _ => 2,
+        Some("db_instance" | "db_cluster") => 0,
+        Some("auto_scaling_group") => 1,
+        Some("stateful_set") => 2,
+        _ => 3,
     }
 }
 
@@ -178,7 +186,7 @@ async fn writes_within_a_tier_run_concurrently_up_to_the_bound_and_never_twice_o
     let report = h.reconciler.reconcile().await.unwrap();
     assert!(report.converged(), "{:?}", report.failures());
     let writes = h.provider.writes();
-    assert_eq!(writes.len(), 2 + 8 + 60, "every target once");
+    assert_eq!(writes.len(), 2 + 2 + 8 + 60, "every target once");
     let most = *h.provider.most_in_flight.lock();
     assert!(most > 1, "writes overlap: at most {most} in flight");
     assert!(most <= 8, "the bound holds: {most} in flight");
@@ -200,7 +208,7 @@ async fn tiers_stay_in_order_under_concurrency_sleeping_and_waking() {
     assert_eq!(morning.len(), night.len(), "everything woke");
 
     // Every write of a tier ends before any write of the next tier starts.
-    let check = |writes: &[Write], order: [u8; 3], when: &str| {
+    let check = |writes: &[Write], order: [u8; 4], when: &str| {
         for pair in order.windows(2) {
             let last_end = writes
                 .iter()
@@ -224,13 +232,13 @@ async fn tiers_stay_in_order_under_concurrency_sleeping_and_waking() {
     };
     check(
         &night,
-        [2, 1, 0],
-        "sleeping: workloads, StatefulSets, nodes",
+        [3, 2, 1, 0],
+        "sleeping: workloads, StatefulSets, nodes, databases",
     );
     check(
         &morning,
-        [0, 1, 2],
-        "waking: nodes, StatefulSets, workloads",
+        [0, 1, 2, 3],
+        "waking: databases, nodes, StatefulSets, workloads",
     );
 }
 
@@ -275,7 +283,7 @@ async fn an_override_during_the_writes_of_a_tier_preempts_the_writes_not_started
         writes.len()
     );
     assert!(
-        writes.iter().all(|w| tier(&w.target) == 2),
+        writes.iter().all(|w| tier(&w.target) == 3),
         "no later tier went down"
     );
 
