@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use chrono::{Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use serde_json::Value;
 use support::fake_apiserver::FakeApiServer;
 use support::fixtures::{deployment, namespace, stateful_set};
@@ -115,11 +115,11 @@ fn until_converged(dir: &Path, moto: &Moto, aws: &Proxy, at: &str, seed: u64) ->
 }
 
 /// A night (22:00 in Berlin, a Monday to Thursday) and the next morning (08:00), far enough
-/// after the clock that moto and the fake API server stamp their objects with that no object
-/// is young enough to be spared for its grace period.
-fn boundaries() -> (String, String) {
+/// after `now` (moto's clock, the one the fake API server stamps its objects with too) that no
+/// object is young enough to be spared for its grace period.
+fn boundaries(now: DateTime<Utc>) -> (String, String) {
     let berlin = chrono_tz::Europe::Berlin;
-    let mut day = (Utc::now() + Duration::days(2))
+    let mut day = (now + Duration::days(2))
         .with_timezone(&berlin)
         .date_naive();
     while matches!(day.weekday(), Weekday::Fri | Weekday::Sat | Weekday::Sun) {
@@ -157,9 +157,8 @@ async fn under_a_partial_outage_no_pass_that_missed_targets_converges_and_the_mo
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_261_130);
     println!("fault seed {seed} (replay with CURFEW_FAULT_SEED={seed})");
-    let (night, morning) = boundaries();
-
     let moto = Moto::start();
+    let (night, morning) = boundaries(moto.now());
     create_group(&moto, "eu-central-1", "web", 1, 4, 2).await;
     create_cluster(&moto).await;
     add_nodegroup(&moto, "general", None, (2, 5, 3)).await;
