@@ -1,7 +1,9 @@
-//! 500 Auto Scaling groups in `moto_server`, found by tag, through a night and a morning
-//! boundary: the release binary runs `curfew run --once` at each, talking to moto through a
-//! loopback proxy that counts every AWS API call by operation. Prints the calls per boundary
-//! and the time each pass took, and checks that every group went to 0 and came back exactly.
+//! 500 Auto Scaling groups in `moto_server`, found by tag, through a down and an up boundary (a
+//! Saturday noon and the Monday morning after it, days after moto's clock so that no group is
+//! young enough to be spared): the release binary runs `curfew run --once` at each, talking to
+//! moto through a loopback proxy that counts every AWS API call by operation. Prints the calls
+//! per boundary and the time each pass took, and checks that every group went to 0 and came
+//! back exactly.
 //!
 //! Run it against the release binary, with `CURFEW_MOTO_SERVER` as `./tests/run` sets it:
 //!
@@ -27,9 +29,6 @@ use proxy::Proxy;
 
 const GROUPS: usize = 500;
 const REGION: &str = "eu-central-1";
-/// Monday 22:00 in Berlin: down. Tuesday 07:30: up.
-const NIGHT: &str = "2026-11-30T21:00:00Z";
-const MORNING: &str = "2026-12-01T06:30:00Z";
 /// Each group's capacity before the night: min, max, desired.
 const CAPACITY: (i32, i32, i32) = (1, 4, 2);
 
@@ -151,19 +150,20 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
         let proxy = Proxy::start(&moto.endpoint).await;
+        let (down_at, up_at) = moto.weekend();
 
-        let seconds = run_once(&moto, &proxy, dir.path(), NIGHT);
+        let seconds = run_once(&moto, &proxy, dir.path(), &down_at);
         report("night boundary", seconds, &proxy);
         let down = capacities(&moto).await;
         assert_eq!(down.len(), GROUPS);
         assert!(down.iter().all(|c| *c == (0, 0, 0)), "every group is down");
 
-        let seconds = run_once(&moto, &proxy, dir.path(), MORNING);
+        let seconds = run_once(&moto, &proxy, dir.path(), &up_at);
         report("morning boundary", seconds, &proxy);
         let up = capacities(&moto).await;
         assert!(up.iter().all(|c| *c == CAPACITY), "every group is restored");
 
-        let seconds = run_once(&moto, &proxy, dir.path(), MORNING);
+        let seconds = run_once(&moto, &proxy, dir.path(), &up_at);
         report("converged (same instant again)", seconds, &proxy);
     });
 }
