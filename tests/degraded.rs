@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
+use curfew::api::Tokens;
+use curfew::audit::AuditLog;
 use curfew::clock::{Clock, ManualClock};
 use curfew::config::Config;
 use curfew::domain::Action;
@@ -203,4 +205,89 @@ async fn the_service_retries_discovery_within_seconds_backing_off_then_waits_for
     // Blind at 0, 1, 3 and 7 s (1, 2, 4 s apart); seen at 15 s (8 s later); then the 30 s
     // tick.
     assert_eq!(&offsets[..6], [0, 1, 3, 7, 15, 45], "{offsets:?}");
+}
+
+/// `GET uri` on `app` without a token: the status and the body.
+async fn get(app: &axum::Router, uri: &str) -> (u16, String) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::get(uri)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn anyone_sees_what_of_a_degraded_environment_is_unseen_and_since_when_until_it_is_seen() {
+    let (_, clock, reconciler, dir) = setup(1);
+    let config = Arc::new(Config::from_yaml(ESTATE, Path::new("test.yaml")).unwrap());
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let app = curfew::api::router(support::api_state(
+        config,
+        reconciler.status(),
+        clock.clone(),
+        Arc::new(FileOverrideStore::open(state_dir.clone()).unwrap()),
+        Arc::new(AuditLog::open(state_dir).unwrap()),
+        Arc::default(),
+        Tokens::none(),
+    ));
+    let environment = |list: &serde_json::Value, name: &str| {
+        list["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+    };
+
+    reconciler.reconcile().await.unwrap();
+    let (status, body) = get(&app, "/api/v1/environments").await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let degraded = &environment(&list, "eu")["degraded"];
+    let since =
+        |value: &serde_json::Value| utc(value.as_str().unwrap_or_else(|| panic!("{value}")));
+    assert_eq!(since(&degraded["since"]), utc(NIGHT), "{degraded}");
+    let unseen = &degraded["unseen"][0];
+    assert_eq!(unseen["selection"], "aws_asg eu-nodes in eu-central-1");
+    assert_eq!(unseen["operation"], "DescribeAutoScalingGroups");
+    assert!(
+        unseen["error"].as_str().unwrap().contains("throttled"),
+        "{unseen}"
+    );
+    assert_eq!(since(&unseen["since"]), utc(NIGHT));
+    assert!(
+        environment(&list, "us")["degraded"].is_null(),
+        "us was seen"
+    );
+
+    let (status, page) = get(&app, "/").await;
+    assert_eq!(status, 200);
+    let section = |name: &str| {
+        let start = page.find(&format!("id=\"env-{name}\"")).expect("a section");
+        let end = page[start..]
+            .find("</section>")
+            .map_or(page.len(), |e| start + e);
+        page[start..end].to_string()
+    };
+    let eu = section("eu");
+    assert!(eu.contains("degraded"), "{eu}");
+    assert!(eu.contains("aws_asg eu-nodes in eu-central-1"), "{eu}");
+    assert!(!section("us").contains("degraded"));
+
+    clock.set(utc(NIGHT) + Duration::seconds(5));
+    reconciler.reconcile().await.unwrap();
+    let (_, body) = get(&app, "/api/v1/environments").await;
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        environment(&list, "eu")["degraded"].is_null(),
+        "seen again: {list}"
+    );
+    let (_, page) = get(&app, "/").await;
+    assert!(!page.contains("class=\"degraded\""));
 }
