@@ -663,27 +663,21 @@ async fn connect(account: &Account) -> Clients {
 impl Clients {
     /// The clients of `shared`, retrying by HTTP status as well ([`errors::ByStatus`]).
     fn new(shared: &aws_config::SdkConfig) -> Clients {
+        // The client of SDK crate `$sdk` on `shared`, with the classifier added.
+        macro_rules! retrying_by_status {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(shared)
+                        .retry_classifier(errors::ByStatus)
+                        .build(),
+                )
+            };
+        }
         Clients {
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(
-                aws_sdk_autoscaling::config::Builder::from(shared)
-                    .retry_classifier(errors::ByStatus)
-                    .build(),
-            ),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(shared)
-                    .retry_classifier(errors::ByStatus)
-                    .build(),
-            ),
-            eks: aws_sdk_eks::Client::from_conf(
-                aws_sdk_eks::config::Builder::from(shared)
-                    .retry_classifier(errors::ByStatus)
-                    .build(),
-            ),
-            rds: aws_sdk_rds::Client::from_conf(
-                aws_sdk_rds::config::Builder::from(shared)
-                    .retry_classifier(errors::ByStatus)
-                    .build(),
-            ),
+            autoscaling: retrying_by_status!(aws_sdk_autoscaling),
+            ec2: retrying_by_status!(aws_sdk_ec2),
+            eks: retrying_by_status!(aws_sdk_eks),
+            rds: retrying_by_status!(aws_sdk_rds),
         }
     }
 }
