@@ -187,6 +187,9 @@ async fn under_a_partial_outage_no_pass_that_missed_targets_converges_and_the_mo
     kube.fail(SHARE, seed.wrapping_add(1));
     // The SDK tries a call five times: the first discovery of the instances fails for good.
     aws.outage("DescribeInstances", 5);
+    // Which calls the share hits depends on how the concurrent calls interleave; the first
+    // list of Deployments fails whatever they do.
+    kube.outage("GET /apis/apps/v1/deployments", 1);
 
     // Night: repeated until converged; then everything is down with its original stored.
     let blind = until_converged(dir.path(), &moto, &aws, &night, seed);
@@ -217,6 +220,9 @@ async fn under_a_partial_outage_no_pass_that_missed_targets_converges_and_the_mo
 
     // Morning: the same outage again; then every original is back exactly.
     aws.outage("DescribeInstances", 5);
+    // Which calls the share hits depends on how the concurrent calls interleave; the first
+    // list of Deployments fails whatever they do.
+    kube.outage("GET /apis/apps/v1/deployments", 1);
     until_converged(dir.path(), &moto, &aws, &morning, seed);
     assert_eq!(
         group_size(&moto, "eu-central-1", "web").await,
