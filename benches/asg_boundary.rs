@@ -1,7 +1,9 @@
-//! 500 Auto Scaling groups in `moto_server`, found by tag, through a night and a morning
-//! boundary: the release binary runs `curfew run --once` at each, talking to moto through a
-//! loopback proxy that counts every AWS API call by operation. Prints the calls per boundary
-//! and the time each pass took, and checks that every group went to 0 and came back exactly.
+//! 500 Auto Scaling groups in `moto_server`, found by tag, through a down and an up boundary (a
+//! Saturday noon and the Monday morning after it, days after moto's clock so that no group is
+//! young enough to be spared): the release binary runs `curfew run --once` at each, talking to
+//! moto through a loopback proxy that counts every AWS API call by operation. Prints the calls
+//! per boundary and the time each pass took, and checks that every group went to 0 and came
+//! back exactly.
 //!
 //! Run it against the release binary, with `CURFEW_MOTO_SERVER` as `./tests/run` sets it:
 //!
@@ -10,32 +12,23 @@
 //! CURFEW_BIN=${CARGO_TARGET_DIR:-target}/release/curfew cargo bench --profile dev --bench asg_boundary
 //! ```
 
-// Shared with the integration tests, which use more of it than this program does.
+// Shared with the integration tests, which use more of them than this program does.
 #[allow(dead_code)]
 #[path = "../tests/support/moto.rs"]
 mod moto;
+#[allow(dead_code)]
+#[path = "../tests/support/proxy.rs"]
+mod proxy;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag};
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use moto::Moto;
+use proxy::Proxy;
 
 const GROUPS: usize = 500;
 const REGION: &str = "eu-central-1";
-/// Monday 22:00 in Berlin: down. Tuesday 07:30: up.
-const NIGHT: &str = "2026-11-30T21:00:00Z";
-const MORNING: &str = "2026-12-01T06:30:00Z";
 /// Each group's capacity before the night: min, max, desired.
 const CAPACITY: (i32, i32, i32) = (1, 4, 2);
 
@@ -50,99 +43,9 @@ environments:
       - aws_asg: { tags: { "curfew:environment": staging }, region: eu-central-1 }
 "#;
 
-/// Calls seen by the proxy, by operation.
-type Counts = Arc<Mutex<BTreeMap<String, usize>>>;
-
-struct Proxy {
-    upstream: String,
-    client: Client<HttpConnector, Body>,
-    counts: Counts,
-}
-
-/// The operation of a query-protocol call (`Action=` in the form body or the query string),
-/// or the method and path of any other call.
-fn operation(query: Option<&str>, body: &[u8], method: &str, path: &str) -> String {
-    let form = String::from_utf8_lossy(body);
-    query
-        .into_iter()
-        .chain([form.as_ref()])
-        .flat_map(|text| text.split('&'))
-        .find_map(|pair| pair.strip_prefix("Action="))
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{method} {path}"))
-}
-
-async fn forward(State(proxy): State<Arc<Proxy>>, request: Request<Body>) -> Response<Body> {
-    let (mut parts, body) = request.into_parts();
-    let body: Bytes = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return bad_gateway(),
-    };
-    let name = operation(
-        parts.uri.query(),
-        &body,
-        parts.method.as_str(),
-        parts.uri.path(),
-    );
-    *proxy
-        .counts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(name)
-        .or_default() += 1;
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = match format!("{}{path}", proxy.upstream).parse() {
-        Ok(uri) => uri,
-        Err(_) => return bad_gateway(),
-    };
-    match proxy
-        .client
-        .request(Request::from_parts(parts, Body::from(body)))
-        .await
-    {
-        Ok(response) => response.map(Body::new),
-        Err(_) => bad_gateway(),
-    }
-}
-
-fn bad_gateway() -> Response<Body> {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::BAD_GATEWAY;
-    response
-}
-
-/// Starts the counting proxy in front of `upstream`; returns its address.
-async fn start_proxy(upstream: &str, counts: Counts) -> SocketAddr {
-    let proxy = Arc::new(Proxy {
-        upstream: upstream.to_string(),
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        counts,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds loopback");
-    let addr = listener.local_addr().expect("has an address");
-    let router = axum::Router::new().fallback(forward).with_state(proxy);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    addr
-}
-
 async fn create_groups(moto: &Moto) {
     let config = moto.sdk_config(REGION).await;
-    aws_sdk_ec2::Client::new(&config)
-        .create_launch_template()
-        .launch_template_name("nodes")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("creates the launch template");
+    let template = moto::create_template(moto, REGION, "nodes").await;
     let autoscaling = aws_sdk_autoscaling::Client::new(&config);
     for n in 0..GROUPS {
         let name = format!("nodes-{n:03}");
@@ -151,7 +54,7 @@ async fn create_groups(moto: &Moto) {
             .auto_scaling_group_name(&name)
             .launch_template(
                 LaunchTemplateSpecification::builder()
-                    .launch_template_name("nodes")
+                    .launch_template_name(&template)
                     .version("$Latest")
                     .build(),
             )
@@ -194,7 +97,7 @@ async fn capacities(moto: &Moto) -> Vec<(i32, i32, i32)> {
 }
 
 /// Runs `curfew run --once --at AT` against the proxy; the wall time of the pass.
-fn run_once(moto: &Moto, proxy: SocketAddr, dir: &std::path::Path, at: &str) -> f64 {
+fn run_once(moto: &Moto, proxy: &Proxy, dir: &std::path::Path, at: &str) -> f64 {
     let config = dir.join("curfew.yaml");
     std::fs::write(&config, CONFIG).expect("writes");
     let started = Instant::now();
@@ -204,7 +107,7 @@ fn run_once(moto: &Moto, proxy: SocketAddr, dir: &std::path::Path, at: &str) -> 
         .arg("--state-dir")
         .arg(dir.join("state"))
         .envs(moto.env())
-        .env("AWS_ENDPOINT_URL", format!("http://{proxy}"))
+        .env("AWS_ENDPOINT_URL", &proxy.url)
         .output()
         .expect("runs curfew");
     let elapsed = started.elapsed().as_secs_f64();
@@ -216,8 +119,8 @@ fn run_once(moto: &Moto, proxy: SocketAddr, dir: &std::path::Path, at: &str) -> 
     elapsed
 }
 
-fn report(boundary: &str, seconds: f64, counts: &Counts) {
-    let counts = std::mem::take(&mut *counts.lock().unwrap_or_else(|e| e.into_inner()));
+fn report(boundary: &str, seconds: f64, proxy: &Proxy) {
+    let counts = proxy.tally(true).calls;
     let total: usize = counts.values().sum();
     println!("{boundary}: {seconds:.2} s, {total} calls");
     for (operation, count) in counts {
@@ -246,21 +149,21 @@ fn main() {
             "{GROUPS} groups created in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let counts = Counts::default();
-        let proxy = start_proxy(&moto.endpoint, counts.clone()).await;
+        let proxy = Proxy::start(&moto.endpoint).await;
+        let (down_at, up_at) = moto.weekend();
 
-        let seconds = run_once(&moto, proxy, dir.path(), NIGHT);
-        report("night boundary", seconds, &counts);
+        let seconds = run_once(&moto, &proxy, dir.path(), &down_at);
+        report("night boundary", seconds, &proxy);
         let down = capacities(&moto).await;
         assert_eq!(down.len(), GROUPS);
         assert!(down.iter().all(|c| *c == (0, 0, 0)), "every group is down");
 
-        let seconds = run_once(&moto, proxy, dir.path(), MORNING);
-        report("morning boundary", seconds, &counts);
+        let seconds = run_once(&moto, &proxy, dir.path(), &up_at);
+        report("morning boundary", seconds, &proxy);
         let up = capacities(&moto).await;
         assert!(up.iter().all(|c| *c == CAPACITY), "every group is restored");
 
-        let seconds = run_once(&moto, proxy, dir.path(), MORNING);
-        report("converged (same instant again)", seconds, &counts);
+        let seconds = run_once(&moto, &proxy, dir.path(), &up_at);
+        report("converged (same instant again)", seconds, &proxy);
     });
 }

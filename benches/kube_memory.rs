@@ -15,7 +15,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -120,18 +120,7 @@ fn measure(label: &str, make: fn(&str, &str, u32) -> serde_json::Value) {
         .spawn()
         .expect("starts curfew");
     let pid = child.id();
-    let stdout = child.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.contains("listening on"))
-        .expect("curfew announces its address");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .expect("an address")
-        .trim_end_matches('/')
-        .to_string();
+    let addr = support::http::announced_address(&mut child);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !ready(&addr) {
         assert!(Instant::now() < deadline, "curfew never became ready");

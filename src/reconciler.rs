@@ -24,7 +24,7 @@ use crate::cost::tracker::CostTracker;
 use crate::domain::{Action, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
 use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped};
-use crate::providers::{self, Provider, Retries};
+use crate::providers::{self, Provider, Retries, Undiscovered};
 use crate::telemetry;
 
 /// Why a reconcile pass could not run.
@@ -68,6 +68,16 @@ pub const RETRY_ATTEMPTS: u32 = 6;
 pub const RETRY_BASE: StdDuration = StdDuration::from_millis(100);
 /// Longest delay between attempts.
 pub const RETRY_MAX: StdDuration = StdDuration::from_secs(5);
+/// How soon a pass that could not see every target selection is followed by another; each
+/// further such pass doubles it, up to [`DISCOVERY_RETRY_MAX`].
+pub const DISCOVERY_RETRY_BASE: Duration = Duration::seconds(1);
+/// The longest wait between passes that retry discovery.
+pub const DISCOVERY_RETRY_MAX: Duration = Duration::seconds(30);
+/// Longest wait a `Retry-After` may impose on one retry.
+pub const RETRY_AFTER_CAP: StdDuration = StdDuration::from_secs(60);
+/// The first readiness poll after a tier's writes; later polls double up to the configured
+/// interval, so a tier that is ready at once costs no full interval.
+const FIRST_READINESS_POLL: Duration = Duration::milliseconds(50);
 /// Shortest real time between two ticks, so that a fast warped clock does not spin.
 pub const MIN_REAL_TICK: StdDuration = StdDuration::from_millis(100);
 /// How soon a pass that met a conflict is followed by another (clock time).
@@ -187,6 +197,31 @@ fn serialize_error<S: serde::Serializer>(
     }
 }
 
+/// A target selection a pass could not see: nothing is known about its targets, so the
+/// environment is degraded until a discovery reads it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unseen {
+    /// The environment whose targets it selects.
+    pub environment: String,
+    /// The selection as the configuration writes it.
+    pub selection: String,
+    /// The call that failed.
+    pub operation: String,
+    /// Why it failed.
+    #[serde(serialize_with = "serialize_display")]
+    pub error: providers::Error,
+    /// The first pass of the current run of passes that could not see it (clock time).
+    pub since: DateTime<Utc>,
+}
+
+/// Serialises an error as its message.
+fn serialize_display<S: serde::Serializer>(
+    error: &providers::Error,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_str(error)
+}
+
 /// The result of one pass.
 #[derive(Debug, Clone, Serialize)]
 pub struct PassReport {
@@ -200,19 +235,23 @@ pub struct PassReport {
     pub outcomes: Vec<ActionOutcome>,
     /// Targets discovered.
     pub targets: usize,
+    /// Target selections that could not be read: their targets were not seen.
+    pub undiscovered: Vec<Unseen>,
     /// When the next pass should run at the latest.
     pub next_wakeup: DateTime<Utc>,
     /// Whether a conflict asks for an early re-read.
     pub requeue: bool,
-    /// Whether an override changed while a tier was waiting for readiness: the rest of the
-    /// plan was dropped and a new pass follows at once.
+    /// Whether an override changed while a tier was written or waited for: the writes not
+    /// started and the rest of the plan were dropped, and a new pass follows at once.
     pub replan: bool,
 }
 
 impl PassReport {
-    /// Whether every action succeeded and every target waited for became ready.
+    /// Whether every target selection was read, every action succeeded and every target
+    /// waited for became ready.
     pub fn converged(&self) -> bool {
-        self.outcomes.iter().all(|o| o.error.is_none() && !o.late())
+        self.undiscovered.is_empty()
+            && self.outcomes.iter().all(|o| o.error.is_none() && !o.late())
             && !self.requeue
             && !self.replan
     }
@@ -250,6 +289,8 @@ pub struct Status {
     pub targets: usize,
     /// Failures of the latest pass as `(target, error)`.
     pub failures: Vec<(String, String)>,
+    /// Target selections the latest pass could not see.
+    pub degraded: Vec<Unseen>,
     /// The error of the latest pass, if it could not run.
     pub error: Option<String>,
 }
@@ -284,6 +325,8 @@ pub struct Reconciler {
     shutdown: CancellationToken,
     trigger: Arc<Notify>,
     target_gauges: Mutex<HashMap<String, bool>>,
+    /// Since when each (environment, selection) has not been seen, while it is not.
+    unseen_since: Mutex<HashMap<(String, String), DateTime<Utc>>>,
 }
 
 // === impl Reconciler ===
@@ -309,6 +352,7 @@ impl Reconciler {
             shutdown: CancellationToken::new(),
             trigger: Arc::new(Notify::new()),
             target_gauges: Mutex::default(),
+            unseen_since: Mutex::default(),
         }
     }
 
@@ -341,7 +385,8 @@ impl Reconciler {
         self.status.write().ready = true;
     }
 
-    /// Wakes the loop at once (an override changed), and ends a readiness wait early.
+    /// Wakes the loop at once (an override changed), ends a readiness wait early, and
+    /// drops the writes of a tier that have not started.
     pub fn trigger(&self) -> Arc<Notify> {
         self.trigger.clone()
     }
@@ -352,6 +397,11 @@ impl Reconciler {
         self
     }
 
+    /// Lets the provider finish its background work (Events) for at most `timeout`.
+    pub async fn settle(&self, timeout: StdDuration) {
+        self.provider.settle(timeout).await;
+    }
+
     /// The clock the reconciler decides with.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
@@ -360,11 +410,26 @@ impl Reconciler {
     /// Runs passes until shutdown: after each, sleeps until the next transition, the next
     /// tick or a trigger, whichever comes first.
     pub async fn run(&self) {
+        let mut blind_passes = 0;
         while !self.shutdown.is_cancelled() {
-            let next_change = match self.reconcile().await {
+            let result = self.reconcile().await;
+            let blind = match &result {
+                Ok(report) => !report.undiscovered.is_empty(),
+                Err(err) => matches!(err, Error::Discover(_)),
+            };
+            blind_passes = if blind { blind_passes + 1 } else { 0 };
+            let next_change = match result {
+                Ok(report) if report.replan => Some(self.clock.now()),
                 Ok(report) if report.requeue => Some(self.clock.now() + REQUEUE_AFTER),
                 Ok(report) => report.next_change(),
                 Err(_) => None,
+            };
+            let next_change = if blind {
+                metrics::counter!(telemetry::DISCOVERY_RETRIES).increment(1);
+                let retry_at = self.clock.now() + discovery_retry_delay(blind_passes);
+                Some(next_change.map_or(retry_at, |at| at.min(retry_at)))
+            } else {
+                next_change
             };
             let tick_at = self.clock.now() + self.settings.tick;
             let until_tick = self
@@ -402,6 +467,21 @@ impl Reconciler {
             Err(err) => err.metric_label(),
         };
         metrics::counter!(telemetry::RECONCILES, "result" => label).increment(1);
+        if let Err(Error::Discover(err)) = &result {
+            // Nothing was seen: every environment is blind.
+            let everything: Vec<Undiscovered> = self
+                .config
+                .environments
+                .keys()
+                .map(|environment| Undiscovered {
+                    environment: environment.clone(),
+                    selection: "every target".to_string(),
+                    error: err.clone(),
+                })
+                .collect();
+            let unseen = self.unseen(self.clock.now(), &everything);
+            self.status.write().degraded = unseen;
+        }
         let mut status = self.status.write();
         match &result {
             Ok(report) => {
@@ -416,6 +496,7 @@ impl Reconciler {
                         .into_iter()
                         .map(|(t, e)| (t.to_string(), e.to_string()))
                         .collect(),
+                    degraded: report.undiscovered.clone(),
                     error: None,
                 };
             }
@@ -444,10 +525,21 @@ impl Reconciler {
             })
             .collect();
         self.record_decisions(&decisions);
-        let (targets, _) = self
+        let (discovery, _) = self
             .with_retry("discover", None, || self.provider.discover())
             .await
             .map_err(|(err, _)| Error::Discover(err))?;
+        let targets = discovery.targets;
+        let undiscovered = self.unseen(now, &discovery.undiscovered);
+        for unseen in &undiscovered {
+            tracing::warn!(
+                environment = %unseen.environment,
+                selection = %unseen.selection,
+                error = %unseen.error,
+                since = %unseen.since,
+                "targets not discovered: the pass is not converged"
+            );
+        }
         self.record_targets(&targets);
         if let Some(cost) = &self.cost {
             self.refresh_spot_prices(cost).await;
@@ -465,6 +557,7 @@ impl Reconciler {
             decisions,
             outcomes: Vec::new(),
             targets: targets.len(),
+            undiscovered,
             next_wakeup: tick_at,
             requeue: false,
             replan: false,
@@ -491,10 +584,9 @@ impl Reconciler {
                 .any(|o| o.error.as_ref().is_some_and(providers::Error::is_conflict));
             report.outcomes.extend(outcomes);
             if interrupted {
-                tracing::info!("an override changed during the readiness wait: planning again");
+                tracing::info!("an override changed during the tier: planning again");
+                // The loop starts the next pass at once.
                 report.replan = true;
-                // Hand the wake-up on to the loop, so the next pass starts at once.
-                self.trigger.notify_one();
                 break;
             }
         }
@@ -527,23 +619,60 @@ impl Reconciler {
         phase: &[PlannedAction],
         wait: bool,
     ) -> (Vec<ActionOutcome>, bool) {
-        let applies: Vec<_> = phase
-            .iter()
-            .map(|planned| self.apply_one(planned))
-            .collect();
-        let mut outcomes: Vec<ActionOutcome> = futures::stream::iter(applies)
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
+        let (mut outcomes, preempted) = self.apply_all(phase).await;
         outcomes.sort_by(|a, b| a.planned.action.target().cmp(b.planned.action.target()));
         let timeout = if phase.iter().any(|planned| planned.tier == Tier::Databases) {
             self.settings.database_readiness_timeout
         } else {
             self.settings.readiness_timeout
         };
-        let interrupted = wait && self.await_readiness(&mut outcomes, timeout).await;
+        let interrupted = preempted || (wait && self.await_readiness(&mut outcomes, timeout).await);
         self.record_outcomes(&outcomes).await;
         (outcomes, interrupted)
+    }
+
+    /// Applies `phase` with up to `concurrency` actions in flight. When the trigger fires (an
+    /// override changed), actions not started yet are dropped from the pass: the ones in
+    /// flight finish, and the caller plans again at once. Returns the outcomes of the actions
+    /// started and whether the trigger cut the phase short.
+    async fn apply_all(&self, phase: &[PlannedAction]) -> (Vec<ActionOutcome>, bool) {
+        let preempt = CancellationToken::new();
+        let applies: Vec<_> = phase
+            .iter()
+            .map(|planned| self.apply_unless(&preempt, planned))
+            .collect();
+        let applies = futures::stream::iter(applies)
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .filter_map(futures::future::ready)
+            .collect::<Vec<ActionOutcome>>();
+        tokio::pin!(applies);
+        let outcomes = tokio::select! {
+            biased;
+            () = self.trigger.notified() => {
+                preempt.cancel();
+                let outcomes = applies.await;
+                tracing::info!(
+                    applied = outcomes.len(),
+                    dropped = phase.len() - outcomes.len(),
+                    "an override changed while writes were pending: planning again"
+                );
+                outcomes
+            }
+            outcomes = &mut applies => outcomes,
+        };
+        (outcomes, preempt.is_cancelled())
+    }
+
+    /// Applies `planned` unless `preempt` is cancelled before it starts.
+    async fn apply_unless(
+        &self,
+        preempt: &CancellationToken,
+        planned: &PlannedAction,
+    ) -> Option<ActionOutcome> {
+        if preempt.is_cancelled() {
+            return None;
+        }
+        Some(self.apply_one(planned).await)
     }
 
     async fn apply_one(&self, planned: &PlannedAction) -> ActionOutcome {
@@ -595,6 +724,7 @@ impl Reconciler {
         for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
             outcome.awaited = true;
         }
+        let mut interval = FIRST_READINESS_POLL.min(self.settings.readiness_poll);
         loop {
             let mut pending: Vec<&mut ActionOutcome> = outcomes
                 .iter_mut()
@@ -618,7 +748,8 @@ impl Reconciler {
                 }
                 return false;
             }
-            let poll_at = self.clock.now() + self.settings.readiness_poll;
+            let poll_at = self.clock.now() + interval;
+            interval = (interval * 2).min(self.settings.readiness_poll);
             let sleep = self.clock.real_time_until(poll_at);
             let triggered = tokio::select! {
                 biased;
@@ -680,11 +811,42 @@ impl Reconciler {
                         "operation" => operation.to_string()
                     )
                     .increment(1);
-                    tokio::time::sleep(self.settings.retry.delay(attempt)).await;
+                    let delay = self.settings.retry.delay(attempt);
+                    // A wait the API asked for is honoured, within reason.
+                    let asked = err.retry_after().map(|asked| asked.min(RETRY_AFTER_CAP));
+                    tokio::time::sleep(asked.map_or(delay, |asked| asked.max(delay))).await;
                     attempt += 1;
                 }
             }
         }
+    }
+
+    /// The selections in `undiscovered` with the instant each was first unseen, remembering
+    /// it while they stay unseen; sets each environment's degraded gauge.
+    fn unseen(&self, now: DateTime<Utc>, undiscovered: &[Undiscovered]) -> Vec<Unseen> {
+        let mut since = self.unseen_since.lock();
+        let keys: Vec<(String, String)> = undiscovered
+            .iter()
+            .map(|u| (u.environment.clone(), u.selection.clone()))
+            .collect();
+        since.retain(|key, _| keys.contains(key));
+        let unseen: Vec<Unseen> = undiscovered
+            .iter()
+            .zip(keys)
+            .map(|(u, key)| Unseen {
+                environment: u.environment.clone(),
+                selection: u.selection.clone(),
+                operation: u.error.operation().to_string(),
+                error: u.error.clone(),
+                since: *since.entry(key).or_insert(now),
+            })
+            .collect();
+        for environment in self.config.environments.keys() {
+            let degraded = unseen.iter().any(|u| &u.environment == environment);
+            metrics::gauge!(telemetry::ENVIRONMENT_DEGRADED, "environment" => environment.clone())
+                .set(if degraded { 1.0 } else { 0.0 });
+        }
+        unseen
     }
 
     fn record_decisions(&self, decisions: &[EnvironmentDecision]) {
@@ -802,6 +964,13 @@ impl Reconciler {
     }
 }
 
+/// How long to wait before pass number `blind` (1-based) of a run of passes that could not
+/// see every target selection: one second, doubling, at most [`DISCOVERY_RETRY_MAX`].
+fn discovery_retry_delay(blind: u32) -> Duration {
+    let doubled = DISCOVERY_RETRY_BASE * (1 << blind.saturating_sub(1).min(5));
+    doubled.min(DISCOVERY_RETRY_MAX)
+}
+
 /// The discovered targets as they run once the successful actions of `outcomes` have taken
 /// effect.
 fn applied_view(targets: &[Target], outcomes: &[ActionOutcome]) -> Vec<Target> {
@@ -873,6 +1042,7 @@ mod tests {
             operation: "apply".into(),
             target: target.into(),
             detail: "Rate exceeded".into(),
+            retry_after: None,
         }
     }
 
@@ -941,6 +1111,14 @@ mod tests {
         assert_eq!(woken[0].capacity, group(3));
         assert_eq!(woken[0].original, None);
         assert_eq!(instances(&woken[0]), 3);
+    }
+
+    #[test]
+    fn discovery_is_retried_after_one_second_doubling_up_to_half_a_minute() {
+        let delays: Vec<i64> = (1..=8)
+            .map(|n| discovery_retry_delay(n).num_seconds())
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
     }
 
     #[test]

@@ -52,6 +52,14 @@ pub const SPOT_FALLBACKS: &str = "curfew_spot_fallbacks_total";
 /// once per object and value).
 pub const KUBE_ANNOTATION_ERRORS: &str = "curfew_kube_annotation_errors_total";
 
+/// Kubernetes Events dropped because their queue was full (or still waiting at exit).
+pub const KUBE_EVENTS_DROPPED: &str = "curfew_kube_events_dropped_total";
+
+/// 1 while part of an environment's targets could not be discovered, 0 otherwise.
+pub const ENVIRONMENT_DEGRADED: &str = "curfew_environment_degraded";
+/// Passes run early to retry a discovery that could not see every target selection.
+pub const DISCOVERY_RETRIES: &str = "curfew_discovery_retries_total";
+
 /// HTTP requests served, by route and status.
 pub const HTTP_REQUESTS: &str = "curfew_http_requests_total";
 /// HTTP connections open now.
@@ -134,6 +142,18 @@ pub fn describe_metrics() {
         KUBE_ANNOTATION_ERRORS,
         "Kubernetes objects left alone because of an unusable annotation, by annotation."
     );
+    describe_counter!(
+        KUBE_EVENTS_DROPPED,
+        "Kubernetes Events dropped because their queue was full or they were still waiting at exit."
+    );
+    describe_gauge!(
+        ENVIRONMENT_DEGRADED,
+        "1 while part of the environment's targets could not be discovered, 0 otherwise."
+    );
+    describe_counter!(
+        DISCOVERY_RETRIES,
+        "Passes run early to retry a discovery that could not see every target selection."
+    );
     describe_gauge!(
         COST_PER_HOUR,
         "Dollars per hour a target costs now (pods: an allocation of node cost)."
@@ -190,6 +210,8 @@ pub fn register_zeroes(provider: &'static str) {
             .increment(0);
         }
     }
+    metrics::counter!(DISCOVERY_RETRIES).increment(0);
+    metrics::counter!(KUBE_EVENTS_DROPPED).increment(0);
     for direction in ["up", "down"] {
         for result in ["ok", "error"] {
             metrics::counter!(TRANSITIONS, "direction" => direction, "result" => result)

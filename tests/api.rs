@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Duration, Utc};
-use curfew::api::{self, AppState, RateLimiter, Tokens, auth::sha256_hex};
+use curfew::api::{self, Tokens, auth::sha256_hex};
 use curfew::audit::AuditLog;
 use curfew::clock::ManualClock;
 use curfew::config::Config;
@@ -19,6 +19,8 @@ use curfew::state::StateDir;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt;
+
+mod support;
 
 const CONFIG: &str = r#"
 timezone: Europe/Berlin
@@ -74,23 +76,15 @@ fn harness_with(config: &str) -> Harness {
     let audit = Arc::new(AuditLog::open(state_dir).unwrap());
     let clock = Arc::new(ManualClock::new(utc(SATURDAY)));
     let trigger = Arc::new(Notify::new());
-    let tokens = Arc::new(tokens(&config));
-    let app = api::router(AppState {
-        limiter: Arc::new(RateLimiter::new(config.server.rate_limit)),
-        failed_auth: Arc::new(RateLimiter::failed_auth(config.server.failed_auth)),
-        creating: Arc::default(),
-        config,
-        status: SharedStatus::default(),
-        metrics: None,
-        cost: None,
-        clock: clock.clone(),
-        overrides: overrides.clone(),
-        audit: audit.clone(),
-        trigger: trigger.clone(),
-        tokens,
-        notifier: None,
-        environments_cache: Arc::default(),
-    });
+    let app = api::router(support::api_state(
+        config.clone(),
+        SharedStatus::default(),
+        clock.clone(),
+        overrides.clone(),
+        audit.clone(),
+        trigger.clone(),
+        tokens(&config),
+    ));
     Harness {
         app,
         clock,

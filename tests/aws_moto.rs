@@ -7,13 +7,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use aws_sdk_autoscaling::types::{
-    AutoScalingGroup, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
-    LaunchTemplateSpecification, MixedInstancesPolicy, Tag,
+    InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
+    MixedInstancesPolicy, Tag,
 };
 
 mod support;
 
-use support::moto::{Moto, office_config};
+use support::moto::{
+    Moto, ORIGINAL_TAG, add_nodegroup, create_cluster, create_group, create_template,
+    describe_group, group_size, instance_state, nodegroup_size_of, office_config,
+};
 
 /// When a run decides: a Saturday noon (down) or the Monday morning after it (10:00 in Berlin:
 /// up), days after moto's clock (see [`Moto::weekend`]).
@@ -25,7 +28,6 @@ enum Day {
 
 const SATURDAY: Day = Day::Saturday;
 const MONDAY: Day = Day::Monday;
-const ORIGINAL_TAG: &str = "curfew:original-capacity";
 
 const TARGETS: &str = r#"
       - aws_asg: { names: [web], region: eu-central-1 }
@@ -64,27 +66,6 @@ fn assert_ok(output: &Output) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-async fn create_group(moto: &Moto, region: &str, name: &str, min: i32, max: i32, desired: i32) {
-    let config = moto.sdk_config(region).await;
-    let template = create_template(moto, region, name).await;
-    aws_sdk_autoscaling::Client::new(&config)
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(name)
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .launch_template_name(&template)
-                .version("$Latest")
-                .build(),
-        )
-        .min_size(min)
-        .max_size(max)
-        .desired_capacity(desired)
-        .availability_zones(format!("{region}a"))
-        .send()
-        .await
-        .unwrap();
 }
 
 /// A group of 1/6/3 whose MixedInstancesPolicy buys one on-demand base instance and half of
@@ -144,149 +125,13 @@ async fn group_mix(moto: &Moto, name: &str) -> (Option<i32>, Option<i32>, Option
     )
 }
 
-async fn create_template(moto: &Moto, region: &str, name: &str) -> String {
-    let config = moto.sdk_config(region).await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let template = format!("{name}-template");
-    ec2.create_launch_template()
-        .launch_template_name(&template)
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    template
-}
-
-async fn describe_group(moto: &Moto, region: &str, name: &str) -> AutoScalingGroup {
-    let config = moto.sdk_config(region).await;
-    let described = aws_sdk_autoscaling::Client::new(&config)
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .unwrap();
-    described.auto_scaling_groups()[0].clone()
-}
-
-async fn group_size(moto: &Moto, region: &str, name: &str) -> ((i32, i32, i32), Option<String>) {
-    let group = describe_group(moto, region, name).await;
-    let tag = group
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some(ORIGINAL_TAG))
-        .and_then(|t| t.value())
-        .map(str::to_string);
-    (
-        (
-            group.min_size().unwrap(),
-            group.max_size().unwrap(),
-            group.desired_capacity().unwrap(),
-        ),
-        tag,
-    )
-}
-
-async fn instance_state(moto: &Moto, id: &str) -> (String, Option<String>) {
-    let config = moto.sdk_config("eu-central-1").await;
-    let described = aws_sdk_ec2::Client::new(&config)
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .unwrap();
-    let instance = &described.reservations()[0].instances()[0];
-    let state = instance
-        .state()
-        .and_then(|s| s.name())
-        .map(|n| n.as_str().to_string())
-        .unwrap_or_default();
-    let tag = instance
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some(ORIGINAL_TAG))
-        .and_then(|t| t.value())
-        .map(str::to_string);
-    (state, tag)
-}
-
 async fn create_nodegroup(moto: &Moto) {
     create_cluster(moto).await;
     add_nodegroup(moto, "general", None, (2, 5, 3)).await;
 }
 
-async fn create_cluster(moto: &Moto) {
-    let config = moto.sdk_config("eu-central-1").await;
-    let vpc = aws_sdk_eks::types::VpcConfigRequest::builder()
-        .subnet_ids("subnet-12345678")
-        .build();
-    aws_sdk_eks::Client::new(&config)
-        .create_cluster()
-        .name("staging")
-        .role_arn("arn:aws:iam::123456789012:role/eks")
-        .resources_vpc_config(vpc)
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn add_nodegroup(
-    moto: &Moto,
-    name: &str,
-    capacity_type: Option<aws_sdk_eks::types::CapacityTypes>,
-    (min, max, desired): (i32, i32, i32),
-) {
-    let config = moto.sdk_config("eu-central-1").await;
-    aws_sdk_eks::Client::new(&config)
-        .create_nodegroup()
-        .cluster_name("staging")
-        .nodegroup_name(name)
-        .node_role("arn:aws:iam::123456789012:role/nodes")
-        .subnets("subnet-12345678")
-        .instance_types("m6i.large")
-        .set_capacity_type(capacity_type)
-        .scaling_config(
-            aws_sdk_eks::types::NodegroupScalingConfig::builder()
-                .min_size(min)
-                .max_size(max)
-                .desired_size(desired)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 async fn nodegroup_size(moto: &Moto) -> ((i32, i32, i32), Option<String>) {
     nodegroup_size_of(moto, "general").await
-}
-
-async fn nodegroup_size_of(moto: &Moto, name: &str) -> ((i32, i32, i32), Option<String>) {
-    let config = moto.sdk_config("eu-central-1").await;
-    let described = aws_sdk_eks::Client::new(&config)
-        .describe_nodegroup()
-        .cluster_name("staging")
-        .nodegroup_name(name)
-        .send()
-        .await
-        .unwrap();
-    let group = described.nodegroup().unwrap();
-    let scaling = group.scaling_config().unwrap();
-    (
-        (
-            scaling.min_size().unwrap(),
-            scaling.max_size().unwrap(),
-            scaling.desired_size().unwrap(),
-        ),
-        group
-            .labels()
-            .and_then(|l| l.get("curfew.dev/original-capacity"))
-            .cloned(),
-    )
 }
 
 fn stdout(output: &Output) -> String {

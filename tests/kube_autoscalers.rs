@@ -114,7 +114,7 @@ async fn a_scaled_object_is_paused_instead_of_its_workload_being_scaled() {
         deployment("team-a", "plain", 1),
     ]);
     let provider = h.provider().await;
-    let targets = provider.discover().await.expect("discovers");
+    let targets = provider.discover().await.expect("discovers").targets;
     let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -197,7 +197,7 @@ async fn missing_crds_are_normal_and_never_listed() {
     let h = KubeHarness::start(FLOORS, MONDAY_NIGHT).await;
     h.add([namespace("team-a"), deployment("team-a", "api", 1)]);
     let provider = h.provider().await;
-    let targets = provider.discover().await.expect("discovers");
+    let targets = provider.discover().await.expect("discovers").targets;
     assert_eq!(targets.len(), 1);
     let lists: Vec<String> = h
         .server

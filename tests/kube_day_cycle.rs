@@ -278,3 +278,65 @@ async fn a_converged_tick_costs_zero_writes_and_zero_lists() {
         "converged ticks made requests: {counted:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_is_waited_out_before_the_write_is_tried_again() {
+    let h = KubeHarness::start(OFFICE_HOURS, MONDAY_NIGHT).await;
+    h.add([namespace("shop"), deployment("shop", "web", 3)]);
+    // The harness retries after 5 to 50 ms; the API server asks for a second.
+    let reconciler = h.reconciler(h.provider().await);
+    h.server.inject(
+        Some(Verb::Patch),
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+        Some(1),
+    );
+    h.pass_at(&reconciler, MONDAY_NIGHT).await;
+    let patches = h.patches();
+    assert_eq!(patches.len(), 2, "one refused, one accepted");
+    let waited = patches[1].at - patches[0].at;
+    assert!(
+        waited >= Duration::from_secs(1),
+        "the retry came {waited:?} after the 429"
+    );
+    assert_eq!(
+        h.replicas("deployments", "shop", "web"),
+        (0, Some("3".into()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_event_queue_never_delays_a_scale_write() {
+    let h = KubeHarness::start(OFFICE_HOURS, MONDAY_NIGHT).await;
+    h.add([namespace("shop")]);
+    for n in 0..30 {
+        h.add([deployment("shop", &format!("app-{n}"), 2)]);
+    }
+    // One Event may wait, and after the first the next may be written in 1,000 s.
+    let provider = h
+        .provider_with(curfew::providers::kube::Settings {
+            event_queue: 1,
+            event_qps: 0.001,
+            sync_timeout: Duration::from_secs(10),
+            ..curfew::providers::kube::Settings::default()
+        })
+        .await;
+    let reconciler = h.reconciler(provider.clone());
+    h.clock.jump(support::kube::utc(MONDAY_NIGHT));
+    let report = tokio::time::timeout(Duration::from_secs(60), reconciler.reconcile())
+        .await
+        .expect("the pass does not wait for Events")
+        .expect("the pass runs");
+    assert!(report.converged(), "{:?}", report.failures());
+    assert_eq!(h.patches().len(), 30, "every workload written");
+    for n in 0..30 {
+        assert_eq!(h.replicas("deployments", "shop", &format!("app-{n}")).0, 0);
+    }
+    let dropped = provider.flush_events(Duration::from_millis(50)).await;
+    assert!(
+        h.events("ScaledDown") + dropped < 30,
+        "the full queue dropped Events instead of holding up writes"
+    );
+    assert!(h.events("ScaledDown") <= 1, "Events keep their own rate");
+}

@@ -59,7 +59,7 @@ async fn namespaces_are_selected_by_name_glob_and_labels_and_workloads_by_select
         stateful_set("qa-1", "db", 1),
     ]);
     let provider = h.provider().await;
-    let targets = provider.discover().await.expect("discovers");
+    let targets = provider.discover().await.expect("discovers").targets;
     assert_eq!(
         ids(&targets),
         [
@@ -112,7 +112,7 @@ async fn workload_annotations_beat_namespace_annotations_beat_the_configuration(
         ),
     ]);
     let provider = h.provider().await;
-    let targets = provider.discover().await.expect("discovers");
+    let targets = provider.discover().await.expect("discovers").targets;
     let found: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(
         found,
@@ -146,7 +146,7 @@ async fn targets_carry_creation_time_readiness_and_pod_footprint() {
         cron_job("shop", "report"),
     ]);
     let provider = h.provider().await;
-    let targets = provider.discover().await.expect("discovers");
+    let targets = provider.discover().await.expect("discovers").targets;
     let web = find(&targets, "deployment/shop/web");
     assert_eq!(web.created_at, Some(utc(MONDAY_NIGHT) - Duration::days(3)));
     assert!(web.ready);
@@ -188,6 +188,9 @@ async fn a_write_against_a_stale_cache_is_a_conflict_that_changes_nothing() {
     let error = provider.apply(&down).await.expect_err("stale");
     assert!(matches!(error, Error::Conflict { .. }), "{error:?}");
     assert_eq!(h.replicas("deployments", "shop", "web"), (5, None));
+    provider
+        .flush_events(std::time::Duration::from_secs(10))
+        .await;
     assert_eq!(h.events("ScaleFailed"), 0, "a conflict is no failure");
     h.server.pause_watches(false);
     h.observe(&provider, "deployment/shop/web", Capacity::Replicas(5))
@@ -216,6 +219,9 @@ async fn a_failed_write_leaves_a_warning_event_and_a_failed_event_write_fails_no
         "{error:?}"
     );
     assert!(error.is_retryable());
+    provider
+        .flush_events(std::time::Duration::from_secs(10))
+        .await;
     assert_eq!(h.events("ScaleFailed"), 1);
 
     h.server

@@ -135,7 +135,7 @@ async fn an_unusable_calendar_annotation_leaves_the_workload_alone_with_one_warn
         deployment("shop", "web", 2),
     ]);
     let provider = h.provider().await;
-    let targets = provider.discover().await.expect("discovers");
+    let targets = provider.discover().await.expect("discovers").targets;
     let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["deployment/shop/web"]);
     let reconciler = h.reconciler(provider);

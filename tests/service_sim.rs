@@ -13,7 +13,7 @@ use curfew::config::Config;
 use curfew::domain::{Action, Kind, Target, Tier};
 use curfew::overrides::{FileOverrideStore, OverrideStore};
 use curfew::providers::sim::SimProvider;
-use curfew::providers::{Error, Provider};
+use curfew::providers::{Discovery, Error, Provider};
 use curfew::reconciler::Reconciler;
 use curfew::state::StateDir;
 use tokio_util::sync::CancellationToken;
@@ -142,6 +142,7 @@ async fn simulated_week_produces_exactly_the_planned_transitions_in_tier_order()
         .discover()
         .await
         .unwrap()
+        .targets
         .into_iter()
         .map(|t| (t.id.clone(), t))
         .collect();
@@ -194,7 +195,7 @@ async fn simulated_week_produces_exactly_the_planned_transitions_in_tier_order()
         assert_eq!(transition.tiers, order, "tier order of {transition:?}");
     }
     // Every target ends the week where it started: its original capacity, nothing stored.
-    let estate_targets = h.provider.discover().await.unwrap();
+    let estate_targets = h.provider.discover().await.unwrap().targets;
     for target in estate_targets {
         assert!(
             target.original.is_some(),
@@ -238,7 +239,7 @@ async fn waking_waits_for_nodes_before_statefulsets_and_the_rest() {
         stateful_at >= node_at + Duration::seconds(90),
         "StatefulSet woke at {stateful_at}, nodes at {node_at}"
     );
-    let targets = h.provider.discover().await.unwrap();
+    let targets = h.provider.discover().await.unwrap().targets;
     for target in targets.iter().filter(|t| t.environment == "eu") {
         assert!(target.ready, "{} not ready", target.id);
         assert!(target.original.is_none());
@@ -365,6 +366,7 @@ async fn manual_scale_up_during_downtime_is_left_alone_and_keeps_the_original() 
         .discover()
         .await
         .unwrap()
+        .targets
         .into_iter()
         .find(|t| t.id == "deployment/shop/web")
         .unwrap();
@@ -405,7 +407,7 @@ impl Provider for StalledReadiness {
         self.inner.name()
     }
 
-    async fn discover(&self) -> curfew::providers::Result<Vec<Target>> {
+    async fn discover(&self) -> curfew::providers::Result<Discovery> {
         self.inner.discover().await
     }
 
@@ -547,14 +549,14 @@ impl Provider for Recording {
         self.inner.name()
     }
 
-    async fn discover(&self) -> curfew::providers::Result<Vec<Target>> {
-        let mut targets = self.inner.discover().await?;
+    async fn discover(&self) -> curfew::providers::Result<Discovery> {
+        let mut discovery = self.inner.discover().await?;
         if let Some((id, calendar)) = &self.own_calendar {
-            for target in targets.iter_mut().filter(|t| &t.id == id) {
+            for target in discovery.targets.iter_mut().filter(|t| &t.id == id) {
                 target.rules.calendar = Some(calendar.clone());
             }
         }
-        Ok(targets)
+        Ok(discovery)
     }
 
     async fn apply(&self, action: &Action) -> curfew::providers::Result<()> {

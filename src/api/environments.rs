@@ -19,6 +19,7 @@ use super::auth::{Caller, MaybeAuthenticated};
 use crate::calendar::{State, format};
 use crate::domain::{Override, active_override};
 use crate::planner;
+use crate::reconciler::Unseen;
 
 /// One environment as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -52,6 +53,49 @@ pub struct EnvironmentView {
     pub cost_per_hour: Option<f64>,
     /// Dollars saved this month (UTC) so far; `null` when costs are not tracked.
     pub month_to_date_savings: Option<f64>,
+    /// Part of the environment's targets that the latest pass could not see; `null` while
+    /// every target selection was read.
+    pub degraded: Option<Degraded>,
+}
+
+/// What of an environment is unseen, and since when.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Degraded {
+    /// Since when part of the environment has been unseen (the earliest of `unseen`).
+    pub since: DateTime<Utc>,
+    /// Each target selection that could not be read.
+    pub unseen: Vec<UnseenSelection>,
+}
+
+/// A target selection that could not be read.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnseenSelection {
+    /// The selection as the configuration writes it.
+    pub selection: String,
+    /// The call that failed.
+    pub operation: String,
+    /// Why it failed.
+    pub error: String,
+    /// Since when it has not been seen.
+    pub since: DateTime<Utc>,
+}
+
+/// The degraded part of `environment` among `unseen`, if any.
+pub fn degraded(environment: &str, unseen: &[Unseen]) -> Option<Degraded> {
+    let unseen: Vec<UnseenSelection> = unseen
+        .iter()
+        .filter(|u| u.environment == environment)
+        .map(|u| UnseenSelection {
+            selection: u.selection.clone(),
+            operation: u.operation.clone(),
+            error: u.error.to_string(),
+            since: u.since,
+        })
+        .collect();
+    Some(Degraded {
+        since: unseen.iter().map(|u| u.since).min()?,
+        unseen,
+    })
 }
 
 /// A target curfew cannot scale, and why.
@@ -112,6 +156,7 @@ pub struct ViewCache {
 struct Cached {
     overrides: Vec<Override>,
     pass: Option<DateTime<Utc>>,
+    degraded: Vec<Unseen>,
     valid_until: Option<DateTime<Utc>>,
     body: Bytes,
 }
@@ -123,9 +168,13 @@ impl ViewCache {
     pub async fn body(&self, state: &AppState) -> Bytes {
         let now = state.clock.now();
         let overrides = state.overrides.list().await.unwrap_or_default();
-        let pass = state.status.read().at;
+        let (pass, degraded) = {
+            let status = state.status.read();
+            (status.at, status.degraded.clone())
+        };
         if let Some(cached) = self.cached.read().as_ref()
             && cached.pass == pass
+            && cached.degraded == degraded
             && cached.valid_until.is_none_or(|until| now < until)
             && cached.overrides == overrides
         {
@@ -147,6 +196,7 @@ impl ViewCache {
         *self.cached.write() = Some(Cached {
             overrides,
             pass,
+            degraded,
             valid_until,
             body: body.clone(),
         });
@@ -166,7 +216,10 @@ pub async fn public_views(state: &AppState) -> (EnvironmentList, Vec<Override>) 
 /// anyone) may see them.
 fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> EnvironmentList {
     let now = state.clock.now();
-    let skipped = state.status.read().skipped.clone();
+    let (skipped, unseen) = {
+        let status = state.status.read();
+        (status.skipped.clone(), status.degraded.clone())
+    };
     let costs = state
         .cost
         .as_ref()
@@ -229,6 +282,7 @@ fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> E
                 month_to_date_savings: costs
                     .get(&environment.name)
                     .map(|c| c.month_to_date.savings()),
+                degraded: degraded(&environment.name, &unseen),
             }
         })
         .collect();

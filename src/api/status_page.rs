@@ -204,6 +204,23 @@ fn render_environment(
         html,
         "<dt>Cost per hour</dt><dd>{cost}</dd><dt>Saved this month</dt><dd>n/a</dd></dl>"
     );
+    if let Some(degraded) = &environment.degraded {
+        let _ = write!(
+            html,
+            "<div class=\"degraded\"><strong>degraded</strong> since {since}: not seen, so not \
+             scaled<ul>",
+            since = escape(&for_people(degraded.since, zone)),
+        );
+        for unseen in &degraded.unseen {
+            let _ = write!(
+                html,
+                "<li>{selection}: {error}</li>",
+                selection = escape(&unseen.selection),
+                error = escape(&unseen.error),
+            );
+        }
+        html.push_str("</ul></div>");
+    }
     render_overrides(html, environment, stored, now, zone);
     html.push_str("</section>");
 }
@@ -320,6 +337,7 @@ section{background:#fff;border-radius:.6rem;padding:1rem;margin:0 0 1rem;box-sha
 .state.up{background:#dcfce7;color:#166534}.state.down{background:#e7e5e4;color:#44403c}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.5rem 0}dt{color:#57534e}dd{margin:0}
 .muted{color:#78716c;font-size:.9rem}.overrides{padding-left:1.2rem}
+.degraded{background:#fef3c7;color:#92400e;padding:.5rem .8rem;border-radius:.5rem;margin:.5rem 0}
 .notice{padding:.6rem 1rem;border-radius:.5rem}.ok{background:#dcfce7}.error{background:#fee2e2}
 form{display:flex;flex-direction:column;gap:.6rem}label{display:flex;flex-direction:column;gap:.2rem}
 input,select,button{font-size:1rem;padding:.5rem;border:1px solid #a8a29e;border-radius:.4rem}

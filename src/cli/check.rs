@@ -12,6 +12,7 @@ use crate::clock::SystemClock;
 use crate::config::{Config, Error};
 use crate::domain::Target;
 use crate::planner;
+use crate::providers::Discovery;
 use crate::providers::sim::Estate;
 use crate::service;
 use crate::zoneinfo;
@@ -78,11 +79,11 @@ pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
 }
 
 /// Discovers the targets of `config` (the simulated estate in memory when it has one) and
-/// prints them; exit 1 when discovery fails.
+/// prints them; exit 1 when discovery fails or a target selection could not be read.
 fn discovery(config: &Config, now: DateTime<Utc>) -> u8 {
-    let targets = match &config.simulation {
+    let discovered = match &config.simulation {
         Some(simulation) => Estate::from_config(simulation, config.environments.values(), now)
-            .map(|estate| estate.targets(now))
+            .map(|estate| Discovery::complete(estate.targets(now)))
             .map_err(|err| err.to_string()),
         None => {
             let runtime = match super::service::runtime() {
@@ -100,10 +101,20 @@ fn discovery(config: &Config, now: DateTime<Utc>) -> u8 {
             })
         }
     };
-    match targets {
-        Ok(targets) => {
-            print!("{}", describe_targets(&targets));
-            0
+    match discovered {
+        Ok(discovery) => {
+            print!("{}", describe_targets(&discovery.targets));
+            if discovery.undiscovered.is_empty() {
+                return 0;
+            }
+            eprintln!("error: targets not discovered:");
+            for unseen in &discovery.undiscovered {
+                eprintln!(
+                    "  {}: {}: {}",
+                    unseen.environment, unseen.selection, unseen.error
+                );
+            }
+            1
         }
         Err(err) => {
             eprintln!("error: discovery: {err}");

@@ -180,7 +180,26 @@ pub fn status(args: ServerArgs) -> u8 {
             ],
             &rows,
         );
+        print_degraded(&list);
     })
+}
+
+/// Tells which environments are degraded: what is unseen, since when, and why.
+fn print_degraded(list: &EnvironmentList) {
+    for env in &list.environments {
+        let Some(degraded) = &env.degraded else {
+            continue;
+        };
+        let zone = Zone::named(&env.timezone).unwrap_or(Zone::UTC);
+        println!(
+            "{} is degraded since {}: not seen, so not scaled:",
+            env.name,
+            for_people(degraded.since, zone)
+        );
+        for unseen in &degraded.unseen {
+            println!("  {}: {}", unseen.selection, unseen.error);
+        }
+    }
 }
 
 /// Runs `curfew override create`.

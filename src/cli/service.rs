@@ -24,7 +24,8 @@ pub struct RunArgs {
     /// The configuration file.
     #[arg(short, long)]
     pub config: PathBuf,
-    /// One reconcile pass, then exit: 0 when converged, 1 with the failed targets.
+    /// One reconcile pass, then exit: 0 when converged, 1 with the failed targets and the
+    /// target selections that could not be discovered.
     #[arg(long)]
     pub once: bool,
     /// Decide as if it were this instant (RFC 3339 or YYYY-MM-DD): with --once, one pass at
@@ -160,6 +161,15 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
         );
         0
     } else {
+        if !report.undiscovered.is_empty() {
+            eprintln!("not converged; targets not discovered:");
+            for unseen in &report.undiscovered {
+                eprintln!(
+                    "  {}: {}: {}",
+                    unseen.environment, unseen.selection, unseen.error
+                );
+            }
+        }
         eprintln!("not converged; failed targets:");
         for (target, error) in report.failures() {
             eprintln!("  {target}: {error}");

@@ -27,7 +27,7 @@ pub use self::diagnostic::{Diagnostic, closest, render_all};
 pub use self::raw::{
     FailedAuthConfig, KubernetesState, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig,
 };
-pub use self::sections::{KubernetesConfig, ReconcilerConfig, ServerConfig};
+pub use self::sections::{KubernetesConfig, ReconcilerConfig, ServerConfig, WriteRate};
 pub use self::targets::TargetConfig;
 pub(crate) use self::validate::syntax_message;
 
@@ -265,8 +265,16 @@ mod tests {
         assert_eq!(config.reconciler.concurrency, 16);
         assert!(!config.reconciler.enforce);
         assert_eq!(config.kubernetes, KubernetesConfig::default());
-        assert_eq!((config.kubernetes.qps, config.kubernetes.burst), (20.0, 40));
+        assert_eq!(
+            config.kubernetes.rate, None,
+            "no client-side cap by default"
+        );
+        assert_eq!(config.kubernetes.concurrency, 16);
         assert!(config.kubernetes.events);
+        assert_eq!(
+            (config.kubernetes.event_qps, config.kubernetes.event_queue),
+            (20.0, 1000)
+        );
         assert_eq!(config.server.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(
             config.server.request_timeout,
@@ -274,7 +282,7 @@ mod tests {
         );
 
         let text = format!(
-            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, database_readiness_timeout: 45m, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, events: false }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
+            "{BASE}reconciler: {{ tick: 1m, readiness_timeout: 5m, readiness_poll: 2s, database_readiness_timeout: 45m, concurrency: 4, enforce: true }}\nkubernetes: {{ qps: 5.5, burst: 10, concurrency: 4, events: false, event_qps: 2, event_queue: 50 }}\nserver: {{ listen: \"0.0.0.0:9000\", request_timeout: 1m }}\n"
         );
         let config = Config::from_yaml(&text, Path::new("c.yaml")).unwrap();
         assert_eq!(
@@ -291,22 +299,38 @@ mod tests {
         assert_eq!(
             config.kubernetes,
             KubernetesConfig {
-                qps: 5.5,
-                burst: 10,
+                rate: Some(WriteRate {
+                    qps: 5.5,
+                    burst: 10
+                }),
+                concurrency: 4,
                 events: false,
+                event_qps: 2.0,
+                event_queue: 50,
             }
         );
+
         assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(
             config.server.request_timeout,
             std::time::Duration::from_secs(60)
+        );
+        let text = format!("{BASE}kubernetes: {{ qps: 5.5 }}\n");
+        let config = Config::from_yaml(&text, Path::new("c.yaml")).unwrap();
+        assert_eq!(
+            config.kubernetes.rate,
+            Some(WriteRate {
+                qps: 5.5,
+                burst: 11
+            }),
+            "the burst defaults to two seconds' worth"
         );
     }
 
     #[test]
     fn bad_reconciler_and_kubernetes_settings_are_errors_with_their_location_and_a_hint() {
         let text = format!(
-            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\n  database_readiness_timeout: 10m\nkubernetes:\n  qps: 0\n  burst: 0\n  event: true\n"
+            "{BASE}reconciler:\n  tick: soon\n  readiness_poll: 20m\n  concurrency: 0\n  database_readiness_timeout: 10m\nkubernetes:\n  qps: 0\n  burst: 0\n  concurrency: 0\n  event_qps: -1\n  event_queue: 0\n  event: true\n"
         );
         let err = Config::from_yaml(&text, Path::new("c.yaml")).unwrap_err();
         assert!(err.to_string().contains("unknown field `event`"), "{err}");
@@ -317,7 +341,7 @@ mod tests {
             .iter()
             .map(|d| (d.line, d.message.as_str()))
             .collect();
-        assert_eq!(found.len(), 6, "{err}");
+        assert_eq!(found.len(), 9, "{err}");
         for (line, needle) in [
             (4, "reconciler.tick: bad duration 'soon'"),
             (
@@ -331,6 +355,9 @@ mod tests {
             ),
             (9, "kubernetes.qps 0 must be a positive number"),
             (10, "kubernetes.burst must be greater than zero"),
+            (11, "kubernetes.concurrency 0 must be between 1 and 256"),
+            (12, "kubernetes.event_qps -1 must be a positive number"),
+            (13, "kubernetes.event_queue 0 must be between 1 and 100000"),
         ] {
             assert!(
                 found.iter().any(|(l, m)| *l == line && m.contains(needle)),

@@ -168,12 +168,18 @@ pub struct RawReconciler {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKubernetes {
-    /// Writes per second once the burst is spent.
+    /// A client-side cap on writes per second once the burst is spent.
     pub qps: Option<Spanned<f64>>,
-    /// Writes allowed at once.
+    /// Writes allowed at once after a quiet spell (with `qps`).
     pub burst: Option<Spanned<u32>>,
+    /// Scale writes in flight at once.
+    pub concurrency: Option<Spanned<usize>>,
     /// Whether actions leave Events on the objects they change.
     pub events: Option<bool>,
+    /// Events written per second.
+    pub event_qps: Option<Spanned<f64>>,
+    /// Events waiting to be written at most.
+    pub event_queue: Option<Spanned<usize>>,
 }
 
 /// How many overrides may be active at once; a key left out keeps its default.

@@ -36,10 +36,17 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 /// The most actions a tier may apply at once.
 pub const MAX_CONCURRENCY: usize = 1024;
 
-/// Kubernetes writes per second once the burst is spent, unless configured.
-pub const DEFAULT_KUBERNETES_QPS: f64 = 20.0;
-/// Kubernetes writes allowed at once, unless configured.
-pub const DEFAULT_KUBERNETES_BURST: u32 = 40;
+/// Kubernetes writes in flight at once, unless configured: the API server's priority and
+/// fairness queues the rest of a large boundary fairly, and a 429 slows curfew down.
+pub const DEFAULT_KUBERNETES_CONCURRENCY: usize = 16;
+/// The most Kubernetes writes that may be configured in flight.
+pub const MAX_KUBERNETES_CONCURRENCY: usize = 256;
+/// Events written per second, unless configured: Events are paced apart from scale writes.
+pub const DEFAULT_EVENT_QPS: f64 = 20.0;
+/// Events waiting to be written at most, unless configured; more are dropped and counted.
+pub const DEFAULT_EVENT_QUEUE: usize = 1000;
+/// The most Events that may be configured to wait.
+pub const MAX_EVENT_QUEUE: usize = 100_000;
 
 /// The HTTP server's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,24 +125,47 @@ impl Default for ReconcilerConfig {
     }
 }
 
-/// The Kubernetes client's pacing: a token bucket for writes, and whether actions leave
-/// Events.
+/// The Kubernetes client's pacing: writes in flight, an optional client-side token bucket,
+/// and the Events queue.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KubernetesConfig {
-    /// Writes per second once the burst is spent.
-    pub qps: f64,
-    /// Writes allowed at once.
-    pub burst: u32,
+    /// A client-side cap on writes per second once the burst is spent; `None` (the default)
+    /// leaves pacing to the API server, which answers 429 with `Retry-After` when busy.
+    pub rate: Option<WriteRate>,
+    /// Scale writes in flight at once.
+    pub concurrency: usize,
     /// Whether actions leave Events on the objects they change.
     pub events: bool,
+    /// Events written per second, apart from scale writes.
+    pub event_qps: f64,
+    /// Events waiting to be written at most; more are dropped and counted.
+    pub event_queue: usize,
+}
+
+/// A client-side token bucket: `qps` writes per second once `burst` writes are spent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WriteRate {
+    /// Writes per second.
+    pub qps: f64,
+    /// Writes allowed at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl WriteRate {
+    /// The burst allowed with `qps` when none is configured: two seconds' worth.
+    pub fn default_burst(qps: f64) -> u32 {
+        (qps * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32
+    }
 }
 
 impl Default for KubernetesConfig {
     fn default() -> Self {
         KubernetesConfig {
-            qps: DEFAULT_KUBERNETES_QPS,
-            burst: DEFAULT_KUBERNETES_BURST,
+            rate: None,
+            concurrency: DEFAULT_KUBERNETES_CONCURRENCY,
             events: true,
+            event_qps: DEFAULT_EVENT_QPS,
+            event_queue: DEFAULT_EVENT_QUEUE,
         }
     }
 }

@@ -12,8 +12,9 @@ use super::raw::{
     RawSchedule, RawServer, RawState,
 };
 use super::sections::{
-    DEFAULT_CONCURRENCY, DEFAULT_KUBERNETES_BURST, DEFAULT_KUBERNETES_QPS, DEFAULT_MAX_CONNECTIONS,
-    MAX_CONCURRENCY,
+    DEFAULT_CONCURRENCY, DEFAULT_EVENT_QPS, DEFAULT_EVENT_QUEUE, DEFAULT_KUBERNETES_CONCURRENCY,
+    DEFAULT_MAX_CONNECTIONS, MAX_CONCURRENCY, MAX_EVENT_QUEUE, MAX_KUBERNETES_CONCURRENCY,
+    WriteRate,
 };
 use super::{
     Config, Diagnostic, Environment, KubernetesConfig, ReconcilerConfig, ServerConfig, StateConfig,
@@ -746,28 +747,50 @@ fn kubernetes_config(
         return kubernetes;
     };
     let written = &raw.value;
-    if let Some(qps) = &written.qps {
-        if qps.value.is_finite() && qps.value > 0.0 {
-            kubernetes.qps = qps.value;
-        } else {
-            collector.error(
-                qps.referenced,
-                format!("kubernetes.qps {} must be a positive number", qps.value),
-                Some(format!(
-                    "writes per second; the default is {DEFAULT_KUBERNETES_QPS}"
-                )),
-            );
-        }
-    }
-    if let Some(burst) = &written.burst {
-        if burst.value > 0 {
-            kubernetes.burst = burst.value;
-        } else {
+    let qps = written.qps.as_ref().and_then(|qps| {
+        positive_rate(
+            collector,
+            qps,
+            "kubernetes.qps",
+            "a client-side cap on writes per second; leave it out to let the API server pace curfew"
+                .to_string(),
+        )
+    });
+    let burst = written.burst.as_ref().and_then(|burst| {
+        if burst.value == 0 {
             collector.error(
                 burst.referenced,
                 "kubernetes.burst must be greater than zero",
+                Some("writes at once after a quiet spell, e.g. twice kubernetes.qps".into()),
+            );
+            None
+        } else if qps.is_none() && written.qps.is_none() {
+            collector.error(
+                burst.referenced,
+                "kubernetes.burst has no effect without kubernetes.qps",
+                Some("set kubernetes.qps as well, or leave both out".into()),
+            );
+            None
+        } else {
+            Some(burst.value)
+        }
+    });
+    kubernetes.rate = qps.map(|qps| WriteRate {
+        qps,
+        burst: burst.unwrap_or_else(|| WriteRate::default_burst(qps)),
+    });
+    if let Some(concurrency) = &written.concurrency {
+        if (1..=MAX_KUBERNETES_CONCURRENCY).contains(&concurrency.value) {
+            kubernetes.concurrency = concurrency.value;
+        } else {
+            collector.error(
+                concurrency.referenced,
+                format!(
+                    "kubernetes.concurrency {} must be between 1 and {MAX_KUBERNETES_CONCURRENCY}",
+                    concurrency.value
+                ),
                 Some(format!(
-                    "writes at once; the default is {DEFAULT_KUBERNETES_BURST}"
+                    "scale writes in flight; the default is {DEFAULT_KUBERNETES_CONCURRENCY}"
                 )),
             );
         }
@@ -775,7 +798,52 @@ fn kubernetes_config(
     if let Some(events) = written.events {
         kubernetes.events = events;
     }
+    if let Some(event_qps) = written.event_qps.as_ref().and_then(|qps| {
+        positive_rate(
+            collector,
+            qps,
+            "kubernetes.event_qps",
+            format!("Events per second; the default is {DEFAULT_EVENT_QPS}"),
+        )
+    }) {
+        kubernetes.event_qps = event_qps;
+    }
+    if let Some(queue) = &written.event_queue {
+        if (1..=MAX_EVENT_QUEUE).contains(&queue.value) {
+            kubernetes.event_queue = queue.value;
+        } else {
+            collector.error(
+                queue.referenced,
+                format!(
+                    "kubernetes.event_queue {} must be between 1 and {MAX_EVENT_QUEUE}",
+                    queue.value
+                ),
+                Some(format!(
+                    "Events waiting to be written; the default is {DEFAULT_EVENT_QUEUE}"
+                )),
+            );
+        }
+    }
     kubernetes
+}
+
+/// A rate in calls per second, or an error at its location.
+fn positive_rate(
+    collector: &mut Collector,
+    rate: &Spanned<f64>,
+    key: &str,
+    hint: String,
+) -> Option<f64> {
+    if rate.value.is_finite() && rate.value > 0.0 {
+        Some(rate.value)
+    } else {
+        collector.error(
+            rate.referenced,
+            format!("{key} {} must be a positive number", rate.value),
+            Some(hint),
+        );
+        None
+    }
 }
 
 fn state_config(collector: &mut Collector, raw: Option<&RawState>) -> StateConfig {

@@ -8,8 +8,8 @@ use parking_lot::RwLock;
 
 use async_trait::async_trait;
 
-use super::{Error, Provider, Result, Retries};
-use crate::domain::{Action, Target};
+use super::{Discovery, Error, Provider, Result, Retries};
+use crate::domain::Action;
 
 /// Routes each target to the provider that reported it.
 pub struct CompositeProvider {
@@ -62,14 +62,16 @@ impl Provider for CompositeProvider {
         }
     }
 
-    async fn discover(&self) -> Result<Vec<Target>> {
-        let mut all = Vec::new();
+    async fn discover(&self) -> Result<Discovery> {
+        let mut all = Discovery::default();
         let mut owners = HashMap::new();
         for (index, provider) in self.providers.iter().enumerate() {
-            for target in provider.discover().await? {
+            let found = provider.discover().await?;
+            for target in found.targets {
                 owners.insert(target.id.clone(), index);
-                all.push(target);
+                all.targets.push(target);
             }
+            all.undiscovered.extend(found.undiscovered);
         }
         *self.owners.write() = owners;
         Ok(all)
@@ -106,6 +108,10 @@ impl Provider for CompositeProvider {
             }
         }
         ready
+    }
+
+    async fn settle(&self, timeout: std::time::Duration) {
+        futures::future::join_all(self.providers.iter().map(|p| p.settle(timeout))).await;
     }
 
     async fn spot_prices(&self) -> Result<HashMap<(String, String), f64>> {

@@ -26,6 +26,8 @@ pub enum Error {
         target: String,
         /// What the API said.
         detail: String,
+        /// How long the API asked the caller to wait before trying again (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
     },
     /// The API failed on its side (5xx).
     #[error("{operation} on {target}: server error {code}: {detail}")]
@@ -92,6 +94,14 @@ impl Error {
         )
     }
 
+    /// How long the API asked the caller to wait before calling again, when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether the object changed under the call (409): re-read, then decide again.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Conflict { .. })
@@ -123,6 +133,38 @@ impl Error {
     }
 }
 
+/// A target selection that a discovery could not read: its targets were not seen, so
+/// nothing is known about them in this pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undiscovered {
+    /// The environment whose targets it selects.
+    pub environment: String,
+    /// The selection as the configuration writes it, e.g. `aws_ec2 {env=staging} in
+    /// eu-central-1`.
+    pub selection: String,
+    /// Why it could not be read; its operation names the call.
+    pub error: Error,
+}
+
+/// What one discovery saw: the targets it read, and the selections it could not read.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Every target of the selections that were read.
+    pub targets: Vec<Target>,
+    /// The selections that could not be read.
+    pub undiscovered: Vec<Undiscovered>,
+}
+
+impl Discovery {
+    /// A discovery that read every selection.
+    pub fn complete(targets: Vec<Target>) -> Discovery {
+        Discovery {
+            targets,
+            undiscovered: Vec::new(),
+        }
+    }
+}
+
 /// Result type of provider calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -150,8 +192,10 @@ pub trait Provider: Send + Sync {
         Retries::ByCaller
     }
 
-    /// Every managed target with its observed state.
-    async fn discover(&self) -> Result<Vec<Target>>;
+    /// Every managed target with its observed state, and the target selections that could
+    /// not be read (a selection is never dropped silently). An error means nothing could be
+    /// read at all.
+    async fn discover(&self) -> Result<Discovery>;
 
     /// Applies one action. Idempotent: applying an action that already holds is a no-op.
     async fn apply(&self, action: &Action) -> Result<()>;
@@ -170,6 +214,11 @@ pub trait Provider: Send + Sync {
         }
         ready
     }
+
+    /// Finishes the best-effort work the provider does in the background (Kubernetes
+    /// Events), waiting at most `timeout`; what is left then is dropped. The default has
+    /// nothing to finish.
+    async fn settle(&self, _timeout: std::time::Duration) {}
 
     /// Current spot prices by (region, instance type), where the provider can see them.
     async fn spot_prices(&self) -> Result<std::collections::HashMap<(String, String), f64>> {

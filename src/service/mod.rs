@@ -155,10 +155,16 @@ pub type ServeApi = Box<
         + Send,
 >;
 
+/// How long `run --once` lets queued Events be written before it exits.
+pub const ONCE_SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One reconcile pass, then return its report (`run --once`).
 pub async fn run_once(options: Options) -> Result<PassReport> {
     let parts = assemble::assemble(&options, CancellationToken::new()).await?;
-    let report = parts.reconciler.reconcile().await?;
+    let report = parts.reconciler.reconcile().await;
+    // Events are best effort: what is not written in this time is dropped and counted.
+    parts.reconciler.settle(ONCE_SETTLE_TIMEOUT).await;
+    let report = report?;
     parts.cost.flush().await;
     Ok(report)
 }

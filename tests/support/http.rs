@@ -1,6 +1,6 @@
 //! A minimal HTTP/1.0 client over a TCP stream, enough for loopback tests.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -66,4 +66,20 @@ pub fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The address a `curfew run` or `curfew demo` child announces on its stdout
+/// (`curfew: listening on http://ADDR/`), read from `child`'s piped stdout.
+pub fn announced_address(child: &mut std::process::Child) -> String {
+    let stdout = child.stdout.take().expect("a piped stdout");
+    let line = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on"))
+        .expect("curfew announces its address");
+    line.split("http://")
+        .nth(1)
+        .expect("an address")
+        .trim_end_matches('/')
+        .to_string()
 }

@@ -11,6 +11,8 @@ pub mod http;
 pub mod kube;
 pub mod moto;
 pub mod process;
+/// A counting, fault-injecting proxy in front of a test server.
+pub mod proxy;
 
 /// Compares a generated artifact with its committed copy.
 pub mod committed;
@@ -19,10 +21,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use curfew::clock::ManualClock;
+use curfew::api::{AppState, RateLimiter, Tokens};
+use curfew::audit::AuditLog;
+use curfew::clock::{Clock, ManualClock};
 use curfew::config::Config;
+use curfew::overrides::OverrideStore;
 use curfew::providers::sim::{Estate, Faults, SimProvider};
-use curfew::reconciler::{RetryPolicy, Settings};
+use curfew::reconciler::{RetryPolicy, Settings, SharedStatus};
+use tokio::sync::Notify;
+
+/// The API's state in process: `config` with its rate limits, the reconciler's `status`, and
+/// no metrics, cost books or notifications.
+pub fn api_state(
+    config: Arc<Config>,
+    status: SharedStatus,
+    clock: Arc<dyn Clock>,
+    overrides: Arc<dyn OverrideStore>,
+    audit: Arc<AuditLog>,
+    trigger: Arc<Notify>,
+    tokens: Tokens,
+) -> AppState {
+    AppState {
+        limiter: Arc::new(RateLimiter::new(config.server.rate_limit)),
+        failed_auth: Arc::new(RateLimiter::failed_auth(config.server.failed_auth)),
+        creating: Arc::default(),
+        config,
+        status,
+        metrics: None,
+        cost: None,
+        clock,
+        overrides,
+        audit,
+        trigger,
+        tokens: Arc::new(tokens),
+        notifier: None,
+        environments_cache: Arc::default(),
+    }
+}
 
 /// The simulated estate of `config` as it stands at `start`, driven by a manual clock.
 pub fn sim_provider(config: &Config, start: DateTime<Utc>) -> (Arc<ManualClock>, Arc<SimProvider>) {

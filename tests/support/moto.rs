@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_autoscaling::config::{Credentials, Region};
+use aws_sdk_autoscaling::types::{AutoScalingGroup, LaunchTemplateSpecification};
 use chrono::{DateTime, Datelike, NaiveTime, TimeDelta, Utc};
+
+/// The tag that holds a parked object's original capacity.
+pub const ORIGINAL_TAG: &str = "curfew:original-capacity";
 
 /// A running moto server.
 pub struct Moto {
@@ -158,5 +162,174 @@ impl Drop for Moto {
 pub fn office_config(targets: &str) -> String {
     format!(
         "timezone: Europe/Berlin\nschedules:\n  office: {{ uptime: [\"Mon-Fri 07:00-20:00\"] }}\nenvironments:\n  staging:\n    schedule: office\n    targets:\n{targets}"
+    )
+}
+
+/// Creates group `name` in `region` with its own launch template and capacity min/max/desired.
+pub async fn create_group(moto: &Moto, region: &str, name: &str, min: i32, max: i32, desired: i32) {
+    let config = moto.sdk_config(region).await;
+    let template = create_template(moto, region, name).await;
+    aws_sdk_autoscaling::Client::new(&config)
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name(&template)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(desired)
+        .availability_zones(format!("{region}a"))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Creates launch template `{name}-template` in `region`; its name.
+pub async fn create_template(moto: &Moto, region: &str, name: &str) -> String {
+    let config = moto.sdk_config(region).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let template = format!("{name}-template");
+    ec2.create_launch_template()
+        .launch_template_name(&template)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    template
+}
+
+/// Group `name` in `region` as moto describes it.
+pub async fn describe_group(moto: &Moto, region: &str, name: &str) -> AutoScalingGroup {
+    let config = moto.sdk_config(region).await;
+    let described = aws_sdk_autoscaling::Client::new(&config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap();
+    described.auto_scaling_groups()[0].clone()
+}
+
+/// Group `name`'s (min, max, desired) and its original-capacity tag.
+pub async fn group_size(
+    moto: &Moto,
+    region: &str,
+    name: &str,
+) -> ((i32, i32, i32), Option<String>) {
+    let group = describe_group(moto, region, name).await;
+    let tag = group
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(ORIGINAL_TAG))
+        .and_then(|t| t.value())
+        .map(str::to_string);
+    (
+        (
+            group.min_size().unwrap(),
+            group.max_size().unwrap(),
+            group.desired_capacity().unwrap(),
+        ),
+        tag,
+    )
+}
+
+/// Instance `id`'s state name and its original-capacity tag.
+pub async fn instance_state(moto: &Moto, id: &str) -> (String, Option<String>) {
+    let config = moto.sdk_config("eu-central-1").await;
+    let described = aws_sdk_ec2::Client::new(&config)
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .unwrap();
+    let instance = &described.reservations()[0].instances()[0];
+    let state = instance
+        .state()
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_default();
+    let tag = instance
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(ORIGINAL_TAG))
+        .and_then(|t| t.value())
+        .map(str::to_string);
+    (state, tag)
+}
+
+/// Creates EKS cluster `staging` in eu-central-1.
+pub async fn create_cluster(moto: &Moto) {
+    let config = moto.sdk_config("eu-central-1").await;
+    let vpc = aws_sdk_eks::types::VpcConfigRequest::builder()
+        .subnet_ids("subnet-12345678")
+        .build();
+    aws_sdk_eks::Client::new(&config)
+        .create_cluster()
+        .name("staging")
+        .role_arn("arn:aws:iam::123456789012:role/eks")
+        .resources_vpc_config(vpc)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Adds node group `name` to cluster `staging` with capacity min/max/desired.
+pub async fn add_nodegroup(
+    moto: &Moto,
+    name: &str,
+    capacity_type: Option<aws_sdk_eks::types::CapacityTypes>,
+    (min, max, desired): (i32, i32, i32),
+) {
+    let config = moto.sdk_config("eu-central-1").await;
+    aws_sdk_eks::Client::new(&config)
+        .create_nodegroup()
+        .cluster_name("staging")
+        .nodegroup_name(name)
+        .node_role("arn:aws:iam::123456789012:role/nodes")
+        .subnets("subnet-12345678")
+        .instance_types("m6i.large")
+        .set_capacity_type(capacity_type)
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(min)
+                .max_size(max)
+                .desired_size(desired)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Node group `name`'s (min, max, desired) and its original-capacity label.
+pub async fn nodegroup_size_of(moto: &Moto, name: &str) -> ((i32, i32, i32), Option<String>) {
+    let config = moto.sdk_config("eu-central-1").await;
+    let described = aws_sdk_eks::Client::new(&config)
+        .describe_nodegroup()
+        .cluster_name("staging")
+        .nodegroup_name(name)
+        .send()
+        .await
+        .unwrap();
+    let group = described.nodegroup().unwrap();
+    let scaling = group.scaling_config().unwrap();
+    (
+        (
+            scaling.min_size().unwrap(),
+            scaling.max_size().unwrap(),
+            scaling.desired_size().unwrap(),
+        ),
+        group
+            .labels()
+            .and_then(|l| l.get("curfew.dev/original-capacity"))
+            .cloned(),
     )
 }

@@ -122,54 +122,49 @@ pub fn target(instance: &Instance, id: String, environment: &str, region: &str) 
     }
 }
 
-/// Writes the original state tag.
-pub async fn tag_original(client: &Client, id: &str, original: Capacity) -> Result<()> {
+/// Writes the original state tag (the encoded capacity `value`) on the instances `ids`.
+pub async fn tag_original(client: &Client, ids: &[String], value: &str) -> Result<()> {
     client
         .create_tags()
-        .resources(id)
-        .tags(
-            Tag::builder()
-                .key(ORIGINAL_TAG)
-                .value(tags::encode(original))
-                .build(),
-        )
+        .set_resources(Some(ids.to_vec()))
+        .tags(Tag::builder().key(ORIGINAL_TAG).value(value).build())
         .send()
         .await
-        .map_err(|e| classify("CreateTags", id, e))?;
+        .map_err(|e| classify("CreateTags", &ids.join(","), e))?;
     Ok(())
 }
 
-/// Removes the original state tag.
-pub async fn untag_original(client: &Client, id: &str) -> Result<()> {
+/// Removes the original state tag from the instances `ids`.
+pub async fn untag_original(client: &Client, ids: &[String]) -> Result<()> {
     client
         .delete_tags()
-        .resources(id)
+        .set_resources(Some(ids.to_vec()))
         .tags(Tag::builder().key(ORIGINAL_TAG).build())
         .send()
         .await
-        .map_err(|e| classify("DeleteTags", id, e))?;
+        .map_err(|e| classify("DeleteTags", &ids.join(","), e))?;
     Ok(())
 }
 
-/// Stops (or hibernates) an instance.
-pub async fn stop(client: &Client, id: &str, hibernate: bool) -> Result<()> {
+/// Stops (or hibernates) the instances `ids`.
+pub async fn stop(client: &Client, ids: &[String], hibernate: bool) -> Result<()> {
     client
         .stop_instances()
-        .instance_ids(id)
+        .set_instance_ids(Some(ids.to_vec()))
         .hibernate(hibernate)
         .send()
         .await
-        .map_err(|e| classify("StopInstances", id, e))?;
+        .map_err(|e| classify("StopInstances", &ids.join(","), e))?;
     Ok(())
 }
 
-/// Starts an instance.
-pub async fn start(client: &Client, id: &str) -> Result<()> {
+/// Starts the instances `ids`.
+pub async fn start(client: &Client, ids: &[String]) -> Result<()> {
     client
         .start_instances()
-        .instance_ids(id)
+        .set_instance_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| classify("StartInstances", id, e))?;
+        .map_err(|e| classify("StartInstances", &ids.join(","), e))?;
     Ok(())
 }

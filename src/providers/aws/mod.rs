@@ -21,9 +21,9 @@ use aws_config::Region;
 use aws_config::retry::RetryConfig;
 use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Error, Provider, Result, Retries};
+use super::{Discovery, Error, Provider, Result, Retries, Undiscovered};
 use crate::clock::{Clock, SystemClock};
 use crate::config::targets::{AsgTarget, Ec2Target, NodegroupTarget};
 use crate::config::{Config, TargetConfig};
@@ -31,6 +31,7 @@ use crate::domain::{Action, Capacity, Footprint, Target};
 use crate::telemetry;
 
 mod asg;
+mod batch;
 mod ec2;
 mod eks;
 mod errors;
@@ -42,8 +43,11 @@ pub mod tags;
 #[cfg(test)]
 mod tests;
 
-/// Calls in flight at once per service.
+/// Calls in flight at once per service and region.
 const CALLS_PER_SERVICE: usize = 8;
+
+/// The AWS services curfew calls, each bounded on its own in every region.
+const SERVICES: [&str; 4] = ["autoscaling", "ec2", "eks", "rds"];
 
 /// Attempts per SDK call, the first included.
 const MAX_ATTEMPTS: u32 = 5;
@@ -153,6 +157,40 @@ enum Object {
     },
 }
 
+/// An EC2 call that many instances of one account share (see [`batch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Ec2Call {
+    /// CreateTags of the original state, with its encoded value.
+    Tag(Account, String),
+    /// DeleteTags of the original state.
+    Untag(Account),
+    /// StopInstances, hibernating or not.
+    Stop(Account, bool),
+    /// StartInstances.
+    Start(Account),
+}
+
+impl Ec2Call {
+    fn account(&self) -> &Account {
+        match self {
+            Ec2Call::Tag(account, _)
+            | Ec2Call::Untag(account)
+            | Ec2Call::Stop(account, _)
+            | Ec2Call::Start(account) => account,
+        }
+    }
+
+    /// Makes the call for `ids`.
+    async fn send(&self, client: &aws_sdk_ec2::Client, ids: &[String]) -> Result<()> {
+        match self {
+            Ec2Call::Tag(_, value) => ec2::tag_original(client, ids, value).await,
+            Ec2Call::Untag(_) => ec2::untag_original(client, ids).await,
+            Ec2Call::Stop(_, hibernate) => ec2::stop(client, ids, *hibernate).await,
+            Ec2Call::Start(_) => ec2::start(client, ids).await,
+        }
+    }
+}
+
 /// Instance types in use by region, with an account to ask for their prices.
 type TypesInUse = HashMap<String, (Account, BTreeSet<String>)>;
 
@@ -165,7 +203,10 @@ pub struct AwsProvider {
     /// `None` until the first discovery.
     types_in_use: RwLock<Option<TypesInUse>>,
     prices: prices::PriceCache,
-    limits: HashMap<&'static str, Semaphore>,
+    /// Calls in flight by region and service.
+    limits: HashMap<(String, &'static str), Arc<Semaphore>>,
+    /// EC2 calls shared by the actions that run at once.
+    ec2_batches: batch::Batcher<Ec2Call>,
     /// The time curfew records when it stops a database.
     clock: Arc<dyn Clock>,
     /// Unusable databases already logged.
@@ -191,9 +232,14 @@ impl AwsProvider {
     }
 
     fn with_clients(scopes: Vec<Scope>, clients: HashMap<Account, Clients>) -> AwsProvider {
-        let limits = ["autoscaling", "ec2", "eks", "rds"]
-            .into_iter()
-            .map(|service| (service, Semaphore::new(CALLS_PER_SERVICE)))
+        let limits = clients
+            .keys()
+            .flat_map(|account| {
+                SERVICES.map(|service| {
+                    let permits = Arc::new(Semaphore::new(CALLS_PER_SERVICE));
+                    ((account.region.clone(), service), permits)
+                })
+            })
             .collect();
         AwsProvider {
             scopes,
@@ -202,6 +248,7 @@ impl AwsProvider {
             types_in_use: RwLock::default(),
             prices: prices::PriceCache::default(),
             limits,
+            ec2_batches: batch::Batcher::default(),
             clock: Arc::new(SystemClock),
             unusable_reported: Mutex::default(),
         }
@@ -379,8 +426,35 @@ impl AwsProvider {
         Ok(found)
     }
 
-    async fn permit(&self, service: &'static str) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.limits.get(service)?.acquire().await.ok()
+    /// A place among the calls in flight to `service` in `account`'s region.
+    async fn permit(
+        &self,
+        account: &Account,
+        service: &'static str,
+    ) -> Option<OwnedSemaphorePermit> {
+        acquire(self.limit(account, service)).await
+    }
+
+    /// The bound on calls in flight to `service` in `account`'s region.
+    fn limit(&self, account: &Account, service: &'static str) -> Option<Arc<Semaphore>> {
+        self.limits.get(&(account.region.clone(), service)).cloned()
+    }
+
+    /// Sends `call` for instance `id`, in one call with the other instances that ask for the
+    /// same call meanwhile.
+    async fn ec2_call(&self, call: Ec2Call, id: &str) -> Result<()> {
+        let ec2 = self.clients(call.account()).ec2.clone();
+        let limit = self.limit(call.account(), "ec2");
+        let key = call.clone();
+        self.ec2_batches
+            .submit(key, id.to_string(), move |ids| {
+                let (ec2, limit, call) = (ec2.clone(), limit.clone(), call.clone());
+                async move {
+                    let _permit = acquire(limit).await;
+                    call.send(&ec2, &ids).await
+                }
+            })
+            .await
     }
 
     /// Scales a group and, in the same call, sets the mix of the window it enters.
@@ -394,7 +468,7 @@ impl AwsProvider {
         action: &Action,
     ) -> Result<()> {
         let client = &self.clients(account).autoscaling;
-        let _permit = self.permit("autoscaling").await;
+        let _permit = self.permit(account, "autoscaling").await;
         let wanted = spot.map(|s| &s.wanted);
         let (mix, capacity) = match action {
             Action::ScaleDown { original, to, .. } => {
@@ -484,7 +558,7 @@ impl AwsProvider {
         if let Some(prices) = self.prices.fresh(&account.region, &types) {
             return Ok(prices);
         }
-        let _permit = self.permit("ec2").await;
+        let _permit = self.permit(account, "ec2").await;
         let prices = prices::current(&self.clients(account).ec2, &types).await?;
         self.prices.store(&account.region, types, prices.clone());
         Ok(prices)
@@ -522,6 +596,11 @@ impl ReadinessBatch {
             ),
         }
     }
+}
+
+/// A place among the calls `limit` allows in flight (none to wait for without a limit).
+async fn acquire(limit: Option<Arc<Semaphore>>) -> Option<OwnedSemaphorePermit> {
+    limit?.acquire_owned().await.ok()
 }
 
 /// Every configured AWS target with its account.
@@ -582,12 +661,23 @@ async fn connect(account: &Account) -> Clients {
 // === impl Clients ===
 
 impl Clients {
+    /// The clients of `shared`, retrying by HTTP status as well ([`errors::ByStatus`]).
     fn new(shared: &aws_config::SdkConfig) -> Clients {
+        // The client of SDK crate `$sdk` on `shared`, with the classifier added.
+        macro_rules! retrying_by_status {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(shared)
+                        .retry_classifier(errors::ByStatus)
+                        .build(),
+                )
+            };
+        }
         Clients {
-            autoscaling: aws_sdk_autoscaling::Client::new(shared),
-            ec2: aws_sdk_ec2::Client::new(shared),
-            eks: aws_sdk_eks::Client::new(shared),
-            rds: aws_sdk_rds::Client::new(shared),
+            autoscaling: retrying_by_status!(aws_sdk_autoscaling),
+            ec2: retrying_by_status!(aws_sdk_ec2),
+            eks: retrying_by_status!(aws_sdk_eks),
+            rds: retrying_by_status!(aws_sdk_rds),
         }
     }
 }
@@ -624,14 +714,13 @@ impl Provider for AwsProvider {
         Retries::ByClient
     }
 
-    /// Every scope's targets; a scope that cannot be read is logged and counted and the others
-    /// are still returned (the call fails only when every scope fails).
-    async fn discover(&self) -> Result<Vec<Target>> {
-        let mut targets = Vec::new();
+    /// Every scope's targets. A scope that cannot be read is logged, counted and reported as
+    /// undiscovered, and the others are still returned: a pass with an undiscovered scope
+    /// does not count as converged.
+    async fn discover(&self) -> Result<Discovery> {
+        let mut discovery = Discovery::default();
         let mut objects = HashMap::new();
         let mut types = HashMap::new();
-        let mut first_error = None;
-        let mut any_ok = false;
         for scope in &self.scopes {
             let found = match self.discover_scope(scope).await {
                 Ok(found) => found,
@@ -644,30 +733,31 @@ impl Provider for AwsProvider {
                     )
                     .increment(1);
                     tracing::warn!(
+                        environment = %scope.environment,
                         target_config = %scope.target.describe(),
                         error = %err,
                         "AWS targets not discovered; the other targets go on"
                     );
-                    first_error.get_or_insert(err);
+                    discovery.undiscovered.push(Undiscovered {
+                        environment: scope.environment.clone(),
+                        selection: scope.target.describe(),
+                        error: err,
+                    });
                     continue;
                 }
             };
-            any_ok = true;
             instance_types(&found, &scope.account, &mut types);
             for (target, object) in found {
                 if !objects.contains_key(&target.id) {
                     objects.insert(target.id.clone(), object);
-                    targets.push(target);
+                    discovery.targets.push(target);
                 }
             }
         }
-        if let (false, Some(err)) = (any_ok, first_error) {
-            return Err(err);
-        }
         *self.objects.write() = objects;
         *self.types_in_use.write() = Some(types);
-        targets.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(targets)
+        discovery.targets.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(discovery)
     }
 
     async fn apply(&self, action: &Action) -> Result<()> {
@@ -696,7 +786,7 @@ impl Provider for AwsProvider {
                 Action::ScaleDown { original, to, .. },
             ) => {
                 let client = &self.clients(account).eks;
-                let _permit = self.permit("eks").await;
+                let _permit = self.permit(account, "eks").await;
                 eks::resize(client, cluster, name, *to, Some(*original)).await
             }
             (
@@ -709,7 +799,7 @@ impl Provider for AwsProvider {
                 Action::ScaleUp { to, .. },
             ) => {
                 let client = &self.clients(account).eks;
-                let _permit = self.permit("eks").await;
+                let _permit = self.permit(account, "eks").await;
                 let to = on_demand_base.map_or(*to, |base| eks::with_base(*to, base));
                 eks::resize(client, cluster, name, to, None).await
             }
@@ -721,16 +811,15 @@ impl Provider for AwsProvider {
                 },
                 Action::ScaleDown { original, .. },
             ) => {
-                let client = &self.clients(account).ec2;
-                let _permit = self.permit("ec2").await;
-                ec2::tag_original(client, id, *original).await?;
-                ec2::stop(client, id, *hibernate).await
+                let value = tags::encode(*original);
+                self.ec2_call(Ec2Call::Tag(account.clone(), value), id)
+                    .await?;
+                self.ec2_call(Ec2Call::Stop(account.clone(), *hibernate), id)
+                    .await
             }
             (Object::Instance { account, id, .. }, Action::ScaleUp { .. }) => {
-                let client = &self.clients(account).ec2;
-                let _permit = self.permit("ec2").await;
-                ec2::start(client, id).await?;
-                ec2::untag_original(client, id).await
+                self.ec2_call(Ec2Call::Start(account.clone()), id).await?;
+                self.ec2_call(Ec2Call::Untag(account.clone()), id).await
             }
             (Object::Database { account, database }, action) => {
                 self.apply_database(account, database, action).await

@@ -554,7 +554,7 @@ impl AwsProvider {
     ) -> Result<()> {
         let client = &self.clients(account).rds;
         let (kind, identifier, arn) = (database.kind, database.identifier.as_str(), &database.arn);
-        let _permit = self.permit("rds").await;
+        let _permit = self.permit(account, "rds").await;
         match action {
             Action::ScaleDown { original, .. } => {
                 tag(client, arn, &[(ORIGINAL_TAG, tags::encode(*original))]).await?;

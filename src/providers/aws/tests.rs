@@ -59,11 +59,13 @@ async fn mk_clients_sleeping(
         autoscaling: aws_sdk_autoscaling::Client::from_conf(
             aws_sdk_autoscaling::config::Builder::from(&shared)
                 .interceptor(interceptor(autoscaling))
+                .retry_classifier(errors::ByStatus)
                 .build(),
         ),
         ec2: aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(&shared)
                 .interceptor(interceptor(ec2))
+                .retry_classifier(errors::ByStatus)
                 .build(),
         ),
         eks: aws_sdk_eks::Client::new(&shared),
@@ -142,7 +144,11 @@ async fn a_throttled_call_is_retried_and_then_succeeds() {
     let clients = mk_clients_sleeping("eu-central-1", &[&describe], &[], sleeps.clone()).await;
     let aws = provider(vec![mk_scope("eu-central-1", "web", None)], vec![clients]);
 
-    let targets = aws.discover().await.expect("discovered after retries");
+    let targets = aws
+        .discover()
+        .await
+        .expect("discovered after retries")
+        .targets;
 
     assert_eq!(describe.num_calls(), 3);
     let backoffs = sleeps.0.lock().unwrap().clone();
@@ -216,12 +222,23 @@ async fn one_region_failing_does_not_stop_the_others() {
         vec![eu, us],
     );
 
-    let targets = aws
+    let discovery = aws
         .discover()
         .await
         .expect("the working region is discovered");
+    let targets = discovery.targets;
 
     assert_eq!(failing.num_calls(), MAX_ATTEMPTS as usize);
+    let [unseen] = discovery.undiscovered.as_slice() else {
+        panic!("one undiscovered scope: {:?}", discovery.undiscovered);
+    };
+    assert_eq!(unseen.selection, "aws_asg web in eu-central-1");
+    assert_eq!(unseen.error.operation(), "DescribeAutoScalingGroups");
+    assert!(
+        matches!(unseen.error, Error::Throttled { .. }),
+        "{:?}",
+        unseen.error
+    );
     let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["auto_scaling_group/us-east-1/workers"]);
     aws.apply(&Action::ScaleUp {
@@ -297,7 +314,7 @@ async fn spot_capacity_failures_raise_the_on_demand_share_in_one_write() {
 
     // The group is up at full capacity: the planner sees an original equal to the capacity,
     // so its ScaleUp keeps the capacity and writes the raised share.
-    let targets = aws.discover().await.unwrap();
+    let targets = aws.discover().await.unwrap().targets;
     assert_eq!(targets[0].original, Some(targets[0].capacity));
     aws.apply(&Action::ScaleUp {
         target: targets[0].id.clone(),
@@ -318,7 +335,7 @@ async fn after_the_cooldown_a_group_already_back_on_its_policy_needs_no_write() 
         vec![clients],
     );
 
-    let targets = aws.discover().await.unwrap();
+    let targets = aws.discover().await.unwrap().targets;
 
     assert_eq!(activities.num_calls(), 1);
     assert_eq!(targets[0].original, None, "nothing to write");
@@ -390,6 +407,7 @@ async fn readiness_of_250_groups_takes_one_describe_per_hundred_groups() {
         .discover()
         .await
         .unwrap()
+        .targets
         .into_iter()
         .map(|t| t.id)
         .collect();
@@ -406,6 +424,39 @@ async fn readiness_of_250_groups_takes_one_describe_per_hundred_groups() {
     assert_eq!(ready.len(), 251);
     let expected: Vec<bool> = (0..250).map(|i| i % 2 == 0).chain([false]).collect();
     assert_eq!(ready, expected);
+}
+
+#[tokio::test]
+async fn a_429_or_a_5xx_without_a_readable_body_is_still_throttling_or_a_server_error() {
+    for (status, body) in [(429, "<html>slow down</html>"), (503, ""), (500, "{oops")] {
+        let failing = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+            .sequence()
+            .http_status(status, Some(body.into()))
+            .repeatedly()
+            .build();
+        let clients = mk_clients("eu-central-1", &[&failing], &[]).await;
+        let aws = provider(vec![mk_scope("eu-central-1", "web", None)], vec![clients]);
+
+        let discovery = aws.discover().await.expect("a discovery with what it saw");
+
+        assert_eq!(
+            failing.num_calls(),
+            MAX_ATTEMPTS as usize,
+            "HTTP {status} is retried"
+        );
+        let [unseen] = discovery.undiscovered.as_slice() else {
+            panic!("HTTP {status}: {:?}", discovery.undiscovered);
+        };
+        let error = &unseen.error;
+        assert!(error.is_retryable(), "HTTP {status}: {error:?}");
+        match status {
+            429 => assert!(matches!(error, Error::Throttled { .. }), "{error:?}"),
+            _ => assert!(
+                matches!(error, Error::Server { code, .. } if code == &format!("HTTP {status}")),
+                "{error:?}"
+            ),
+        }
+    }
 }
 
 /// Clients of eu-central-1 whose RDS calls are answered by `rds` rules.
@@ -498,8 +549,13 @@ async fn discover_restarted(described: &Rule) -> Target {
         .with_timezone(&Utc);
     let aws = provider(vec![scope], vec![clients])
         .with_clock(Arc::new(crate::clock::ManualClock::new(two_days_later)));
-    let mut targets = aws.discover().await.expect("discovered");
-    targets.remove(0)
+    let mut discovery = aws.discover().await.expect("discovered");
+    assert!(
+        discovery.undiscovered.is_empty(),
+        "{:?}",
+        discovery.undiscovered
+    );
+    discovery.targets.remove(0)
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
 
 use super::workloads::{Observed, api_version_and_kind};
 
@@ -100,14 +99,5 @@ impl EventBuilder {
             count: Some(1),
             ..Event::default()
         }
-    }
-}
-
-/// Creates `event`; a failure is logged, never returned.
-pub async fn publish(client: &kube::Client, event: &Event) {
-    let namespace = event.metadata.namespace.as_deref().unwrap_or("default");
-    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    if let Err(error) = api.create(&PostParams::default(), event).await {
-        tracing::debug!(%error, reason = ?event.reason, "cannot write an Event");
     }
 }

@@ -7,8 +7,9 @@
 //! suspends a CronJob); scaling up restores it and removes it. A `downscaler/original-replicas`
 //! annotation left by kube-downscaler is read as the original when curfew's own is absent,
 //! and removed by curfew's next write. Writes carry the watched resourceVersion, so a 409
-//! means "re-read and decide again". Every write is paced by a client-side token bucket, and
-//! every action leaves an Event on the workload.
+//! means "re-read and decide again". A bounded number of writes is in flight at once (a
+//! client-side token bucket is optional), and every action leaves an Event on the workload
+//! through a queue of its own, so that a write never waits for an Event.
 //!
 //! * `selection` — which namespaces and workloads an environment selects.
 //! * `annotations` — the annotations read and written, and their precedence.
@@ -17,18 +18,22 @@
 //! * `quantity` — CPU and memory quantities.
 //! * `projection` — the fields of a workload the watch caches keep.
 //! * `workloads` — objects as targets, actions as merge patches.
-//! * `limiter` — the write token bucket.
+//! * `limiter` — the optional client-side token bucket for writes.
+//! * `retry_after` — keeps the API server's `Retry-After` for the retry layer.
+//! * `event_queue` — Events written apart from scale writes, coalesced, at their own rate.
 //! * `events` — `ScaledDown`, `ScaledUp` and `ScaleFailed` Events.
 //! * `provider` — [`KubeProvider`].
 
 pub mod annotations;
 pub mod autoscalers;
 pub mod calendars;
+pub mod event_queue;
 pub mod events;
 pub mod limiter;
 pub mod projection;
 pub mod provider;
 pub mod quantity;
+pub mod retry_after;
 pub mod selection;
 pub mod workloads;
 
@@ -72,10 +77,17 @@ pub enum ClientRetries {
     Off,
 }
 
-/// A client for `config`, retrying as `retries` says.
+/// A client for `config`, retrying as `retries` says. A client that does not retry keeps
+/// the API server's `Retry-After` in its errors for the caller that does.
 pub fn client(mut config: kube::Config, retries: ClientRetries) -> Result<kube::Client, Error> {
     config.default_retry = retries == ClientRetries::On;
-    kube::Client::try_from(config).map_err(Error::Client)
+    let builder = kube::client::ClientBuilder::try_from(config).map_err(Error::Client)?;
+    Ok(match retries {
+        ClientRetries::On => builder.build(),
+        ClientRetries::Off => builder
+            .with_layer(&tower::util::MapFutureLayer::new(retry_after::carry))
+            .build(),
+    })
 }
 
 /// Builds a client from the standard environment (`KUBECONFIG`, `~/.kube/config`, or the

@@ -24,37 +24,43 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::Error;
 use super::annotations::{self, Annotations};
 use super::autoscalers::{self, Autoscalers, WorkloadRef};
 use super::calendars::{self, CalendarAnnotations, Layer};
-use super::events::{self, EventBuilder, Reason};
+use super::event_queue::{EventQueue, QueueSettings};
+use super::events::{EventBuilder, Reason};
 use super::limiter::Limiter;
 use super::projection::{LAST_APPLIED, Projected};
 use super::selection::{NamespaceMatch, Selection};
 use super::workloads::{self, ObjectId, Observed};
 use crate::calendar::Schedule;
 use crate::clock::Clock;
-use crate::config::{Config, KubernetesConfig};
+use crate::config::{Config, KubernetesConfig, WriteRate};
 use crate::domain::{Action, Kind, Target, TargetCalendar, TargetRules};
-use crate::providers::{self, Provider};
+use crate::providers::{self, Discovery, Provider, Undiscovered};
 use crate::telemetry;
 
 /// Knobs of the Kubernetes provider.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
-    /// Writes per second once the burst is spent.
-    pub qps: f64,
-    /// Writes allowed at once.
-    pub burst: u32,
+    /// A client-side cap on writes per second; `None` leaves pacing to the API server.
+    pub rate: Option<WriteRate>,
+    /// Scale writes in flight at once.
+    pub concurrency: usize,
     /// How long the initial list of every watch may take at start-up.
     pub sync_timeout: Duration,
     /// How long one write may take.
     pub write_timeout: Duration,
     /// Whether to write Events on scaled workloads.
     pub events: bool,
+    /// Events written per second.
+    pub event_qps: f64,
+    /// Events waiting to be written at most.
+    pub event_queue: usize,
 }
 
 /// How long the initial list of every watch may take at start-up.
@@ -66,11 +72,13 @@ impl Settings {
     /// The settings of the configuration's `kubernetes` section.
     pub fn from_config(config: &KubernetesConfig) -> Self {
         Settings {
-            qps: config.qps,
-            burst: config.burst,
+            rate: config.rate,
+            concurrency: config.concurrency,
             sync_timeout: SYNC_TIMEOUT,
             write_timeout: WRITE_TIMEOUT,
             events: config.events,
+            event_qps: config.event_qps,
+            event_queue: config.event_queue,
         }
     }
 }
@@ -97,8 +105,13 @@ pub struct KubeProvider {
     scaled_objects: Option<CustomKind>,
     /// Argo Rollouts, when their CRD exists.
     rollouts: Option<CustomKind>,
-    limiter: Limiter,
+    /// The client-side token bucket for writes, when configured.
+    limiter: Option<Limiter>,
+    /// Scale writes in flight.
+    in_flight: Semaphore,
     events: EventBuilder,
+    /// Events waiting to be written, apart from scale writes.
+    event_queue: EventQueue,
     /// The resourceVersion each target had when curfew last changed it: until the watch
     /// shows another, it has not seen that write. Versions are opaque strings, compared for
     /// equality only.
@@ -109,7 +122,7 @@ pub struct KubeProvider {
     schedules: IndexMap<String, Schedule>,
     /// Compiled calendars by environment and calendar annotations.
     calendars: Mutex<HashMap<(String, CalendarAnnotations), CompiledCalendar>>,
-    watches: Vec<JoinHandle<()>>,
+    watches: Watches,
 }
 
 /// KEDA's ScaledObject, watched when its CRD exists.
@@ -175,42 +188,92 @@ fn slim<K: Resource>(object: &mut K) {
     }
 }
 
-/// Starts a reflector over `api` in the background and returns its store.
-fn reflect<K>(api: Api<K>, watches: &mut Vec<JoinHandle<()>>) -> Store<K>
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
-{
-    reflect_with(api, K::DynamicType::default(), watches)
+/// The watches in the background, and whether each holds a complete list.
+#[derive(Default)]
+struct Watches {
+    tasks: Vec<JoinHandle<()>>,
+    /// Per watched kind: why its cache is not a complete list now, if it is not.
+    unsynced: Vec<Unsynced>,
 }
 
-/// Starts a reflector over `api` for objects of type `dyntype` in the background and returns
-/// its store.
-fn reflect_with<K>(
-    api: Api<K>,
-    dyntype: K::DynamicType,
-    watches: &mut Vec<JoinHandle<()>>,
-) -> Store<K>
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + Hash + Clone + Send + Sync,
-{
-    let kind = K::kind(&dyntype).to_string();
-    let writer = reflector::store::Writer::new(dyntype);
-    let reader = writer.as_reader();
-    let events = watcher(api, watcher::Config::default()).modify(slim::<K>);
-    let stream = reflector::reflector(writer, events).default_backoff();
-    watches.push(tokio::spawn(async move {
-        stream
-            .for_each(|event| {
-                if let Err(error) = event {
-                    tracing::warn!(kind = %kind, %error, "watch failed; retrying");
-                }
-                futures::future::ready(())
+/// Why a watch's cache is not a complete list (`None`: it is). Set when the watch has to list
+/// again (its list failed, or the API server no longer has its resourceVersion), cleared
+/// when the new list is complete. A watch that merely reconnects resumes from its
+/// resourceVersion and stays synced.
+type Unsynced = Arc<Mutex<Option<providers::Error>>>;
+
+impl Watches {
+    /// Starts a reflector over `api` in the background and returns its store.
+    fn reflect<K>(&mut self, api: Api<K>) -> Store<K>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default + Eq + Hash + Clone,
+    {
+        self.reflect_with(api, K::DynamicType::default())
+    }
+
+    /// Starts a reflector over `api` for objects of type `dyntype` in the background and
+    /// returns its store.
+    fn reflect_with<K>(&mut self, api: Api<K>, dyntype: K::DynamicType) -> Store<K>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Eq + Hash + Clone + Send + Sync,
+    {
+        let kind = K::kind(&dyntype).to_string();
+        let writer = reflector::store::Writer::new(dyntype);
+        let reader = writer.as_reader();
+        let events = watcher(api, watcher::Config::default()).modify(slim::<K>);
+        let stream = reflector::reflector(writer, events).default_backoff();
+        let unsynced = Unsynced::default();
+        self.unsynced.push(unsynced.clone());
+        self.tasks.push(tokio::spawn(async move {
+            stream
+                .for_each(|event| {
+                    match event {
+                        Ok(watcher::Event::InitDone) => *unsynced.lock() = None,
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(kind = %kind, %error, "watch failed; retrying");
+                            if let Some(lost) = relisting(&kind, &error) {
+                                *unsynced.lock() = Some(lost);
+                            }
+                        }
+                    }
+                    futures::future::ready(())
+                })
+                .await;
+        }));
+        reader
+    }
+
+    /// The first reason a watch's cache is incomplete, if one is.
+    fn unsynced(&self) -> Option<providers::Error> {
+        self.unsynced.iter().find_map(|u| u.lock().clone())
+    }
+}
+
+/// The error of a watch that has to list its objects again, as a provider error naming the
+/// list; `None` for a failure the watch resumes from.
+fn relisting(kind: &str, error: &watcher::Error) -> Option<providers::Error> {
+    let operation = format!("list {kind}");
+    match error {
+        watcher::Error::InitialListFailed(error) => Some(provider_error(&operation, "*", error)),
+        watcher::Error::WatchError(status) if status.code == 410 => {
+            Some(providers::Error::Server {
+                operation,
+                target: "*".to_string(),
+                code: "410 Gone".to_string(),
+                detail: status.message.clone(),
             })
-            .await;
-    }));
-    reader
+        }
+        watcher::Error::NoResourceVersion => Some(providers::Error::Server {
+            operation,
+            target: "*".to_string(),
+            code: "NoResourceVersion".to_string(),
+            detail: error.to_string(),
+        }),
+        _ => None,
+    }
 }
 
 /// The provider error for a failed call to the API server.
@@ -230,6 +293,12 @@ pub fn provider_error(operation: &str, target: &str, error: &kube::Error) -> pro
                     operation,
                     target,
                     detail,
+                    retry_after: status
+                        .details
+                        .as_ref()
+                        .map(|d| d.retry_after_seconds)
+                        .filter(|seconds| *seconds > 0)
+                        .map(|seconds| Duration::from_secs(seconds.into())),
                 },
                 404 => providers::Error::NotFound { operation, target },
                 408 | 504 => providers::Error::Timeout { operation, target },
@@ -269,13 +338,13 @@ pub fn provider_error(operation: &str, target: &str, error: &kube::Error) -> pro
 async fn custom_kind(
     client: &Client,
     (group, version, kind): (&str, &str, &str),
-    watches: &mut Vec<JoinHandle<()>>,
+    watches: &mut Watches,
 ) -> Result<Option<CustomKind>, Error> {
     let gvk = GroupVersionKind::gvk(group, version, kind);
     match discovery::pinned_kind(client, &gvk).await {
         Ok((resource, _)) => {
             let api = Api::all_with(client.clone(), &resource);
-            let store = reflect_with(api, resource.clone(), watches);
+            let store = watches.reflect_with(api, resource.clone());
             tracing::info!(%group, %version, %kind, "custom resource found: watching it");
             Ok(Some(CustomKind { resource, store }))
         }
@@ -372,21 +441,31 @@ impl KubeProvider {
         settings: Settings,
     ) -> Result<KubeProvider, Error> {
         let selections = Selection::from_config(config);
-        let mut watches = Vec::new();
+        let event_queue = EventQueue::start(
+            client.clone(),
+            QueueSettings {
+                qps: settings.event_qps,
+                capacity: settings.event_queue,
+                write_timeout: settings.write_timeout,
+            },
+        );
+        let mut watches = Watches::default();
         let provider = KubeProvider {
-            namespaces: reflect(Api::all(client.clone()), &mut watches),
-            deployments: reflect(Api::all(client.clone()), &mut watches),
-            stateful_sets: reflect(Api::all(client.clone()), &mut watches),
-            cron_jobs: reflect(Api::all(client.clone()), &mut watches),
-            hpas: reflect(Api::all(client.clone()), &mut watches),
+            namespaces: watches.reflect(Api::all(client.clone())),
+            deployments: watches.reflect(Api::all(client.clone())),
+            stateful_sets: watches.reflect(Api::all(client.clone())),
+            cron_jobs: watches.reflect(Api::all(client.clone())),
+            hpas: watches.reflect(Api::all(client.clone())),
             scaled_objects: custom_kind(&client, KEDA_SCALED_OBJECT, &mut watches).await?,
             rollouts: custom_kind(&client, ARGO_ROLLOUT, &mut watches).await?,
             client,
             selections,
             clock,
             settings,
-            limiter: Limiter::new(settings.qps, settings.burst),
+            limiter: settings.rate.map(|rate| Limiter::new(rate.qps, rate.burst)),
+            in_flight: Semaphore::new(settings.concurrency.max(1)),
             events: EventBuilder::default(),
+            event_queue,
             written_over: Mutex::default(),
             reported: Mutex::default(),
             schedules: config.schedules.clone(),
@@ -580,7 +659,7 @@ impl KubeProvider {
 
     /// Reports a problem with an object once (until it changes): a log line, a metric and a
     /// Warning Event on the object.
-    async fn report(&self, object: &Observed, problem: &annotations::Error) {
+    fn report(&self, object: &Observed, problem: &annotations::Error) {
         let id = object.id();
         let key = format!("{id}: {problem}");
         if !self.reported.lock().insert(key) {
@@ -593,23 +672,22 @@ impl KubeProvider {
             object,
             Reason::InvalidAnnotation,
             format!("left alone: {problem}"),
-        )
-        .await;
+        );
     }
 
-    async fn publish(&self, object: &Observed, reason: Reason, message: String) {
+    /// Queues an Event about `object`; never waits for it to be written.
+    fn publish(&self, object: &Observed, reason: Reason, message: String) {
         if !self.settings.events {
             return;
         }
         let event = self.events.build(object, reason, message, self.clock.now());
-        self.limiter.acquire().await;
-        let published = events::publish(&self.client, &event);
-        if tokio::time::timeout(self.settings.write_timeout, published)
-            .await
-            .is_err()
-        {
-            tracing::debug!(target = %object.id(), "writing an Event timed out");
-        }
+        self.event_queue.push(event);
+    }
+
+    /// Waits until the queued Events are written, at most `timeout`; the rest are dropped
+    /// and counted. Returns how many were dropped.
+    pub async fn flush_events(&self, timeout: Duration) -> usize {
+        self.event_queue.flush(timeout).await
     }
 
     /// Remembers that the write to `target` changed it from version `before` to `after`, so
@@ -662,7 +740,7 @@ impl KubeProvider {
 
 impl Drop for KubeProvider {
     fn drop(&mut self) {
-        for watch in &self.watches {
+        for watch in &self.watches.tasks {
             watch.abort();
         }
     }
@@ -674,8 +752,23 @@ impl Provider for KubeProvider {
         "kube"
     }
 
-    /// Reads the watch caches; never calls the API server.
-    async fn discover(&self) -> providers::Result<Vec<Target>> {
+    /// Reads the watch caches; never calls the API server. While a watch lists its objects
+    /// again, its cache is not a complete list: every selection is reported undiscovered.
+    async fn discover(&self) -> providers::Result<Discovery> {
+        if let Some(error) = self.watches.unsynced() {
+            return Ok(Discovery {
+                targets: Vec::new(),
+                undiscovered: self
+                    .selections
+                    .iter()
+                    .map(|selection| Undiscovered {
+                        environment: selection.environment.clone(),
+                        selection: selection.description.clone(),
+                        error: error.clone(),
+                    })
+                    .collect(),
+            });
+        }
         let now = self.clock.now();
         let namespaces = self.namespaces.state();
         let workloads = self.all_workloads();
@@ -726,11 +819,11 @@ impl Provider for KubeProvider {
             }
         }
         for (object, problem) in &pass.problems {
-            self.report(object, problem).await;
+            self.report(object, problem);
         }
         let mut targets = pass.targets;
         targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        Ok(targets)
+        Ok(Discovery::complete(targets))
     }
 
     /// One merge patch with the watched resourceVersion as precondition: a 409 means the
@@ -758,7 +851,10 @@ impl Provider for KubeProvider {
         let Some(patch) = object.patch_for(action) else {
             return Ok(());
         };
-        self.limiter.acquire().await;
+        let _permit = self.in_flight.acquire().await;
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
         let result = match tokio::time::timeout(
             self.settings.write_timeout,
             self.write(&id, &patch),
@@ -775,17 +871,21 @@ impl Provider for KubeProvider {
             Ok(version) => {
                 self.remember_write(target, object.resource_version.as_ref(), version);
                 let (reason, message) = describe(action);
-                self.publish(&object, reason, message).await;
+                self.publish(&object, reason, message);
                 Ok(())
             }
             Err(error) => {
                 if !matches!(error, providers::Error::Conflict { .. }) {
-                    self.publish(&object, Reason::ScaleFailed, error.to_string())
-                        .await;
+                    self.publish(&object, Reason::ScaleFailed, error.to_string());
                 }
                 Err(error)
             }
         }
+    }
+
+    /// Writes the queued Events, at most for `timeout`.
+    async fn settle(&self, timeout: Duration) {
+        self.flush_events(timeout).await;
     }
 
     /// Ready once the watch has seen curfew's last write and all replicas are ready.

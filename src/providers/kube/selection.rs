@@ -21,6 +21,8 @@ pub struct Selection {
     pub grace_period: Option<chrono::Duration>,
     /// The name of the environment's schedule (empty when compiled outside a configuration).
     pub schedule: String,
+    /// The selection as the configuration writes it, for reports.
+    pub description: String,
 }
 
 /// Whether and how a namespace is selected.
@@ -49,6 +51,7 @@ impl Selection {
             down_replicas: target.down_replicas,
             grace_period: target.grace_period,
             schedule: String::new(),
+            description: TargetConfig::Kubernetes(target.clone()).describe(),
         }
     }
 

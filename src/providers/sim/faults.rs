@@ -36,6 +36,7 @@ impl Fault {
                 operation,
                 target,
                 detail: "Rate exceeded (simulated)".to_string(),
+                retry_after: None,
             },
             Fault::ServerError => Error::Server {
                 operation,

@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 use super::estate::{self, Estate, write_atomically};
 use super::faults::Faults;
 use crate::clock::Clock;
-use crate::domain::{Action, Target};
-use crate::providers::{Error, Provider, Result};
+use crate::domain::Action;
+use crate::providers::{Discovery, Error, Provider, Result};
 
 /// The target named in errors about the estate as a whole.
 const ESTATE: &str = "estate";
@@ -216,7 +216,7 @@ impl Provider for SimProvider {
 
     /// Advances the estate to the clock's time and returns its managed targets; writes the
     /// estate when nodes were launched, removed or joined, or earlier changes are not on disk.
-    async fn discover(&self) -> Result<Vec<Target>> {
+    async fn discover(&self) -> Result<Discovery> {
         self.calls.discover.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         let (targets, snapshot) = {
@@ -231,7 +231,7 @@ impl Provider for SimProvider {
         if let Some(snapshot) = snapshot.map_err(to_error)? {
             self.persist(snapshot).await.map_err(to_error)?;
         }
-        Ok(targets)
+        Ok(Discovery::complete(targets))
     }
 
     /// Draws a fault (after the configured latency), then applies the action at the clock's
@@ -350,7 +350,7 @@ namespaces:
     }
 
     async fn capacity_of(provider: &SimProvider, id: &str) -> Capacity {
-        let targets = provider.discover().await.expect("discovers");
+        let targets = provider.discover().await.expect("discovers").targets;
         let target = targets.into_iter().find(|t| t.id == id);
         target.map(|t| t.capacity).expect("target discovered")
     }
@@ -360,12 +360,13 @@ namespaces:
         let (provider, clock) = mk_provider(FaultConfig::default());
         provider.apply(&resize(4)).await.expect("applies");
         clock.advance(Duration::seconds(59));
-        let group = |targets: Vec<Target>| targets.into_iter().find(|t| t.id == GROUP);
-        let observed = group(provider.discover().await.expect("discovers"));
+        let group =
+            |targets: Vec<crate::domain::Target>| targets.into_iter().find(|t| t.id == GROUP);
+        let observed = group(provider.discover().await.expect("discovers").targets);
         assert_eq!(observed.map(|t| t.ready), Some(false));
         assert!(!provider.ready(GROUP).await.expect("exists"));
         clock.advance(Duration::seconds(1));
-        let observed = group(provider.discover().await.expect("discovers"));
+        let observed = group(provider.discover().await.expect("discovers").targets);
         assert_eq!(observed.map(|t| t.ready), Some(true));
         assert!(provider.ready(GROUP).await.expect("exists"));
     }

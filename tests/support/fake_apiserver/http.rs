@@ -28,9 +28,23 @@ enum Target {
     Object(ResourceType, String, String, Option<Sub>),
 }
 
-/// The fallback handler serving everything.
+/// The fallback handler serving everything; the time it takes is added to the server's busy
+/// time (a watch counts until its response starts streaming).
 pub async fn handle(
     State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = std::time::Instant::now();
+    let response = serve(&shared, method, uri, headers, body).await;
+    shared.add_busy(started.elapsed());
+    response
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -58,7 +72,7 @@ pub async fn handle(
     let result = match target {
         Some(Target::Discovery(document)) => Ok(json_response(StatusCode::OK, &document)),
         Some(Target::Collection(rt, namespace)) => {
-            collection(&shared, &method, &rt, namespace, &query, &body).await
+            collection(shared, &method, &rt, namespace, &query, &body).await
         }
         Some(Target::Object(rt, namespace, name, sub)) => object(
             &shared.store,
@@ -184,8 +198,7 @@ async fn collection(
             Ok(watch(shared, rt, namespace, selection, query))
         }
         Method::GET => {
-            let (items, rv) = shared.store.list(rt, namespace.as_deref(), &selection);
-            let (items, rv, next) = page(items, rv, query)?;
+            let (items, rv, next) = page(shared, rt, namespace.as_deref(), &selection, query)?;
             let mut metadata = json!({"resourceVersion": rv.to_string()});
             if let Some(next) = next {
                 metadata["continue"] = json!(next);
@@ -226,12 +239,14 @@ fn list_key(item: &Value) -> (String, String) {
 /// page's resourceVersion, which every page reports, so a watch started from it replays what
 /// changed while the pages were read.
 fn page(
-    items: Vec<Value>,
-    rv: u64,
+    shared: &Shared,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    selection: &Selection,
     query: &HashMap<String, String>,
 ) -> Result<(Vec<Value>, u64, Option<String>), ApiError> {
     let invalid = || ApiError::new(400, "BadRequest", "invalid continue token");
-    let (rv, after) = match query.get("continue").filter(|c| !c.is_empty()) {
+    let (first, after) = match query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
             let mut parts = token.splitn(3, '/');
             let first = parts.next().and_then(|r| r.parse::<u64>().ok());
@@ -239,26 +254,26 @@ fn page(
             else {
                 return Err(invalid());
             };
-            (first, Some((namespace.to_string(), name.to_string())))
+            (Some(first), Some((namespace.to_string(), name.to_string())))
         }
-        None => (rv, None),
+        None => (None, None),
     };
-    let mut rest: Vec<Value> = items
-        .into_iter()
-        .filter(|item| after.as_ref().is_none_or(|key| list_key(item) > *key))
-        .collect();
-    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok());
-    let next = match limit {
-        Some(limit) if limit > 0 && rest.len() > limit => {
-            rest.truncate(limit);
-            rest.last().map(|last| {
-                let (namespace, name) = list_key(last);
-                format!("{rv}/{namespace}/{name}")
-            })
-        }
-        _ => None,
-    };
-    Ok((rest, rv, next))
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|limit| *limit > 0);
+    let after = after
+        .as_ref()
+        .map(|(ns, name)| (ns.as_str(), name.as_str()));
+    let (items, rv, more) = shared
+        .store
+        .list_page(rt, namespace, selection, after, limit);
+    let rv = first.unwrap_or(rv);
+    let next = more
+        .then(|| items.last().map(list_key))
+        .flatten()
+        .map(|(namespace, name)| format!("{rv}/{namespace}/{name}"));
+    Ok((items, rv, next))
 }
 
 #[allow(clippy::too_many_arguments)]

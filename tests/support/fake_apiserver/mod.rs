@@ -116,6 +116,8 @@ pub struct Shared {
     faults: Mutex<Faults>,
     bookmark_interval: Mutex<Duration>,
     watches_paused: AtomicBool,
+    /// Nanoseconds spent in request handlers.
+    busy_nanos: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,6 +139,11 @@ impl Shared {
             },
             at: Instant::now(),
         });
+    }
+
+    fn add_busy(&self, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
     fn latency(&self) -> Duration {
@@ -187,6 +194,7 @@ impl FakeApiServer {
             faults: Mutex::default(),
             bookmark_interval: Mutex::new(Duration::from_millis(500)),
             watches_paused: AtomicBool::new(false),
+            busy_nanos: std::sync::atomic::AtomicU64::new(0),
         });
         let router = axum::Router::new()
             .fallback(http::handle)
@@ -256,8 +264,15 @@ impl FakeApiServer {
             .collect()
     }
 
-    /// Forgets the logged requests.
+    /// Time spent in request handlers since the last [`FakeApiServer::clear_requests`]: what
+    /// the fake itself costs (parsing, patching, serialising), apart from its clients.
+    pub fn busy(&self) -> Duration {
+        Duration::from_nanos(self.shared.busy_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Forgets the logged requests (and the busy time).
     pub fn clear_requests(&self) {
+        self.shared.busy_nanos.store(0, Ordering::Relaxed);
         lock(&self.shared.log).clear();
     }
 

@@ -306,18 +306,50 @@ impl Store {
         namespace: Option<&str>,
         selection: &Selection,
     ) -> (Vec<Value>, u64) {
+        let (items, rv, _) = self.list_page(rt, namespace, selection, None, None);
+        (items, rv)
+    }
+
+    /// One page of the selected objects of a type: up to `limit` objects after the
+    /// (namespace, name) `after`, in (namespace, name) order, read from the sorted index as
+    /// the API server's watch cache does (a page costs its own size, not the whole list);
+    /// with the list's resourceVersion and whether more follow.
+    pub fn list_page(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        selection: &Selection,
+        after: Option<(&str, &str)>,
+        limit: Option<usize>,
+    ) -> (Vec<Value>, u64, bool) {
+        use std::ops::Bound;
         let inner = self.lock();
-        let items = inner
-            .objects
-            .iter()
-            .filter(|((g, p, ns, _), _)| {
-                *g == rt.group && *p == rt.plural && namespace.is_none_or(|n| n == ns)
-            })
-            .map(|(_, object)| object)
-            .filter(|object| selection.matches(object))
-            .cloned()
-            .collect();
-        (items, inner.rv)
+        let start = match after {
+            Some((ns, name)) => Bound::Excluded(key(rt, ns, name)),
+            None => Bound::Included(key(rt, namespace.unwrap_or_default(), "")),
+        };
+        let mut items = Vec::new();
+        let mut more = false;
+        for ((g, p, ns, _), object) in inner.objects.range((start, Bound::Unbounded)) {
+            if *g != rt.group || *p != rt.plural {
+                break;
+            }
+            if namespace.is_some_and(|n| n != ns) {
+                if namespace.is_some_and(|n| n < ns.as_str()) {
+                    break;
+                }
+                continue;
+            }
+            if !selection.matches(object) {
+                continue;
+            }
+            if limit.is_some_and(|limit| items.len() >= limit) {
+                more = true;
+                break;
+            }
+            items.push(object.clone());
+        }
+        (items, inner.rv, more)
     }
 
     /// Creates an object; 409 if it exists, 404 if its namespace does not.
