@@ -74,21 +74,27 @@ pub struct UnseenSelection {
     pub selection: String,
     /// The call that failed.
     pub operation: String,
-    /// Why it failed.
+    /// Why it failed: the whole error for a token holder in scope; for anyone else only its
+    /// kind (`throttled`, `server`, `permanent` ...), since AWS messages name accounts and roles.
     pub error: String,
     /// Since when it has not been seen.
     pub since: DateTime<Utc>,
 }
 
-/// The degraded part of `environment` among `unseen`, if any.
-pub fn degraded(environment: &str, unseen: &[Unseen]) -> Option<Degraded> {
+/// The degraded part of `environment` among `unseen`, if any; with each error whole when
+/// `detailed`, else only its kind.
+pub fn degraded(environment: &str, unseen: &[Unseen], detailed: bool) -> Option<Degraded> {
     let unseen: Vec<UnseenSelection> = unseen
         .iter()
         .filter(|u| u.environment == environment)
         .map(|u| UnseenSelection {
             selection: u.selection.clone(),
             operation: u.operation.clone(),
-            error: u.error.to_string(),
+            error: if detailed {
+                u.error.to_string()
+            } else {
+                format!("{} (details with a token)", u.error.metric_label())
+            },
             since: u.since,
         })
         .collect();
@@ -282,7 +288,7 @@ fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> E
                 month_to_date_savings: costs
                     .get(&environment.name)
                     .map(|c| c.month_to_date.savings()),
-                degraded: degraded(&environment.name, &unseen),
+                degraded: degraded(&environment.name, &unseen, visible),
             }
         })
         .collect();
