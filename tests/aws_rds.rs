@@ -375,6 +375,19 @@ async fn a_database_aws_started_after_seven_days_is_stopped_again_and_one_starte
     }
 }
 
+/// Creates the read replica `id` of the instance `source`.
+async fn create_read_replica(moto: &Moto, id: &str, source: &str) {
+    rds(moto)
+        .await
+        .create_db_instance_read_replica()
+        .db_instance_identifier(id)
+        .source_db_instance_identifier(source)
+        .db_instance_class("db.t4g.micro")
+        .send()
+        .await
+        .unwrap();
+}
+
 const NAMED_DATABASES: &str = r#"
       - aws_rds: { instances: [orders, orders-ro, shop-1, erp], region: eu-central-1 }
 "#;
@@ -384,15 +397,7 @@ async fn replicas_cluster_members_and_multi_az_sql_server_are_reported_and_left_
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     create_instance(&moto, "orders", "postgres", &[]).await;
-    rds(&moto)
-        .await
-        .create_db_instance_read_replica()
-        .db_instance_identifier("orders-ro")
-        .source_db_instance_identifier("orders")
-        .db_instance_class("db.t4g.micro")
-        .send()
-        .await
-        .unwrap();
+    create_read_replica(&moto, "orders-ro", "orders").await;
     create_cluster(&moto, "shop", &[]).await;
     rds(&moto)
         .await
@@ -441,15 +446,7 @@ async fn the_service_names_the_databases_it_leaves_alone_and_why() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     create_instance(&moto, "orders", "postgres", &[]).await;
-    rds(&moto)
-        .await
-        .create_db_instance_read_replica()
-        .db_instance_identifier("orders-ro")
-        .source_db_instance_identifier("orders")
-        .db_instance_class("db.t4g.micro")
-        .send()
-        .await
-        .unwrap();
+    create_read_replica(&moto, "orders-ro", "orders").await;
     let config = dir.path().join("curfew.yaml");
     std::fs::write(&config, office_config(NAMED_DATABASES)).unwrap();
     let mut service = Command::new(env!("CARGO_BIN_EXE_curfew"))
