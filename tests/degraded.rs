@@ -267,6 +267,16 @@ async fn anyone_sees_what_of_a_degraded_environment_is_unseen_and_since_when_unt
         "us was seen"
     );
 
+    // The service itself is fine: it stays ready.
+    assert_eq!(get(&app, "/readyz").await.0, 200);
+    // `curfew status` prints the same under its table.
+    let parsed: curfew::api::EnvironmentList = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        curfew::cli::degraded_text(&parsed),
+        "eu is degraded since Mon 2026-11-30 22:00 CET: not seen, so not scaled:\n  \
+         aws_asg eu-nodes in eu-central-1: throttled (details with a token)\n"
+    );
+
     let (status, page) = get(&app, "/").await;
     assert_eq!(status, 200);
     let section = |name: &str| {
@@ -291,4 +301,40 @@ async fn anyone_sees_what_of_a_degraded_environment_is_unseen_and_since_when_unt
     );
     let (_, page) = get(&app, "/").await;
     assert!(!page.contains("class=\"degraded\""));
+}
+
+/// Runs one pass on a current-thread runtime with `recorder` as its metrics recorder.
+fn reconcile_recorded(
+    runtime: &tokio::runtime::Runtime,
+    reconciler: &Reconciler,
+    recorder: &metrics_exporter_prometheus::PrometheusRecorder,
+) {
+    metrics::with_local_recorder(recorder, || runtime.block_on(reconciler.reconcile())).unwrap();
+}
+
+#[test]
+fn the_degraded_gauge_is_one_while_a_selection_is_unseen_and_zero_once_it_is_seen() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let gauge = |environment: &str| -> Option<f64> {
+        let series = format!("curfew_environment_degraded{{environment=\"{environment}\"}} ");
+        metrics
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix(&series)?.parse().ok())
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let (_, clock, reconciler, _dir) = setup(1);
+
+    reconcile_recorded(&runtime, &reconciler, &recorder);
+    assert_eq!(gauge("eu"), Some(1.0), "{}", metrics.render());
+    assert_eq!(gauge("us"), Some(0.0), "{}", metrics.render());
+
+    clock.set(utc(NIGHT) + Duration::seconds(5));
+    reconcile_recorded(&runtime, &reconciler, &recorder);
+    assert_eq!(gauge("eu"), Some(0.0), "{}", metrics.render());
 }

@@ -180,26 +180,29 @@ pub fn status(args: ServerArgs) -> u8 {
             ],
             &rows,
         );
-        print_degraded(&list);
+        print!("{}", degraded_text(&list));
     })
 }
 
-/// Tells which environments are degraded: what is unseen, since when, and why.
-fn print_degraded(list: &EnvironmentList) {
+/// What `curfew status` prints under its table about degraded environments: what is unseen,
+/// since when, and why; empty when none is degraded.
+pub fn degraded_text(list: &EnvironmentList) -> String {
+    let mut text = String::new();
     for env in &list.environments {
         let Some(degraded) = &env.degraded else {
             continue;
         };
         let zone = Zone::named(&env.timezone).unwrap_or(Zone::UTC);
-        println!(
-            "{} is degraded since {}: not seen, so not scaled:",
+        text += &format!(
+            "{} is degraded since {}: not seen, so not scaled:\n",
             env.name,
             for_people(degraded.since, zone)
         );
         for unseen in &degraded.unseen {
-            println!("  {}: {}", unseen.selection, unseen.error);
+            text += &format!("  {}: {}\n", unseen.selection, unseen.error);
         }
     }
+    text
 }
 
 /// Runs `curfew override create`.

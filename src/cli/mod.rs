@@ -16,6 +16,8 @@ mod plan;
 mod service;
 mod simulate;
 
+pub use self::client::degraded_text;
+
 /// Exit status for bad input: invalid configuration, spec or arguments.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
