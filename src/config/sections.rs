@@ -73,6 +73,9 @@ pub struct ServerConfig {
     pub overrides: OverrideLimitsConfig,
     /// Failed authentication attempts allowed per client address.
     pub failed_auth: FailedAuthConfig,
+    /// The service's address as people reach it, without a trailing `/`; links in messages
+    /// point there, and none are sent without it.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +92,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             overrides: OverrideLimitsConfig::default(),
             failed_auth: FailedAuthConfig::default(),
+            public_url: None,
         }
     }
 }
