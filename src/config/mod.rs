@@ -15,6 +15,7 @@ use crate::cost::CostModel;
 use crate::domain::simulation::SimulationConfig;
 use crate::planner::{self, EnvironmentPlan};
 
+pub mod auth;
 mod diagnostic;
 pub mod duration;
 pub mod raw;
@@ -23,6 +24,7 @@ pub mod selector;
 pub mod targets;
 mod validate;
 
+pub use self::auth::{AuthConfig, Grant, ProxyAuth};
 pub use self::diagnostic::{Diagnostic, closest, render_all};
 pub use self::raw::{
     FailedAuthConfig, KubernetesState, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig,

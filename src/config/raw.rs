@@ -7,6 +7,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+use super::auth::RawAuth;
 use super::targets::RawTargetConfig;
 
 /// A string value with the place it was written.
@@ -144,6 +145,9 @@ pub struct RawServer {
     /// Failed authentication attempts allowed per client address.
     #[serde(default)]
     pub failed_auth: FailedAuthConfig,
+    /// Who may call besides token holders: people named by an authenticating proxy.
+    #[serde(default)]
+    pub auth: RawAuth,
     /// The service's address as people reach it (the status page), for links in messages.
     pub public_url: Option<Located>,
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate};
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
+use super::auth;
 use super::raw::{
     Located, RawCalendar, RawConfig, RawCost, RawEnvironment, RawKubernetes, RawReconciler,
     RawSchedule, RawServer, RawState,
@@ -207,7 +208,12 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
                 .map(|env| (name.clone(), env))
         })
         .collect();
-    let server = server_config(&mut collector, raw.server.as_ref());
+    let mut server = server_config(&mut collector, raw.server.as_ref());
+    server.auth = auth::auth_config(
+        &mut collector,
+        raw.server.as_ref().map(|s| &s.value.auth),
+        &raw.environments,
+    );
     let reconciler = reconciler_config(&mut collector, raw.reconciler.as_ref());
     let kubernetes = kubernetes_config(&mut collector, raw.kubernetes.as_ref());
     let state = state_config(&mut collector, raw.state.as_ref());
