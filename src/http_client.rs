@@ -1,12 +1,16 @@
 //! A small HTTP/1.1 client for JSON requests, shared by the webhook notifier and the CLI.
 //!
-//! Plain `http://` only: this build carries no TLS stack. Every request has a deadline.
+//! It speaks `http://` and `https://`. TLS is rustls with the aws-lc-rs provider, trusting the
+//! platform's root certificates, or those in `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (as
+//! OpenSSL does). Every request has a deadline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -14,7 +18,7 @@ use hyper_util::rt::TokioExecutor;
 /// What can go wrong sending a request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The URL does not parse or is not `http://`.
+    /// The URL does not parse or is neither `http://` nor `https://`.
     #[error("bad URL '{url}': {detail}")]
     Url {
         /// The URL as given.
@@ -28,6 +32,14 @@ pub enum Error {
         /// The URL.
         url: String,
         /// What went wrong.
+        detail: String,
+    },
+    /// An `https://` URL, but no trusted root certificate could be loaded.
+    #[error("request to {url} failed: no trusted root certificates: {detail}")]
+    NoRoots {
+        /// The URL.
+        url: String,
+        /// Why none were loaded.
         detail: String,
     },
     /// No complete answer within the deadline.
@@ -67,17 +79,41 @@ impl Response {
 /// A pooled client with one deadline for every request.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<HttpConnector, Full<Bytes>>,
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Why no root certificate is trusted, when none could be loaded: `https://` requests
+    /// then fail with this instead of an unknown-issuer error.
+    no_roots: Option<String>,
     timeout: Duration,
 }
 
 // === impl HttpClient ===
 
 impl HttpClient {
-    /// A client whose requests each take at most `timeout`.
+    /// A client whose requests each take at most `timeout`, trusting the platform's root
+    /// certificates (or `SSL_CERT_FILE` / `SSL_CERT_DIR`).
     pub fn new(timeout: Duration) -> Self {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let (builder, no_roots) = match HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider.clone())
+        {
+            Ok(builder) => (builder, None),
+            Err(err) => {
+                tracing::warn!(error = %err, "no trusted root certificates: https requests will fail");
+                let empty = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .expect("the aws-lc-rs provider supports the default versions")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                (
+                    HttpsConnectorBuilder::new().with_tls_config(empty),
+                    Some(err.to_string()),
+                )
+            }
+        };
+        let connector = builder.https_or_http().enable_http1().build();
         HttpClient {
-            inner: Client::builder(TokioExecutor::new()).build_http(),
+            inner: Client::builder(TokioExecutor::new()).build(connector),
+            no_roots,
             timeout,
         }
     }
@@ -94,11 +130,22 @@ impl HttpClient {
             url: url.to_string(),
             detail: format!("{err}"),
         })?;
-        if uri.scheme_str() != Some("http") {
-            return Err(Error::Url {
-                url: url.to_string(),
-                detail: "only http:// URLs are supported".to_string(),
-            });
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                if let Some(detail) = &self.no_roots {
+                    return Err(Error::NoRoots {
+                        url: url.to_string(),
+                        detail: detail.clone(),
+                    });
+                }
+            }
+            _ => {
+                return Err(Error::Url {
+                    url: url.to_string(),
+                    detail: "only http:// and https:// URLs are supported".to_string(),
+                });
+            }
         }
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(token) = token {
@@ -113,9 +160,9 @@ impl HttpClient {
                 url: url.to_string(),
                 detail: err.to_string(),
             })?;
-        let transport = |err: &dyn std::fmt::Display| Error::Transport {
+        let transport = |err: &dyn std::error::Error| Error::Transport {
             url: url.to_string(),
-            detail: err.to_string(),
+            detail: with_causes(err),
         };
         let exchange = async {
             let response = self
@@ -140,4 +187,20 @@ impl HttpClient {
                 seconds: self.timeout.as_secs(),
             })?
     }
+}
+
+/// An error and its causes, `outer: inner: innermost` (the client's own error says little
+/// more than "client error (Connect)"; the cause names the certificate or the refusal).
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

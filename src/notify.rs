@@ -1,5 +1,7 @@
-//! Webhook notifications (Slack-compatible `{"text": ...}`): a warning before an environment
-//! goes down, overrides created and expired, and failed scale actions.
+//! Webhook notifications: a warning before an environment goes down, overrides created and
+//! expired, and failed scale actions. The body is Slack-compatible `{"text": ...}` or, with
+//! `format: json`, an object a program can read; with `server.public_url` set, each message
+//! links to the status page with its environment preselected.
 //!
 //! Sending never blocks the caller: messages go to a bounded queue that one task drains,
 //! retrying each message with backoff. A full queue drops the message with a warning.
@@ -8,11 +10,13 @@ use std::time::Duration as StdDuration;
 
 use axum::http::Method;
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::calendar::Zone;
-use crate::calendar::format::for_people;
+use crate::calendar::format::{for_people, utc_seconds};
+use crate::config::WebhookFormat;
 use crate::domain::Override;
 use crate::http_client::HttpClient;
 
@@ -22,6 +26,8 @@ const QUEUE: usize = 256;
 const ATTEMPTS: u32 = 4;
 /// How long one webhook request may take.
 const WEBHOOK_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// Failed actions named in one message at most.
+const LISTED_FAILURES: usize = 10;
 
 /// Something worth telling people about.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +40,6 @@ pub enum Notification {
         at: DateTime<Utc>,
         /// Its zone, for the local time.
         zone: Zone,
-        /// Where to keep it up.
-        link: String,
     },
     /// Someone created an override.
     OverrideCreated {
@@ -56,19 +60,57 @@ pub enum Notification {
     },
 }
 
+// === impl Notification ===
+
 impl Notification {
-    /// The message text.
-    pub fn text(&self) -> String {
+    /// What happened, as the `event` field of a JSON body names it.
+    pub fn event(&self) -> &'static str {
         match self {
+            Notification::GoingDown { .. } => "going_down",
+            Notification::OverrideCreated { .. } => "override_created",
+            Notification::OverrideExpired { .. } => "override_expired",
+            Notification::ActionsFailed { .. } => "actions_failed",
+        }
+    }
+
+    /// The environment it is about, if one.
+    pub fn environment(&self) -> Option<&str> {
+        match self {
+            Notification::GoingDown { environment, .. } => Some(environment),
+            Notification::OverrideCreated { item, .. } | Notification::OverrideExpired { item } => {
+                Some(&item.environment)
+            }
+            Notification::ActionsFailed { .. } => None,
+        }
+    }
+
+    /// The status page under `public_url`, with the environment preselected (and, before an
+    /// environment goes down, scrolled to the form that keeps it up).
+    pub fn link(&self, public_url: &str) -> String {
+        let base = public_url.trim_end_matches('/');
+        match (self, self.environment()) {
+            (Notification::GoingDown { .. }, Some(environment)) => {
+                format!("{base}/?environment={}#keep-up", query_value(environment))
+            }
+            (_, Some(environment)) => format!("{base}/?environment={}", query_value(environment)),
+            (_, None) => format!("{base}/"),
+        }
+    }
+
+    /// The message text, ending with `link` when there is one.
+    pub fn text(&self, link: Option<&str>) -> String {
+        let message = match self {
             Notification::GoingDown {
                 environment,
                 at,
                 zone,
-                link,
-            } => format!(
-                "{environment} sleeps at {} — keep it up: {link}",
-                at.with_timezone(zone).format("%H:%M %Z")
-            ),
+            } => {
+                let when = at.with_timezone(zone).format("%H:%M %Z");
+                return match link {
+                    Some(link) => format!("{environment} sleeps at {when} — keep it up: {link}"),
+                    None => format!("{environment} sleeps at {when}"),
+                };
+            }
             Notification::OverrideCreated { item, zone } => format!(
                 "{} set {} {} until {}: {}",
                 item.created_by,
@@ -84,7 +126,7 @@ impl Notification {
             Notification::ActionsFailed { failures } => {
                 let list: Vec<String> = failures
                     .iter()
-                    .take(10)
+                    .take(LISTED_FAILURES)
                     .map(|(target, error)| format!("{target}: {error}"))
                     .collect();
                 format!(
@@ -93,8 +135,65 @@ impl Notification {
                     list.join("; ")
                 )
             }
+        };
+        match link {
+            Some(link) => format!("{message} — {link}"),
+            None => message,
         }
     }
+
+    /// The body posted for this notification in `format`, linking under `public_url` when
+    /// set.
+    pub fn body(&self, format: WebhookFormat, public_url: Option<&str>) -> Value {
+        let link = public_url.map(|base| self.link(base));
+        let text = self.text(link.as_deref());
+        if format == WebhookFormat::Slack {
+            return json!({ "text": text });
+        }
+        let mut body = json!({
+            "event": self.event(),
+            "environment": self.environment(),
+            "text": text,
+            "link": link,
+        });
+        match self {
+            Notification::GoingDown { at, .. } => body["at"] = json!(utc_seconds(*at)),
+            Notification::OverrideCreated { item, .. } | Notification::OverrideExpired { item } => {
+                body["override"] = json!(item);
+            }
+            Notification::ActionsFailed { failures } => {
+                body["failures"] = failures
+                    .iter()
+                    .map(|(target, error)| json!({ "target": target, "error": error }))
+                    .collect();
+            }
+        }
+        body
+    }
+}
+
+/// `value` percent-encoded for a query string.
+fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// Where and how messages are posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// The URL, `http://` or `https://`.
+    pub url: String,
+    /// The body's shape.
+    pub format: WebhookFormat,
+    /// The status page's base URL for links; none without it.
+    pub public_url: Option<String>,
 }
 
 /// A handle for queueing notifications; cheap to clone.
@@ -106,14 +205,14 @@ pub struct Notifier {
 // === impl Notifier ===
 
 impl Notifier {
-    /// A handle queueing for webhook `webhook_url`, and the delivery that posts what it
-    /// queues (run it as a task).
+    /// A handle queueing for `webhook`, and the delivery that posts what it queues (run it
+    /// as a task).
     ///
     /// `retry_base` is the delay before the first retry; it doubles after each.
-    pub fn new(webhook_url: String, retry_base: StdDuration) -> (Notifier, Delivery) {
+    pub fn new(webhook: Webhook, retry_base: StdDuration) -> (Notifier, Delivery) {
         let (queue, receiver) = mpsc::channel::<Notification>(QUEUE);
         let delivery = Delivery {
-            webhook_url,
+            webhook,
             retry_base,
             receiver,
         };
@@ -131,7 +230,7 @@ impl Notifier {
 /// Posts queued notifications to the webhook, one at a time, each retried with backoff.
 #[derive(Debug)]
 pub struct Delivery {
-    webhook_url: String,
+    webhook: Webhook,
     retry_base: StdDuration,
     receiver: mpsc::Receiver<Notification>,
 }
@@ -148,21 +247,22 @@ impl Delivery {
                 _ = shutdown.cancelled() => None,
             };
             let Some(notification) = next else { break };
-            deliver(&client, &self.webhook_url, &notification, self.retry_base).await;
+            let body = notification.body(self.webhook.format, self.webhook.public_url.as_deref());
+            deliver(
+                &client,
+                &self.webhook.url,
+                &body.to_string(),
+                self.retry_base,
+            )
+            .await;
         }
     }
 }
 
-async fn deliver(
-    client: &HttpClient,
-    url: &str,
-    notification: &Notification,
-    retry_base: StdDuration,
-) {
-    let body = serde_json::json!({ "text": notification.text() }).to_string();
+async fn deliver(client: &HttpClient, url: &str, body: &str, retry_base: StdDuration) {
     for attempt in 1..=ATTEMPTS {
         let result = client
-            .send(Method::POST, url, None, Some(body.clone().into_bytes()))
+            .send(Method::POST, url, None, Some(body.as_bytes().to_vec()))
             .await;
         let error = match result {
             Ok(response) if response.is_success() => return,
@@ -215,7 +315,12 @@ mod tests {
     #[tokio::test]
     async fn a_failed_delivery_is_retried_until_the_webhook_accepts_it() {
         let (url, mut requests) = receiver(2).await;
-        let (notifier, delivery) = Notifier::new(url, StdDuration::from_millis(10));
+        let webhook = Webhook {
+            url,
+            format: WebhookFormat::Slack,
+            public_url: None,
+        };
+        let (notifier, delivery) = Notifier::new(webhook, StdDuration::from_millis(10));
         tokio::spawn(delivery.run(CancellationToken::new()));
         notifier.send(Notification::ActionsFailed {
             failures: vec![("deployment/shop/web".into(), "AccessDenied".into())],
@@ -233,20 +338,54 @@ mod tests {
         assert!(more.is_err(), "delivered once accepted");
     }
 
-    #[test]
-    fn the_warning_names_the_local_time_and_the_link() {
-        let text = Notification::GoingDown {
-            environment: "staging".into(),
+    fn going_down() -> Notification {
+        Notification::GoingDown {
+            environment: "staging eu".into(),
             at: DateTime::parse_from_rfc3339("2026-12-01T19:00:00Z")
                 .unwrap()
                 .with_timezone(&Utc),
             zone: chrono_tz::Europe::Berlin.into(),
-            link: "http://curfew.example/?environment=staging#keep-up".into(),
         }
-        .text();
+    }
+
+    #[test]
+    fn the_warning_names_the_local_time_and_links_only_with_a_public_url() {
+        let warning = going_down();
         assert_eq!(
-            text,
-            "staging sleeps at 20:00 CET — keep it up: http://curfew.example/?environment=staging#keep-up"
+            warning.body(WebhookFormat::Slack, Some("https://curfew.example/")),
+            json!({ "text": "staging eu sleeps at 20:00 CET — keep it up: https://curfew.example/?environment=staging%20eu#keep-up" })
+        );
+        assert_eq!(
+            warning.body(WebhookFormat::Slack, None),
+            json!({ "text": "staging eu sleeps at 20:00 CET" })
+        );
+    }
+
+    #[test]
+    fn the_json_body_carries_the_event_its_environment_the_link_and_the_details() {
+        let body = going_down().body(WebhookFormat::Json, Some("https://curfew.example"));
+        assert_eq!(body["event"], "going_down");
+        assert_eq!(body["environment"], "staging eu");
+        assert_eq!(body["at"], "2026-12-01T19:00:00Z");
+        assert_eq!(
+            body["link"],
+            "https://curfew.example/?environment=staging%20eu#keep-up"
+        );
+        assert!(
+            body["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("staging eu sleeps at 20:00 CET")
+        );
+        let failed = Notification::ActionsFailed {
+            failures: vec![("asg/nodes".into(), "throttled".into())],
+        }
+        .body(WebhookFormat::Json, None);
+        assert_eq!(failed["environment"], Value::Null);
+        assert_eq!(failed["link"], Value::Null);
+        assert_eq!(
+            failed["failures"],
+            json!([{ "target": "asg/nodes", "error": "throttled" }])
         );
     }
 }

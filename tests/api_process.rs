@@ -667,7 +667,8 @@ environments:
 server:
   listen: 127.0.0.1:0
   tokens_file: {tokens}
-  notifications: {{ webhook_url: "http://{receiver_addr}/hook", minutes_before: 5, public_url: "http://curfew.example" }}
+  public_url: "http://curfew.example"
+  notifications: {{ webhook_url: "http://{receiver_addr}/hook", minutes_before: 5 }}
 simulation:
   node_groups:
     - {{ name: nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096, min: 1, max: 3, desired: 1, pods_per_node: 20 }}

@@ -113,6 +113,73 @@ fn check_lists_every_error_with_file_line_column_and_exits_2() {
 }
 
 #[test]
+fn check_reports_bad_sign_on_and_notification_settings_where_written_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sso.yaml");
+    std::fs::write(
+        &path,
+        concat!(
+            "schedules:\n",
+            "  office: { uptime: always }\n",
+            "environments:\n",
+            "  staging: { schedule: office }\n",
+            "server:\n",
+            "  public_url: curfew.example\n",
+            "  notifications: { webhook_url: \"https://hooks.example/x\", format: markdown }\n",
+            "  auth:\n",
+            "    proxy:\n",
+            "      email_header: \"\"\n",
+            "      trusted_sources: [10.0.0.300/8]\n",
+            "      groups: [{ name: platform, role: operater, environments: [staging] }]\n",
+        ),
+    )
+    .unwrap();
+    let output = curfew(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    let file = path.display().to_string();
+    assert!(
+        stderr.starts_with(&format!("{file}:7:")) && stderr.contains("markdown"),
+        "an unknown format stops the parse where it is written:\n{stderr}"
+    );
+
+    let fixed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("format: markdown", "format: json");
+    std::fs::write(&path, fixed).unwrap();
+    let output = curfew(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    for (place, words, hint) in [
+        (
+            "6:15",
+            "server.public_url 'curfew.example'",
+            "https://curfew.example.com",
+        ),
+        ("10:21", "email_header is empty", "x-forwarded-email"),
+        (
+            "11:25",
+            "'10.0.0.300/8' is not an address or a CIDR",
+            "10.42.0.0/16",
+        ),
+        (
+            "12:40",
+            "role 'operater' does not exist",
+            "did you mean 'operator'?",
+        ),
+    ] {
+        let line = stderr
+            .lines()
+            .position(|line| line.starts_with(&format!("{file}:{place}: error:")))
+            .unwrap_or_else(|| panic!("no error at {place} in:\n{stderr}"));
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(lines[line].contains(words), "{}", lines[line]);
+        assert!(lines[line + 1].contains(hint), "{}", lines[line + 1]);
+    }
+    assert!(stderr.contains("4 errors"), "{stderr}");
+}
+
+#[test]
 fn check_discover_lists_the_simulated_estate_with_its_databases_and_writes_no_state() {
     let dir = tempfile::tempdir().unwrap();
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/demo.yaml");

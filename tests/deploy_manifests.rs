@@ -515,6 +515,86 @@ fn the_deployment_runs_the_shipped_configuration_with_its_tokens_and_leader_elec
     assert_eq!(Some(&subjects[0].name), account.metadata.name.as_ref());
 }
 
+/// A file of the single sign-on overlay, parsed as `K`.
+fn sso_object<K: DeserializeOwned>(file: &str) -> K {
+    let path = repository().join("deploy/kubernetes/sso").join(file);
+    serde_json::from_value(yaml(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_sso_overlay_puts_oauth2_proxy_in_the_pod_and_curfew_trusts_only_its_loopback() {
+    let kustomization = yaml(&repository().join("deploy/kubernetes/sso/kustomization.yaml"));
+    let listed: Vec<String> = ["resources", "patches"]
+        .iter()
+        .flat_map(|key| kustomization[*key].as_array().cloned().unwrap_or_default())
+        .map(|entry| {
+            entry["path"]
+                .as_str()
+                .or(entry.as_str())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let files: Vec<String> = yaml_files(&repository().join("deploy/kubernetes/sso"))
+        .iter()
+        .filter(|p| !is_kustomization(p))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for file in &files {
+        assert!(
+            listed.contains(file),
+            "{file} is not in the kustomization: {listed:?}"
+        );
+    }
+
+    let sidecar: Deployment = sso_object("oauth2-proxy-sidecar.yaml");
+    let base: Deployment = one("Deployment");
+    assert_eq!(
+        sidecar.metadata.name, base.metadata.name,
+        "patches the base's Deployment"
+    );
+    let proxy = &sidecar.spec.unwrap().template.spec.unwrap().containers[0];
+    let args = proxy.args.clone().unwrap_or_default();
+    for flag in [
+        "--upstream=http://127.0.0.1:8080/",
+        "--pass-user-headers=true",
+        "--set-xauthrequest=true",
+    ] {
+        assert!(args.iter().any(|a| a == flag), "{flag} missing in {args:?}");
+    }
+
+    let config_map: ConfigMap = sso_object("configmap.yaml");
+    assert_eq!(
+        config_map.metadata.name,
+        one::<ConfigMap>("ConfigMap").metadata.name
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("curfew.yaml");
+    std::fs::write(&path, &config_map.data.unwrap()["curfew.yaml"]).unwrap();
+    std::fs::write(dir.path().join("tokens.yaml"), "tokens: []\n").unwrap();
+    let config = Config::from_yaml(&std::fs::read_to_string(&path).unwrap(), &path)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sso = config.server.auth.proxy.expect("server.auth.proxy");
+    assert!(sso.trusts("127.0.0.1".parse().unwrap()));
+    assert!(
+        !sso.trusts("10.42.0.7".parse().unwrap()),
+        "pods elsewhere are not trusted"
+    );
+    assert_eq!(
+        (
+            sso.user_header.as_str(),
+            sso.email_header.as_str(),
+            sso.groups_header.as_str()
+        ),
+        (
+            "x-forwarded-user",
+            "x-forwarded-email",
+            "x-forwarded-groups"
+        ),
+        "the headers oauth2-proxy passes with --pass-user-headers"
+    );
+}
+
 // === the Dockerfile ===
 
 #[test]

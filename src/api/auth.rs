@@ -1,4 +1,5 @@
-//! Bearer tokens: the tokens file, constant-time lookup, roles and environment scopes.
+//! Bearer tokens: the tokens file, constant-time lookup, roles and environment scopes; and the
+//! extractors that take the caller from a token or from a trusted proxy's headers ([`sso`]).
 //!
 //! The file holds only SHA-256 digests of tokens. A presented token is hashed and compared
 //! with every entry in constant time, so neither the answer nor its timing tells how close a
@@ -9,16 +10,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
-use serde::{Deserialize, Serialize};
+use axum::http::{HeaderMap, header};
+use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::rate_limit::client_key;
+use super::sso::{self, ProxyIdentity};
 use super::{ApiError, AppState};
 use crate::config::{Config, Diagnostic, closest, render_all, syntax_message};
+pub use crate::domain::Role;
 
 /// What can be wrong with a tokens file.
 #[derive(Debug, thiserror::Error)]
@@ -39,20 +42,6 @@ pub enum Error {
 
 /// Result type of loading tokens.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// What a token may do; each role includes the ones before it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read overrides, the audit log and plans.
-    Viewer,
-    /// Also create overrides within the environment's `max_duration` and cancel their own.
-    Operator,
-    /// Also exceed `max_duration` and cancel anyone's overrides.
-    Admin,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -380,7 +369,61 @@ pub fn client_address(extensions: &axum::http::Extensions) -> Option<IpAddr> {
         .map(|ConnectInfo(address)| address.ip())
 }
 
-/// An authenticated caller, taken from `Authorization: Bearer <token>`.
+/// The person a trusted proxy names on a request from `client` (see [`sso`]), rate limited
+/// like a token: `None` when it names no one, 403 when no entry grants them a role.
+pub fn proxy_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+) -> Result<Option<Arc<Caller>>, ApiError> {
+    match sso::identify(state.config.server.auth.proxy.as_ref(), headers, client)? {
+        ProxyIdentity::Absent => Ok(None),
+        ProxyIdentity::Unmapped(person) => Err(ApiError::forbidden(format!(
+            "{} is signed in but has no role in curfew: an admin can grant one under \
+             server.auth.proxy",
+            crate::text::escape(&person)
+        ))),
+        ProxyIdentity::Known(caller) => {
+            state.limiter.take(&caller.name).map_err(|wait| {
+                ApiError::too_many_requests(
+                    format!("{} is over the rate limit; slow down", caller.name),
+                    wait,
+                )
+            })?;
+            Ok(Some(caller))
+        }
+    }
+}
+
+/// The caller of a request from `client` that carries `token` (empty when none) and
+/// `headers`: the token's when one is given, else the person a trusted proxy names; 401
+/// when neither.
+pub fn token_or_proxy_caller(
+    state: &AppState,
+    token: Option<&str>,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+) -> Result<Arc<Caller>, ApiError> {
+    let token = token.map(str::trim).filter(|t| !t.is_empty());
+    if token.is_none()
+        && let Some(caller) = proxy_caller(state, headers, client)?
+    {
+        return Ok(caller);
+    }
+    authorize(state, token, client)
+}
+
+/// Whether a trusted proxy names a person with a role on this request (the status page's
+/// form then needs no token).
+pub fn signed_in_by_proxy(state: &AppState, headers: &HeaderMap, client: Option<IpAddr>) -> bool {
+    matches!(
+        sso::identify(state.config.server.auth.proxy.as_ref(), headers, client),
+        Ok(ProxyIdentity::Known(_))
+    )
+}
+
+/// An authenticated caller, taken from `Authorization: Bearer <token>`, else from a trusted
+/// proxy's identity headers.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Arc<Caller>);
 
@@ -391,12 +434,17 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authorize(state, bearer(parts), client_address(&parts.extensions)).map(Authenticated)
+        let client = client_address(&parts.extensions);
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return authorize(state, bearer(parts), client).map(Authenticated);
+        }
+        token_or_proxy_caller(state, None, &parts.headers, client).map(Authenticated)
     }
 }
 
-/// The caller of a public endpoint: `None` without an `Authorization` header, else the
-/// authenticated caller (a bad token still gets 401 or 429).
+/// The caller of a public endpoint: `None` without an `Authorization` header or a person a
+/// trusted proxy grants a role, else the authenticated caller (a bad token still gets 401 or
+/// 429).
 #[derive(Debug, Clone)]
 pub struct MaybeAuthenticated(pub Option<Arc<Caller>>);
 
@@ -407,12 +455,20 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if !parts.headers.contains_key(header::AUTHORIZATION) {
-            return Ok(MaybeAuthenticated(None));
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Authenticated::from_request_parts(parts, state)
+                .await
+                .map(|Authenticated(caller)| MaybeAuthenticated(Some(caller)));
         }
-        Authenticated::from_request_parts(parts, state)
-            .await
-            .map(|Authenticated(caller)| MaybeAuthenticated(Some(caller)))
+        let client = client_address(&parts.extensions);
+        match proxy_caller(state, &parts.headers, client) {
+            Ok(caller) => Ok(MaybeAuthenticated(caller)),
+            // A person without a role sees what anyone may see.
+            Err(err) if err.status == axum::http::StatusCode::FORBIDDEN => {
+                Ok(MaybeAuthenticated(None))
+            }
+            Err(err) => Err(err),
+        }
     }
 }
 

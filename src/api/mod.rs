@@ -38,6 +38,7 @@ pub mod openapi;
 mod overrides;
 mod plan;
 mod rate_limit;
+pub mod sso;
 mod status_page;
 
 pub use self::audit::AuditPage;

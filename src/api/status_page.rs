@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use axum::Form;
 use axum::extract::{Query, State as AxumState};
-use axum::http::Extensions;
+use axum::http::{Extensions, HeaderMap};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -30,13 +30,16 @@ pub struct KeepUpForm {
     pub until: String,
     /// Why.
     pub reason: String,
-    /// The caller's API token.
+    /// The caller's API token; none when a trusted proxy names the caller.
+    #[serde(default)]
     pub token: String,
 }
 
 /// Renders the page; `?environment=` preselects the form, `?created=` confirms an override.
 pub async fn page(
     AxumState(state): AxumState<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let notice = query
@@ -47,19 +50,26 @@ pub async fn page(
         StatusCode::OK,
         query.get("environment").map(String::as_str),
         notice,
+        wants_token(&state, &headers, &extensions),
     )
     .await
+}
+
+/// Whether the form asks for a token: not when a trusted proxy names a person with a role.
+fn wants_token(state: &AppState, headers: &HeaderMap, extensions: &Extensions) -> bool {
+    !auth::signed_in_by_proxy(state, headers, auth::client_address(extensions))
 }
 
 /// Handles the form: creates the override, then redirects to the page (303), or shows the
 /// page again with the problem.
 pub async fn keep_up(
     AxumState(state): AxumState<AppState>,
+    headers: HeaderMap,
     extensions: Extensions,
     Form(form): Form<KeepUpForm>,
 ) -> Response {
     let client = auth::client_address(&extensions);
-    match keep_up_override(&state, &form, client).await {
+    match keep_up_override(&state, &form, &headers, client).await {
         Ok(created) => Redirect::to(&format!("/?created={}", created.id)).into_response(),
         Err(err) => {
             let retry_after = err.retry_after_header();
@@ -68,6 +78,7 @@ pub async fn keep_up(
                 err.status,
                 Some(form.environment.as_str()),
                 Some(Notice::Failed(err.detail)),
+                wants_token(&state, &headers, &extensions),
             )
             .await;
             if let Some((name, value)) = retry_after {
@@ -82,9 +93,10 @@ pub async fn keep_up(
 async fn keep_up_override(
     state: &AppState,
     form: &KeepUpForm,
+    headers: &HeaderMap,
     client: Option<IpAddr>,
 ) -> Result<Override, ApiError> {
-    let caller = auth::authorize(state, Some(form.token.as_str()), client)?;
+    let caller = auth::token_or_proxy_caller(state, Some(form.token.as_str()), headers, client)?;
     check_text("until", &form.until)?;
     let zone = state
         .config
@@ -117,6 +129,7 @@ async fn render(
     status: StatusCode,
     selected: Option<&str>,
     notice: Option<Notice>,
+    token_field: bool,
 ) -> Response {
     let (list, stored) = environments::public_views(state).await;
     let mut html = String::with_capacity(8 * 1024);
@@ -171,7 +184,7 @@ async fn render(
     for environment in &list.environments {
         render_environment(&mut html, environment, &stored, now);
     }
-    render_form(&mut html, &list.environments, selected);
+    render_form(&mut html, &list.environments, selected, token_field);
     html.push_str("</main></body></html>\n");
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
@@ -267,7 +280,12 @@ fn render_overrides(
     html.push_str("</ul>");
 }
 
-fn render_form(html: &mut String, environments: &[EnvironmentView], selected: Option<&str>) {
+fn render_form(
+    html: &mut String,
+    environments: &[EnvironmentView],
+    selected: Option<&str>,
+    token_field: bool,
+) {
     html.push_str(
         "<section id=\"keep-up\"><h2>Keep an environment up</h2>\
          <form method=\"post\" action=\"/keep-up\"><label>Keep <select name=\"environment\">",
@@ -287,9 +305,15 @@ fn render_form(html: &mut String, environments: &[EnvironmentView], selected: Op
     html.push_str(
         "</select></label> <label>up until <input name=\"until\" type=\"time\" required></label>\
          <label>Reason <input name=\"reason\" type=\"text\" required maxlength=\"500\" \
-         placeholder=\"release rehearsal\"></label>\
-         <label>Token <input name=\"token\" type=\"password\" required autocomplete=\"off\"></label>\
-         <button type=\"submit\">Keep it up</button>\
+         placeholder=\"release rehearsal\"></label>",
+    );
+    if token_field {
+        html.push_str(
+            "<label>Token <input name=\"token\" type=\"password\" required autocomplete=\"off\"></label>",
+        );
+    }
+    html.push_str(
+        "<button type=\"submit\">Keep it up</button>\
          <p class=\"muted\">The time is the environment's local time; the next such time counts.</p>\
          </form></section>",
     );

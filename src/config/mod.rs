@@ -15,6 +15,7 @@ use crate::cost::CostModel;
 use crate::domain::simulation::SimulationConfig;
 use crate::planner::{self, EnvironmentPlan};
 
+pub mod auth;
 mod diagnostic;
 pub mod duration;
 pub mod raw;
@@ -23,9 +24,11 @@ pub mod selector;
 pub mod targets;
 mod validate;
 
+pub use self::auth::{AuthConfig, Grant, ProxyAuth};
 pub use self::diagnostic::{Diagnostic, closest, render_all};
 pub use self::raw::{
     FailedAuthConfig, KubernetesState, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig,
+    WebhookFormat,
 };
 pub use self::sections::{KubernetesConfig, ReconcilerConfig, ServerConfig, WriteRate};
 pub use self::targets::TargetConfig;
@@ -230,7 +233,7 @@ mod tests {
     #[test]
     fn bad_server_limits_and_webhooks_are_errors_with_their_location() {
         let err = load(
-            "  body_limit_bytes: 0\n  request_timeout: soon\n  idle_timeout: 5\n  max_connections: 0\n  overrides: { max_active_per_environment: 0 }\n  failed_auth: { per_minute: 0 }\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"https://hooks.slack.com/x\", minutes_before: 0 }\n",
+            "  body_limit_bytes: 0\n  request_timeout: soon\n  idle_timeout: 5\n  max_connections: 0\n  overrides: { max_active_per_environment: 0 }\n  failed_auth: { per_minute: 0 }\n  rate_limit: { per_second: 0 }\n  notifications: { webhook_url: \"ftp://hooks.example/x\", minutes_before: 0 }\n",
         )
         .unwrap_err();
         let text = err.to_string();

@@ -7,6 +7,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+use super::auth::RawAuth;
 use super::targets::RawTargetConfig;
 
 /// A string value with the place it was written.
@@ -144,6 +145,11 @@ pub struct RawServer {
     /// Failed authentication attempts allowed per client address.
     #[serde(default)]
     pub failed_auth: FailedAuthConfig,
+    /// Who may call besides token holders: people named by an authenticating proxy.
+    #[serde(default)]
+    pub auth: RawAuth,
+    /// The service's address as people reach it (the status page), for links in messages.
+    pub public_url: Option<Located>,
 }
 
 /// The reconcile loop's settings as written; every key is optional.
@@ -241,17 +247,29 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Slack-compatible webhook notifications.
+/// Webhook notifications.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsConfig {
-    /// Where to POST `{"text": ...}`; `http://` only in this build.
+    /// Where to POST each message, `http://` or `https://`.
     pub webhook_url: String,
     /// Warn this many minutes before an environment goes down.
     #[serde(default = "default_minutes_before")]
     pub minutes_before: u32,
-    /// The service's address as people reach it, for links in messages.
-    pub public_url: Option<String>,
+    /// The body posted: Slack's `{"text": ...}` or a JSON object with every field.
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+/// The body of a webhook message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// `{"text": ...}`, as Slack, Mattermost, Rocket.Chat and Teams workflows accept.
+    #[default]
+    Slack,
+    /// `{"event", "environment", "text", "link", ...}`, for a program to read.
+    Json,
 }
 
 fn default_minutes_before() -> u32 {

@@ -7,6 +7,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 
+use super::auth::AuthConfig;
 use super::raw::{FailedAuthConfig, NotificationsConfig, OverrideLimitsConfig, RateLimitConfig};
 
 /// Where the HTTP server listens unless configured.
@@ -73,6 +74,11 @@ pub struct ServerConfig {
     pub overrides: OverrideLimitsConfig,
     /// Failed authentication attempts allowed per client address.
     pub failed_auth: FailedAuthConfig,
+    /// Who may call besides token holders.
+    pub auth: AuthConfig,
+    /// The service's address as people reach it, without a trailing `/`; links in messages
+    /// point there, and none are sent without it.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +95,8 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             overrides: OverrideLimitsConfig::default(),
             failed_auth: FailedAuthConfig::default(),
+            auth: AuthConfig::default(),
+            public_url: None,
         }
     }
 }

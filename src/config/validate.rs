@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate};
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
+use super::auth;
 use super::raw::{
     Located, RawCalendar, RawConfig, RawCost, RawEnvironment, RawKubernetes, RawReconciler,
     RawSchedule, RawServer, RawState,
@@ -27,7 +28,7 @@ use crate::calendar::{Base, Exception, Schedule, State, Zone, zone};
 use crate::cost::{Catalog, CostModel, CostSettings};
 
 /// Collects diagnostics for one file.
-struct Collector {
+pub(super) struct Collector {
     file: PathBuf,
     base_dir: PathBuf,
     diagnostics: Vec<Diagnostic>,
@@ -36,7 +37,7 @@ struct Collector {
 // === impl Collector ===
 
 impl Collector {
-    fn error(&mut self, at: Location, message: impl Into<String>, hint: Option<String>) {
+    pub(super) fn error(&mut self, at: Location, message: impl Into<String>, hint: Option<String>) {
         self.diagnostics.push(Diagnostic {
             file: self.file.clone(),
             line: at.line(),
@@ -207,7 +208,12 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
                 .map(|env| (name.clone(), env))
         })
         .collect();
-    let server = server_config(&mut collector, raw.server.as_ref());
+    let mut server = server_config(&mut collector, raw.server.as_ref());
+    server.auth = auth::auth_config(
+        &mut collector,
+        raw.server.as_ref().map(|s| &s.value.auth),
+        &raw.environments,
+    );
     let reconciler = reconciler_config(&mut collector, raw.reconciler.as_ref());
     let kubernetes = kubernetes_config(&mut collector, raw.kubernetes.as_ref());
     let state = state_config(&mut collector, raw.state.as_ref());
@@ -646,15 +652,20 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
             collector.error(at, format!("{keys} must be greater than zero"), None);
         }
     }
+    if let Some(public_url) = &written.public_url
+        && let Some(url) = web_url(collector, "server.public_url", public_url)
+    {
+        server.public_url = Some(url.trim_end_matches('/').to_string());
+    }
     if let Some(notifications) = &written.notifications {
-        if !notifications.webhook_url.starts_with("http://") {
+        if let Some(problem) = web_url_problem(&notifications.webhook_url) {
             collector.error(
                 at,
                 format!(
-                    "server.notifications.webhook_url '{}' must be an http:// URL (use a local relay for https)",
-                    notifications.webhook_url
+                    "server.notifications.webhook_url '{}' {problem}",
+                    crate::text::escape(&notifications.webhook_url)
                 ),
-                None,
+                Some("write e.g. https://hooks.slack.com/services/T000/B000/XXXX".into()),
             );
         }
         if notifications.minutes_before == 0 {
@@ -667,6 +678,34 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
         server.notifications = Some(notifications.clone());
     }
     server
+}
+
+/// `written`, an `http://` or `https://` URL with a host, or `None` after reporting why not.
+fn web_url(collector: &mut Collector, key: &str, written: &Located) -> Option<String> {
+    let url = written.value.trim();
+    match web_url_problem(url) {
+        None => Some(url.to_string()),
+        Some(problem) => {
+            collector.error(
+                written.referenced,
+                format!("{key} '{}' {problem}", crate::text::escape(url)),
+                Some("write e.g. https://curfew.example.com".into()),
+            );
+            None
+        }
+    }
+}
+
+/// Why `url` is not an `http://` or `https://` URL with a host, if it is not.
+fn web_url_problem(url: &str) -> Option<&'static str> {
+    match url.parse::<http::Uri>() {
+        Ok(uri) if !matches!(uri.scheme_str(), Some("http" | "https")) => {
+            Some("must be an http:// or https:// URL")
+        }
+        Ok(uri) if uri.host().is_none_or(str::is_empty) => Some("has no host"),
+        Ok(_) => None,
+        Err(_) => Some("is not a URL"),
+    }
 }
 
 fn reconciler_config(

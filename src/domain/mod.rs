@@ -10,13 +10,16 @@
 //! * `decision` — [`EnvironmentDecision`]: an environment's desired state and why.
 //! * [`simulation`] — the simulated estate as the configuration describes it.
 //! * `overrides` — [`Override`]: people beating the calendar until a deadline.
+//! * `access` — [`Role`]: what a caller may do.
 
+mod access;
 mod action;
 mod decision;
 mod overrides;
 pub mod simulation;
 mod target;
 
+pub use self::access::Role;
 pub use self::action::Action;
 pub use self::decision::EnvironmentDecision;
 pub use self::overrides::{Override, active_override};

@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::cost::tracker::CostTracker;
 use crate::leadership::LeaderElector;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, Webhook};
 use crate::overrides::OverrideStore;
 use crate::providers::kube as kube_provider;
 use crate::providers::sim;
@@ -203,20 +203,12 @@ pub async fn run(
         trigger: parts.reconciler.trigger(),
         notifier: notifier.clone(),
     };
-    let mut link_base = format!("http://{}", options.config.server.listen);
     if let Some(addr) = options.listen {
         let local = start_api(addr, serve_api, handles, &mut supervisor).await?;
-        link_base = format!("http://{local}");
         on_listening(local);
     }
     if let Some(notifier) = &notifier {
-        watch_status(
-            &options,
-            &parts,
-            link_base,
-            notifier.clone(),
-            &mut supervisor,
-        );
+        watch_status(&options, &parts, notifier.clone(), &mut supervisor);
     }
     if let Some(handle) = metrics {
         let upkeep = tasks::upkeep_metrics(handle, shutdown.clone());
@@ -255,7 +247,12 @@ fn start_notifier(options: &Options, supervisor: &mut Supervisor) -> Option<Noti
         return None;
     }
     let settings = options.config.server.notifications.as_ref()?;
-    let (notifier, delivery) = Notifier::new(settings.webhook_url.clone(), NOTIFY_RETRY_BASE);
+    let webhook = Webhook {
+        url: settings.webhook_url.clone(),
+        format: settings.format,
+        public_url: options.config.server.public_url.clone(),
+    };
+    let (notifier, delivery) = Notifier::new(webhook, NOTIFY_RETRY_BASE);
     let shutdown = supervisor.shutdown().clone();
     supervisor.spawn("notification delivery", TASK_STOP_BUDGET, async move {
         delivery.run(shutdown).await;
@@ -285,19 +282,12 @@ async fn start_api(
 }
 
 /// Warns before environments go down and tells about failed actions, through `notifier`.
-fn watch_status(
-    options: &Options,
-    parts: &Parts,
-    link_base: String,
-    notifier: Notifier,
-    supervisor: &mut Supervisor,
-) {
+fn watch_status(options: &Options, parts: &Parts, notifier: Notifier, supervisor: &mut Supervisor) {
     let Some(settings) = options.config.server.notifications.clone() else {
         return;
     };
     let watch = tasks::Watch {
         config: options.config.clone(),
-        link_base: settings.public_url.clone().unwrap_or(link_base),
         settings,
         clock: options.clock.clone(),
         notifier,

@@ -70,8 +70,6 @@ pub struct Watch {
     pub config: Arc<Config>,
     /// The notification settings.
     pub settings: NotificationsConfig,
-    /// The service's address as people reach it, for links.
-    pub link_base: String,
     /// The reconciler's clock.
     pub clock: Arc<dyn Clock>,
     /// Where notifications go.
@@ -88,7 +86,6 @@ pub async fn watch_status(
     let Watch {
         config,
         settings,
-        link_base,
         clock,
         notifier,
     } = watch;
@@ -115,11 +112,6 @@ pub async fn watch_status(
                     environment: decision.environment.clone(),
                     at,
                     zone,
-                    link: format!(
-                        "{}/?environment={}#keep-up",
-                        link_base.trim_end_matches('/'),
-                        decision.environment
-                    ),
                 });
             }
         }

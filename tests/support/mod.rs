@@ -13,6 +13,8 @@ pub mod moto;
 pub mod process;
 /// A counting, fault-injecting proxy in front of a test server.
 pub mod proxy;
+/// A CA of our own and TLS listeners.
+pub mod tls;
 
 /// Compares a generated artifact with its committed copy.
 pub mod committed;
