@@ -623,6 +623,20 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
             );
         }
     }
+    if let Some(url) = &written.dashboards_url {
+        if is_web_url(&url.value) {
+            server.dashboards_url = Some(url.value.clone());
+        } else {
+            collector.error(
+                url.referenced,
+                format!("server.dashboards_url '{}' is not a web address", url.value),
+                Some(
+                    "write an http:// or https:// URL, e.g. https://grafana.example.com/d/curfew"
+                        .into(),
+                ),
+            );
+        }
+    }
     server.overrides = written.overrides;
     server.failed_auth = written.failed_auth;
     server.rate_limit = written.rate_limit;
@@ -667,6 +681,22 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
         server.notifications = Some(notifications.clone());
     }
     server
+}
+
+/// Whether `url` is an `http://` or `https://` address with a host and nothing that
+/// needs escaping in a link: no spaces, quotes, angle brackets or control characters.
+fn is_web_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && url.len() <= 2048
+            && !url
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"'<>`\\".contains(c))
+    })
 }
 
 fn reconciler_config(
