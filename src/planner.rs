@@ -1002,17 +1002,20 @@ mod tests {
         }
     }
 
+    /// Each transition's instant, direction and cause.
+    fn transitions_of(plan: &EnvironmentPlan) -> Vec<(DateTime<Utc>, State, Option<&str>)> {
+        plan.transitions
+            .iter()
+            .map(|t| (t.at, t.direction, t.override_id.as_deref()))
+            .collect()
+    }
+
     #[test]
     fn a_down_override_holds_the_wake_up_back_and_its_end_causes_the_transition() {
         let held = mk_override("o1", State::Down, monday(3, 0), monday(8, 30));
         let plan = office_plan(&[held]);
-        let at: Vec<(DateTime<Utc>, State, Option<&str>)> = plan
-            .transitions
-            .iter()
-            .map(|t| (t.at, t.direction, t.override_id.as_deref()))
-            .collect();
         assert_eq!(
-            at,
+            transitions_of(&plan),
             [
                 (monday(8, 30), State::Up, Some("o1")),
                 (monday(20, 0), State::Down, None),
@@ -1030,13 +1033,8 @@ mod tests {
         let evening = mk_override("long", State::Up, monday(6, 0), monday(22, 0));
         let lunch = mk_override("lunch", State::Down, monday(12, 0), monday(13, 0));
         let plan = office_plan(&[evening, lunch]);
-        let at: Vec<(DateTime<Utc>, State, Option<&str>)> = plan
-            .transitions
-            .iter()
-            .map(|t| (t.at, t.direction, t.override_id.as_deref()))
-            .collect();
         assert_eq!(
-            at,
+            transitions_of(&plan),
             [
                 (monday(6, 0), State::Up, Some("long")),
                 (monday(12, 0), State::Down, Some("lunch")),

@@ -206,6 +206,15 @@ fn http(
     (status, head.to_string(), body.to_string())
 }
 
+/// The `Location` of a response head.
+fn location_of(head: &str) -> String {
+    head.lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap_or_else(|| panic!("no Location in {head}"))
+        .trim()
+        .to_string()
+}
+
 fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
@@ -319,12 +328,7 @@ fn the_api_resolves_locations_details_environments_plans_with_overrides_and_filt
         Some(("application/json", body.to_string())),
     );
     assert_eq!(status, 201, "{created}");
-    let location = head
-        .lines()
-        .find_map(|l| l.strip_prefix("location: "))
-        .unwrap()
-        .trim()
-        .to_string();
+    let location = location_of(&head);
     let (status, fetched) = service.json("GET", &location, Some(ADMIN), None);
     assert_eq!(status, 200, "the Location resolves: {fetched}");
     assert_eq!(fetched["reason"], "database migration");
@@ -681,12 +685,7 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
         Some(("application/x-www-form-urlencoded", form)),
     );
     assert_eq!(status, 303, "{head}");
-    let location = head
-        .lines()
-        .find_map(|l| l.strip_prefix("location: "))
-        .unwrap()
-        .trim()
-        .to_string();
+    let location = location_of(&head);
     assert!(location.starts_with("/?created="), "{location}");
 
     let page = chromium(&["--dump-dom".into(), service.url(&location)]);
@@ -739,14 +738,16 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
             Some(("application/x-www-form-urlencoded", form)),
         )
     };
-    let (status, head, _) = form_post(
-        &format!("/overrides/{id}/extend"),
+    // A form that succeeds answers 303 back to the page, which confirms what was `done`.
+    let submit = |action: &str, form: String, done: &str| {
+        let (status, head, _) = form_post(&format!("/overrides/{id}/{action}"), form);
+        assert_eq!(status, 303, "{head}");
+        assert!(head.contains(&format!("location: /?{done}={id}")), "{head}");
+    };
+    submit(
+        "extend",
         format!("duration=30m&token={OPERATOR}"),
-    );
-    assert_eq!(status, 303, "{head}");
-    assert!(
-        head.contains(&format!("location: /?extended={id}")),
-        "{head}"
+        "extended",
     );
     let (_, extended) = service.json(
         "GET",
@@ -776,15 +777,7 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
     assert!(page.contains(superseded), "{page}");
     assert_eq!(page.matches("in force</span>").count(), 1, "{page}");
 
-    let (status, head, _) = form_post(
-        &format!("/overrides/{id}/cancel"),
-        format!("token={OPERATOR}"),
-    );
-    assert_eq!(status, 303, "{head}");
-    assert!(
-        head.contains(&format!("location: /?cancelled={id}")),
-        "{head}"
-    );
+    submit("cancel", format!("token={OPERATOR}"), "cancelled");
     let (status, _) = service.json(
         "GET",
         &format!("/api/v1/overrides/{id}"),

@@ -101,6 +101,17 @@ impl Client {
         serde_json::from_slice(&response.body)
             .map_err(|err| Failure(format!("unexpected answer from {url}: {err}"), 1))
     }
+
+    /// The environments, for their zones; none when they cannot be read (tables then show
+    /// UTC).
+    async fn environments_for_zones(&self) -> EnvironmentList {
+        self.call(Method::GET, "/api/v1/environments", None)
+            .await
+            .unwrap_or(EnvironmentList {
+                at: None,
+                environments: Vec::new(),
+            })
+    }
 }
 
 /// Runs one API call to completion, then prints its answer (exit 0) or its error.
@@ -288,15 +299,7 @@ pub fn list(args: ServerArgs) -> u8 {
     let client = Client::new(&args);
     let call = async {
         let list: OverrideList = client.call(Method::GET, "/api/v1/overrides", None).await?;
-        // For the environments' zones; without them the table shows UTC.
-        let environments = client
-            .call(Method::GET, "/api/v1/environments", None)
-            .await
-            .unwrap_or(EnvironmentList {
-                at: None,
-                environments: Vec::new(),
-            });
-        Ok((list, environments))
+        Ok((list, client.environments_for_zones().await))
     };
     run_call(call, |(list, environments)| {
         if args.json {
@@ -353,14 +356,7 @@ pub fn extend(args: ServerArgs, id: &str, duration: &str) -> u8 {
         let extended = client
             .call::<Override>(Method::POST, &path, Some(body))
             .await?;
-        let environments = client
-            .call(Method::GET, "/api/v1/environments", None)
-            .await
-            .unwrap_or(EnvironmentList {
-                at: None,
-                environments: Vec::new(),
-            });
-        Ok((extended, environments))
+        Ok((extended, client.environments_for_zones().await))
     };
     run_call(call, |(extended, environments)| {
         if args.json {
