@@ -157,7 +157,9 @@ impl AuditLog {
         state::to_text(FILE, entries)
     }
 
-    /// Entries for which `keep` holds, newest first, `limit` of them after skipping `offset`.
+    /// Entries for which `keep` holds, newest first by time (replicas may append out of
+    /// order; entries of the same second in the order written, latest first), `limit` of them
+    /// after skipping `offset`.
     pub fn page(
         &self,
         offset: usize,
@@ -165,15 +167,9 @@ impl AuditLog {
         keep: impl Fn(&AuditEntry) -> bool,
     ) -> Vec<AuditEntry> {
         let cached = self.cached();
-        cached
-            .value
-            .iter()
-            .rev()
-            .filter(|entry| keep(entry))
-            .skip(offset)
-            .take(limit)
-            .cloned()
-            .collect()
+        let mut kept: Vec<&AuditEntry> = cached.value.iter().rev().filter(|e| keep(e)).collect();
+        kept.sort_by_key(|entry| std::cmp::Reverse(entry.at));
+        kept.into_iter().skip(offset).take(limit).cloned().collect()
     }
 
     /// How many entries `keep` holds for.
@@ -241,6 +237,22 @@ mod tests {
             .map(|e| e.at.timestamp() - 1_800_000_000)
             .collect();
         assert_eq!(times, [3, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn pages_are_in_time_order_even_when_entries_were_appended_out_of_order() {
+        let log = AuditLog::load(Arc::new(MemoryStore::shared(None)))
+            .await
+            .unwrap();
+        log.record([mk_entry(5), mk_entry(1), mk_entry(9), mk_entry(3)])
+            .await
+            .unwrap();
+        let times: Vec<i64> = log
+            .page(1, 2, |_| true)
+            .iter()
+            .map(|e| e.at.timestamp() - 1_800_000_000)
+            .collect();
+        assert_eq!(times, [5, 3]);
     }
 
     #[tokio::test]

@@ -84,15 +84,15 @@ impl Notification {
         }
     }
 
-    /// The status page under `public_url`, with the environment preselected (and, before an
-    /// environment goes down, scrolled to the form that keeps it up).
+    /// The status page under `public_url` at the environment's section or, before an
+    /// environment goes down, the form that keeps it up with the environment preselected.
     pub fn link(&self, public_url: &str) -> String {
         let base = public_url.trim_end_matches('/');
         match (self, self.environment()) {
             (Notification::GoingDown { .. }, Some(environment)) => {
-                format!("{base}/?environment={}#keep-up", query_value(environment))
+                format!("{base}/keep-up?environment={}", query_value(environment))
             }
-            (_, Some(environment)) => format!("{base}/?environment={}", query_value(environment)),
+            (_, Some(environment)) => format!("{base}/#env-{}", query_value(environment)),
             (_, None) => format!("{base}/"),
         }
     }
@@ -353,7 +353,7 @@ mod tests {
         let warning = going_down();
         assert_eq!(
             warning.body(WebhookFormat::Slack, Some("https://curfew.example/")),
-            json!({ "text": "staging eu sleeps at 20:00 CET — keep it up: https://curfew.example/?environment=staging%20eu#keep-up" })
+            json!({ "text": "staging eu sleeps at 20:00 CET — keep it up: https://curfew.example/keep-up?environment=staging%20eu" })
         );
         assert_eq!(
             warning.body(WebhookFormat::Slack, None),
@@ -369,7 +369,7 @@ mod tests {
         assert_eq!(body["at"], "2026-12-01T19:00:00Z");
         assert_eq!(
             body["link"],
-            "https://curfew.example/?environment=staging%20eu#keep-up"
+            "https://curfew.example/keep-up?environment=staging%20eu"
         );
         assert!(
             body["text"]

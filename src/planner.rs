@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::calendar::format::{self, for_people};
-use crate::calendar::{Decision, Schedule, State};
+use crate::calendar::{Decision, Schedule, State, Zone};
 use crate::domain::{
     Action, Capacity, EnvironmentDecision, Override, Target, TargetCalendar, Tier, active_override,
 };
@@ -31,6 +31,9 @@ pub struct EnvironmentPlan {
     pub reason: String,
     /// Every change in the span, in order.
     pub transitions: Vec<PlannedTransition>,
+    /// The override deciding the start of the span, if one does (see [`with_overrides`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_id: Option<String>,
 }
 
 /// A change of state in a plan.
@@ -45,6 +48,9 @@ pub struct PlannedTransition {
     pub direction: State,
     /// The rule that causes it.
     pub rule: String,
+    /// The override that causes it, by starting or by ending, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_id: Option<String>,
 }
 
 /// The span a plan covers when only its start is given.
@@ -73,6 +79,7 @@ pub fn plan_environment(
             local: format::local_seconds(transition.at, schedule.zone_of(transition.rule)),
             direction: transition.state,
             rule: schedule.describe(transition.rule),
+            override_id: None,
         })
         .collect();
     EnvironmentPlan {
@@ -83,7 +90,133 @@ pub fn plan_environment(
         state,
         reason: schedule.describe(rule),
         transitions,
+        override_id: None,
     }
+}
+
+/// The calendar's `plan` over `[from, to)` with `overrides` applied: the newest active
+/// override decides while it lasts, as [`decide_environment`] does. Each transition an
+/// override causes, by starting or by ending, names it; calendar transitions an override
+/// holds off are dropped. Times for people are in `zone`.
+pub fn with_overrides(
+    mut plan: EnvironmentPlan,
+    overrides: &[Override],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    zone: Zone,
+) -> EnvironmentPlan {
+    let relevant: Vec<Override> = overrides
+        .iter()
+        .filter(|o| o.environment == plan.name && o.until > from && o.created_at < to)
+        .cloned()
+        .collect();
+    if relevant.is_empty() {
+        return plan;
+    }
+    let calendar = std::mem::take(&mut plan.transitions);
+    let initial = (plan.state, plan.reason.clone());
+    // The calendar's state and rule at `at`: its latest transition up to then.
+    let calendar_at = |at: DateTime<Utc>| {
+        calendar
+            .iter()
+            .rev()
+            .find(|t| t.at <= at)
+            .map_or_else(|| initial.clone(), |t| (t.direction, t.rule.clone()))
+    };
+    let name = plan.name.clone();
+    let deciding = |at: DateTime<Utc>| active_override(&relevant, &name, at);
+    let mut instants: Vec<DateTime<Utc>> = calendar
+        .iter()
+        .map(|t| t.at)
+        .chain(relevant.iter().flat_map(|o| [o.created_at, o.until]))
+        .filter(|at| *at > from && *at < to)
+        .collect();
+    instants.sort();
+    instants.dedup();
+    let override_rule =
+        |item: &Override| format!("override until {}", for_people(item.until, zone));
+    let start = deciding(from);
+    if let Some(item) = start {
+        plan.state = item.state;
+        plan.reason = override_rule(item);
+        plan.override_id = Some(item.id.clone());
+    }
+    let mut current = (plan.state, start.map(|o| o.id.clone()));
+    let mut transitions = Vec::new();
+    for at in instants {
+        let (state, rule, cause) = match deciding(at) {
+            Some(item) => (item.state, override_rule(item), Some(item.id.clone())),
+            None => {
+                let (state, rule) = calendar_at(at);
+                match &current.1 {
+                    Some(ended) => (
+                        state,
+                        format!("override ended; {rule}"),
+                        Some(ended.clone()),
+                    ),
+                    None => (state, rule, None),
+                }
+            }
+        };
+        if state != current.0 {
+            let local = calendar
+                .iter()
+                .find(|t| t.at == at && cause.is_none())
+                .map_or_else(|| format::local_seconds(at, zone), |t| t.local.clone());
+            transitions.push(PlannedTransition {
+                at,
+                local,
+                direction: state,
+                rule,
+                override_id: cause.clone(),
+            });
+        }
+        current = (state, deciding(at).map(|o| o.id.clone()));
+    }
+    plan.transitions = transitions;
+    plan
+}
+
+/// One target as a pass saw it: the state it should be in and the state it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetState {
+    /// The target's id.
+    pub target: String,
+    /// Its environment.
+    pub environment: String,
+    /// The state its environment (or its own calendar) asks for.
+    pub desired: State,
+    /// `down` when it runs at its down capacity, else `up`.
+    pub actual: State,
+    /// Its capacity.
+    pub capacity: Capacity,
+}
+
+/// The desired and actual state of each of `targets` at `now`, given the environments'
+/// `decisions`: a target with its own calendar follows it unless an override decides.
+pub fn target_states(
+    now: DateTime<Utc>,
+    decisions: &HashMap<String, EnvironmentDecision>,
+    targets: &[Target],
+) -> Vec<TargetState> {
+    let mut calendars = TargetCalendars::default();
+    targets
+        .iter()
+        .filter_map(|target| {
+            let decision = decisions.get(&target.environment)?;
+            Some(TargetState {
+                target: target.id.clone(),
+                environment: target.environment.clone(),
+                desired: calendars.decide(target, decision, now).state,
+                actual: if target.capacity == target.down {
+                    State::Down
+                } else {
+                    State::Up
+                },
+                capacity: target.capacity,
+            })
+        })
+        .collect()
 }
 
 /// An environment's decision at `now`, with the reason in words.
@@ -836,6 +969,106 @@ mod tests {
             assert!(!plan.skipped[0].implicit_override);
             assert!(plan.skipped[0].unusable);
         }
+    }
+
+    /// 2027-01-18 (a Monday) at `hh:mm` UTC.
+    fn monday(hh: u32, mm: u32) -> DateTime<Utc> {
+        chrono::NaiveDate::from_ymd_opt(2027, 1, 18)
+            .unwrap()
+            .and_hms_opt(hh, mm, 0)
+            .unwrap()
+            .and_utc()
+    }
+
+    fn office_plan(overrides: &[Override]) -> EnvironmentPlan {
+        let schedule = Schedule::new(
+            chrono_tz::UTC,
+            crate::calendar::Base::Uptime("Mon-Fri 07:00-20:00".parse().unwrap()),
+        );
+        let (from, to) = (monday(4, 0), monday(23, 0));
+        let calendar = plan_environment("staging", "office", &schedule, Vec::new(), from, to);
+        with_overrides(calendar, overrides, from, to, Zone::UTC)
+    }
+
+    fn mk_override(id: &str, state: State, from: DateTime<Utc>, until: DateTime<Utc>) -> Override {
+        Override {
+            id: id.into(),
+            environment: "staging".into(),
+            state,
+            created_at: from,
+            until,
+            reason: "test".into(),
+            created_by: "otto".into(),
+        }
+    }
+
+    /// Each transition's instant, direction and cause.
+    fn transitions_of(plan: &EnvironmentPlan) -> Vec<(DateTime<Utc>, State, Option<&str>)> {
+        plan.transitions
+            .iter()
+            .map(|t| (t.at, t.direction, t.override_id.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn a_down_override_holds_the_wake_up_back_and_its_end_causes_the_transition() {
+        let held = mk_override("o1", State::Down, monday(3, 0), monday(8, 30));
+        let plan = office_plan(&[held]);
+        assert_eq!(
+            transitions_of(&plan),
+            [
+                (monday(8, 30), State::Up, Some("o1")),
+                (monday(20, 0), State::Down, None),
+            ]
+        );
+        assert!(
+            plan.transitions[0].rule.starts_with("override ended; "),
+            "{plan:?}"
+        );
+        assert_eq!(plan.override_id.as_deref(), Some("o1"));
+    }
+
+    #[test]
+    fn a_newer_override_decides_while_it_lasts_then_the_older_one_again() {
+        let evening = mk_override("long", State::Up, monday(6, 0), monday(22, 0));
+        let lunch = mk_override("lunch", State::Down, monday(12, 0), monday(13, 0));
+        let plan = office_plan(&[evening, lunch]);
+        assert_eq!(
+            transitions_of(&plan),
+            [
+                (monday(6, 0), State::Up, Some("long")),
+                (monday(12, 0), State::Down, Some("lunch")),
+                (monday(13, 0), State::Up, Some("long")),
+                (monday(22, 0), State::Down, Some("long")),
+            ]
+        );
+        let without = office_plan(&[]);
+        assert_eq!(without.transitions.len(), 2);
+        assert!(without.transitions.iter().all(|t| t.override_id.is_none()));
+    }
+
+    #[test]
+    fn target_states_follow_the_environment_or_the_target_calendar() {
+        let mut own = mk_target("deployment/shop/own", Kind::Deployment, 3, None);
+        own.rules.calendar = Some(own_calendar(State::Up));
+        let targets = [
+            mk_target("deployment/shop/web", Kind::Deployment, 3, None),
+            mk_target("deployment/shop/idle", Kind::Deployment, 0, Some(2)),
+            own,
+        ];
+        let states = target_states(now(), &decisions(State::Down), &targets);
+        let summary: Vec<(&str, State, State)> = states
+            .iter()
+            .map(|s| (s.target.as_str(), s.desired, s.actual))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("deployment/shop/web", State::Down, State::Up),
+                ("deployment/shop/idle", State::Down, State::Down),
+                ("deployment/shop/own", State::Up, State::Up),
+            ]
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::config::{Config, ReconcilerConfig};
 use crate::cost::tracker::CostTracker;
 use crate::domain::{Action, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
-use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped};
+use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped, TargetState};
 use crate::providers::{self, Provider, Retries, Undiscovered};
 use crate::telemetry;
 
@@ -235,6 +235,8 @@ pub struct PassReport {
     pub outcomes: Vec<ActionOutcome>,
     /// Targets discovered.
     pub targets: usize,
+    /// Each discovered target's desired and actual state after the pass.
+    pub target_states: Vec<TargetState>,
     /// Target selections that could not be read: their targets were not seen.
     pub undiscovered: Vec<Unseen>,
     /// When the next pass should run at the latest.
@@ -287,6 +289,8 @@ pub struct Status {
     pub skipped: Vec<Skipped>,
     /// Targets observed in the latest pass.
     pub targets: usize,
+    /// Each target's desired and actual state after the latest pass.
+    pub target_states: Vec<TargetState>,
     /// Failures of the latest pass as `(target, error)`.
     pub failures: Vec<(String, String)>,
     /// Target selections the latest pass could not see.
@@ -491,6 +495,7 @@ impl Reconciler {
                     environments: report.decisions.clone(),
                     skipped: report.plan.skipped.clone(),
                     targets: report.targets,
+                    target_states: report.target_states.clone(),
                     failures: report
                         .failures()
                         .into_iter()
@@ -557,6 +562,7 @@ impl Reconciler {
             decisions,
             outcomes: Vec::new(),
             targets: targets.len(),
+            target_states: planner::target_states(now, &by_name, &targets),
             undiscovered,
             next_wakeup: tick_at,
             requeue: false,
@@ -590,14 +596,15 @@ impl Reconciler {
                 break;
             }
         }
-        if let Some(cost) = &self.cost
-            && !report.outcomes.is_empty()
-        {
+        if !report.outcomes.is_empty() {
             // Capacity changed: book the new rates from the moment the actions ended, from
             // what the pass applied (the next pass's discovery corrects any difference).
             let applied = applied_view(&targets, &report.outcomes);
-            cost.observe(self.clock.now(), &report.decisions, &applied)
-                .await;
+            report.target_states = planner::target_states(now, &by_name, &applied);
+            if let Some(cost) = &self.cost {
+                cost.observe(self.clock.now(), &report.decisions, &applied)
+                    .await;
+            }
         }
         Ok(report)
     }

@@ -53,13 +53,19 @@ impl Service {
     /// `curfew demo` in real time with the test tokens, its clock starting at `start`, or
     /// (`None`) where the demo on this state stopped.
     fn demo(dir: &Path, start: Option<&str>) -> Service {
+        Service::demo_at_speed(dir, start, "1")
+    }
+
+    /// `curfew demo` like [`Service::demo`], its simulated time running `speed` times as
+    /// fast as real time.
+    fn demo_at_speed(dir: &Path, start: Option<&str>, speed: &str) -> Service {
         let tokens = write_tokens(dir);
         let mut command = curfew();
         command
             .args([
                 "demo",
                 "--speed",
-                "1",
+                speed,
                 "--listen",
                 "127.0.0.1:0",
                 "--state-dir",
@@ -200,6 +206,15 @@ fn http(
     (status, head.to_string(), body.to_string())
 }
 
+/// The `Location` of a response head.
+fn location_of(head: &str) -> String {
+    head.lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap_or_else(|| panic!("no Location in {head}"))
+        .trim()
+        .to_string()
+}
+
 fn poll<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
@@ -288,6 +303,128 @@ fn overrides_the_audit_log_and_the_simulated_clock_survive_kill_9_and_a_restart(
 }
 
 #[test]
+fn the_api_resolves_locations_details_environments_plans_with_overrides_and_filters_the_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::demo(dir.path(), Some(NIGHT));
+    service.wait_first_pass();
+    let plan_path = "/api/v1/environments/staging-eu/plan?to=2026-12-02T00:00:00Z";
+    let (_, calendar) = service.json("GET", plan_path, None, None);
+    let wake = calendar["transitions"][0]["at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        wake.as_str() < "2026-12-01T07:30:00Z",
+        "the calendar wakes staging-eu before the override below ends: {calendar}"
+    );
+
+    // A down override until 08:30 in Berlin holds the 07:00 wake-up back.
+    let body = json!({"environment": "staging-eu", "state": "down",
+        "until": "2026-12-01T08:30:00+01:00", "reason": "database migration"});
+    let (status, head, created) = service.request(
+        "POST",
+        "/api/v1/overrides",
+        Some(ADMIN),
+        Some(("application/json", body.to_string())),
+    );
+    assert_eq!(status, 201, "{created}");
+    let location = location_of(&head);
+    let (status, fetched) = service.json("GET", &location, Some(ADMIN), None);
+    assert_eq!(status, 200, "the Location resolves: {fetched}");
+    assert_eq!(fetched["reason"], "database migration");
+    let id = fetched["id"].as_str().unwrap().to_string();
+    assert_eq!(service.json("GET", &location, None, None).0, 401);
+    let (status, missing) =
+        service.json("GET", "/api/v1/overrides/000000000000", Some(ADMIN), None);
+    assert_eq!(
+        (status, missing["error"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    let (_, plan) = service.json("GET", plan_path, Some(ADMIN), None);
+    let first = &plan["transitions"][0];
+    assert_eq!(first["at"], "2026-12-01T07:30:00Z", "{plan}");
+    assert_eq!(first["direction"], "up");
+    assert_eq!(
+        first["override_id"],
+        id.as_str(),
+        "the override causes it: {plan}"
+    );
+    assert!(
+        plan["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["at"] != wake.as_str()),
+        "the calendar's wake-up is held back: {plan}"
+    );
+    let (_, public_plan) = service.json("GET", plan_path, None, None);
+    assert_eq!(public_plan["transitions"][0]["at"], "2026-12-01T07:30:00Z");
+    assert!(
+        public_plan["transitions"][0].get("override_id").is_none(),
+        "ids are for tokens in scope: {public_plan}"
+    );
+
+    let (status, detail) = service.json("GET", "/api/v1/environments/staging-eu", None, None);
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["name"], "staging-eu");
+    let targets = detail["targets"].as_array().unwrap();
+    assert!(!targets.is_empty(), "{detail}");
+    assert!(
+        targets
+            .iter()
+            .all(|t| t["desired"] == "down" && t["capacity"].is_string()),
+        "{detail}"
+    );
+    let (status, unknown) = service.json("GET", "/api/v1/environments/nowhere", None, None);
+    assert_eq!(
+        (status, unknown["error"].as_str()),
+        (404, Some("not_found")),
+        "{unknown}"
+    );
+
+    let audit =
+        |query: &str| service.json("GET", &format!("/api/v1/audit{query}"), Some(ADMIN), None);
+    let (status, all) = audit("?limit=500");
+    assert_eq!(status, 200);
+    let times: Vec<&str> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    let (_, eu) = audit("?environment=staging-us");
+    assert!(
+        eu["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["environment"] == "staging-us"),
+        "{eu}"
+    );
+    let (_, mine) = audit("?actor=root&event=override_created&since=2026-12-01T00:00:00Z");
+    assert_eq!(mine["total"], 1, "{mine}");
+    assert_eq!(mine["entries"][0]["target"], format!("override/{id}"));
+    let (_, none) = audit("?until=2026-12-01T00:00:00Z");
+    assert_eq!(none["total"], 0, "{none}");
+    for bad in [
+        "?environment=nowhere",
+        "?since=yesterday",
+        "?until=2026-12-01T00:00:00Z&since=2026-12-02T00:00:00Z",
+        "?envirnoment=staging-eu",
+        "?actor=",
+    ] {
+        let (status, body) = audit(bad);
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["detail"].is_string(), "{bad}: a JSON error: {body}");
+    }
+}
+
+#[test]
 fn no_token_ever_appears_in_the_log_even_at_trace_level() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::demo(dir.path(), Some(AFTERNOON));
@@ -317,7 +454,7 @@ fn no_token_ever_appears_in_the_log_even_at_trace_level() {
 }
 
 #[test]
-fn the_cli_client_creates_lists_and_cancels_an_override() {
+fn the_cli_client_creates_lists_extends_audits_and_cancels_an_override() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::demo(dir.path(), Some(AFTERNOON));
     let client = |args: &[&str]| -> Output {
@@ -398,15 +535,52 @@ fn the_cli_client_creates_lists_and_cancels_an_override() {
     assert_eq!(too_long.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&too_long.stderr).contains("at most 12h"));
 
+    let extended = client(&["override", "extend", id, "--for", "1h"]);
+    assert!(
+        extended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&extended.stderr)
+    );
+    assert_eq!(
+        text(&extended),
+        format!("extended override {id}: staging-eu up until Wed 2026-12-02 00:00 CET\n")
+    );
+    let beyond = client(&["override", "extend", id, "--for", "12h"]);
+    assert_eq!(beyond.status.code(), Some(2), "beyond max_duration");
+    assert!(String::from_utf8_lossy(&beyond.stderr).contains("at most 12h"));
+
+    let audit = client(&["audit", "--env", "staging-eu", "--since", "2026-12-01"]);
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let audit = text(&audit);
+    let events: Vec<&str> = audit
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(
+        events.get(..2),
+        Some(&["override_extended", "override_created"][..]),
+        "newest first, only staging-eu: {audit}"
+    );
+    assert!(
+        audit.starts_with("AT  ") || audit.starts_with("AT "),
+        "{audit}"
+    );
+    assert!(!audit.contains("staging-us"), "{audit}");
+    let later = client(&["audit", "--since", "2030-01-01"]);
+    assert_eq!(text(&later), "no audit entries\n");
+    let unknown = client(&["audit", "--env", "nowhere"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("400"));
+
     let cancelled = client(&["override", "cancel", id]);
     assert!(cancelled.status.success());
     let listed = client(&["override", "list"]);
-    assert_eq!(
-        text(&listed).lines().count(),
-        1,
-        "only the header is left: {}",
-        text(&listed)
-    );
+    assert_eq!(text(&listed), "no active overrides\n");
     let again = client(&["override", "cancel", id]);
     assert!(!again.status.success());
     let unauthorised = curfew()
@@ -482,10 +656,23 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
         "{page}"
     );
     assert!(
-        page.contains("action=\"/keep-up\""),
-        "the form is there: {page}"
+        page.contains("http-equiv=\"refresh\"") && !page.contains("<form"),
+        "the page refreshes itself and carries no form a refresh could wipe: {page}"
     );
-    assert!(page.contains("Cost per hour") && page.contains("n/a"));
+    assert!(
+        page.contains("href=\"/keep-up?environment=staging-eu\"")
+            && page.contains("href=\"/metrics\"")
+            && page.contains("href=\"/openapi.json\""),
+        "links to the form, the metrics and the API: {page}"
+    );
+    let form_page = chromium(&[
+        "--dump-dom".into(),
+        service.url("/keep-up?environment=staging-eu"),
+    ]);
+    assert!(
+        form_page.contains("action=\"/keep-up\"") && !form_page.contains("http-equiv=\"refresh\""),
+        "the form has a page of its own that does not refresh: {form_page}"
+    );
 
     // What the browser sends when the form is submitted.
     let form = format!(
@@ -498,12 +685,7 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
         Some(("application/x-www-form-urlencoded", form)),
     );
     assert_eq!(status, 303, "{head}");
-    let location = head
-        .lines()
-        .find_map(|l| l.strip_prefix("location: "))
-        .unwrap()
-        .trim()
-        .to_string();
+    let location = location_of(&head);
     assert!(location.starts_with("/?created="), "{location}");
 
     let page = chromium(&["--dump-dom".into(), service.url(&location)]);
@@ -524,29 +706,87 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
         list["overrides"][0]["until"], "2026-12-01T22:30:00Z",
         "JSON keeps UTC to the second: {list}"
     );
+    let id = list["overrides"][0]["id"].as_str().unwrap().to_string();
     assert!(
         page.contains("created: staging-eu up until Tue 2026-12-01 23:30 CET.")
-            && page.contains("<strong>up</strong> until Tue 2026-12-01 23:30 CET</li>"),
+            && page.contains("<strong>up</strong> until Tue 2026-12-01 23:30 CET <span class=\"tag\">in force</span>")
+            && page.contains(&format!("href=\"/overrides/{id}#extend\"")),
         "{page}"
     );
-
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("status-page.png");
-    let _ = std::fs::remove_file(&screenshot);
-    chromium(&[
-        format!("--screenshot={}", screenshot.display()),
-        "--window-size=412,1400".into(),
-        "--hide-scrollbars".into(),
-        service.url(&location),
-    ]);
-    let png = std::fs::read(&screenshot).expect("chromium wrote the screenshot");
+    // With the token, the page shows who and why.
+    let (_, _, signed_in) = service.request("GET", "/", Some(OPERATOR), None);
     assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "a real screenshot"
+        signed_in.contains("by otto: release rehearsal from the page"),
+        "{signed_in}"
     );
 
-    // A wrong token shows the problem on the page and creates nothing.
+    // Extend and Cancel lead to the override's own page; its forms act like the API.
+    let override_page = chromium(&[
+        "--dump-dom".into(),
+        service.url(&format!("/overrides/{id}")),
+    ]);
+    assert!(
+        override_page.contains(&format!("action=\"/overrides/{id}/extend\""))
+            && override_page.contains(&format!("action=\"/overrides/{id}/cancel\"")),
+        "{override_page}"
+    );
+    let form_post = |path: &str, form: String| {
+        service.request(
+            "POST",
+            path,
+            None,
+            Some(("application/x-www-form-urlencoded", form)),
+        )
+    };
+    // A form that succeeds answers 303 back to the page, which confirms what was `done`.
+    let submit = |action: &str, form: String, done: &str| {
+        let (status, head, _) = form_post(&format!("/overrides/{id}/{action}"), form);
+        assert_eq!(status, 303, "{head}");
+        assert!(head.contains(&format!("location: /?{done}={id}")), "{head}");
+    };
+    submit(
+        "extend",
+        format!("duration=30m&token={OPERATOR}"),
+        "extended",
+    );
+    let (_, extended) = service.json(
+        "GET",
+        &format!("/api/v1/overrides/{id}"),
+        Some(OPERATOR),
+        None,
+    );
+    assert_eq!(extended["until"], "2026-12-01T23:00:00Z", "{extended}");
+    let (status, _, refused) = form_post(
+        &format!("/overrides/{id}/cancel"),
+        "token=wrong".to_string(),
+    );
+    assert_eq!(status, 401, "the same authorisation as the API");
+    assert!(refused.contains("Not done: unknown token"), "{refused}");
+
+    // A newer override supersedes it: the page no longer shows it as in force.
+    let (status, newer) = service.json(
+        "POST",
+        "/api/v1/overrides",
+        Some(ADMIN),
+        Some(keep_up("staging-eu", "1h", "short test")),
+    );
+    assert_eq!(status, 201, "{newer}");
+    let page = chromium(&["--dump-dom".into(), service.url("/")]);
+    let superseded =
+        "until Wed 2026-12-02 00:00 CET <span class=\"tag\">superseded by a newer override</span>";
+    assert!(page.contains(superseded), "{page}");
+    assert_eq!(page.matches("in force</span>").count(), 1, "{page}");
+
+    submit("cancel", format!("token={OPERATOR}"), "cancelled");
+    let (status, _) = service.json(
+        "GET",
+        &format!("/api/v1/overrides/{id}"),
+        Some(OPERATOR),
+        None,
+    );
+    assert_eq!(status, 404, "cancelled");
+
+    // A wrong token shows the problem on the form's page and creates nothing.
     let form = "environment=staging-eu&until=23%3A30&reason=nope&token=wrong".to_string();
     let (status, _, body) = service.request(
         "POST",
@@ -556,6 +796,98 @@ fn the_status_page_renders_in_chromium_and_its_form_creates_an_override() {
     );
     assert_eq!(status, 401);
     assert!(body.contains("Not done: unknown token"), "{body}");
+    assert!(
+        body.contains("action=\"/keep-up\""),
+        "the form is shown again"
+    );
+}
+
+/// The figure in the `<dd class="{class}">` of environment `name` on the page, in dollars.
+fn dollars_on_page(page: &str, name: &str, class: &str) -> f64 {
+    let section = page
+        .split(&format!("id=\"env-{name}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section for {name}: {page}"));
+    let cell = section
+        .split(&format!("<dd class=\"{class}\">$"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {class} figure for {name}: {section}"));
+    cell.split('<').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_status_page_shows_real_savings_and_fits_a_desktop_and_a_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    // A night at 1800x: both environments are down and save money by the simulated hour.
+    {
+        let fast = Service::demo_at_speed(dir.path(), Some(NIGHT), "1800");
+        fast.wait_first_pass();
+        poll("an hour of savings", Duration::from_secs(60), || {
+            let (_, list) = fast.json("GET", "/api/v1/environments", None, None);
+            (list["environments"][0]["month_to_date_savings"].as_f64()? > 0.05
+                && fast.now()
+                    > chrono::DateTime::parse_from_rfc3339(NIGHT).unwrap()
+                        + chrono::Duration::hours(2))
+            .then_some(())
+        });
+        // Let the ledger be written.
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    // The same state at 1x: the figures stand still long enough to compare.
+    let service = Service::demo(dir.path(), None);
+    service.wait_first_pass();
+    let (_, list) = service.json("GET", "/api/v1/environments", None, None);
+    let page = chromium(&["--dump-dom".into(), service.url("/")]);
+    for environment in list["environments"].as_array().unwrap() {
+        let name = environment["name"].as_str().unwrap();
+        let saved = environment["month_to_date_savings"].as_f64().unwrap();
+        assert!(saved > 0.0, "{environment}");
+        let shown = dollars_on_page(&page, name, "saved");
+        assert!(
+            (shown - saved).abs() <= 0.011,
+            "{name}: the page shows ${shown}, the API {saved}"
+        );
+        let cost = environment["cost_per_hour"].as_f64().unwrap();
+        assert!((dollars_on_page(&page, name, "cost") - cost).abs() <= 0.011);
+    }
+    assert!(
+        !page.contains("Saved this month</dt><dd class=\"saved\">n/a"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<dt>Since</dt>")
+            && page.contains("<dt>Next</dt>")
+            && page.contains("<strong>up</strong> at "),
+        "since when and what comes next: {page}"
+    );
+    assert!(
+        page.contains("<h3>Targets</h3>") && page.contains("<th>Desired</th>"),
+        "per-target state: {page}"
+    );
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for (name, width) in [("desktop", 1280), ("phone", 412)] {
+        let screenshot = artifacts.join(format!("status-page-{name}.png"));
+        let _ = std::fs::remove_file(&screenshot);
+        chromium(&[
+            format!("--screenshot={}", screenshot.display()),
+            format!("--window-size={width},2400"),
+            "--hide-scrollbars".into(),
+            service.url("/"),
+        ]);
+        let png = std::fs::read(&screenshot).expect("chromium wrote the screenshot");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "a real screenshot at {width} px"
+        );
+        let png_width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        assert_eq!(png_width, width, "the screenshot is {width} px wide");
+    }
+    assert!(
+        page.contains("name=\"viewport\" content=\"width=device-width"),
+        "the page scales to a phone's width: {page}"
+    );
 }
 
 #[test]
@@ -592,7 +924,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        report.contains("9 selected"),
+        report.contains("12 selected"),
         "every operation was tested:\n{report}"
     );
 }
@@ -712,7 +1044,7 @@ simulation:
     }
     let warning = seen.iter().find(|m| m.contains("sleeps at")).unwrap();
     assert!(
-        warning.contains("keep it up: http://curfew.example/?environment=staging-eu"),
+        warning.contains("keep it up: http://curfew.example/keep-up?environment=staging-eu"),
         "{warning}"
     );
     let (_, audit) = service.json("GET", "/api/v1/audit", Some(ADMIN), None);

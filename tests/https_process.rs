@@ -93,11 +93,11 @@ fn a_webhook_over_https_arrives_as_json_with_a_link_to_the_page() {
     assert_eq!(body["event"], "override_created", "{body}");
     assert_eq!(body["environment"], "staging");
     assert_eq!(body["override"]["created_by"], "otto");
-    assert_eq!(body["link"], "https://curfew.example/?environment=staging");
+    assert_eq!(body["link"], "https://curfew.example/#env-staging");
     let text = body["text"].as_str().unwrap();
     assert!(
         text.starts_with("otto set staging up until ")
-            && text.ends_with("demo for sales — https://curfew.example/?environment=staging"),
+            && text.ends_with("demo for sales — https://curfew.example/#env-staging"),
         "{text}"
     );
 }

@@ -138,12 +138,20 @@ fn the_page_asks_a_signed_in_person_for_no_token_and_their_form_keeps_staging_up
     let dir = tempfile::tempdir().unwrap();
     let service = start(dir.path());
 
-    let (status, page) = send_from(TRUSTED, &service.addr, ("GET", "/"), ADA, "");
+    let form_page = ("GET", "/keep-up?environment=staging");
+    let (status, page) = send_from(TRUSTED, &service.addr, form_page, ADA, "");
     assert_eq!(status, 200);
     assert!(page.contains("action=\"/keep-up\""), "{page}");
-    assert!(!page.contains("name=\"token\""), "no token field: {page}");
-    let (_, page) = send_from(UNTRUSTED, &service.addr, ("GET", "/"), ADA, "");
-    assert!(page.contains("name=\"token\""), "a token field elsewhere");
+    assert!(
+        !page.contains("type=\"password\""),
+        "no token field: {page}"
+    );
+    assert!(page.contains("Acting as ada@example.com"), "{page}");
+    let (_, page) = send_from(UNTRUSTED, &service.addr, form_page, ADA, "");
+    assert!(
+        page.contains("type=\"password\""),
+        "a token field elsewhere"
+    );
 
     let mut form = ADA.to_vec();
     form.push(("Content-Type", "application/x-www-form-urlencoded"));
@@ -151,7 +159,20 @@ fn the_page_asks_a_signed_in_person_for_no_token_and_their_form_keeps_staging_up
     let keep_up = ("POST", "/keep-up");
     let (status, body) = send_from(UNTRUSTED, &service.addr, keep_up, &form, fields);
     assert_eq!(status, 401, "{body}");
-    let (status, body) = send_from(TRUSTED, &service.addr, keep_up, &form, fields);
+    // Another site's form would carry the person's sign-in too: the browser says where it
+    // came from, and curfew refuses it.
+    for (name, value) in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Origin", "https://elsewhere.example"),
+    ] {
+        let mut forged = form.clone();
+        forged.push((name, value));
+        let (status, body) = send_from(TRUSTED, &service.addr, keep_up, &forged, fields);
+        assert_eq!(status, 403, "{name}: {body}");
+    }
+    let mut same_site = form.clone();
+    same_site.push(("Sec-Fetch-Site", "same-origin"));
+    let (status, body) = send_from(TRUSTED, &service.addr, keep_up, &same_site, fields);
     assert_eq!(status, 303, "{body}");
 
     let (_, body) = send_from(

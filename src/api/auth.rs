@@ -413,15 +413,6 @@ pub fn token_or_proxy_caller(
     authorize(state, token, client)
 }
 
-/// Whether a trusted proxy names a person with a role on this request (the status page's
-/// form then needs no token).
-pub fn signed_in_by_proxy(state: &AppState, headers: &HeaderMap, client: Option<IpAddr>) -> bool {
-    matches!(
-        sso::identify(state.config.server.auth.proxy.as_ref(), headers, client),
-        Ok(ProxyIdentity::Known(_))
-    )
-}
-
 /// An authenticated caller, taken from `Authorization: Bearer <token>`, else from a trusted
 /// proxy's identity headers.
 #[derive(Debug, Clone)]

@@ -6,20 +6,21 @@
 //! and how many overrides are active. A token adds the overrides of the environments in its
 //! scope (ids, who, why), as `GET /api/v1/overrides` shows them.
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State as AxumState;
+use axum::extract::{Path, State as AxumState};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::auth::{Caller, MaybeAuthenticated};
+use super::{ApiError, AppState};
 use crate::calendar::{State, format};
 use crate::domain::{Override, active_override};
 use crate::planner;
-use crate::reconciler::Unseen;
+use crate::reconciler::{Status, Unseen};
 
 /// One environment as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -111,6 +112,113 @@ pub struct UnusableTarget {
     pub target: String,
     /// Why it is left alone.
     pub reason: String,
+}
+
+/// One target as the latest pass saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TargetView {
+    /// The target's id, e.g. `deployment/shop/web`.
+    pub target: String,
+    /// The state its environment (or its own calendar) asks for.
+    pub desired: State,
+    /// `down` when it runs at its down capacity, else `up`.
+    pub actual: State,
+    /// Its capacity, in words (`3 replicas`, `1/4/2 (min/max/desired)`).
+    pub capacity: String,
+    /// Why the latest pass could not bring it to the desired state: the whole error for a
+    /// caller in scope, else only that it failed.
+    pub error: Option<String>,
+    /// Why curfew leaves it alone (a manual scale-up during downtime, a young workload, a
+    /// target it cannot scale), if it does.
+    pub left_alone: Option<String>,
+    /// Whether it was scaled up by hand during downtime (an implicit override).
+    pub manual_scale_up: bool,
+}
+
+/// One environment with its targets.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EnvironmentDetail {
+    /// The environment as the list shows it.
+    #[serde(flatten)]
+    pub environment: EnvironmentView,
+    /// Its targets as the latest pass saw them, failing ones first, then by id.
+    pub targets: Vec<TargetView>,
+}
+
+/// The targets of `environment` in `status`, failing ones first, then by id; errors whole
+/// when `detailed`.
+pub fn target_views(status: &Status, environment: &str, detailed: bool) -> Vec<TargetView> {
+    let mut views: Vec<TargetView> = status
+        .target_states
+        .iter()
+        .filter(|t| t.environment == environment)
+        .map(|t| {
+            let skipped = status.skipped.iter().find(|s| s.target == t.target);
+            let error = status
+                .failures
+                .iter()
+                .find(|(target, _)| *target == t.target)
+                .map(|(_, error)| {
+                    if detailed {
+                        error.clone()
+                    } else {
+                        "failed (details with a token)".to_string()
+                    }
+                });
+            TargetView {
+                target: t.target.clone(),
+                desired: t.desired,
+                actual: t.actual,
+                capacity: t.capacity.to_string(),
+                error,
+                left_alone: skipped.map(|s| s.reason.clone()),
+                manual_scale_up: skipped.is_some_and(|s| s.implicit_override),
+            }
+        })
+        .collect();
+    views.sort_by(|a, b| (a.error.is_none(), &a.target).cmp(&(b.error.is_none(), &b.target)));
+    views
+}
+
+/// One environment with the state of each of its targets; a token in scope adds its
+/// overrides and the targets' errors.
+#[utoipa::path(
+    get,
+    path = "/api/v1/environments/{name}",
+    tag = "environments",
+    security((), ("bearer" = [])),
+    params(("name" = String, Path, description = "The environment")),
+    responses(
+        (status = 200, description = "The environment and its targets", body = EnvironmentDetail),
+        (status = 401, description = "An unknown token", body = super::ErrorBody),
+        (status = 404, description = "Unknown environment", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
+    )
+)]
+pub async fn detail(
+    AxumState(state): AxumState<AppState>,
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    Path(name): Path<String>,
+) -> Result<Json<EnvironmentDetail>, ApiError> {
+    if !state.config.environments.contains_key(&name) {
+        return Err(ApiError::not_found(format!(
+            "no environment '{}'",
+            crate::text::escape(&name)
+        )));
+    }
+    let stored = state.overrides.list().await.unwrap_or_default();
+    let list = views_of(&state, &stored, caller.as_deref());
+    let environment = list
+        .environments
+        .into_iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no environment '{name}'")))?;
+    let detailed = caller.is_some_and(|c| c.in_scope(&name));
+    let targets = target_views(&state.status.read(), &name, detailed);
+    Ok(Json(EnvironmentDetail {
+        environment,
+        targets,
+    }))
 }
 
 /// The answer of the list endpoint.
@@ -220,7 +328,7 @@ pub async fn public_views(state: &AppState) -> (EnvironmentList, Vec<Override>) 
 
 /// The environments decided at the clock's now with the `stored` overrides, as `caller` (none:
 /// anyone) may see them.
-fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> EnvironmentList {
+pub fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) -> EnvironmentList {
     let now = state.clock.now();
     let (skipped, unseen) = {
         let status = state.status.read();

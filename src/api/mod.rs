@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State as AxumState};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -39,13 +39,16 @@ mod overrides;
 mod plan;
 mod rate_limit;
 pub mod sso;
+mod status_forms;
 mod status_page;
 
 pub use self::audit::AuditPage;
 pub use self::auth::{Caller, Role, Tokens};
-pub use self::environments::{EnvironmentList, EnvironmentView, UnusableTarget, ViewCache};
+pub use self::environments::{
+    EnvironmentDetail, EnvironmentList, EnvironmentView, TargetView, UnusableTarget, ViewCache,
+};
 pub use self::error::{ApiError, ErrorBody};
-pub use self::overrides::{CreateOverride, OverrideList};
+pub use self::overrides::{CreateOverride, ExtendOverride, OverrideList};
 pub use self::rate_limit::RateLimiter;
 
 /// Everything a handler may read or use.
@@ -133,18 +136,29 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(status_page::page))
         .route("/status.css", get(status_page::stylesheet))
-        .route("/keep-up", post(status_page::keep_up))
+        .route(
+            "/keep-up",
+            get(status_forms::keep_up_page).post(status_forms::keep_up),
+        )
+        .route("/overrides/{id}", get(status_forms::override_page))
+        .route("/overrides/{id}/extend", post(status_forms::extend))
+        .route("/overrides/{id}/cancel", post(status_forms::cancel))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .route("/api/v1/environments", get(environments::list))
+        .route("/api/v1/environments/{name}", get(environments::detail))
         .route("/api/v1/environments/{name}/plan", get(plan::plan))
         .route(
             "/api/v1/overrides",
             post(overrides::create).get(overrides::list),
         )
-        .route("/api/v1/overrides/{id}", delete(overrides::cancel))
+        .route(
+            "/api/v1/overrides/{id}",
+            get(overrides::get_one).delete(overrides::cancel),
+        )
+        .route("/api/v1/overrides/{id}/extend", post(overrides::extend))
         .route("/api/v1/audit", get(audit::page))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))

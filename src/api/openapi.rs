@@ -17,10 +17,13 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         super::environments::list,
+        super::environments::detail,
         super::plan::plan,
         super::overrides::create,
         super::overrides::list,
+        super::overrides::get_one,
         super::overrides::cancel,
+        super::overrides::extend,
         super::audit::page,
         super::healthz,
         super::readyz,

@@ -1,4 +1,5 @@
-//! `POST /api/v1/overrides`, `GET /api/v1/overrides`, `DELETE /api/v1/overrides/{id}`.
+//! `POST /api/v1/overrides`, `GET /api/v1/overrides`, `GET` and `DELETE
+//! /api/v1/overrides/{id}`, `POST /api/v1/overrides/{id}/extend`.
 //!
 //! Creating or cancelling an override triggers a reconcile pass at once, so it takes effect
 //! within a pass's time. The newest active override of an environment decides it, so a new
@@ -19,7 +20,7 @@ use super::{ApiError, AppState};
 use crate::audit::{self, AuditEntry};
 use crate::calendar::format::for_people;
 use crate::calendar::{State, Zone};
-use crate::config::duration;
+use crate::config::{Environment, duration};
 use crate::domain::Override;
 use crate::notify::Notification;
 use crate::overrides;
@@ -137,42 +138,27 @@ pub async fn cancel(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Override>, ApiError> {
+    cancel_override(&state, &caller, &id).await.map(Json)
+}
+
+/// Cancels the override `id` for `caller`: the calendar decides again at once.
+pub async fn cancel_override(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Override, ApiError> {
     let store_error = |err: overrides::Error| ApiError::internal(err.to_string());
-    let missing = || ApiError::not_found(format!("no override '{}'", text::escape(&id)));
-    let existing = state
-        .overrides
-        .list()
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .find(|o| o.id == id)
-        .ok_or_else(missing)?;
-    if !caller.in_scope(&existing.environment) {
-        return Err(ApiError::forbidden(format!(
-            "token '{}' may not act on {}",
-            caller.name, existing.environment
-        )));
-    }
-    match caller.role {
-        Role::Viewer => {
-            return Err(ApiError::forbidden("viewers may not cancel overrides"));
-        }
-        Role::Operator if existing.created_by != caller.name => {
-            return Err(ApiError::forbidden(format!(
-                "operators cancel only their own overrides; this one is {}'s",
-                existing.created_by
-            )));
-        }
-        _ => {}
-    }
+    let missing = || ApiError::not_found(format!("no override '{}'", text::escape(id)));
+    let existing = find(state, id).await?;
+    may_change(caller, &existing, "cancel")?;
     let removed = state
         .overrides
-        .remove(&id)
+        .remove(id)
         .await
         .map_err(store_error)?
         .ok_or_else(missing)?;
     record(
-        &state,
+        state,
         AuditEntry {
             at: state.clock.now(),
             actor: caller.name.clone(),
@@ -188,7 +174,206 @@ pub async fn cancel(
     .await;
     state.trigger.notify_one();
     tracing::info!(id = %removed.id, environment = %removed.environment, by = %caller.name, "override cancelled");
-    Ok(Json(removed))
+    Ok(removed)
+}
+
+/// The stored override `id`: 404 when there is none.
+async fn find(state: &AppState, id: &str) -> Result<Override, ApiError> {
+    state
+        .overrides
+        .list()
+        .await
+        .map_err(|err| ApiError::internal(err.to_string()))?
+        .into_iter()
+        .find(|o| o.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no override '{}'", text::escape(id))))
+}
+
+/// Whether `caller` may `verb` (cancel, extend) `existing`: a viewer never, an operator only
+/// their own, an admin any, each only within the token's environments.
+fn may_change(caller: &Caller, existing: &Override, verb: &str) -> Result<(), ApiError> {
+    if !caller.in_scope(&existing.environment) {
+        return Err(ApiError::forbidden(format!(
+            "token '{}' may not act on {}",
+            caller.name, existing.environment
+        )));
+    }
+    match caller.role {
+        Role::Viewer => Err(ApiError::forbidden(format!(
+            "viewers may not {verb} overrides"
+        ))),
+        Role::Operator if existing.created_by != caller.name => Err(ApiError::forbidden(format!(
+            "operators {verb} only their own overrides; this one is {}'s",
+            existing.created_by
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// One override.
+#[utoipa::path(
+    get,
+    path = "/api/v1/overrides/{id}",
+    tag = "overrides",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The override's id")),
+    responses(
+        (status = 200, description = "The override, active or ended but not yet pruned", body = Override),
+        (status = 401, description = "No or unknown token", body = super::ErrorBody),
+        (status = 403, description = "Outside the token's scope", body = super::ErrorBody),
+        (status = 404, description = "No such override", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
+    )
+)]
+pub async fn get_one(
+    AxumState(state): AxumState<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Override>, ApiError> {
+    let existing = find(&state, &id).await?;
+    if !caller.in_scope(&existing.environment) {
+        return Err(ApiError::forbidden(format!(
+            "token '{}' may not see overrides of {}",
+            caller.name, existing.environment
+        )));
+    }
+    Ok(Json(existing))
+}
+
+/// A request to extend an override.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendOverride {
+    /// How much longer it lasts, e.g. `2h` or `30m`.
+    pub duration: String,
+}
+
+/// Extends an active override: it ends `duration` later, within the same limits as a new one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/overrides/{id}/extend",
+    tag = "overrides",
+    request_body = ExtendOverride,
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The override's id")),
+    responses(
+        (status = 200, description = "Extended; the override as it is now", body = Override),
+        (status = 400, description = "Malformed JSON", body = super::ErrorBody),
+        (status = 401, description = "No or unknown token", body = super::ErrorBody),
+        (status = 403, description = "Outside the token's role or scope", body = super::ErrorBody),
+        (status = 404, description = "No such override", body = super::ErrorBody),
+        (status = 413, description = "Body too large", body = super::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::ErrorBody),
+        (status = 422, description = "Bad duration, an ended override, or beyond the limits", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
+    )
+)]
+pub async fn extend(
+    AxumState(state): AxumState<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    Json(request): Json<ExtendOverride>,
+) -> Result<Json<Override>, ApiError> {
+    extend_override(&state, &caller, &id, &request.duration)
+        .await
+        .map(Json)
+}
+
+/// Extends the override `id` by `duration` for `caller`, audits it and wakes the reconciler.
+pub async fn extend_override(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    duration: &str,
+) -> Result<Override, ApiError> {
+    check_text("duration", duration)?;
+    let length =
+        duration::parse(duration).map_err(|err| ApiError::unprocessable(err.to_string()))?;
+    if length <= Duration::zero() {
+        return Err(ApiError::unprocessable("the duration must be positive"));
+    }
+    let _changing = state.creating.lock().await;
+    let existing = find(state, id).await?;
+    may_change(caller, &existing, "extend")?;
+    let now = state.clock.now().trunc_subsecs(0);
+    let environment = state
+        .config
+        .environments
+        .get(&existing.environment)
+        .ok_or_else(|| ApiError::not_found(format!("no environment '{}'", existing.environment)))?;
+    let zone = state.config.schedule_of(environment).zone();
+    if existing.until <= now {
+        return Err(ApiError::unprocessable(format!(
+            "override {} ended at {}; create a new one",
+            existing.id,
+            for_people(existing.until, zone)
+        )));
+    }
+    let until = existing
+        .until
+        .checked_add_signed(length)
+        .ok_or_else(|| ApiError::unprocessable("the duration is too long"))?;
+    check_length(environment, caller, until - now)?;
+    let extended = Override {
+        until,
+        ..existing.clone()
+    };
+    state
+        .overrides
+        .put(extended.clone())
+        .await
+        .map_err(|err| ApiError::internal(err.to_string()))?;
+    record(
+        state,
+        AuditEntry {
+            at: now,
+            actor: caller.name.clone(),
+            event: "override_extended".to_string(),
+            environment: extended.environment.clone(),
+            target: Some(audit::override_target(&extended.id)),
+            before: Some(format!(
+                "{} until {}",
+                existing.state,
+                for_people(existing.until, zone)
+            )),
+            after: Some(format!(
+                "{} until {}",
+                extended.state,
+                for_people(extended.until, zone)
+            )),
+            reason: extended.reason.clone(),
+            result: "ok".to_string(),
+        },
+    )
+    .await;
+    state.trigger.notify_one();
+    tracing::info!(id = %extended.id, environment = %extended.environment, until = %extended.until, by = %caller.name, "override extended");
+    Ok(extended)
+}
+
+/// Refuses an override lasting `length` from now beyond the hard limit, or beyond the
+/// environment's `max_duration` for anyone but an admin.
+fn check_length(
+    environment: &Environment,
+    caller: &Caller,
+    length: Duration,
+) -> Result<(), ApiError> {
+    if length > HARD_LIMIT {
+        return Err(ApiError::unprocessable(
+            "no override may last longer than 90 days",
+        ));
+    }
+    if let Some(max) = environment.max_override
+        && length > max
+        && caller.role < Role::Admin
+    {
+        return Err(ApiError::unprocessable(format!(
+            "{} allows overrides of at most {}; ask an admin for longer",
+            environment.name,
+            duration::format(max)
+        )));
+    }
+    Ok(())
 }
 
 /// Checks `request` against the caller's role and scope and the environment's policy, then
@@ -255,22 +440,7 @@ pub async fn create_override(
             for_people(now, zone)
         )));
     }
-    let length = until - now;
-    if length > HARD_LIMIT {
-        return Err(ApiError::unprocessable(
-            "no override may last longer than 90 days",
-        ));
-    }
-    if let Some(max) = environment.max_override
-        && length > max
-        && caller.role < Role::Admin
-    {
-        return Err(ApiError::unprocessable(format!(
-            "{} allows overrides of at most {}; ask an admin for longer",
-            environment.name,
-            duration::format(max)
-        )));
-    }
+    check_length(environment, caller, until - now)?;
     // One create at a time in this process, so the limits below hold.
     let _creating = state.creating.lock().await;
     let existing = state

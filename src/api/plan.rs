@@ -1,12 +1,15 @@
-//! `GET /api/v1/environments/{name}/plan?from=&to=`: an environment's transitions in a span.
+//! `GET /api/v1/environments/{name}/plan?from=&to=`: an environment's transitions in a span,
+//! with the overrides stored now applied: each transition an override causes names it (for a
+//! caller whose token covers the environment; for anyone else it says `override until T`).
 
 use axum::Json;
 use axum::extract::{Path, Query, State as AxumState};
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Deserialize;
 
+use super::auth::MaybeAuthenticated;
 use super::{ApiError, AppState};
-use crate::planner::{DEFAULT_SPAN, EnvironmentPlan};
+use crate::planner::{self, DEFAULT_SPAN, EnvironmentPlan};
 
 /// The longest span one request may plan.
 const MAX_SPAN: Duration = Duration::days(400);
@@ -28,16 +31,20 @@ pub struct PlanQuery {
     get,
     path = "/api/v1/environments/{name}/plan",
     tag = "environments",
+    security((), ("bearer" = [])),
     params(("name" = String, Path, description = "The environment"), PlanQuery),
     responses(
-        (status = 200, description = "The plan", body = EnvironmentPlan),
+        (status = 200, description = "The plan, overrides applied", body = EnvironmentPlan),
         (status = 400, description = "Bad query", body = super::ErrorBody),
+        (status = 401, description = "An unknown token", body = super::ErrorBody),
         (status = 404, description = "Unknown environment", body = super::ErrorBody),
         (status = 422, description = "Bad span", body = super::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::ErrorBody),
     )
 )]
 pub async fn plan(
     AxumState(state): AxumState<AppState>,
+    MaybeAuthenticated(caller): MaybeAuthenticated,
     Path(name): Path<String>,
     Query(query): Query<PlanQuery>,
 ) -> Result<Json<EnvironmentPlan>, ApiError> {
@@ -67,5 +74,19 @@ pub async fn plan(
     if to - from > MAX_SPAN {
         return Err(ApiError::unprocessable("a plan spans at most 400 days"));
     }
-    Ok(Json(state.config.plan_environment(environment, from, to)))
+    let stored = state
+        .overrides
+        .list()
+        .await
+        .map_err(|err| ApiError::internal(err.to_string()))?;
+    let zone = state.config.schedule_of(environment).zone();
+    let calendar = state.config.plan_environment(environment, from, to);
+    let mut plan = planner::with_overrides(calendar, &stored, from, to, zone);
+    if !caller.is_some_and(|c| c.in_scope(&name)) {
+        plan.override_id = None;
+        for transition in &mut plan.transitions {
+            transition.override_id = None;
+        }
+    }
+    Ok(Json(plan))
 }

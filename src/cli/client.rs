@@ -1,5 +1,5 @@
-//! `curfew status` and `curfew override create|list|cancel`: the HTTP client of a running
-//! service. Tables by default, `--json` for scripts.
+//! `curfew status`, `curfew override create|list|extend|cancel` and `curfew audit`: the HTTP
+//! client of a running service. Tables by default, `--json` for scripts.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use super::EXIT_BAD_INPUT;
-use crate::api::{EnvironmentList, ErrorBody, OverrideList};
+use crate::api::{AuditPage, EnvironmentList, ErrorBody, OverrideList};
 use crate::calendar::format::{for_people, utc_seconds};
 use crate::calendar::{State, Zone};
 use crate::domain::Override;
@@ -100,6 +100,17 @@ impl Client {
         }
         serde_json::from_slice(&response.body)
             .map_err(|err| Failure(format!("unexpected answer from {url}: {err}"), 1))
+    }
+
+    /// The environments, for their zones; none when they cannot be read (tables then show
+    /// UTC).
+    async fn environments_for_zones(&self) -> EnvironmentList {
+        self.call(Method::GET, "/api/v1/environments", None)
+            .await
+            .unwrap_or(EnvironmentList {
+                at: None,
+                environments: Vec::new(),
+            })
     }
 }
 
@@ -288,19 +299,15 @@ pub fn list(args: ServerArgs) -> u8 {
     let client = Client::new(&args);
     let call = async {
         let list: OverrideList = client.call(Method::GET, "/api/v1/overrides", None).await?;
-        // For the environments' zones; without them the table shows UTC.
-        let environments = client
-            .call(Method::GET, "/api/v1/environments", None)
-            .await
-            .unwrap_or(EnvironmentList {
-                at: None,
-                environments: Vec::new(),
-            });
-        Ok((list, environments))
+        Ok((list, client.environments_for_zones().await))
     };
     run_call(call, |(list, environments)| {
         if args.json {
             return print_json(&list);
+        }
+        if list.overrides.is_empty() {
+            println!("no active overrides");
+            return;
         }
         let rows: Vec<Vec<String>> = list
             .overrides
@@ -338,6 +345,114 @@ pub fn cancel(args: ServerArgs, id: &str) -> u8 {
             text::escape(&cancelled.environment)
         );
     })
+}
+
+/// Runs `curfew override extend ID --for DURATION`.
+pub fn extend(args: ServerArgs, id: &str, duration: &str) -> u8 {
+    let client = Client::new(&args);
+    let call = async {
+        let path = format!("/api/v1/overrides/{}/extend", percent_encoded(id));
+        let body = serde_json::json!({ "duration": duration });
+        let extended = client
+            .call::<Override>(Method::POST, &path, Some(body))
+            .await?;
+        Ok((extended, client.environments_for_zones().await))
+    };
+    run_call(call, |(extended, environments)| {
+        if args.json {
+            return print_json(&extended);
+        }
+        println!(
+            "extended override {}: {} {} until {}",
+            text::escape(&extended.id),
+            text::escape(&extended.environment),
+            extended.state,
+            for_people(
+                extended.until,
+                zone_of(&environments, &extended.environment)
+            ),
+        );
+    })
+}
+
+/// Runs `curfew audit [--env E] [--since T] [--limit N]`.
+pub fn audit(
+    args: ServerArgs,
+    environment: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    limit: usize,
+) -> u8 {
+    let client = Client::new(&args);
+    let mut path = format!("/api/v1/audit?limit={limit}");
+    if let Some(environment) = environment {
+        path += &format!("&environment={}", percent_encoded(environment));
+    }
+    if let Some(since) = since {
+        path += &format!("&since={}", percent_encoded(&utc_seconds(since)));
+    }
+    let call = client.call::<AuditPage>(Method::GET, &path, None);
+    run_call(call, |page| {
+        if args.json {
+            return print_json(&page);
+        }
+        if page.entries.is_empty() {
+            println!("no audit entries");
+            return;
+        }
+        let rows: Vec<Vec<String>> = page
+            .entries
+            .iter()
+            .map(|e| {
+                let change = match (&e.before, &e.after) {
+                    (Some(before), Some(after)) => format!("{before} → {after}"),
+                    (None, Some(after)) => after.clone(),
+                    (Some(before), None) => before.clone(),
+                    (None, None) => String::new(),
+                };
+                vec![
+                    utc_seconds(e.at),
+                    e.environment.clone(),
+                    e.actor.clone(),
+                    e.event.clone(),
+                    e.target.clone().unwrap_or_default(),
+                    change,
+                    e.reason.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "AT",
+                "ENVIRONMENT",
+                "ACTOR",
+                "EVENT",
+                "TARGET",
+                "CHANGE",
+                "REASON",
+            ],
+            &rows,
+        );
+        if page.total > page.entries.len() {
+            println!(
+                "({} of {} entries; --limit shows more)",
+                page.entries.len(),
+                page.total
+            );
+        }
+    })
+}
+
+/// `text` percent-encoded for a URL query value or path segment.
+fn percent_encoded(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded += &format!("%{byte:02X}");
+        }
+    }
+    encoded
 }
 
 /// Prints rows under headers in columns two spaces apart; the last column is not padded.

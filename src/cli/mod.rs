@@ -98,11 +98,27 @@ pub enum Command {
         #[command(flatten)]
         server: client::ServerArgs,
     },
-    /// Create, list or cancel overrides on a running service.
+    /// Create, list, extend or cancel overrides on a running service.
     Override {
         /// What to do.
         #[command(subcommand)]
         command: OverrideCommand,
+    },
+    /// Show the audit log of a running service, newest first.
+    Audit {
+        /// Only entries of this environment.
+        #[arg(long = "env")]
+        environment: Option<String>,
+        /// Only entries at or after this instant (RFC 3339, YYYY-MM-DDTHH:MM in UTC, or
+        /// YYYY-MM-DD).
+        #[arg(long, value_parser = parse_instant)]
+        since: Option<DateTime<Utc>>,
+        /// At most this many entries (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// The service and token.
+        #[command(flatten)]
+        server: client::ServerArgs,
     },
     /// Print curfew's version and the tz database in use (release and where it comes from).
     Version,
@@ -143,6 +159,17 @@ pub enum OverrideCommand {
     Cancel {
         /// The override's id.
         id: String,
+        /// The service and token.
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Extend an active override: it ends that much later.
+    Extend {
+        /// The override's id.
+        id: String,
+        /// How much longer, e.g. 2h or 1h30m.
+        #[arg(long = "for")]
+        duration: String,
         /// The service and token.
         #[command(flatten)]
         server: client::ServerArgs,
@@ -201,7 +228,18 @@ pub fn run(cli: Cli) -> u8 {
             ),
             OverrideCommand::List { server } => client::list(server),
             OverrideCommand::Cancel { id, server } => client::cancel(server, &id),
+            OverrideCommand::Extend {
+                id,
+                duration,
+                server,
+            } => client::extend(server, &id, &duration),
         },
+        Command::Audit {
+            environment,
+            since,
+            limit,
+            server,
+        } => client::audit(server, environment.as_deref(), since, limit),
         Command::Version => {
             print!("{}", version());
             0

@@ -259,6 +259,39 @@ mod tests {
     }
 
     #[test]
+    fn a_dashboards_url_must_be_a_web_address_and_its_error_names_its_place() {
+        let config = load("  dashboards_url: https://grafana.example.com/d/curfew\n").unwrap();
+        assert_eq!(
+            config.server.dashboards_url.as_deref(),
+            Some("https://grafana.example.com/d/curfew")
+        );
+        assert_eq!(
+            load("  listen: 127.0.0.1:9000\n")
+                .unwrap()
+                .server
+                .dashboards_url,
+            None
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "grafana.example.com",
+            "https://",
+            "http://a b",
+        ] {
+            let err = load(&format!(
+                "  listen: 127.0.0.1:9000\n  dashboards_url: \"{bad}\"\n"
+            ))
+            .unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with("c.yaml:5:19: "), "{bad}: {text}");
+            assert!(
+                text.contains("server.dashboards_url") && text.contains("https://"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn reconciler_and_kubernetes_sections_have_defaults_and_are_read() {
         let config = Config::from_yaml(BASE, Path::new("c.yaml")).unwrap();
         assert_eq!(config.reconciler, ReconcilerConfig::default());

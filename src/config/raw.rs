@@ -139,6 +139,9 @@ pub struct RawServer {
     pub idle_timeout: Option<Located>,
     /// Most connections served at once (default 128).
     pub max_connections: Option<Spanned<usize>>,
+    /// Where the Grafana dashboards are, linked from the status page (`http://` or
+    /// `https://`); no link when absent.
+    pub dashboards_url: Option<Located>,
     /// How many overrides may be active at once.
     #[serde(default)]
     pub overrides: OverrideLimitsConfig,

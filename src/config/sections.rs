@@ -70,6 +70,8 @@ pub struct ServerConfig {
     pub idle_timeout: StdDuration,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// Where the Grafana dashboards are, linked from the status page.
+    pub dashboards_url: Option<String>,
     /// How many overrides may be active at once.
     pub overrides: OverrideLimitsConfig,
     /// Failed authentication attempts allowed per client address.
@@ -93,6 +95,7 @@ impl Default for ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            dashboards_url: None,
             overrides: OverrideLimitsConfig::default(),
             failed_auth: FailedAuthConfig::default(),
             auth: AuthConfig::default(),

@@ -629,6 +629,9 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
             );
         }
     }
+    if let Some(url) = &written.dashboards_url {
+        server.dashboards_url = web_url(collector, "server.dashboards_url", url);
+    }
     server.overrides = written.overrides;
     server.failed_auth = written.failed_auth;
     server.rate_limit = written.rate_limit;
@@ -703,6 +706,10 @@ fn web_url_problem(url: &str) -> Option<&'static str> {
             Some("must be an http:// or https:// URL")
         }
         Ok(uri) if uri.host().is_none_or(str::is_empty) => Some("has no host"),
+        Ok(_) if url.len() > 2048 => Some("is longer than 2048 characters"),
+        Ok(_) if url.contains(['"', '\'', '<', '>', '`', '\\']) => {
+            Some("contains a character that a link cannot carry (quote, angle bracket, backslash)")
+        }
         Ok(_) => None,
         Err(_) => Some("is not a URL"),
     }
