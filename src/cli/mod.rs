@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand};
 mod check;
 mod client;
 mod demo_clock;
+mod dry_run;
 mod eval;
+mod explain;
 mod plan;
 mod service;
 mod simulate;
@@ -25,6 +27,15 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "curfew", version, about, long_about = None)]
 pub struct Cli {
+    /// Log format: text for people, json (one object per line) for log pipelines.
+    #[arg(
+        long,
+        global = true,
+        env = "CURFEW_LOG_FORMAT",
+        default_value = "text",
+        value_parser = parse_log_format
+    )]
+    pub log_format: crate::telemetry::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -75,18 +86,43 @@ pub enum Command {
     },
     /// Forecast cost per environment with and without the schedule.
     Simulate {
-        /// The configuration file (needs a `simulation:` section for capacity).
+        /// The configuration file (its `simulation:` section gives the capacity, unless
+        /// --discover).
         #[arg(short, long)]
         config: PathBuf,
         /// Start of the window (RFC 3339 or YYYY-MM-DD, UTC).
-        #[arg(long, value_parser = parse_instant)]
-        from: DateTime<Utc>,
+        #[arg(long, value_parser = parse_instant, required_unless_present = "month", requires = "to")]
+        from: Option<DateTime<Utc>>,
         /// End of the window (RFC 3339 or YYYY-MM-DD, UTC).
-        #[arg(long, value_parser = parse_instant)]
-        to: DateTime<Utc>,
+        #[arg(long, value_parser = parse_instant, requires = "from")]
+        to: Option<DateTime<Utc>>,
+        /// The window is this calendar month, in UTC (YYYY-MM), instead of --from/--to.
+        #[arg(long, value_parser = simulate::parse_month, conflicts_with_all = ["from", "to"])]
+        month: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        /// Price what the configured targets select now, discovered read-only through the
+        /// real providers (Kubernetes, AWS), instead of the `simulation:` section.
+        #[arg(long)]
+        discover: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Explain an environment: why it is in its state, each target's actual and desired
+    /// capacity, what blocks convergence, the next transitions.
+    Explain {
+        /// The environment.
+        environment: String,
+        /// Work standalone from this configuration and a read-only discovery, instead of
+        /// asking a running service.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Explain as of this instant (standalone only; RFC 3339 or YYYY-MM-DD, UTC); default
+        /// now.
+        #[arg(long, value_parser = parse_instant, requires = "config")]
+        at: Option<DateTime<Utc>>,
+        /// The service and token (without --config).
+        #[command(flatten)]
+        server: client::ServerArgs,
     },
     /// Run the service: keep every target converged to the calendar.
     Run(service::RunArgs),
@@ -104,7 +140,7 @@ pub enum Command {
         #[command(subcommand)]
         command: OverrideCommand,
     },
-    /// Print curfew's version and the tz database in use (release and where it comes from).
+    /// Print curfew's version, git commit, providers and the tz database in use.
     Version,
 }
 
@@ -149,6 +185,10 @@ pub enum OverrideCommand {
     },
 }
 
+fn parse_log_format(text: &str) -> Result<crate::telemetry::LogFormat, String> {
+    text.parse()
+}
+
 fn parse_state(text: &str) -> Result<crate::calendar::State, String> {
     text.parse()
 }
@@ -176,8 +216,30 @@ pub fn run(cli: Cli) -> u8 {
             config,
             from,
             to,
+            month,
+            discover,
             json,
-        } => simulate::run(&config, from, to, json),
+        } => {
+            // clap requires --from and --to together unless --month is given.
+            match month.or(from.zip(to)) {
+                Some((from, to)) => simulate::run(&config, from, to, discover, json),
+                None => {
+                    eprintln!("error: give --month, or --from and --to");
+                    EXIT_BAD_INPUT
+                }
+            }
+        }
+        Command::Explain {
+            environment,
+            config,
+            at,
+            server,
+        } => match config {
+            Some(config) => {
+                explain::standalone(&config, &environment, at.unwrap_or(now), server.json)
+            }
+            None => explain::from_server(server, &environment),
+        },
         Command::Run(args) => service::run(args),
         Command::Demo(args) => service::demo(args),
         Command::Status { server } => client::status(server),
@@ -209,11 +271,16 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// What `curfew version` prints: the release and the tz database in use.
+/// The providers built into this binary.
+const PROVIDERS: &str = "kubernetes, aws (autoscaling, ec2, eks, rds), simulated";
+
+/// What `curfew version` prints: the release, the commit it was built from, the providers
+/// and the tz database in use.
 pub fn version() -> String {
     format!(
-        "curfew {}\ntz database {}\n",
+        "curfew {}\ncommit {}\nproviders {PROVIDERS}\ntz database {}\n",
         env!("CARGO_PKG_VERSION"),
+        env!("CURFEW_GIT_COMMIT"),
         crate::zoneinfo::install().provenance()
     )
 }

@@ -17,6 +17,7 @@ use crate::planner::{self, EnvironmentPlan};
 
 mod diagnostic;
 pub mod duration;
+pub mod lint;
 pub mod raw;
 pub mod sections;
 pub mod selector;
@@ -85,6 +86,8 @@ pub struct Config {
     pub simulation: Option<SimulationConfig>,
     /// The cost model: the price catalog and how pods and spot are priced.
     pub cost: CostModel,
+    /// What the lints found harmless to run but most likely a mistake (`check` prints it).
+    pub warnings: Vec<lint::Warning>,
 }
 
 /// An environment: a schedule applied to targets.

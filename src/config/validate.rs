@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate};
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
+use super::lint::{Severity, Warning};
 use super::raw::{
     Located, RawCalendar, RawConfig, RawCost, RawEnvironment, RawKubernetes, RawReconciler,
     RawSchedule, RawServer, RawState,
@@ -221,6 +222,13 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
             );
         }
     }
+    let mut warnings = Vec::new();
+    for finding in super::lint::lint(&raw, path) {
+        match finding.severity {
+            Severity::Error => collector.diagnostics.push(finding.diagnostic),
+            Severity::Warning => warnings.push(Warning(finding.diagnostic)),
+        }
+    }
     if !collector.diagnostics.is_empty() {
         return Err(collector.diagnostics);
     }
@@ -236,6 +244,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         state,
         simulation: raw.simulation.map(|s| s.value),
         cost,
+        warnings,
     })
 }
 
