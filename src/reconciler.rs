@@ -278,6 +278,13 @@ impl PassReport {
             && !self.replan
     }
 
+    /// Each selection not discovered, as (environment, selection, error).
+    pub fn unseen(&self) -> impl Iterator<Item = (&str, &str, &providers::Error)> {
+        self.undiscovered
+            .iter()
+            .map(|u| (u.environment.as_str(), u.selection.as_str(), &u.error))
+    }
+
     /// The earliest transition of any environment's schedule or any target's own calendar.
     pub fn next_change(&self) -> Option<DateTime<Utc>> {
         self.decisions

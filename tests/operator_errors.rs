@@ -61,8 +61,8 @@ fn an_aws_target_without_credentials_fails_in_one_line_naming_the_variables_to_s
     let stderr = assert_short_failure(&output);
     let line = stderr
         .lines()
-        .find(|line| line.contains("NoCredentials"))
-        .unwrap_or_else(|| panic!("no NoCredentials line: {stderr}"));
+        .find(|line| line.contains("NoCredentials") && line.contains("hint:"))
+        .unwrap_or_else(|| panic!("no NoCredentials line with a hint: {stderr}"));
     assert!(line.contains("DescribeAutoScalingGroups"), "{line}");
     assert!(line.contains("hint:"), "{line}");
     assert!(
@@ -93,8 +93,8 @@ fn an_unreachable_aws_endpoint_fails_in_one_line_pointing_at_the_endpoint() {
     let stderr = assert_short_failure(&output);
     let line = stderr
         .lines()
-        .find(|line| line.contains("Unreachable"))
-        .unwrap_or_else(|| panic!("no Unreachable line: {stderr}"));
+        .find(|line| line.contains("Unreachable") && line.contains("hint:"))
+        .unwrap_or_else(|| panic!("no Unreachable line with a hint: {stderr}"));
     assert!(line.contains("DescribeAutoScalingGroups"), "{line}");
     assert!(
         line.contains("hint:") && line.contains("AWS_ENDPOINT_URL"),

@@ -98,15 +98,13 @@ fn discovery(config: &Config, now: DateTime<Utc>) -> u8 {
             if discovery.undiscovered.is_empty() {
                 return 0;
             }
-            eprintln!("error: targets not discovered:");
-            for unseen in &discovery.undiscovered {
-                eprintln!(
-                    "  {}: {}: {}",
-                    unseen.environment,
-                    unseen.selection,
-                    unseen.error.with_hint()
-                );
-            }
+            super::print_unseen(
+                "error: targets not discovered:",
+                discovery
+                    .undiscovered
+                    .iter()
+                    .map(|u| (u.environment.as_str(), u.selection.as_str(), &u.error)),
+            );
             1
         }
         Err(err) => {

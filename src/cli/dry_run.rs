@@ -19,15 +19,10 @@ pub fn print(report: &PassReport, as_json: bool) -> u8 {
     if report.undiscovered.is_empty() {
         return 0;
     }
-    eprintln!("targets not discovered, so not in the diff:");
-    for unseen in &report.undiscovered {
-        eprintln!(
-            "  {}: {}: {}",
-            unseen.environment,
-            unseen.selection,
-            unseen.error.with_hint()
-        );
-    }
+    super::print_unseen(
+        "targets not discovered, so not in the diff:",
+        report.unseen(),
+    );
     1
 }
 

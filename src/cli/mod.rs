@@ -310,6 +310,18 @@ fn load_tokens(
     })
 }
 
+/// Prints `header`, then each selection that could not be discovered as `ENV: SELECTION:
+/// ERROR; hint: ...`, to stderr.
+fn print_unseen<'a>(
+    header: &str,
+    unseen: impl Iterator<Item = (&'a str, &'a str, &'a crate::providers::Error)>,
+) {
+    eprintln!("{header}");
+    for (environment, selection, error) in unseen {
+        eprintln!("  {environment}: {selection}: {}", error.with_hint());
+    }
+}
+
 /// `FILE: 3 errors`.
 fn error_count(path: &std::path::Path, count: usize) -> String {
     format!(

@@ -167,15 +167,7 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
         0
     } else {
         if !report.undiscovered.is_empty() {
-            eprintln!("not converged; targets not discovered:");
-            for unseen in &report.undiscovered {
-                eprintln!(
-                    "  {}: {}: {}",
-                    unseen.environment,
-                    unseen.selection,
-                    unseen.error.with_hint()
-                );
-            }
+            super::print_unseen("not converged; targets not discovered:", report.unseen());
         }
         if !report.failures().is_empty() {
             eprintln!("not converged; failed targets:");

@@ -52,15 +52,13 @@ pub fn run(path: &Path, from: DateTime<Utc>, to: DateTime<Utc>, discover: bool, 
             Err(code) => return code,
         };
         if !discovery.undiscovered.is_empty() {
-            eprintln!("error: targets not discovered, so the forecast would miss them:");
-            for unseen in &discovery.undiscovered {
-                eprintln!(
-                    "  {}: {}: {}",
-                    unseen.environment,
-                    unseen.selection,
-                    unseen.error.with_hint()
-                );
-            }
+            super::print_unseen(
+                "error: targets not discovered, so the forecast would miss them:",
+                discovery
+                    .undiscovered
+                    .iter()
+                    .map(|u| (u.environment.as_str(), u.selection.as_str(), &u.error)),
+            );
             return 1;
         }
         forecast::forecast_targets(&config, &config.cost, &discovery.targets, from, to)
