@@ -13,6 +13,6 @@ fn main() -> ExitCode {
     // Zone rules: the system's tz database when it is newer than the embedded data. Before
     // anything compiles a schedule, so that every zone comes from one place.
     curfew::zoneinfo::install();
-    curfew::telemetry::init_tracing();
+    curfew::telemetry::init_tracing(cli.log_format);
     ExitCode::from(curfew::cli::run(cli))
 }

@@ -296,6 +296,8 @@ pub struct PlannedAction {
     pub tier: Tier,
     /// The environment of the target.
     pub environment: String,
+    /// The target's capacity as observed when the action was planned.
+    pub before: Capacity,
     /// Why, in words.
     pub reason: String,
 }
@@ -420,6 +422,7 @@ pub fn plan_actions(
             action,
             tier: target.kind.tier(),
             environment: target.environment.clone(),
+            before: target.capacity,
             reason: decision.reason.clone(),
         };
         let skip = |reason: String, implicit_override: bool| Skipped {

@@ -21,7 +21,7 @@ use crate::calendar::State;
 use crate::clock::Clock;
 use crate::config::{Config, ReconcilerConfig};
 use crate::cost::tracker::CostTracker;
-use crate::domain::{Action, EnvironmentDecision, Target, Tier};
+use crate::domain::{Action, Capacity, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
 use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped, TargetState};
 use crate::providers::{self, Provider, Retries, Undiscovered};
@@ -246,6 +246,28 @@ pub struct PassReport {
     /// Whether an override changed while a tier was written or waited for: the writes not
     /// started and the rest of the plan were dropped, and a new pass follows at once.
     pub replan: bool,
+    /// In dry-run mode, what each planned action would write (empty otherwise).
+    pub previews: Vec<Preview>,
+}
+
+/// What a dry run would do to one target: where it stands, where it would go, the writes
+/// that would take it there, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    /// The environment of the target.
+    pub environment: String,
+    /// The tier it would be written in.
+    pub tier: Tier,
+    /// The target's id.
+    pub target: String,
+    /// Its capacity as discovered.
+    pub current: Capacity,
+    /// The capacity the action gives it.
+    pub desired: Capacity,
+    /// The calls that would be sent, in order (none known: the provider cannot say).
+    pub writes: Vec<providers::PlannedWrite>,
+    /// Why, in words.
+    pub reason: String,
 }
 
 impl PassReport {
@@ -256,6 +278,13 @@ impl PassReport {
             && self.outcomes.iter().all(|o| o.error.is_none() && !o.late())
             && !self.requeue
             && !self.replan
+    }
+
+    /// Each selection not discovered, as (environment, selection, error).
+    pub fn unseen(&self) -> impl Iterator<Item = (&str, &str, &providers::Error)> {
+        self.undiscovered
+            .iter()
+            .map(|u| (u.environment.as_str(), u.selection.as_str(), &u.error))
     }
 
     /// The earliest transition of any environment's schedule or any target's own calendar.
@@ -567,12 +596,21 @@ impl Reconciler {
             next_wakeup: tick_at,
             requeue: false,
             replan: false,
+            previews: Vec::new(),
             plan,
         };
         report.next_wakeup = report.next_change().map_or(tick_at, |at| at.min(tick_at));
         if self.settings.dry_run {
-            for planned in &report.plan.actions {
-                tracing::info!(target = planned.action.target(), action = ?planned.action, reason = %planned.reason, "dry run: would apply");
+            report.previews = self.preview(&report.plan.actions);
+            for preview in &report.previews {
+                tracing::info!(
+                    environment = %preview.environment,
+                    target = %preview.target,
+                    before = %preview.current,
+                    after = %preview.desired,
+                    reason = %preview.reason,
+                    "dry run: would apply"
+                );
             }
             return Ok(report);
         }
@@ -607,6 +645,28 @@ impl Reconciler {
             }
         }
         Ok(report)
+    }
+
+    /// What each planned action would write, in the plan's order, from what was discovered.
+    fn preview(&self, planned: &[PlannedAction]) -> Vec<Preview> {
+        planned
+            .iter()
+            .map(|planned| {
+                let target = planned.action.target();
+                let desired = match &planned.action {
+                    Action::ScaleDown { to, .. } | Action::ScaleUp { to, .. } => *to,
+                };
+                Preview {
+                    environment: planned.environment.clone(),
+                    tier: planned.tier,
+                    target: target.to_string(),
+                    current: planned.before,
+                    desired,
+                    writes: self.provider.preview(&planned.action),
+                    reason: planned.reason.clone(),
+                }
+            })
+            .collect()
     }
 
     /// Hands the provider's spot prices for what this pass discovered to the cost model.
@@ -694,18 +754,30 @@ impl Reconciler {
             Ok(((), attempts)) => (attempts, None),
             Err((err, attempts)) => (attempts, Some(err)),
         };
+        let after = match &planned.action {
+            Action::ScaleDown { to, .. } | Action::ScaleUp { to, .. } => *to,
+        };
         match &error {
             None => tracing::info!(
+                environment = %planned.environment,
                 target,
                 direction = planned.action.direction(),
                 tier = ?planned.tier,
-                attempts,
+                before = %planned.before,
+                after = %after,
                 reason = %planned.reason,
+                outcome = "ok",
+                attempts,
                 "scaled"
             ),
             Some(err) => tracing::warn!(
+                environment = %planned.environment,
                 target,
                 direction = planned.action.direction(),
+                before = %planned.before,
+                after = %after,
+                reason = %planned.reason,
+                outcome = "failed",
                 attempts,
                 error = %err,
                 "scale action failed"
@@ -1034,7 +1106,7 @@ fn phases(actions: &[PlannedAction]) -> Vec<Vec<PlannedAction>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Capacity, Footprint, Lifecycle, testing::mk_group_target};
+    use crate::domain::{Footprint, Lifecycle, testing::mk_group_target};
 
     fn group(desired: u32) -> Capacity {
         Capacity::Group {
@@ -1059,6 +1131,7 @@ mod tests {
                 action,
                 tier: Tier::Nodes,
                 environment: "staging".into(),
+                before: Capacity::Replicas(1),
                 reason: "test".into(),
             },
             at: DateTime::<Utc>::MIN_UTC,
@@ -1134,6 +1207,7 @@ mod tests {
             action,
             tier: Tier::Databases,
             environment: "staging".into(),
+            before: Capacity::Running(false),
             reason: "test".into(),
         };
         let start = [database(Action::ScaleUp {

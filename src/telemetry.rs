@@ -1,5 +1,6 @@
 //! Every metric name in one place, their descriptions, the Prometheus recorder, and tracing.
 
+use chrono::{DateTime, Utc};
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -237,20 +238,144 @@ pub fn install_prometheus() -> Result<PrometheusHandle, String> {
     Ok(handle)
 }
 
-/// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).
+/// How log lines are written: `text` for people, `json` (one object per line) for log
+/// pipelines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `TIME LEVEL message name=value ...`, values escaped.
+    #[default]
+    Text,
+    /// `{"time": ..., "level": ..., "message": ..., "name": value, ...}`.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "'{other}' is not a log format (expected text or json)"
+            )),
+        }
+    }
+}
+
+/// The simulated clock whose time log lines carry besides the real time (the demo's).
+static SIMULATED_TIME: std::sync::OnceLock<Box<dyn Fn() -> DateTime<Utc> + Send + Sync>> =
+    std::sync::OnceLock::new();
+
+/// Has every log line from now on carry `now()` as its simulated time, besides the real time.
+/// The first call wins.
+pub fn log_simulated_time(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) {
+    let _ = SIMULATED_TIME.set(Box::new(now));
+}
+
+fn simulated_now() -> Option<DateTime<Utc>> {
+    SIMULATED_TIME.get().map(|now| now())
+}
+
+/// `2026-12-01T10:00:00.123456Z`.
+fn log_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Sets up logging to stderr in `format`, filtered by `RUST_LOG` (default `info`).
 ///
 /// Every field value is escaped with [`text::escape`](crate::text::escape), so text from
 /// requests or stored state can neither forge a log line nor send a terminal control codes.
-pub fn init_tracing() {
+pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .fmt_fields(escaped_fields())
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .fmt_fields(escaped_fields())
+            .with_timer(Timer)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.event_format(JsonLines).try_init(),
+    };
+}
+
+/// Real time, and the simulated time when there is one: `REAL sim=SIMULATED`.
+struct Timer;
+
+impl tracing_subscriber::fmt::time::FormatTime for Timer {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", log_time(Utc::now()))?;
+        match simulated_now() {
+            Some(at) => write!(w, " sim={}", log_time(at)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One JSON object per event: `time`, `simulated_time` (in the demo), `level`, `message` and
+/// the event's fields, string values escaped as in text logs.
+struct JsonLines;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = serde_json::Map::new();
+        fields.insert("time".into(), log_time(Utc::now()).into());
+        if let Some(at) = simulated_now() {
+            fields.insert("simulated_time".into(), log_time(at).into());
+        }
+        fields.insert(
+            "level".into(),
+            event.metadata().level().as_str().to_lowercase().into(),
+        );
+        event.record(&mut JsonFields(&mut fields));
+        writeln!(writer, "{}", serde_json::Value::Object(fields))
+    }
+}
+
+/// Collects an event's fields into a JSON object.
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonFields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        self.record_str(field, &text);
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(
+            field.name().to_string(),
+            crate::text::escape(value).into_owned().into(),
+        );
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.0.insert(field.name().to_string(), value.into());
+    }
 }
 
 /// Formats log fields like tracing's default (`message`, then `name=value` pairs), with every

@@ -409,3 +409,36 @@ fn eval_batch_answers_one_line_per_input_and_keeps_going_after_bad_lines() {
     assert!(lines[3]["error"].as_str().unwrap().contains("yesterday"));
     assert_eq!(lines[4], serde_json::json!({"up": false}));
 }
+
+#[test]
+fn completions_cover_every_command_and_the_bash_script_parses() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = curfew(&["completions", shell]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let script = text(&output.stdout);
+        for command in [
+            "run",
+            "explain",
+            "simulate",
+            "override",
+            "audit",
+            "completions",
+        ] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("curfew.bash");
+            std::fs::write(&path, &script).unwrap();
+            let syntax = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(syntax.status.success(), "{}", text(&syntax.stderr));
+        }
+    }
+    let unknown = curfew(&["completions", "tcsh"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown.stderr).contains("possible values"),
+        "{}",
+        text(&unknown.stderr)
+    );
+}

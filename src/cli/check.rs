@@ -25,6 +25,9 @@ pub fn run(path: &Path, now: DateTime<Utc>, discover: bool) -> u8 {
             if let Err(code) = super::load_tokens(&config, None) {
                 return code;
             }
+            for warning in &config.warnings {
+                eprintln!("{warning}");
+            }
             print!("{}", summary(&config, now));
             if discover {
                 return discovery(&config, now);
@@ -43,7 +46,11 @@ pub fn run(path: &Path, now: DateTime<Utc>, discover: bool) -> u8 {
 
 /// A one-screen summary of a valid configuration as of `now`.
 pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
-    let mut out = format!("{}: OK\n", config.path.display());
+    let mut out = match config.warnings.len() {
+        0 => format!("{}: OK\n", config.path.display()),
+        1 => format!("{}: OK, 1 warning\n", config.path.display()),
+        n => format!("{}: OK, {n} warnings\n", config.path.display()),
+    };
     out += &format!("  default zone  {}\n", config.timezone.name());
     out += &format!("  zone data     {}\n", zoneinfo::install().provenance());
     for (name, days) in &config.calendars {
@@ -81,25 +88,9 @@ pub fn summary(config: &Config, now: DateTime<Utc>) -> String {
 /// Discovers the targets of `config` (the simulated estate in memory when it has one) and
 /// prints them; exit 1 when discovery fails or a target selection could not be read.
 fn discovery(config: &Config, now: DateTime<Utc>) -> u8 {
-    let discovered = match &config.simulation {
-        Some(simulation) => Estate::from_config(simulation, config.environments.values(), now)
-            .map(|estate| Discovery::complete(estate.targets(now)))
-            .map_err(|err| err.to_string()),
-        None => {
-            let runtime = match super::service::runtime() {
-                Ok(runtime) => runtime,
-                Err(code) => return code,
-            };
-            runtime.block_on(async {
-                // The state directory is only used by the simulated estate. Discovery only
-                // reads, so the provider is built as for a dry run: it writes nothing.
-                let provider =
-                    service::build_provider(config, Arc::new(SystemClock), Path::new("."), true)
-                        .await
-                        .map_err(|err| err.to_string())?;
-                provider.discover().await.map_err(|err| err.to_string())
-            })
-        }
+    let discovered = match discover(config, now) {
+        Ok(discovered) => discovered,
+        Err(code) => return code,
     };
     match discovered {
         Ok(discovery) => {
@@ -107,13 +98,13 @@ fn discovery(config: &Config, now: DateTime<Utc>) -> u8 {
             if discovery.undiscovered.is_empty() {
                 return 0;
             }
-            eprintln!("error: targets not discovered:");
-            for unseen in &discovery.undiscovered {
-                eprintln!(
-                    "  {}: {}: {}",
-                    unseen.environment, unseen.selection, unseen.error
-                );
-            }
+            super::print_unseen(
+                "error: targets not discovered:",
+                discovery
+                    .undiscovered
+                    .iter()
+                    .map(|u| (u.environment.as_str(), u.selection.as_str(), &u.error)),
+            );
             1
         }
         Err(err) => {
@@ -121,6 +112,31 @@ fn discovery(config: &Config, now: DateTime<Utc>) -> u8 {
             1
         }
     }
+}
+
+/// Discovers the targets of `config`, read-only: the simulated estate in memory when it has
+/// one, else the real systems through providers built as for a dry run. The outer `Err` is
+/// an exit status (no runtime), the inner one why discovery failed.
+pub(super) fn discover(
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Result<Discovery, String>, u8> {
+    if let Some(simulation) = &config.simulation {
+        return Ok(
+            Estate::from_config(simulation, config.environments.values(), now)
+                .map(|estate| Discovery::complete(estate.targets(now)))
+                .map_err(|err| err.to_string()),
+        );
+    }
+    let runtime = super::service::runtime()?;
+    Ok(runtime.block_on(async {
+        // The state directory is only used by the simulated estate. Discovery only reads, so
+        // the provider is built as for a dry run: it writes nothing.
+        let provider = service::build_provider(config, Arc::new(SystemClock), Path::new("."), true)
+            .await
+            .map_err(|err| err.to_string())?;
+        provider.discover().await.map_err(|err| err.with_hint())
+    }))
 }
 
 /// One line per discovered target: id, environment, capacity, and why it is left alone when

@@ -492,3 +492,56 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
         line(row.iter().map(String::as_str).collect());
     }
 }
+
+/// What a running service says about one environment, for `curfew explain --server`.
+pub struct ServiceView {
+    /// The service's clock (`at` of `GET /api/v1/environments`).
+    pub at: serde_json::Value,
+    /// `GET /api/v1/environments/{name}`: the environment with its targets.
+    pub environment: serde_json::Value,
+}
+
+/// Runs `curfew explain ENV` against the service: reads the environments and the
+/// environment's plan, and prints what `explain` makes of them (a table, or `--json`).
+pub fn explain(
+    args: ServerArgs,
+    environment: &str,
+    make: impl FnOnce(&ServiceView, &serde_json::Value) -> Result<serde_json::Value, String>,
+) -> u8 {
+    let client = Client::new(&args);
+    let detail_path = format!("/api/v1/environments/{}", percent_encoded(environment));
+    let plan_path = format!("{detail_path}/plan");
+    let call = async {
+        let list = client
+            .call::<serde_json::Value>(Method::GET, "/api/v1/environments", None)
+            .await?;
+        let detail = client
+            .call::<serde_json::Value>(Method::GET, &detail_path, None)
+            .await?;
+        let plan = client
+            .call::<serde_json::Value>(Method::GET, &plan_path, None)
+            .await?;
+        let view = ServiceView {
+            at: list["at"].clone(),
+            environment: detail,
+        };
+        make(&view, &plan).map_err(|message| Failure(message, EXIT_BAD_INPUT))
+    };
+    run_call(call, |document| {
+        if args.json {
+            return print_json(&document);
+        }
+        let zone = document["timezone"]
+            .as_str()
+            .and_then(|name| Zone::named(name).ok())
+            .unwrap_or(Zone::UTC);
+        let at = document["at"]
+            .as_str()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map_or_else(
+                || "now".to_string(),
+                |at| for_people(at.with_timezone(&Utc), zone),
+            );
+        print!("{}", super::explain::render(&document, &at));
+    })
+}

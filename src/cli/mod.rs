@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand};
 mod check;
 mod client;
 mod demo_clock;
+mod dry_run;
 mod eval;
+mod explain;
 mod plan;
 mod service;
 mod simulate;
@@ -25,6 +27,15 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "curfew", version, about, long_about = None)]
 pub struct Cli {
+    /// Log format: text for people, json (one object per line) for log pipelines.
+    #[arg(
+        long,
+        global = true,
+        env = "CURFEW_LOG_FORMAT",
+        default_value = "text",
+        value_parser = parse_log_format
+    )]
+    pub log_format: crate::telemetry::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -75,18 +86,43 @@ pub enum Command {
     },
     /// Forecast cost per environment with and without the schedule.
     Simulate {
-        /// The configuration file (needs a `simulation:` section for capacity).
+        /// The configuration file (its `simulation:` section gives the capacity, unless
+        /// --discover).
         #[arg(short, long)]
         config: PathBuf,
         /// Start of the window (RFC 3339 or YYYY-MM-DD, UTC).
-        #[arg(long, value_parser = parse_instant)]
-        from: DateTime<Utc>,
+        #[arg(long, value_parser = parse_instant, required_unless_present = "month", requires = "to")]
+        from: Option<DateTime<Utc>>,
         /// End of the window (RFC 3339 or YYYY-MM-DD, UTC).
-        #[arg(long, value_parser = parse_instant)]
-        to: DateTime<Utc>,
+        #[arg(long, value_parser = parse_instant, requires = "from")]
+        to: Option<DateTime<Utc>>,
+        /// The window is this calendar month, in UTC (YYYY-MM), instead of --from/--to.
+        #[arg(long, value_parser = simulate::parse_month, conflicts_with_all = ["from", "to"])]
+        month: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        /// Price what the configured targets select now, discovered read-only through the
+        /// real providers (Kubernetes, AWS), instead of the `simulation:` section.
+        #[arg(long)]
+        discover: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Explain an environment: why it is in its state, each target's actual and desired
+    /// capacity, what blocks convergence, the next transitions.
+    Explain {
+        /// The environment.
+        environment: String,
+        /// Work standalone from this configuration and a read-only discovery, instead of
+        /// asking a running service.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Explain as of this instant (standalone only; RFC 3339 or YYYY-MM-DD, UTC); default
+        /// now.
+        #[arg(long, value_parser = parse_instant, requires = "config")]
+        at: Option<DateTime<Utc>>,
+        /// The service and token (without --config).
+        #[command(flatten)]
+        server: client::ServerArgs,
     },
     /// Run the service: keep every target converged to the calendar.
     Run(service::RunArgs),
@@ -120,8 +156,14 @@ pub enum Command {
         #[command(flatten)]
         server: client::ServerArgs,
     },
-    /// Print curfew's version and the tz database in use (release and where it comes from).
+    /// Print curfew's version, git commit, providers and the tz database in use.
     Version,
+    /// Print a completion script for a shell, e.g. `curfew completions bash >
+    /// /etc/bash_completion.d/curfew`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `curfew override ...`.
@@ -176,6 +218,10 @@ pub enum OverrideCommand {
     },
 }
 
+fn parse_log_format(text: &str) -> Result<crate::telemetry::LogFormat, String> {
+    text.parse()
+}
+
 fn parse_state(text: &str) -> Result<crate::calendar::State, String> {
     text.parse()
 }
@@ -203,8 +249,30 @@ pub fn run(cli: Cli) -> u8 {
             config,
             from,
             to,
+            month,
+            discover,
             json,
-        } => simulate::run(&config, from, to, json),
+        } => {
+            // clap requires --from and --to together unless --month is given.
+            match month.or(from.zip(to)) {
+                Some((from, to)) => simulate::run(&config, from, to, discover, json),
+                None => {
+                    eprintln!("error: give --month, or --from and --to");
+                    EXIT_BAD_INPUT
+                }
+            }
+        }
+        Command::Explain {
+            environment,
+            config,
+            at,
+            server,
+        } => match config {
+            Some(config) => {
+                explain::standalone(&config, &environment, at.unwrap_or(now), server.json)
+            }
+            None => explain::from_server(server, &environment),
+        },
         Command::Run(args) => service::run(args),
         Command::Demo(args) => service::demo(args),
         Command::Status { server } => client::status(server),
@@ -244,14 +312,24 @@ pub fn run(cli: Cli) -> u8 {
             print!("{}", version());
             0
         }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "curfew", &mut std::io::stdout());
+            0
+        }
     }
 }
 
-/// What `curfew version` prints: the release and the tz database in use.
+/// The providers built into this binary.
+const PROVIDERS: &str = "kubernetes, aws (autoscaling, ec2, eks, rds), simulated";
+
+/// What `curfew version` prints: the release, the commit it was built from, the providers
+/// and the tz database in use.
 pub fn version() -> String {
     format!(
-        "curfew {}\ntz database {}\n",
+        "curfew {}\ncommit {}\nproviders {PROVIDERS}\ntz database {}\n",
         env!("CARGO_PKG_VERSION"),
+        env!("CURFEW_GIT_COMMIT"),
         crate::zoneinfo::install().provenance()
     )
 }
@@ -279,6 +357,18 @@ fn load_tokens(
         }
         EXIT_BAD_INPUT
     })
+}
+
+/// Prints `header`, then each selection that could not be discovered as `ENV: SELECTION:
+/// ERROR; hint: ...`, to stderr.
+fn print_unseen<'a>(
+    header: &str,
+    unseen: impl Iterator<Item = (&'a str, &'a str, &'a crate::providers::Error)>,
+) {
+    eprintln!("{header}");
+    for (environment, selection, error) in unseen {
+        eprintln!("  {environment}: {selection}: {}", error.with_hint());
+    }
 }
 
 /// `FILE: 3 errors`.

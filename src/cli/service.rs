@@ -36,6 +36,9 @@ pub struct RunArgs {
     /// no notifications (changes made through the API stay in memory).
     #[arg(long)]
     pub dry_run: bool,
+    /// With --once --dry-run: print the diff as JSON instead of tables.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
     /// State directory (default: the configuration's `state.dir`).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -101,8 +104,10 @@ pub fn run(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     if args.once {
+        let (dry_run, json) = (args.dry_run, args.json);
         return runtime.block_on(async {
             match service::run_once(options).await {
+                Ok(report) if dry_run => super::dry_run::print(&report, json),
                 Ok(report) => report_once(&report),
                 Err(err) => {
                     eprintln!("error: {err}");
@@ -145,7 +150,7 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
             None if outcome.ready => "ok".to_string(),
             None if outcome.late() => "applied, not ready in time".to_string(),
             None => "applied".to_string(),
-            Some(err) => format!("FAILED: {err}"),
+            Some(err) => format!("FAILED: {}", err.with_hint()),
         };
         println!(
             "  {} {}: {status}",
@@ -162,17 +167,13 @@ fn report_once(report: &crate::reconciler::PassReport) -> u8 {
         0
     } else {
         if !report.undiscovered.is_empty() {
-            eprintln!("not converged; targets not discovered:");
-            for unseen in &report.undiscovered {
-                eprintln!(
-                    "  {}: {}: {}",
-                    unseen.environment, unseen.selection, unseen.error
-                );
-            }
+            super::print_unseen("not converged; targets not discovered:", report.unseen());
         }
-        eprintln!("not converged; failed targets:");
+        if !report.failures().is_empty() {
+            eprintln!("not converged; failed targets:");
+        }
         for (target, error) in report.failures() {
-            eprintln!("  {target}: {error}");
+            eprintln!("  {target}: {}", error.with_hint());
         }
         for outcome in report.outcomes.iter().filter(|o| o.late()) {
             eprintln!("  {}: not ready in time", outcome.planned.action.target());
@@ -216,6 +217,8 @@ pub fn demo(args: DemoArgs) -> u8 {
             },
         };
         let clock: Arc<dyn Clock> = Arc::new(WarpedClock::new(start, speed));
+        let simulated = clock.clone();
+        crate::telemetry::log_simulated_time(move || simulated.now());
         let state_dir = args.state_dir.clone();
         let keeper = tokio::spawn(demo_clock::keep(state_dir.clone(), clock.clone()));
         let options = Options {

@@ -20,8 +20,21 @@ struct ForecastDocument<'a> {
     environments: Vec<EnvironmentForecast>,
 }
 
-/// Prints the forecast of `path` over `[from, to)`; exit 2 for bad input.
-pub fn run(path: &Path, from: DateTime<Utc>, to: DateTime<Utc>, json: bool) -> u8 {
+/// Parses `YYYY-MM` as the month's first instant and the next month's, in UTC.
+pub fn parse_month(text: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    let first = chrono::NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
+        .map_err(|_| format!("'{text}' is not a month (expected YYYY-MM, e.g. 2026-12)"))?;
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .ok_or_else(|| format!("'{text}' is too far in the future"))?;
+    let midnight = |day: chrono::NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
+    Ok((midnight(first), midnight(next)))
+}
+
+/// Prints the forecast of `path` over `[from, to)`: for its simulated estate, or with
+/// `discover` for what its targets select now (read-only). Exit 2 for bad input, 1 when
+/// discovery fails or misses a selection.
+pub fn run(path: &Path, from: DateTime<Utc>, to: DateTime<Utc>, discover: bool, json: bool) -> u8 {
     let config = match load_config(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -29,11 +42,36 @@ pub fn run(path: &Path, from: DateTime<Utc>, to: DateTime<Utc>, json: bool) -> u
     if let Err(code) = check_window(from, to) {
         return code;
     }
-    let environments = match forecast::forecast(&config, &config.cost, from, to) {
-        Ok(environments) => environments,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return EXIT_BAD_INPUT;
+    let environments = if discover {
+        let discovery = match super::check::discover(&config, Utc::now()) {
+            Ok(Ok(discovery)) => discovery,
+            Ok(Err(err)) => {
+                eprintln!("error: discovery: {err}");
+                return 1;
+            }
+            Err(code) => return code,
+        };
+        if !discovery.undiscovered.is_empty() {
+            super::print_unseen(
+                "error: targets not discovered, so the forecast would miss them:",
+                discovery
+                    .undiscovered
+                    .iter()
+                    .map(|u| (u.environment.as_str(), u.selection.as_str(), &u.error)),
+            );
+            return 1;
+        }
+        forecast::forecast_targets(&config, &config.cost, &discovery.targets, from, to)
+    } else {
+        match forecast::forecast(&config, &config.cost, from, to) {
+            Ok(environments) => environments,
+            Err(err) => {
+                eprintln!("error: {err}");
+                eprintln!(
+                    "  hint: or price what the targets select now with --discover (read-only)"
+                );
+                return EXIT_BAD_INPUT;
+            }
         }
     };
     let catalog = config.cost.catalog();
@@ -78,6 +116,34 @@ pub fn run(path: &Path, from: DateTime<Utc>, to: DateTime<Utc>, json: bool) -> u
             env.cost_without_schedule,
             env.savings,
             env.savings_percent
+        );
+        if discover {
+            for kind in &env.by_kind {
+                println!(
+                    "  {:<18} {:>19} {:>14.2} {:>14.2} {:>12.2}",
+                    kind.kind,
+                    format!(
+                        "{} target{}",
+                        kind.targets,
+                        if kind.targets == 1 { "" } else { "s" }
+                    ),
+                    kind.cost_with_schedule,
+                    kind.cost_without_schedule,
+                    kind.savings
+                );
+            }
+        }
+    }
+    let with: f64 = environments.iter().map(|e| e.cost_with_schedule).sum();
+    let without: f64 = environments.iter().map(|e| e.cost_without_schedule).sum();
+    if environments.len() > 1 {
+        println!(
+            "{:<20} {:>19} {:>14.2} {:>14.2} {:>12.2}",
+            "total",
+            "",
+            with,
+            without,
+            without - with
         );
     }
     0

@@ -18,22 +18,25 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Diagnostic {
+    /// Writes `file:line:col: LABEL: message` and the hint on its own line.
+    pub fn render(&self, f: &mut fmt::Formatter<'_>, label: &str) -> fmt::Result {
+        let file = self.file.display();
         match (self.line, self.column) {
-            (0, _) => write!(f, "{}: error: {}", self.file.display(), self.message)?,
-            (line, 0) => write!(f, "{}:{line}: error: {}", self.file.display(), self.message)?,
-            (line, column) => write!(
-                f,
-                "{}:{line}:{column}: error: {}",
-                self.file.display(),
-                self.message
-            )?,
+            (0, _) => write!(f, "{file}: {label}: {}", self.message)?,
+            (line, 0) => write!(f, "{file}:{line}: {label}: {}", self.message)?,
+            (line, column) => write!(f, "{file}:{line}:{column}: {label}: {}", self.message)?,
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, "error")
     }
 }
 

@@ -18,6 +18,7 @@ use crate::planner::{self, EnvironmentPlan};
 pub mod auth;
 mod diagnostic;
 pub mod duration;
+pub mod lint;
 pub mod raw;
 pub mod sections;
 pub mod selector;
@@ -88,6 +89,8 @@ pub struct Config {
     pub simulation: Option<SimulationConfig>,
     /// The cost model: the price catalog and how pods and spot are priced.
     pub cost: CostModel,
+    /// What the lints found harmless to run but most likely a mistake (`check` prints it).
+    pub warnings: Vec<lint::Warning>,
 }
 
 /// An environment: a schedule applied to targets.

@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
 use super::auth;
+use super::lint::{Severity, Warning};
 use super::raw::{
     Located, RawCalendar, RawConfig, RawCost, RawEnvironment, RawKubernetes, RawReconciler,
     RawSchedule, RawServer, RawState,
@@ -227,6 +228,13 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
             );
         }
     }
+    let mut warnings = Vec::new();
+    for finding in super::lint::lint(&raw, path) {
+        match finding.severity {
+            Severity::Error => collector.diagnostics.push(finding.diagnostic),
+            Severity::Warning => warnings.push(Warning(finding.diagnostic)),
+        }
+    }
     if !collector.diagnostics.is_empty() {
         return Err(collector.diagnostics);
     }
@@ -242,6 +250,7 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
         state,
         simulation: raw.simulation.map(|s| s.value),
         cost,
+        warnings,
     })
 }
 

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::model::{CostModel, EnvironmentCost};
+use super::model::{Billing, CostModel, TargetCost};
 use crate::calendar::State;
 use crate::config::Config;
 use crate::domain::Target;
@@ -46,9 +46,27 @@ pub struct EnvironmentForecast {
     pub savings: f64,
     /// The difference as a percentage of always-on.
     pub savings_percent: f64,
+    /// The same per kind of target that is charged (pods on managed nodes are part of the
+    /// nodes' cost, so they are not listed then).
+    pub by_kind: Vec<KindForecast>,
 }
 
-/// Forecasts every environment of `config` over `[from, to)`.
+/// The forecast of one kind of target in one environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindForecast {
+    /// The kind, e.g. `auto_scaling_group`.
+    pub kind: &'static str,
+    /// Targets of the kind.
+    pub targets: usize,
+    /// Dollars with the schedule.
+    pub cost_with_schedule: f64,
+    /// Dollars if always on.
+    pub cost_without_schedule: f64,
+    /// The difference.
+    pub savings: f64,
+}
+
+/// Forecasts every environment of `config` over `[from, to)` on its simulated estate.
 pub fn forecast(
     config: &Config,
     model: &CostModel,
@@ -59,34 +77,79 @@ pub fn forecast(
     let estate = Estate::from_config(simulation, config.environments.values(), from)?;
     let mut model = model.clone();
     model.set_spot_prices(estate.spot_prices());
-    let targets = estate.targets(from);
-    let forecasts = config
+    Ok(forecast_targets(
+        config,
+        &model,
+        &estate.targets(from),
+        from,
+        to,
+    ))
+}
+
+/// Forecasts every environment of `config` over `[from, to)` for `targets` (discovered or
+/// simulated): each at its up capacity while the schedule says up and at its down capacity
+/// while it says down; targets curfew leaves alone cost the same either way.
+pub fn forecast_targets(
+    config: &Config,
+    model: &CostModel,
+    targets: &[Target],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<EnvironmentForecast> {
+    let hours = (to - from).num_seconds() as f64 / 3600.0;
+    config
         .plan(from, to)
         .into_iter()
         .map(|plan| {
+            let hours_up = hours_in_state(plan.state, &plan.transitions, from, to, State::Up);
+            let hours_down = hours - hours_up;
             let mine: Vec<&Target> = targets
                 .iter()
                 .filter(|t| t.environment == plan.name)
                 .collect();
-            let up_rate = EnvironmentCost::sum(
-                &mine
-                    .iter()
-                    .map(|t| model.target_cost(t))
-                    .collect::<Vec<_>>(),
-            )
-            .always_on_per_hour;
-            let down_rate = EnvironmentCost::sum(
-                &mine
-                    .iter()
-                    .map(|t| model.target_cost(&t.at_capacity(t.down, None)))
-                    .collect::<Vec<_>>(),
-            )
-            .per_hour;
-            let hours_up = hours_in_state(plan.state, &plan.transitions, from, to, State::Up);
-            let hours = (to - from).num_seconds() as f64 / 3600.0;
-            let hours_down = hours - hours_up;
-            let with = hours_up * up_rate + hours_down * down_rate;
-            let without = hours * up_rate;
+            let costs: Vec<TargetCost> = mine.iter().map(|t| model.target_cost(t)).collect();
+            let has_nodes = costs.iter().any(|c| c.billing == Billing::Nodes);
+            let mut by_kind: Vec<KindForecast> = Vec::new();
+            for (target, cost) in mine.iter().zip(&costs) {
+                let charged = match cost.billing {
+                    Billing::Standalone => true,
+                    Billing::Nodes => has_nodes,
+                    Billing::Pods => !has_nodes,
+                };
+                if !charged {
+                    continue;
+                }
+                let up_rate = cost.always_on_per_hour;
+                let without = hours * up_rate;
+                let with = if target.rules.unusable.is_some() {
+                    without
+                } else {
+                    let down_rate = model
+                        .target_cost(&target.at_capacity(target.down, None))
+                        .per_hour;
+                    hours_up * up_rate + hours_down * down_rate
+                };
+                let kind = target.kind.as_str();
+                let entry = match by_kind.iter().position(|k| k.kind == kind) {
+                    Some(index) => &mut by_kind[index],
+                    None => {
+                        by_kind.push(KindForecast {
+                            kind,
+                            targets: 0,
+                            cost_with_schedule: 0.0,
+                            cost_without_schedule: 0.0,
+                            savings: 0.0,
+                        });
+                        by_kind.last_mut().expect("just pushed")
+                    }
+                };
+                entry.targets += 1;
+                entry.cost_with_schedule += with;
+                entry.cost_without_schedule += without;
+                entry.savings += without - with;
+            }
+            let with: f64 = by_kind.iter().map(|k| k.cost_with_schedule).sum();
+            let without: f64 = by_kind.iter().map(|k| k.cost_without_schedule).sum();
             EnvironmentForecast {
                 name: plan.name,
                 hours_up,
@@ -99,10 +162,10 @@ pub fn forecast(
                 } else {
                     0.0
                 },
+                by_kind,
             }
         })
-        .collect();
-    Ok(forecasts)
+        .collect()
 }
 
 /// Hours in `[from, to)` spent in `wanted`, given the state at `from` and the transitions.

@@ -81,6 +81,12 @@ impl Provider for CompositeProvider {
         self.owner("apply", action.target())?.apply(action).await
     }
 
+    fn preview(&self, action: &Action) -> Vec<super::PlannedWrite> {
+        self.owner("preview", action.target())
+            .map(|owner| owner.preview(action))
+            .unwrap_or_default()
+    }
+
     async fn ready(&self, target: &str) -> Result<bool> {
         self.owner("ready", target)?.ready(target).await
     }

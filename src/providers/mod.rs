@@ -11,6 +11,7 @@ use crate::domain::{Action, Target};
 
 pub mod aws;
 pub mod composite;
+mod hints;
 pub mod kube;
 pub mod sim;
 
@@ -120,6 +121,29 @@ impl Error {
         }
     }
 
+    /// The error code the service gave (AWS error code, HTTP status), or the kind of failure
+    /// when there is none (`throttled`, `timeout`, `conflict`, `not_found`).
+    pub fn code(&self) -> &str {
+        match self {
+            Error::Server { code, .. } | Error::Permanent { code, .. } => code,
+            other => other.metric_label(),
+        }
+    }
+
+    /// What to do about it, for the common causes: missing credentials, a missing IAM action
+    /// or RBAC verb, an endpoint that cannot be reached, throttling.
+    pub fn hint(&self) -> Option<String> {
+        hints::hint(self)
+    }
+
+    /// The error and its hint on one line: `OPERATION on TARGET: CODE: DETAIL; hint: ...`.
+    pub fn with_hint(&self) -> String {
+        match self.hint() {
+            Some(hint) => format!("{self}; hint: {hint}"),
+            None => self.to_string(),
+        }
+    }
+
     /// The call that failed.
     pub fn operation(&self) -> &str {
         match self {
@@ -165,6 +189,17 @@ impl Discovery {
     }
 }
 
+/// One write a provider would send for an action, described without sending it: what a dry
+/// run shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlannedWrite {
+    /// The call: `PATCH apps/v1 Deployment shop/web (merge patch)`, or an AWS operation such
+    /// as `UpdateAutoScalingGroup`.
+    pub call: String,
+    /// Its body: the merge patch, or the operation's parameters.
+    pub body: serde_json::Value,
+}
+
 /// Result type of provider calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -202,6 +237,12 @@ pub trait Provider: Send + Sync {
 
     /// Whether the target has reached the capacity it was last given.
     async fn ready(&self, target: &str) -> Result<bool>;
+
+    /// The writes [`Provider::apply`] would send for `action` as things were last
+    /// discovered, in order, without sending anything. The default describes none.
+    fn preview(&self, _action: &Action) -> Vec<PlannedWrite> {
+        Vec::new()
+    }
 
     /// Whether each of `targets` has reached the capacity it was last given, in the order
     /// given. A target whose readiness cannot be read counts as not ready (the reconciler

@@ -132,6 +132,23 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// [`Moto::env`] with the endpoint replaced by `endpoint` (a proxy in front of moto).
+    pub fn env_through(&self, endpoint: &str) -> Vec<(String, String)> {
+        self.env()
+            .into_iter()
+            .map(|(key, value)| {
+                let value = if key == "AWS_ENDPOINT_URL" {
+                    endpoint.to_string()
+                } else {
+                    value
+                };
+                (key.to_string(), value)
+            })
+            .collect()
+    }
+}
+
 /// See [`Moto::weekend`].
 fn weekend_after(now: DateTime<Utc>) -> (String, String) {
     let earliest = now + TimeDelta::days(1);

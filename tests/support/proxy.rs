@@ -123,6 +123,19 @@ impl Proxy {
             .insert(operation.to_string(), calls);
     }
 
+    /// The operations seen so far that may change something: every AWS operation but
+    /// `Describe*` and `List*`, every REST call but a GET.
+    pub fn writes(&self) -> Vec<String> {
+        lock(&self.shared.tally)
+            .calls
+            .keys()
+            .filter(|op| {
+                !(op.starts_with("Describe") || op.starts_with("List") || op.starts_with("GET "))
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The calls and faults so far; `take` starts the count over.
     pub fn tally(&self, take: bool) -> Tally {
         let mut tally = lock(&self.shared.tally);

@@ -131,7 +131,7 @@ pub fn with_base(to: Capacity, base: u32) -> Capacity {
 pub const ORIGINAL_LABEL: &str = "curfew.dev/original-capacity";
 
 /// A capacity as a Kubernetes label value (no `=` or `,` allowed): `min2_max5_desired3`.
-fn encode_label(capacity: Capacity) -> String {
+pub fn encode_label(capacity: Capacity) -> String {
     tags::encode(capacity).replace('=', "").replace(',', "_")
 }
 

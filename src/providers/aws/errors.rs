@@ -6,6 +6,7 @@ use aws_sdk_autoscaling::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 
 use crate::providers::Error;
+use crate::providers::hints;
 
 /// Codes AWS uses for throttling.
 const THROTTLING: [&str; 5] = [
@@ -53,7 +54,7 @@ fn http_code(status: Option<u16>) -> String {
 /// Classifies a failed SDK call on `target` by its AWS error code and HTTP status.
 pub fn classify<E>(operation: &str, target: &str, err: SdkError<E, HttpResponse>) -> Error
 where
-    E: ProvideErrorMetadata + std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = err.raw_response().map(|raw| raw.status().as_u16());
     let operation = operation.to_string();
@@ -76,12 +77,23 @@ where
             code: http_code(status),
             detail: "an unreadable body".to_string(),
         },
-        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Error::Server {
-            operation,
-            target,
-            code: "Dispatch".to_string(),
-            detail: format!("{err:?}"),
-        },
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            if causes(&err).contains("credentials") {
+                Error::Permanent {
+                    operation,
+                    target,
+                    code: hints::NO_CREDENTIALS.to_string(),
+                    detail: "no AWS credentials found".to_string(),
+                }
+            } else {
+                Error::Server {
+                    operation,
+                    target,
+                    code: hints::UNREACHABLE.to_string(),
+                    detail: root_cause(&err),
+                }
+            }
+        }
         SdkError::ServiceError(service) => {
             // The AWS error code when AWS sent one, else the HTTP status.
             let code = service
@@ -114,11 +126,46 @@ where
                 }
             }
         }
+        _ if causes(&err).contains("credentials") => Error::Permanent {
+            operation,
+            target,
+            code: hints::NO_CREDENTIALS.to_string(),
+            detail: "no AWS credentials found".to_string(),
+        },
         _ => Error::Permanent {
             operation,
             target,
             code: "Client".to_string(),
-            detail: format!("{err:?}"),
+            detail: root_cause(&err),
         },
+    }
+}
+
+/// Longest detail kept from an SDK error's causes.
+const DETAIL_LIMIT: usize = 100;
+
+/// The messages of an error and its causes, outermost first: to recognise a cause.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut messages = Vec::new();
+    let mut next = Some(err);
+    while let Some(current) = next {
+        messages.push(current.to_string());
+        next = current.source();
+    }
+    messages.join(": ")
+}
+
+/// The innermost cause's first line, escaped and cut to [`DETAIL_LIMIT`] characters: one
+/// readable line instead of the SDK's debug text ("Connection refused (os error 111)").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = err;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    let message = innermost.to_string();
+    let line = crate::text::escape(message.lines().next().unwrap_or_default()).into_owned();
+    match line.char_indices().nth(DETAIL_LIMIT) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
     }
 }

@@ -36,6 +36,7 @@ mod ec2;
 mod eks;
 mod errors;
 pub mod fallback;
+mod preview;
 mod prices;
 mod rds;
 pub mod spot;
@@ -825,6 +826,12 @@ impl Provider for AwsProvider {
                 self.apply_database(account, database, action).await
             }
         }
+    }
+
+    fn preview(&self, action: &Action) -> Vec<super::PlannedWrite> {
+        self.object("preview", action.target())
+            .map(|object| preview::writes(&object, action))
+            .unwrap_or_default()
     }
 
     async fn ready(&self, target: &str) -> Result<bool> {

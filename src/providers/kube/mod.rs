@@ -45,6 +45,12 @@ pub enum Error {
     /// No client could be built from the environment (`KUBECONFIG`, in-cluster).
     #[error("kubernetes client: {0}")]
     Client(#[source] kube::Error),
+    /// No configuration was found: no kubeconfig, and not in a pod; why the kubeconfig
+    /// could not be read.
+    #[error(
+        "no Kubernetes configuration: {0}; hint: set KUBECONFIG to a kubeconfig file, put one at ~/.kube/config, or run curfew in a pod with a service account"
+    )]
+    NoConfig(String),
     /// A watch did not list its objects in time (often missing RBAC for list and watch).
     #[error(
         "the initial list of {resource} did not complete within {seconds}s; check that curfew may list and watch {resource}"
@@ -61,7 +67,7 @@ impl Error {
     /// A short label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Client(_) => "client",
+            Error::Client(_) | Error::NoConfig(_) => "client",
             Error::Sync { .. } => "sync",
         }
     }
@@ -93,8 +99,11 @@ pub fn client(mut config: kube::Config, retries: ClientRetries) -> Result<kube::
 /// Builds a client from the standard environment (`KUBECONFIG`, `~/.kube/config`, or the
 /// in-cluster service account), retrying as `retries` says.
 pub async fn client_from_environment(retries: ClientRetries) -> Result<kube::Client, Error> {
-    let config = kube::Config::infer()
-        .await
-        .map_err(|error| Error::Client(kube::Error::InferConfig(error)))?;
+    let config = kube::Config::infer().await.map_err(|error| {
+        // The kubeconfig's problem; the in-cluster one only says this is not a pod.
+        let cause = std::error::Error::source(&error)
+            .map_or_else(|| error.to_string(), ToString::to_string);
+        Error::NoConfig(crate::text::escape(&cause).into_owned())
+    })?;
     client(config, retries)
 }

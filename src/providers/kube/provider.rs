@@ -888,6 +888,27 @@ impl Provider for KubeProvider {
         self.flush_events(timeout).await;
     }
 
+    /// The merge patch [`Provider::apply`] would send, from the watch cache.
+    fn preview(&self, action: &Action) -> Vec<providers::PlannedWrite> {
+        let Some(id) = workloads::parse_id(action.target()) else {
+            return Vec::new();
+        };
+        let Some(patch) = self
+            .observed(&id)
+            .and_then(|object| object.patch_for(action))
+        else {
+            return Vec::new();
+        };
+        let (api_version, kind) = workloads::api_version_and_kind(id.kind);
+        vec![providers::PlannedWrite {
+            call: format!(
+                "PATCH {api_version} {kind} {}/{} (merge patch)",
+                id.namespace, id.name
+            ),
+            body: patch,
+        }]
+    }
+
     /// Ready once the watch has seen curfew's last write and all replicas are ready.
     async fn ready(&self, target: &str) -> providers::Result<bool> {
         let not_found = || providers::Error::NotFound {

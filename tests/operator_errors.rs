@@ -1,0 +1,123 @@
+//! Errors an operator meets first, through the real binary: no AWS credentials, an AWS
+//! endpoint that cannot be reached, no kubeconfig. Each is one short line with the operation,
+//! the resource, the error code and a hint; no debug dumps.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Longest stderr line allowed in these failure cases.
+const LONGEST_LINE: usize = 300;
+
+/// `run --once` on `targets` (YAML list items) with only `env` set, plus a private HOME so
+/// that no `~/.aws` or `~/.kube` of the machine is read.
+fn run_once(dir: &Path, targets: &str, env: &[(&str, &str)]) -> Output {
+    let config = dir.join("curfew.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "timezone: Europe/Berlin\nschedules:\n  office: {{ uptime: [\"Mon-Fri 07:00-20:00\"] }}\nenvironments:\n  staging:\n    schedule: office\n    targets:\n{targets}"
+        ),
+    )
+    .unwrap();
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .args(["--once", "--at", "2026-12-05T12:00:00Z", "--state-dir"])
+        .arg(dir.join("state"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Asserts a failed run whose stderr has short lines only, none of them debug text.
+fn assert_short_failure(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for line in stderr.lines() {
+        assert!(
+            line.chars().count() <= LONGEST_LINE,
+            "a {}-character line: {line}",
+            line.chars().count()
+        );
+        for debug in ["DispatchFailure {", "ConnectorError {", "Some(", "source:"] {
+            assert!(!line.contains(debug), "debug text in: {line}");
+        }
+    }
+    stderr
+}
+
+const ASG: &str = "      - aws_asg: { names: [staging-nodes], region: eu-central-1 }\n";
+
+#[test]
+fn an_aws_target_without_credentials_fails_in_one_line_naming_the_variables_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_once(dir.path(), ASG, &[("AWS_REGION", "eu-central-1")]);
+    let stderr = assert_short_failure(&output);
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("NoCredentials") && line.contains("hint:"))
+        .unwrap_or_else(|| panic!("no NoCredentials line with a hint: {stderr}"));
+    assert!(line.contains("DescribeAutoScalingGroups"), "{line}");
+    assert!(line.contains("hint:"), "{line}");
+    assert!(
+        line.contains("AWS_ACCESS_KEY_ID") && line.contains("AWS_PROFILE"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unreachable_aws_endpoint_fails_in_one_line_pointing_at_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let output = run_once(
+        dir.path(),
+        ASG,
+        &[
+            ("AWS_REGION", "eu-central-1"),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    );
+    let stderr = assert_short_failure(&output);
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("Unreachable") && line.contains("hint:"))
+        .unwrap_or_else(|| panic!("no Unreachable line with a hint: {stderr}"));
+    assert!(line.contains("DescribeAutoScalingGroups"), "{line}");
+    assert!(
+        line.contains("hint:") && line.contains("AWS_ENDPOINT_URL"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_kubernetes_target_without_a_kubeconfig_fails_with_a_hint_naming_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-kubeconfig");
+    let output = run_once(
+        dir.path(),
+        "      - kubernetes: { namespaces: [shop] }\n",
+        &[("KUBECONFIG", missing.to_str().unwrap())],
+    );
+    let stderr = assert_short_failure(&output);
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("no Kubernetes configuration"))
+        .unwrap_or_else(|| panic!("no line about the configuration: {stderr}"));
+    assert!(
+        line.contains("hint:") && line.contains("KUBECONFIG"),
+        "{line}"
+    );
+}
