@@ -650,3 +650,34 @@ fn the_image_is_built_in_stages_carries_current_zone_data_and_runs_as_the_pods_n
         "the runtime image carries it where curfew looks for it"
     );
 }
+
+#[test]
+fn the_docker_build_context_carries_every_input_of_the_build() {
+    let ignore = std::fs::read_to_string(repository().join("deploy/Dockerfile.dockerignore"))
+        .expect("reads");
+    let allowed: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('!'))
+        .collect();
+    assert!(
+        ignore.lines().any(|l| l.trim() == "*"),
+        "everything else stays out"
+    );
+    // What `cargo build` reads: the manifest and lock file, the build script, the sources,
+    // the benchmarks the manifest names, and the schedules the binary embeds.
+    let inputs = [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "src",
+        "benches",
+        "schedules",
+    ];
+    for input in inputs {
+        assert!(
+            repository().join(input).exists(),
+            "{input} is in the repository"
+        );
+        assert!(allowed.contains(&input), "{input} is sent to the build");
+    }
+}

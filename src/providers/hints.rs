@@ -83,7 +83,7 @@ pub fn hint(error: &Error) -> Option<String> {
             "check AWS_ENDPOINT_URL (unset, curfew calls AWS itself), the target's region and the network path".to_string(),
         ),
         _ if ACCESS_DENIED.contains(&code) => Some(format!(
-            "allow {} in the IAM policy of curfew's role (deploy/aws/iam-policy.json lists every action curfew needs)",
+            "allow {} in the IAM policy of curfew's role (deploy/aws/iam-policy.json has them all)",
             iam_action(operation)
         )),
         _ if BAD_CREDENTIALS.contains(&code) => Some(

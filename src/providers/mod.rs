@@ -82,6 +82,9 @@ pub enum Error {
     },
 }
 
+/// How much of an error's own text [`Error::with_hint`] keeps when it adds a hint.
+pub const HINTED_ERROR_CHARS: usize = 120;
+
 impl Error {
     /// Whether retrying the same call may succeed: throttling, server errors and timeouts.
     ///
@@ -137,9 +140,19 @@ impl Error {
     }
 
     /// The error and its hint on one line: `OPERATION on TARGET: CODE: DETAIL; hint: ...`.
+    ///
+    /// With a hint, the error's own text is cut to [`HINTED_ERROR_CHARS`] characters: the
+    /// hint says what to do, the line stays readable, and the log keeps the whole text.
     pub fn with_hint(&self) -> String {
         match self.hint() {
-            Some(hint) => format!("{self}; hint: {hint}"),
+            Some(hint) => {
+                let text = self.to_string();
+                let cut = match text.char_indices().nth(HINTED_ERROR_CHARS) {
+                    Some((at, _)) => format!("{}…", &text[..at]),
+                    None => text,
+                };
+                format!("{cut}; hint: {hint}")
+            }
             None => self.to_string(),
         }
     }

@@ -3,7 +3,7 @@
 //! body, 500, 503 with no body, a connection dropped mid-answer, or a stall before the call
 //! goes through. Answers stream through, so watches work behind it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -59,6 +59,8 @@ struct Chaos {
     share: f64,
     /// Operations whose next calls all fail, with how many remain.
     outages: BTreeMap<String, usize>,
+    /// AWS operations refused with AccessDenied, as a policy without the action refuses them.
+    denied: BTreeSet<String>,
 }
 
 struct Shared {
@@ -91,6 +93,7 @@ impl Proxy {
                 rng: StdRng::seed_from_u64(0),
                 share: 0.0,
                 outages: BTreeMap::new(),
+                denied: BTreeSet::new(),
             }),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -121,6 +124,14 @@ impl Proxy {
         lock(&self.shared.chaos)
             .outages
             .insert(operation.to_string(), calls);
+    }
+
+    /// Refuses every call of the AWS `operation` from now on with 403 AccessDenied, as AWS
+    /// does for a role whose policy lacks the action.
+    pub fn deny(&self, operation: &str) {
+        lock(&self.shared.chaos)
+            .denied
+            .insert(operation.to_string());
     }
 
     /// The operations seen so far that may change something: every AWS operation but
@@ -190,6 +201,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
         parts.uri.path(),
     );
     *lock(&shared.tally).calls.entry(name.clone()).or_default() += 1;
+    if lock(&shared.chaos).denied.contains(&name) {
+        return access_denied(&name);
+    }
     let fault = shared.draw(&name);
     if let Some(fault) = fault {
         *lock(&shared.tally).faults.entry((name, fault)).or_default() += 1;
@@ -223,6 +237,22 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
         Ok(response) => response.map(Body::new),
         Err(_) => status(StatusCode::BAD_GATEWAY, ""),
     }
+}
+
+/// AWS's answer to a query-protocol call the caller's policy does not allow.
+fn access_denied(operation: &str) -> Response<Body> {
+    let body = format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
+         arn:aws:iam::123456789012:role/curfew is not authorized to perform: {operation}\
+         </Message></Error><RequestId>denied</RequestId></ErrorResponse>"
+    );
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/xml"),
+    );
+    response
 }
 
 fn status(code: StatusCode, body: &'static str) -> Response<Body> {

@@ -357,6 +357,11 @@ fn fault_response(fault: Fault) -> Response {
             "InternalError",
             "an error on the server",
         )),
+        Fault::Forbidden => error_response(&ApiError::new(
+            403,
+            "Forbidden",
+            "User \"system:serviceaccount:curfew:curfew\" cannot perform this request",
+        )),
     }
 }
 

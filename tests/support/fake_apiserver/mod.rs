@@ -94,6 +94,8 @@ pub enum Fault {
     },
     /// 500 Internal Server Error.
     ServerError,
+    /// 403 Forbidden, as the API server answers a service account whose role lacks the verb.
+    Forbidden,
 }
 
 #[derive(Debug, Clone)]
