@@ -5,29 +5,15 @@
 
 mod support;
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 use support::fixtures::{deployment, namespace};
 use support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
 use support::moto::{Moto, create_group, group_size, office_config};
+use support::process::run_to_end as curfew;
 use support::proxy::Proxy;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-async fn curfew(args: Vec<String>, env: Vec<(String, String)>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_curfew"))
-            .args(&args)
-            .envs(env)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .output()
-            .expect("runs")
-    })
-    .await
-    .expect("joins")
 }
 
 fn dry_run_args(config: &std::path::Path, at: &str, state: &std::path::Path) -> Vec<String> {

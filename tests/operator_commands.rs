@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -13,23 +13,11 @@ use support::demo::Demo;
 use support::fixtures::{deployment, namespace};
 use support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
 use support::moto::{Moto, create_group, group_size, office_config};
+use support::process::run_to_end as curfew;
 use support::proxy::Proxy;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-async fn curfew(args: Vec<String>, env: Vec<(String, String)>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_curfew"))
-            .args(&args)
-            .envs(env)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .output()
-            .expect("runs")
-    })
-    .await
-    .expect("joins")
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -226,8 +214,8 @@ async fn simulate_discover_prices_the_real_groups_for_a_month_without_writing() 
     );
 }
 
-#[test]
-fn json_logs_carry_each_actions_environment_before_after_reason_outcome_and_simulated_time() {
+/// The first line the demo logs in `format` that `is_action` picks, within a minute.
+fn first_demo_action_line(format: &str, is_action: impl Fn(&str) -> bool) -> String {
     let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_curfew"))
         .args([
@@ -241,7 +229,7 @@ fn json_logs_carry_each_actions_environment_before_after_reason_outcome_and_simu
             "--state-dir",
         ])
         .arg(state.path())
-        .env("CURFEW_LOG_FORMAT", "json")
+        .env("CURFEW_LOG_FORMAT", format)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -251,17 +239,25 @@ fn json_logs_carry_each_actions_environment_before_after_reason_outcome_and_simu
     let mut action = None;
     for line in stderr.lines() {
         let line = line.unwrap();
-        let event: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
-        if event["message"] == "scaled" {
-            action = Some(event);
+        if is_action(&line) {
+            action = Some(line);
             break;
         }
         assert!(Instant::now() < deadline, "no action logged in time");
     }
     let _ = child.kill();
     let _ = child.wait();
-    let action = action.expect("an action line");
+    action.expect("an action line")
+}
+
+#[test]
+fn json_logs_carry_each_actions_environment_before_after_reason_outcome_and_simulated_time() {
+    let line = first_demo_action_line("json", |line| {
+        let event: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        event["message"] == "scaled"
+    });
+    let action: Value = serde_json::from_str(&line).unwrap();
     for field in [
         "time",
         "simulated_time",
@@ -281,6 +277,84 @@ fn json_logs_carry_each_actions_environment_before_after_reason_outcome_and_simu
             .starts_with("2026-12-01T"),
         "{action}"
     );
+}
+
+#[test]
+fn text_logs_carry_the_simulated_time_after_the_real_one_and_each_actions_fields() {
+    let line = first_demo_action_line("text", |line| line.contains(" scaled "));
+    let (real, rest) = line.split_once(' ').expect("a timestamp first");
+    assert!(real.ends_with('Z') && real.contains('T'), "{line}");
+    let simulated = rest
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("sim="))
+        .unwrap_or_else(|| panic!("no sim= field: {line}"));
+    assert!(simulated.starts_with("2026-12-01T"), "{line}");
+    for field in [
+        "environment=",
+        "target=",
+        "before=",
+        "after=",
+        "reason=",
+        "outcome=",
+    ] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_discover_prices_the_real_workloads_for_a_month_without_writing() {
+    let h = KubeHarness::start(OFFICE_HOURS, MONDAY_NIGHT).await;
+    h.add([
+        namespace("shop"),
+        deployment("shop", "web", 3),
+        deployment("shop", "api", 2),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, h.server.kubeconfig()).unwrap();
+    let config = dir.path().join("staging.yaml");
+    std::fs::write(&config, OFFICE_HOURS).unwrap();
+    let env = vec![("KUBECONFIG".to_string(), kubeconfig.display().to_string())];
+    let config = config.display().to_string();
+    let args = [
+        "simulate",
+        "-c",
+        &config,
+        "--discover",
+        "--month",
+        "2026-12",
+    ];
+    let mut json_args = strings(&args);
+    json_args.push("--json".to_string());
+    let output = curfew(json_args, env.clone()).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let forecast: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let staging = &forecast["environments"][0];
+    let kind = &staging["by_kind"][0];
+    assert_eq!(kind["kind"], "deployment", "{forecast}");
+    assert_eq!(kind["targets"], 2, "{forecast}");
+    let (up, with, without) = (
+        staging["hours_up"].as_f64().unwrap(),
+        staging["cost_with_schedule"].as_f64().unwrap(),
+        staging["cost_without_schedule"].as_f64().unwrap(),
+    );
+    assert_eq!(up, 23.0 * 13.0);
+    // Five pods asking for 250m and 256 MiB each cost something always on, and the schedule
+    // pays for the hours up only.
+    assert!(without > 0.0, "{forecast}");
+    assert!((with - without * up / 744.0).abs() < 1e-6, "{forecast}");
+
+    let output = curfew(strings(&args), env).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("deployment"));
+    let writes: Vec<_> = h
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb.is_write())
+        .collect();
+    assert!(writes.is_empty(), "simulate wrote: {writes:?}");
+    assert_eq!(h.replicas("deployments", "shop", "web"), (3, None));
 }
 
 #[test]

@@ -321,24 +321,19 @@ pub async fn extend(
     Path(id): Path<String>,
     Form(form): Form<ExtendForm>,
 ) -> Response {
-    let extended = async {
-        let caller = form_caller(
-            &state,
-            identity.clone(),
-            &form.token,
-            (&headers, &extensions),
-        )?;
-        extend_override(&state, &caller, &id, &form.duration).await
-    }
-    .await;
-    done_or_form(
-        &state,
-        &id,
-        identity.as_deref(),
-        "extended",
-        extended.map(|_| ()),
-    )
-    .await
+    let form_request = FormRequest {
+        identity,
+        token: &form.token,
+        headers: &headers,
+        extensions: &extensions,
+    };
+    let (state, id, duration) = (&state, id.as_str(), form.duration.as_str());
+    let act = |caller: Arc<Caller>| async move {
+        extend_override(state, &caller, id, duration)
+            .await
+            .map(|_| ())
+    };
+    act_on_override(state, id, form_request, "extended", act).await
 }
 
 /// `POST /overrides/{id}/cancel`.
@@ -350,24 +345,50 @@ pub async fn cancel(
     Path(id): Path<String>,
     Form(form): Form<CancelForm>,
 ) -> Response {
-    let cancelled = async {
-        let caller = form_caller(
-            &state,
-            identity.clone(),
-            &form.token,
-            (&headers, &extensions),
-        )?;
-        cancel_override(&state, &caller, &id).await
-    }
-    .await;
-    done_or_form(
-        &state,
-        &id,
-        identity.as_deref(),
-        "cancelled",
-        cancelled.map(|_| ()),
-    )
-    .await
+    let form_request = FormRequest {
+        identity,
+        token: &form.token,
+        headers: &headers,
+        extensions: &extensions,
+    };
+    let (state, id) = (&state, id.as_str());
+    let act =
+        |caller: Arc<Caller>| async move { cancel_override(state, &caller, id).await.map(|_| ()) };
+    act_on_override(state, id, form_request, "cancelled", act).await
+}
+
+/// What a form's request says about who sends it.
+struct FormRequest<'a> {
+    identity: Option<Arc<Caller>>,
+    token: &'a str,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+}
+
+/// Acts on override `id` as the form's caller with `act`, then confirms `done` or shows the
+/// override's forms again with the problem.
+async fn act_on_override<F, Fut>(
+    state: &AppState,
+    id: &str,
+    request: FormRequest<'_>,
+    done: &str,
+    act: F,
+) -> Response
+where
+    F: FnOnce(Arc<Caller>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    let caller = form_caller(
+        state,
+        request.identity.clone(),
+        request.token,
+        (request.headers, request.extensions),
+    );
+    let result = match caller {
+        Ok(caller) => act(caller).await,
+        Err(err) => Err(err),
+    };
+    done_or_form(state, id, request.identity.as_deref(), done, result).await
 }
 
 /// Redirects to the status page confirming `done`, or shows the override's forms again with

@@ -18,6 +18,21 @@ where
     command
 }
 
+/// Runs `curfew` with `args` and `env` to its end off the test's runtime, so that servers on
+/// the runtime keep answering it; never as if inside a Kubernetes pod.
+pub async fn run_to_end(args: Vec<String>, env: Vec<(String, String)>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_curfew"))
+            .args(&args)
+            .envs(env)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("joins")
+}
+
 /// `curfew` with `args`, allowed at most `files` open files (`ulimit -n` in the shell that
 /// starts it; no privileges needed).
 pub fn curfew_with_open_files<I, S>(files: u32, args: I) -> Command
