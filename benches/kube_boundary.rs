@@ -7,6 +7,9 @@
 //! the requests by verb, and the time the fake spent in its handlers (what the fake costs,
 //! apart from curfew).
 //!
+//! Then `curfew simulate --discover --month 2026-12` on the same estate: wall time, CPU and
+//! memory of pricing 10,000 discovered Deployments, read-only.
+//!
 //! Then the long-running service: `curfew run` on a schedule that is always down, so its first
 //! pass scales all 10,000 down; while it does, one client reads `GET /api/v1/environments`
 //! back to back without a token (latency percentiles), and once 2,000 Deployments are down an
@@ -133,21 +136,32 @@ fn deployments_at(server: &FakeApiServer, replicas: u64) -> usize {
         .count()
 }
 
-/// Runs `curfew run --once --at AT`, prints its figures and returns the PATCH requests.
-fn boundary(server: &FakeApiServer, dir: &Path, label: &str, at: &str) -> usize {
+/// Runs curfew with `args` (then `-c curfew.yaml`) to its end, prints its
+/// figures and returns its standard output and the requests by verb.
+fn timed(
+    server: &FakeApiServer,
+    dir: &Path,
+    label: &str,
+    args: &[&str],
+) -> (String, BTreeMap<String, usize>) {
     server.clear_requests();
     let started = Instant::now();
     let mut child = Command::new(curfew_binary())
-        .args(["run", "--once", "--at", at, "-c"])
+        .args(args)
+        .arg("-c")
         .arg(dir.join("curfew.yaml"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
         .env("KUBECONFIG", dir.join("kubeconfig"))
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("starts curfew");
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).expect("reads");
+        text
+    });
     let (code, (peak, cpu)) = wait_sampling(&mut child);
     let wall = started.elapsed().as_secs_f64();
     let requests = server.requests();
@@ -157,8 +171,31 @@ fn boundary(server: &FakeApiServer, dir: &Path, label: &str, at: &str) -> usize 
          fake busy {:.2} s, requests {verbs:?}",
         server.busy().as_secs_f64()
     );
-    assert_eq!(code, 0, "{label}: the pass converges");
+    assert_eq!(code, 0, "{label}: exit status");
+    (reader.join().expect("read"), verbs)
+}
+
+/// Runs `curfew run --once --at AT` and returns the PATCH requests.
+fn boundary(server: &FakeApiServer, dir: &Path, label: &str, at: &str) -> usize {
+    let state = dir.join("state").display().to_string();
+    let args = ["run", "--once", "--at", at, "--state-dir", &state];
+    let (_, verbs) = timed(server, dir, label, &args);
     verbs.get("Patch").copied().unwrap_or(0)
+}
+
+/// `curfew simulate --discover --month 2026-12`: what the schedule saves on the 10,000
+/// Deployments, discovered read-only.
+fn simulate_discover(server: &FakeApiServer, dir: &Path) {
+    let args = ["simulate", "--discover", "--month", "2026-12", "--json"];
+    let (stdout, verbs) = timed(server, dir, "simulate --discover", &args);
+    let writes = server
+        .requests()
+        .iter()
+        .filter(|r| r.verb.is_write())
+        .count();
+    assert_eq!(writes, 0, "simulate writes nothing: {verbs:?}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    println!("simulate --discover: {report}");
 }
 
 /// `method path` with a JSON `body`, and the bench's token when `authorized`; the status code
@@ -298,6 +335,7 @@ fn main() {
         .filter(|r| r.verb.is_write())
         .count();
     assert_eq!(writes, 0, "no write of any kind when converged");
+    simulate_discover(&server, dir.path());
 
     service(&server, dir.path());
 }

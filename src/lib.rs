@@ -38,6 +38,7 @@ pub mod config;
 pub mod cost;
 pub mod domain;
 pub mod http_client;
+#[cfg(feature = "kubernetes")]
 pub mod leadership;
 pub mod notify;
 pub mod overrides;

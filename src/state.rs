@@ -18,10 +18,12 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(feature = "kubernetes")]
 pub mod configmaps;
 pub mod dry_run;
 pub mod versioned;
 
+#[cfg(feature = "kubernetes")]
 pub use self::configmaps::ConfigMapStore;
 pub use self::dry_run::DryRunStore;
 
@@ -45,6 +47,7 @@ pub enum Error {
         detail: String,
     },
     /// A Kubernetes API request on a state ConfigMap failed.
+    #[cfg(feature = "kubernetes")]
     #[error("configmap {namespace}/{name}: {source}")]
     Kubernetes {
         /// The ConfigMap's namespace.
@@ -96,6 +99,7 @@ impl Error {
         match self {
             Error::Io { .. } => "io",
             Error::Corrupt { .. } => "corrupt",
+            #[cfg(feature = "kubernetes")]
             Error::Kubernetes { .. } => "kubernetes",
             Error::Contended { .. } => "contended",
             Error::Superseded { .. } => "superseded",

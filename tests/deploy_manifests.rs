@@ -672,6 +672,7 @@ fn the_docker_build_context_carries_every_input_of_the_build() {
         "src",
         "benches",
         "schedules",
+        "deploy/dependency-stubs.sh",
     ];
     for input in inputs {
         assert!(
@@ -680,4 +681,73 @@ fn the_docker_build_context_carries_every_input_of_the_build() {
         );
         assert!(allowed.contains(&input), "{input} is sent to the build");
     }
+}
+
+#[test]
+fn the_image_compiles_the_dependencies_in_a_layer_before_the_sources_are_copied() {
+    let text = std::fs::read_to_string(repository().join("deploy/Dockerfile")).expect("reads");
+    let instructions: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let position = |wanted: &dyn Fn(&str) -> bool, what: &str| {
+        instructions
+            .iter()
+            .position(|l| wanted(l))
+            .unwrap_or_else(|| panic!("the Dockerfile has {what}"))
+    };
+    let manifests = position(
+        &|l| l == "COPY Cargo.toml Cargo.lock build.rs ./",
+        "a COPY of the manifests alone",
+    );
+    let dependencies = position(
+        &|l| l.starts_with("RUN dependency-stubs.sh"),
+        "a RUN that builds on stand-in sources",
+    );
+    let sources = position(&|l| l == "COPY . .", "a COPY of the sources");
+    assert!(
+        manifests < dependencies && dependencies < sources,
+        "manifests, then the dependencies, then the sources: {instructions:?}"
+    );
+    let stage = &instructions[dependencies..sources];
+    assert!(
+        stage
+            .iter()
+            .any(|l| l.contains("target/release/.fingerprint/curfew-*")),
+        "the stand-in curfew is forgotten, so the real one is built"
+    );
+
+    // The stand-ins satisfy the manifest: cargo finds every target it names.
+    let dir = tempfile::tempdir().expect("temp dir");
+    for file in ["Cargo.toml", "Cargo.lock", "build.rs"] {
+        std::fs::copy(repository().join(file), dir.path().join(file)).expect("copies");
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let probe = |dir: &Path| {
+        Command::new(&cargo)
+            .args(["build", "--offline", "--release", "--bin", "no-such-binary"])
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .output()
+            .expect("runs cargo")
+    };
+    let without = probe(dir.path());
+    assert!(
+        String::from_utf8_lossy(&without.stderr).contains("can't find"),
+        "without stand-ins the manifest's targets are missing: {}",
+        String::from_utf8_lossy(&without.stderr)
+    );
+    let status = Command::new("sh")
+        .arg(repository().join("deploy/dependency-stubs.sh"))
+        .current_dir(dir.path())
+        .status()
+        .expect("runs the script");
+    assert!(status.success());
+    let with = probe(dir.path());
+    let stderr = String::from_utf8_lossy(&with.stderr);
+    assert!(
+        stderr.contains("no bin target named `no-such-binary`") && !stderr.contains("can't find"),
+        "with stand-ins cargo reads the manifest and knows every target: {stderr}"
+    );
 }

@@ -18,21 +18,15 @@ use curfew::overrides::{KubeOverrideStore, OverrideStore, conformance};
 use curfew::state::{ConfigMapStore, DocumentStore};
 use serde_json::Value;
 use support::fake_apiserver::FakeApiServer;
-use support::fixtures::{deployment, namespace};
+use support::fixtures::{deployment, namespace, override_crd};
 use support::kube::{KubeHarness, MONDAY_NIGHT, utc};
 use tokio::sync::Notify;
-
-const CRD: &str = include_str!("../deploy/kubernetes/base/crd.yaml");
-
-fn crd() -> Value {
-    serde_saphyr::from_str(CRD).expect("the CRD is YAML")
-}
 
 /// A fake API server with the `curfew` namespace and the Override CRD.
 async fn cluster() -> FakeApiServer {
     let server = FakeApiServer::start().await;
     server.add(namespace("curfew"));
-    server.add(crd());
+    server.add(override_crd());
     server
 }
 
@@ -354,7 +348,7 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
         namespace("curfew"),
         namespace("shop"),
         deployment("shop", "web", 3),
-        crd(),
+        override_crd(),
     ]);
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::demo::Demo;
-use support::fixtures::{deployment, namespace};
+use support::fixtures::{deployment, namespace, override_crd, override_resource};
 use support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
 use support::moto::{Moto, create_group, group_size, office_config};
 use support::process::run_to_end as curfew;
@@ -90,6 +90,124 @@ async fn explain_standalone_shows_the_rule_each_target_and_the_next_change_and_w
     .await;
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("no environment 'nowhere'"));
+    assert!(h.server.requests().iter().all(|r| !r.verb.is_write()));
+}
+
+/// `OFFICE_HOURS` with its overrides kept as `Override` resources in the `curfew` namespace.
+const OFFICE_HOURS_KUBE_STATE: &str = r#"
+timezone: Europe/Berlin
+state: { kubernetes: { namespace: curfew } }
+schedules:
+  office-hours: { uptime: ["Mon-Fri 07:00-20:00"] }
+environments:
+  staging:
+    schedule: office-hours
+    targets:
+      - kubernetes: { namespaces: [shop] }
+"#;
+
+/// An override keeping staging up on Monday night from 21:30 to 02:00 in Berlin.
+const KEPT_UP: (&str, &str) = ("2026-11-30T20:30:00Z", "2026-12-01T01:00:00Z");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_standalone_applies_the_overrides_the_service_stored() {
+    let h = KubeHarness::start(OFFICE_HOURS, MONDAY_NIGHT).await;
+    h.add([
+        namespace("shop"),
+        deployment("shop", "web", 3),
+        namespace("curfew"),
+        override_crd(),
+        override_resource("curfew", "a1b2c3d4e5f6", "staging", "up", KEPT_UP),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, h.server.kubeconfig()).unwrap();
+    let env = vec![("KUBECONFIG".to_string(), kubeconfig.display().to_string())];
+    let explain = |config: &std::path::Path, extra: &[&str]| {
+        let mut args = strings(&["explain", "staging", "-c"]);
+        args.push(config.display().to_string());
+        args.extend(strings(&["--at", MONDAY_NIGHT]));
+        args.extend(strings(extra));
+        curfew(args, env.clone())
+    };
+    let kept_up = |stdout: &str| {
+        assert!(
+            stdout.starts_with("staging at Mon 2026-11-30 22:00 CET: up\n"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(
+                "overrides up until Tue 2026-12-01 02:00 CET by otto: release rehearsal\n"
+            ),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("deployment/shop/web  3 replicas -> 3 replicas  (converged)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("next      Tue 2026-12-01 02:00 CET  down"),
+            "{stdout}"
+        );
+    };
+
+    // State in the cluster: the Override resources are listed, read-only.
+    let config = dir.path().join("kube-state.yaml");
+    std::fs::write(&config, OFFICE_HOURS_KUBE_STATE).unwrap();
+    let output = explain(&config, &[]).await;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    kept_up(&stdout);
+
+    // State in a directory: the same override in the file the service keeps.
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let stored = curfew::domain::Override {
+        id: "a1b2c3d4e5f6".to_string(),
+        environment: "staging".to_string(),
+        state: curfew::calendar::State::Up,
+        created_at: KEPT_UP.0.parse().unwrap(),
+        until: KEPT_UP.1.parse().unwrap(),
+        reason: "release rehearsal".to_string(),
+        created_by: "otto".to_string(),
+    };
+    std::fs::write(
+        state.join("overrides.json"),
+        serde_json::to_vec(&[stored]).unwrap(),
+    )
+    .unwrap();
+    let config = dir.path().join("file-state.yaml");
+    std::fs::write(&config, OFFICE_HOURS).unwrap();
+    let state_dir = state.display().to_string();
+    let output = explain(&config, &["--state-dir", &state_dir]).await;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    kept_up(&stdout);
+
+    // Without the state directory the calendar decides alone.
+    let output = explain(
+        &config,
+        &[
+            "--state-dir",
+            &dir.path().join("none").display().to_string(),
+        ],
+    )
+    .await;
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(": down\n  why ") && stdout.contains("overrides none"),
+        "{stdout}"
+    );
+
+    // A corrupt file is said, and the exit status is 1.
+    std::fs::write(state.join("overrides.json"), "{").unwrap();
+    let output = explain(&config, &["--state-dir", &state_dir]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).contains("overrides not read: "),
+        "{}",
+        text(&output.stdout)
+    );
     assert!(h.server.requests().iter().all(|r| !r.verb.is_write()));
 }
 

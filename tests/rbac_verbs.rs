@@ -27,7 +27,8 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, W
 use serde_json::{Value, json};
 use support::fake_apiserver::{Access, FakeApiServer, Fault, Verb};
 use support::fixtures::{
-    annotated, crd, cron_job, deployment, hpa, namespace, rollout, scaled_object, stateful_set,
+    annotated, crd, cron_job, deployment, hpa, namespace, override_crd, rollout, scaled_object,
+    stateful_set,
 };
 use support::kube::{
     ALWAYS_DOWN, KubeHarness, MONDAY_NIGHT, OFFICE_HOURS, TUESDAY_MORNING, log_of, replica,
@@ -190,9 +191,7 @@ async fn replica_in_the_cluster(h: &KubeHarness) {
 }
 
 async fn kubernetes_state_backend(h: &KubeHarness) {
-    let crd: Value = serde_saphyr::from_str(include_str!("../deploy/kubernetes/base/crd.yaml"))
-        .expect("the CRD is YAML");
-    h.add([crd]);
+    h.add([override_crd()]);
     let client = h.server.client();
     conformance::check_store(&|| {
         Arc::new(KubeOverrideStore::start(

@@ -15,13 +15,15 @@ apt_install() {
 
 # Programs the tests drive for real, from Debian's packages: Prometheus and promtool for the
 # metrics and dashboards tests, headless Chromium for the status page test, zic (libc-bin)
-# for the zone database test, openssl for the certificates of the HTTPS tests.
+# for the zone database test, openssl for the certificates of the HTTPS tests, curl for
+# `tests/feature-sets`.
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v zic >/dev/null 2>&1 || [ -x /usr/sbin/zic ] || missing+=(libc-bin)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if ((${#missing[@]})); then
     apt_install "${missing[@]}"
 fi

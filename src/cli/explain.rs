@@ -1,13 +1,14 @@
 //! `curfew explain ENV`: why an environment is in its state, every target's actual and
 //! desired capacity, what keeps it from converging, and the next transitions.
 //!
-//! With `-c FILE` it works standalone, from the configuration and a read-only discovery;
+//! With `-c FILE` it works standalone, from the configuration, the overrides the service
+//! stored (its state directory or the `Override` resources) and a read-only discovery;
 //! otherwise it asks a running service (`--server`) through `GET /api/v1/environments` (its
 //! clock), `GET /api/v1/environments/{name}` (the targets as its latest pass saw them) and
 //! `GET /api/v1/environments/{name}/plan`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -15,9 +16,10 @@ use serde_json::{Value, json};
 use super::EXIT_BAD_INPUT;
 use super::client::ServerArgs;
 use crate::calendar::format::{for_people, utc_seconds};
-use crate::domain::{Action, Target};
-use crate::planner;
+use crate::config::{Config, StateConfig};
+use crate::domain::{Action, Override, Target};
 use crate::reconciler::Settings;
+use crate::{planner, service};
 
 /// How far ahead the next transitions are looked for.
 const LOOKAHEAD: Duration = Duration::days(7);
@@ -25,8 +27,25 @@ const LOOKAHEAD: Duration = Duration::days(7);
 /// Transitions shown at most.
 const TRANSITIONS_SHOWN: usize = 4;
 
-/// `curfew explain ENV -c FILE [--at T]`: from the configuration and a read-only discovery.
-pub fn standalone(path: &Path, environment: &str, at: DateTime<Utc>, as_json: bool) -> u8 {
+/// Where standalone `explain` looks.
+#[derive(Debug)]
+pub struct Standalone<'a> {
+    /// The configuration file.
+    pub config: &'a Path,
+    /// The state directory holding the overrides (default: the configuration's).
+    pub state_dir: Option<&'a Path>,
+    /// The instant explained.
+    pub at: DateTime<Utc>,
+}
+
+/// `curfew explain ENV -c FILE [--at T] [--state-dir DIR]`: from the configuration, the
+/// stored overrides and a read-only discovery.
+pub fn standalone(from: Standalone<'_>, environment: &str, as_json: bool) -> u8 {
+    let Standalone {
+        config: path,
+        state_dir,
+        at,
+    } = from;
     let config = match super::load_config(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -42,12 +61,22 @@ pub fn standalone(path: &Path, environment: &str, at: DateTime<Utc>, as_json: bo
     };
     let schedule = config.schedule_of(env);
     let zone = schedule.zone();
-    let plan = config.plan_environment(env, at, at + LOOKAHEAD);
+    let (stored, unreadable) = match stored_overrides(&config, state_dir) {
+        Ok(stored) => (stored, None),
+        Err(err) => (Vec::new(), Some(err)),
+    };
+    let plan = planner::with_overrides(
+        config.plan_environment(env, at, at + LOOKAHEAD),
+        &stored,
+        at,
+        at + LOOKAHEAD,
+        zone,
+    );
     let discovery = match super::check::discover(&config, at) {
         Ok(discovery) => discovery,
         Err(code) => return code,
     };
-    let decision = planner::decide_environment(schedule, environment, &[], at);
+    let decision = planner::decide_environment(schedule, environment, &stored, at);
     let decisions = HashMap::from([(environment.to_string(), decision.clone())]);
     let (targets, undiscovered, failure) = match discovery {
         Ok(discovery) => {
@@ -102,6 +131,22 @@ pub fn standalone(path: &Path, environment: &str, at: DateTime<Utc>, as_json: bo
     if let Some(err) = &failure {
         blocked.push(format!("discovery failed: {err}"));
     }
+    if let Some(err) = &unreadable {
+        blocked.push(format!("overrides not read: {err}"));
+    }
+    let overrides: Vec<String> = stored
+        .iter()
+        .filter(|o| o.environment == environment && o.is_active(at))
+        .map(|o| {
+            format!(
+                "{} until {} by {}: {}",
+                o.state,
+                for_people(o.until, zone),
+                crate::text::escape(&o.created_by),
+                crate::text::escape(&o.reason)
+            )
+        })
+        .collect();
     let transitions: Vec<Value> = plan
         .transitions
         .iter()
@@ -122,7 +167,7 @@ pub fn standalone(path: &Path, environment: &str, at: DateTime<Utc>, as_json: bo
         "reason": decision.reason,
         "schedule": env.schedule,
         "timezone": zone.name(),
-        "overrides": "not known standalone: ask the service with --server",
+        "overrides": overrides,
         "targets": rows,
         "blocked": blocked,
         "next_transitions": transitions,
@@ -132,7 +177,22 @@ pub fn standalone(path: &Path, environment: &str, at: DateTime<Utc>, as_json: bo
     } else {
         print!("{}", render(&document, &for_people(at, zone)));
     }
-    u8::from(failure.is_some())
+    u8::from(failure.is_some() || unreadable.is_some())
+}
+
+/// The overrides the service stored, read without changing anything: the file in the state
+/// directory (`state_dir`, else the configuration's), or the `Override` resources.
+fn stored_overrides(config: &Config, state_dir: Option<&Path>) -> Result<Vec<Override>, String> {
+    let state_dir = match (state_dir, &config.state) {
+        (Some(dir), _) => dir.to_path_buf(),
+        (None, StateConfig::Dir(dir)) => dir.clone(),
+        (None, StateConfig::Kubernetes(_)) => PathBuf::new(),
+    };
+    let runtime = super::service::runtime()
+        .map_err(|_| "no runtime to read the overrides with".to_string())?;
+    runtime
+        .block_on(service::stored_overrides(config, &state_dir))
+        .map_err(|err| err.to_string())
 }
 
 /// `curfew explain ENV` against a running service.

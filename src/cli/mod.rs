@@ -120,6 +120,10 @@ pub enum Command {
         /// now.
         #[arg(long, value_parser = parse_instant, requires = "config")]
         at: Option<DateTime<Utc>>,
+        /// The state directory whose overrides apply (standalone only; default: the
+        /// configuration's `state.dir`).
+        #[arg(long, requires = "config")]
+        state_dir: Option<PathBuf>,
         /// The service and token (without --config).
         #[command(flatten)]
         server: client::ServerArgs,
@@ -266,11 +270,18 @@ pub fn run(cli: Cli) -> u8 {
             environment,
             config,
             at,
+            state_dir,
             server,
         } => match config {
-            Some(config) => {
-                explain::standalone(&config, &environment, at.unwrap_or(now), server.json)
-            }
+            Some(config) => explain::standalone(
+                explain::Standalone {
+                    config: &config,
+                    state_dir: state_dir.as_deref(),
+                    at: at.unwrap_or(now),
+                },
+                &environment,
+                server.json,
+            ),
             None => explain::from_server(server, &environment),
         },
         Command::Run(args) => service::run(args),
@@ -320,16 +331,29 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// The providers built into this binary.
-const PROVIDERS: &str = "kubernetes, aws (autoscaling, ec2, eks, rds), simulated";
+/// The providers built into this binary, by Cargo feature.
+fn providers() -> String {
+    let built_in = [
+        (cfg!(feature = "kubernetes"), "kubernetes"),
+        (cfg!(feature = "aws"), "aws (autoscaling, ec2, eks, rds)"),
+        (true, "simulated"),
+    ];
+    built_in
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// What `curfew version` prints: the release, the commit it was built from, the providers
 /// and the tz database in use.
 pub fn version() -> String {
     format!(
-        "curfew {}\ncommit {}\nproviders {PROVIDERS}\ntz database {}\n",
+        "curfew {}\ncommit {}\nproviders {}\ntz database {}\n",
         env!("CARGO_PKG_VERSION"),
         env!("CURFEW_GIT_COMMIT"),
+        providers(),
         crate::zoneinfo::install().provenance()
     )
 }

@@ -286,7 +286,7 @@ pub struct RawState {
     /// A directory, relative to the working directory.
     pub dir: Option<Located>,
     /// A Kubernetes namespace holding the state as custom resources.
-    pub kubernetes: Option<KubernetesState>,
+    pub kubernetes: Option<Spanned<KubernetesState>>,
 }
 
 /// The cost model's settings.

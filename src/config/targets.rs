@@ -145,6 +145,14 @@ impl RawTargetConfig {
         }
     }
 
+    /// The Cargo feature that builds this kind's provider in, when this build leaves it out.
+    pub fn left_out(&self) -> Option<&'static str> {
+        match self {
+            RawTargetConfig::Kubernetes(_) => left_out("kubernetes", cfg!(feature = "kubernetes")),
+            _ => left_out("aws", cfg!(feature = "aws")),
+        }
+    }
+
     /// What is wrong with this target's settings apart from its durations and selectors, as
     /// `(field, message)` pairs.
     fn problems(&self) -> Vec<(&'static str, String)> {
@@ -232,6 +240,11 @@ impl RawTargetConfig {
         }
         problems
     }
+}
+
+/// `feature` when it is not `built_in`.
+pub fn left_out(feature: &'static str, built_in: bool) -> Option<&'static str> {
+    (!built_in).then_some(feature)
 }
 
 fn selection(names: &[String], tags: &Labels) -> String {

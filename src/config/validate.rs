@@ -20,7 +20,7 @@ use super::sections::{
 };
 use super::{
     Config, Diagnostic, Environment, KubernetesConfig, ReconcilerConfig, ServerConfig, StateConfig,
-    TargetConfig, closest, duration,
+    TargetConfig, closest, duration, targets::left_out,
 };
 use crate::calendar::cron::CronExpr;
 use crate::calendar::holidays::HolidaySet;
@@ -551,6 +551,17 @@ fn environment_config(
     let mut targets = Vec::new();
     for target in &env.targets {
         let kind = target.value.kind();
+        // A simulated estate needs no provider; the real one needs the provider built in.
+        if let Some(feature) = target.value.left_out()
+            && raw.simulation.is_none()
+        {
+            collector.error(
+                target.referenced,
+                format!("{kind} target: this build of curfew leaves out the {feature} provider"),
+                Some(left_out_hint(feature)),
+            );
+            continue;
+        }
         match TargetConfig::try_from(target.value.clone()) {
             Ok(compiled) => targets.push(compiled),
             Err(problems) => {
@@ -901,6 +912,11 @@ fn positive_rate(
     }
 }
 
+/// How to get a build with the provider of Cargo feature `feature`.
+fn left_out_hint(feature: &str) -> String {
+    format!("build curfew with its default features, or with --features {feature}")
+}
+
 fn state_config(collector: &mut Collector, raw: Option<&RawState>) -> StateConfig {
     let default = StateConfig::Dir(PathBuf::from(".curfew"));
     match raw {
@@ -912,7 +928,17 @@ fn state_config(collector: &mut Collector, raw: Option<&RawState>) -> StateConfi
         Some(RawState {
             dir: None,
             kubernetes: Some(kubernetes),
-        }) => StateConfig::Kubernetes(kubernetes.clone()),
+        }) => {
+            if let Some(feature) = left_out("kubernetes", cfg!(feature = "kubernetes")) {
+                collector.error(
+                    kubernetes.referenced,
+                    "state kept in Kubernetes, but this build of curfew leaves out the \
+                     kubernetes provider",
+                    Some(left_out_hint(feature)),
+                );
+            }
+            StateConfig::Kubernetes(kubernetes.value.clone())
+        }
         Some(RawState { dir, .. }) => {
             let at = dir.as_ref().map_or(Location::UNKNOWN, |d| d.referenced);
             collector.error(

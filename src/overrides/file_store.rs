@@ -22,11 +22,17 @@ pub struct FileOverrideStore {
 impl FileOverrideStore {
     /// Opens the store, reading the file; a corrupt file is an error.
     pub fn open(dir: StateDir) -> Result<Self> {
-        let items: Vec<Override> = dir.load(FILE)?;
+        let items = Self::read(&dir)?;
         Ok(FileOverrideStore {
             dir,
             items: Mutex::new(items),
         })
+    }
+
+    /// The overrides stored in `dir`, read without opening a store: for commands that only
+    /// look. A missing file holds none; a corrupt one is an error.
+    pub fn read(dir: &StateDir) -> Result<Vec<Override>> {
+        Ok(dir.load(FILE)?)
     }
 
     async fn update<T>(&self, change: impl FnOnce(&mut Vec<Override>) -> T) -> Result<T> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::Notify;
@@ -42,6 +42,11 @@ pub struct KubeOverrideStore {
 
 fn is_status(error: &kube::Error, code: u16) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == code)
+}
+
+/// The override a resource holds; its name is the id, so an unnamed object holds none.
+fn to_override(object: &OverrideResource) -> Option<Override> {
+    Some(object.spec.to_override(object.metadata.name.as_deref()?))
 }
 
 // === impl KubeOverrideStore ===
@@ -74,6 +79,20 @@ impl KubeOverrideStore {
             cache,
             watch,
         }
+    }
+
+    /// The overrides in `namespace`, listed once without a watch: for commands that only look.
+    pub async fn read(client: kube::Client, namespace: &str) -> Result<Vec<Override>> {
+        let api: Api<OverrideResource> = Api::namespaced(client, namespace);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| Error::Kubernetes {
+                operation: "list",
+                namespace: namespace.to_string(),
+                source,
+            })?;
+        Ok(list.items.iter().filter_map(to_override).collect())
     }
 
     fn error(&self, operation: &'static str, source: kube::Error) -> Error {
@@ -159,7 +178,7 @@ impl OverrideStore for KubeOverrideStore {
             .cache
             .state()
             .iter()
-            .filter_map(|object| Some(object.spec.to_override(object.metadata.name.as_deref()?)))
+            .filter_map(|object| to_override(object))
             .collect())
     }
 

@@ -12,13 +12,16 @@ pub mod conformance;
 mod dry_run;
 pub mod expiry;
 mod file_store;
+#[cfg(feature = "kubernetes")]
 mod kube_store;
+#[cfg(feature = "kubernetes")]
 pub mod resource;
 mod until;
 
 pub use self::dry_run::DryRunOverrides;
 pub use self::expiry::expire;
 pub use self::file_store::FileOverrideStore;
+#[cfg(feature = "kubernetes")]
 pub use self::kube_store::KubeOverrideStore;
 pub use self::until::resolve_until;
 
@@ -29,6 +32,7 @@ pub enum Error {
     #[error("override store: {0}")]
     Store(#[from] crate::state::Error),
     /// The Kubernetes API refused or failed a request on an `Override` resource.
+    #[cfg(feature = "kubernetes")]
     #[error("override store: {operation} overrides.curfew.dev in {namespace}: {source}")]
     Kubernetes {
         /// What was attempted: `list`, `create`, `replace` or `delete`.
@@ -65,6 +69,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Store(_) => "state",
+            #[cfg(feature = "kubernetes")]
             Error::Kubernetes { .. } => "kubernetes",
             Error::Conflict { .. } => "conflict",
             Error::Sync { .. } => "sync",

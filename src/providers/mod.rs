@@ -9,9 +9,11 @@ use async_trait::async_trait;
 
 use crate::domain::{Action, Target};
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod composite;
 mod hints;
+#[cfg(feature = "kubernetes")]
 pub mod kube;
 pub mod sim;
 

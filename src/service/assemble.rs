@@ -1,22 +1,21 @@
 //! Assembling a service from its configuration: state (a directory, or the cluster),
 //! overrides, audit log, cost books, provider, reconciler, and the leader elector.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Error, Options, Result};
+use super::{Error, LeaderElector, Options, Result, aws, kubernetes};
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::{Config, StateConfig, TargetConfig};
 use crate::cost::tracker::CostTracker;
-use crate::leadership::{LeaderElector, LeaseSettings};
-use crate::overrides::{DryRunOverrides, FileOverrideStore, KubeOverrideStore, OverrideStore};
+use crate::domain::Override;
+use crate::overrides::{DryRunOverrides, FileOverrideStore, OverrideStore};
 use crate::providers::Provider;
-use crate::providers::aws::AwsProvider;
 use crate::providers::composite::CompositeProvider;
-use crate::providers::kube::{self as kube_provider, ClientRetries, KubeProvider};
 use crate::providers::sim::{self, SimProvider};
 use crate::reconciler::Reconciler;
 use crate::state;
@@ -46,13 +45,8 @@ async fn open_state(options: &Options, trigger: &Arc<Notify>) -> Result<StatePar
     let dry_run = options.settings.dry_run;
     let (documents, overrides): (Arc<dyn state::DocumentStore>, Arc<dyn OverrideStore>) =
         match &options.config.state {
-            StateConfig::Kubernetes(kubernetes) => {
-                let client = kube_provider::client_from_environment(ClientRetries::On).await?;
-                let namespace = kubernetes.namespace.as_str();
-                (
-                    Arc::new(state::ConfigMapStore::new(client.clone(), namespace)),
-                    Arc::new(KubeOverrideStore::start(client, namespace, trigger.clone())),
-                )
+            StateConfig::Kubernetes(in_cluster) => {
+                kubernetes::state(&in_cluster.namespace, trigger).await?
             }
             StateConfig::Dir(_) => {
                 let dir = if dry_run {
@@ -80,6 +74,19 @@ async fn open_state(options: &Options, trigger: &Arc<Notify>) -> Result<StatePar
         audit: Arc::new(AuditLog::load(documents.clone()).await?),
         cost: Arc::new(CostTracker::load(model, documents).await?),
     })
+}
+
+/// The overrides the service keeps for `config`, read without opening the state or changing
+/// anything: the file in `state_dir`, or the `Override` resources listed once.
+pub async fn stored_overrides(config: &Config, state_dir: &Path) -> Result<Vec<Override>> {
+    match &config.state {
+        StateConfig::Dir(_) => Ok(FileOverrideStore::read(&state::StateDir::existing(
+            state_dir,
+        ))?),
+        StateConfig::Kubernetes(in_cluster) => {
+            kubernetes::stored_overrides(&in_cluster.namespace).await
+        }
+    }
 }
 
 /// The parts of a service for `options`, its reconciler stopping on `shutdown`.
@@ -146,16 +153,10 @@ pub async fn build_provider(
         .flat_map(|env| &env.targets)
         .any(|target| matches!(target, TargetConfig::Kubernetes(_)));
     if has_kubernetes {
-        // The reconciler retries the provider's calls; the client does not retry them again.
-        let client = kube_provider::client_from_environment(ClientRetries::Off).await?;
-        let mut settings = kube_provider::Settings::from_config(&config.kubernetes);
-        // A dry run leaves no Events behind.
-        settings.events &= !dry_run;
-        let kube = KubeProvider::start(client, config, clock.clone(), settings).await?;
-        providers.push(Arc::new(kube));
+        providers.push(kubernetes::provider(config, clock.clone(), dry_run).await?);
     }
-    if let Some(aws) = AwsProvider::from_config(config).await {
-        providers.push(Arc::new(aws.with_clock(clock)));
+    if let Some(aws) = aws::provider(config, clock).await? {
+        providers.push(aws);
     }
     match providers.len() {
         0 => Err(Error::NoTargets),
@@ -190,9 +191,11 @@ pub(super) async fn leader_elector(config: &Config) -> Result<Option<LeaderElect
     }
     let namespace = match &config.state {
         StateConfig::Kubernetes(state) => Some(state.namespace.clone()),
-        StateConfig::Dir(_) => std::env::var("POD_NAMESPACE")
+        StateConfig::Dir(_) if cfg!(feature = "kubernetes") => std::env::var("POD_NAMESPACE")
             .ok()
             .filter(|ns| !ns.is_empty()),
+        // A build without Kubernetes has no Lease to elect over: this replica acts.
+        StateConfig::Dir(_) => None,
     };
     let Some(namespace) = namespace else {
         return Ok(None);
@@ -205,9 +208,5 @@ pub(super) async fn leader_elector(config: &Config) -> Result<Option<LeaderElect
             rand::random::<u32>()
         ),
     };
-    let client = kube_provider::client_from_environment(ClientRetries::On).await?;
-    Ok(Some(LeaderElector::new(
-        client,
-        LeaseSettings::new(&namespace, &identity),
-    )))
+    Ok(Some(kubernetes::elector(&namespace, &identity).await?))
 }

@@ -27,19 +27,29 @@ use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::cost::tracker::CostTracker;
-use crate::leadership::LeaderElector;
 use crate::notify::{Notifier, Webhook};
 use crate::overrides::OverrideStore;
-use crate::providers::kube as kube_provider;
 use crate::providers::sim;
 use crate::reconciler::{PassReport, Settings, SharedStatus};
 use crate::{overrides, reconciler, state, telemetry};
 
 mod assemble;
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
+#[cfg(any(not(feature = "aws"), not(feature = "kubernetes")))]
+mod left_out;
 mod supervisor;
 mod tasks;
 
-pub use self::assemble::build_provider;
+use self::kubernetes::LeaderElector;
+#[cfg(not(feature = "aws"))]
+use self::left_out::aws;
+#[cfg(not(feature = "kubernetes"))]
+use self::left_out::kubernetes;
+
+pub use self::assemble::{build_provider, stored_overrides};
 pub use self::supervisor::{Supervisor, TaskResult};
 
 use self::assemble::Parts;
@@ -65,8 +75,15 @@ pub enum Error {
     #[error("{0}")]
     Overrides(#[from] overrides::Error),
     /// The Kubernetes client or provider could not start.
+    #[cfg(feature = "kubernetes")]
     #[error("{0}")]
-    Kubernetes(#[from] kube_provider::Error),
+    Kubernetes(#[from] crate::providers::kube::Error),
+    /// The configuration needs a provider this build leaves out.
+    #[error(
+        "this build of curfew leaves out the {0} provider; build it with the default features \
+         or with --features {0}"
+    )]
+    LeftOut(&'static str),
     /// The simulated estate could not be built or kept.
     #[error("simulation: {0}")]
     Estate(#[from] sim::estate::Error),

@@ -145,6 +145,29 @@ pub fn crd(group: &str, plural: &str, kind: &str) -> Value {
     })
 }
 
+/// curfew's own `Override` CustomResourceDefinition, as deployed.
+pub fn override_crd() -> Value {
+    serde_saphyr::from_str(include_str!("../../deploy/kubernetes/base/crd.yaml"))
+        .expect("the CRD is YAML")
+}
+
+/// An `Override` resource named `id` in `namespace` keeping `environment` in `state` (`up` or
+/// `down`) from `created_at` until `until` (RFC 3339).
+pub fn override_resource(
+    namespace: &str,
+    id: &str,
+    environment: &str,
+    state: &str,
+    (created_at, until): (&str, &str),
+) -> Value {
+    json!({
+        "apiVersion": "curfew.dev/v1", "kind": "Override",
+        "metadata": {"name": id, "namespace": namespace},
+        "spec": {"environment": environment, "state": state, "createdAt": created_at,
+                 "until": until, "reason": "release rehearsal", "createdBy": "otto"},
+    })
+}
+
 /// A HorizontalPodAutoscaler of the Deployment `target` with `min` replicas.
 pub fn hpa(namespace: &str, name: &str, target: &str, min: u32) -> Value {
     json!({
