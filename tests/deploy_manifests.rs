@@ -724,11 +724,14 @@ fn the_image_compiles_the_dependencies_in_a_layer_before_the_sources_are_copied(
         std::fs::copy(repository().join(file), dir.path().join(file)).expect("copies");
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    // Cargo runs on the real clock: under `tests/faked-hours` libfaketime would stall it.
     let probe = |dir: &Path| {
         Command::new(&cargo)
             .args(["build", "--offline", "--release", "--bin", "no-such-binary"])
             .current_dir(dir)
             .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
             .output()
             .expect("runs cargo")
     };
