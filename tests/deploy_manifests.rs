@@ -597,14 +597,18 @@ fn the_sso_overlay_puts_oauth2_proxy_in_the_pod_and_curfew_trusts_only_its_loopb
 
 // === the Dockerfile ===
 
+/// The Dockerfile's lines that are neither blank nor comments, trimmed.
+fn dockerfile_instructions(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
 #[test]
 fn the_image_is_built_in_stages_carries_current_zone_data_and_runs_as_the_pods_non_root_user() {
     let text = std::fs::read_to_string(repository().join("deploy/Dockerfile")).expect("reads");
-    let instructions: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let instructions = dockerfile_instructions(&text);
     let stages = instructions
         .iter()
         .filter(|l| l.starts_with("FROM "))
@@ -686,11 +690,7 @@ fn the_docker_build_context_carries_every_input_of_the_build() {
 #[test]
 fn the_image_compiles_the_dependencies_in_a_layer_before_the_sources_are_copied() {
     let text = std::fs::read_to_string(repository().join("deploy/Dockerfile")).expect("reads");
-    let instructions: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let instructions = dockerfile_instructions(&text);
     let position = |wanted: &dyn Fn(&str) -> bool, what: &str| {
         instructions
             .iter()
