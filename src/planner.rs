@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use crate::calendar::format::{self, for_people};
 use crate::calendar::{Decision, Schedule, State, Zone};
+pub mod idle;
+
 use crate::domain::{
     Action, Capacity, EnvironmentDecision, Override, Target, TargetCalendar, Tier, active_override,
 };
@@ -190,6 +192,8 @@ pub struct TargetState {
     pub actual: State,
     /// Its capacity.
     pub capacity: Capacity,
+    /// Its tier: the order in which it wakes.
+    pub tier: Tier,
 }
 
 /// The desired and actual state of each of `targets` at `now`, given the environments'
@@ -214,6 +218,7 @@ pub fn target_states(
                     State::Up
                 },
                 capacity: target.capacity,
+                tier: target.kind.tier(),
             })
         })
         .collect()
@@ -254,6 +259,7 @@ pub fn decide_environment(
                 ),
                 next_change,
                 override_id: Some(item.id.clone()),
+                idle_since: None,
             }
         }
         None => EnvironmentDecision {
@@ -262,6 +268,7 @@ pub fn decide_environment(
             reason: schedule.describe(calendar.rule),
             next_change: calendar.next_change,
             override_id: None,
+            idle_since: None,
         },
     }
 }
@@ -595,6 +602,7 @@ mod tests {
                 reason: "test".to_string(),
                 next_change: None,
                 override_id: None,
+                idle_since: None,
             },
         )])
     }

@@ -4,7 +4,7 @@
 //! Level-triggered: every pass reads the whole observed state and recomputes what should hold
 //! now, so a restart, a missed tick or a DST gap cannot lose a transition.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::Activity;
 use crate::audit::{AuditEntry, AuditLog};
 use crate::calendar::State;
 use crate::clock::Clock;
@@ -23,6 +24,7 @@ use crate::config::{Config, ReconcilerConfig};
 use crate::cost::tracker::CostTracker;
 use crate::domain::{Action, Capacity, EnvironmentDecision, Target, Tier};
 use crate::overrides::{self, OverrideStore};
+use crate::planner::idle::Idleness;
 use crate::planner::{self, ActionPlan, PlanSettings, PlannedAction, Skipped, TargetState};
 use crate::providers::{self, Provider, Retries, Undiscovered};
 use crate::telemetry;
@@ -360,6 +362,10 @@ pub struct Reconciler {
     target_gauges: Mutex<HashMap<String, bool>>,
     /// Since when each (environment, selection) has not been seen, while it is not.
     unseen_since: Mutex<HashMap<(String, String), DateTime<Utc>>>,
+    /// Traffic per environment, for sleep when idle; `None` counts nothing.
+    activity: Option<Arc<Activity>>,
+    /// The environments asleep because idle after the latest pass.
+    idle: Mutex<HashSet<String>>,
 }
 
 // === impl Reconciler ===
@@ -386,7 +392,16 @@ impl Reconciler {
             trigger: Arc::new(Notify::new()),
             target_gauges: Mutex::default(),
             unseen_since: Mutex::default(),
+            activity: None,
+            idle: Mutex::default(),
         }
+    }
+
+    /// Sends environments with `wake.idle_after` to sleep when `activity` shows no traffic
+    /// for that long, and times their wakes until ready.
+    pub fn with_activity(mut self, activity: Arc<Activity>) -> Self {
+        self.activity = Some(activity);
+        self
     }
 
     /// Records every action in `audit`.
@@ -549,16 +564,10 @@ impl Reconciler {
             .config
             .environments
             .values()
-            .map(|env| {
-                planner::decide_environment(
-                    self.config.schedule_of(env),
-                    &env.name,
-                    &overrides,
-                    now,
-                )
-            })
+            .map(|env| decide(&self.config, env, &overrides, self.activity.as_deref(), now))
             .collect();
         self.record_decisions(&decisions);
+        self.record_idleness(&decisions);
         let (discovery, _) = self
             .with_retry("discover", None, || self.provider.discover())
             .await
@@ -644,7 +653,50 @@ impl Reconciler {
                     .await;
             }
         }
+        self.record_wakes_ready(&report);
         Ok(report)
+    }
+
+    /// Counts each environment that turned idle since the previous pass.
+    fn record_idleness(&self, decisions: &[EnvironmentDecision]) {
+        let mut idle = self.idle.lock();
+        for decision in decisions {
+            let environment = &decision.environment;
+            if decision.idle_since.is_some() {
+                if idle.insert(environment.clone()) {
+                    metrics::counter!(telemetry::IDLE_SLEEPS, "environment" => environment.clone())
+                        .increment(1);
+                    tracing::info!(%environment, reason = %decision.reason, "idle: going to sleep early");
+                }
+            } else {
+                idle.remove(environment);
+            }
+        }
+    }
+
+    /// Observes the time to ready of each environment woken on request whose targets are
+    /// all up after this pass.
+    fn record_wakes_ready(&self, report: &PassReport) {
+        let Some(activity) = &self.activity else {
+            return;
+        };
+        for decision in &report.decisions {
+            let environment = &decision.environment;
+            let all_up = report
+                .target_states
+                .iter()
+                .filter(|t| &t.environment == environment)
+                .all(|t| t.actual == State::Up);
+            if decision.state == State::Up
+                && all_up
+                && let Some(woken) = activity.take_wake(environment)
+            {
+                let seconds = (self.clock.now() - woken).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::histogram!(telemetry::WAKE_READY_SECONDS, "environment" => environment.clone())
+                    .record(seconds);
+                tracing::info!(%environment, seconds, "woken on request: ready");
+            }
+        }
     }
 
     /// What each planned action would write, in the plan's order, from what was discovered.
@@ -1045,6 +1097,34 @@ impl Reconciler {
 
 /// How long to wait before pass number `blind` (1-based) of a run of passes that could not
 /// see every target selection: one second, doubling, at most [`DISCOVERY_RETRY_MAX`].
+/// The decision for `env` at `now`: its calendar and the overrides, then idleness when the
+/// environment sleeps when idle and `activity` records its traffic.
+pub fn decide(
+    config: &Config,
+    env: &crate::config::Environment,
+    overrides: &[crate::domain::Override],
+    activity: Option<&Activity>,
+    now: DateTime<Utc>,
+) -> EnvironmentDecision {
+    let schedule = config.schedule_of(env);
+    let decision = planner::decide_environment(schedule, &env.name, overrides, now);
+    let idle_after = env
+        .wake
+        .as_ref()
+        .and_then(|wake| wake.idle.as_ref())
+        .map(|idle| idle.after);
+    match (idle_after, activity) {
+        (Some(after), Some(activity)) => {
+            let idleness = Idleness {
+                after,
+                last_activity: activity.last(&env.name),
+            };
+            planner::idle::apply(decision, schedule, overrides, idleness, now)
+        }
+        _ => decision,
+    }
+}
+
 fn discovery_retry_delay(blind: u32) -> Duration {
     let doubled = DISCOVERY_RETRY_BASE * (1 << blind.saturating_sub(1).min(5));
     doubled.min(DISCOVERY_RETRY_MAX)

@@ -71,8 +71,31 @@ pub const HTTP_CONNECTIONS_CLOSED: &str = "curfew_http_connections_closed_total"
 /// Failed accepts of HTTP connections (for example, too many open files).
 pub const HTTP_ACCEPT_ERRORS: &str = "curfew_http_accept_errors_total";
 
+/// Wakes on request, by environment and how (`auto`, `asked`).
+pub const WAKES: &str = "curfew_wakes_total";
+/// Requests to a sleeping environment that woke nothing, by environment and why (`ignored`,
+/// `rate_limited`, `not_asked`, `refused`).
+pub const WAKE_REQUESTS_UNWOKEN: &str = "curfew_wake_requests_unwoken_total";
+/// Seconds from a wake until the environment was ready (its first pass with every target
+/// up), by environment.
+pub const WAKE_READY_SECONDS: &str = "curfew_wake_ready_seconds";
+/// Times an environment went to sleep early because it was idle, by environment.
+pub const IDLE_SLEEPS: &str = "curfew_idle_sleeps_total";
+/// Dollars saved because environments slept while idle inside their uptime, by environment
+/// (part of `curfew_savings_dollars_total`).
+pub const IDLE_SAVINGS_TOTAL: &str = "curfew_idle_savings_dollars_total";
+/// Idleness queries to Prometheus that failed (counted as traffic), by environment.
+pub const IDLE_QUERY_ERRORS: &str = "curfew_idle_query_errors_total";
+/// Requests the wake gateway forwarded to an upstream, by environment and status class.
+pub const WAKE_PROXIED: &str = "curfew_wake_proxied_requests_total";
+
 /// Always 1; its labels name curfew's version and the tz database in use.
 pub const BUILD_INFO: &str = "curfew_build_info";
+
+/// Histogram buckets for the time to ready after a wake, in seconds.
+const WAKE_READY_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0,
+];
 
 /// Histogram buckets for reconcile durations, in seconds.
 const RECONCILE_BUCKETS: [f64; 12] = [
@@ -171,6 +194,36 @@ pub fn describe_metrics() {
         MONTH_TO_DATE_SAVINGS,
         "Dollars saved this calendar month (UTC) so far."
     );
+    describe_counter!(
+        WAKES,
+        "Wakes on request, by environment and how (auto, asked)."
+    );
+    describe_counter!(
+        WAKE_REQUESTS_UNWOKEN,
+        "Requests to a sleeping environment that woke nothing, by environment and why."
+    );
+    describe_histogram!(
+        WAKE_READY_SECONDS,
+        Unit::Seconds,
+        "Time from a wake on request until the environment was ready, by environment."
+    );
+    describe_counter!(
+        IDLE_SLEEPS,
+        "Times an environment went down early inside its uptime because it was idle."
+    );
+    describe_counter!(
+        IDLE_SAVINGS_TOTAL,
+        Unit::Count,
+        "Dollars saved by sleeping while idle inside the uptime windows, by environment."
+    );
+    describe_counter!(
+        IDLE_QUERY_ERRORS,
+        "Idleness queries to Prometheus that failed (counted as traffic), by environment."
+    );
+    describe_counter!(
+        WAKE_PROXIED,
+        "Requests the wake gateway forwarded upstream, by environment and status class."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; labels: curfew's version, the tz database release in use and its source."
@@ -221,6 +274,22 @@ pub fn register_zeroes(provider: &'static str) {
     }
 }
 
+/// Creates the wake and idleness series of `environment` at zero, so dashboards show them
+/// before the first wake.
+pub fn register_wake_zeroes(environment: &str) {
+    let env = environment.to_string();
+    for how in ["auto", "asked"] {
+        metrics::counter!(WAKES, "environment" => env.clone(), "how" => how).increment(0);
+    }
+    for why in ["ignored", "rate_limited", "not_asked", "refused"] {
+        metrics::counter!(WAKE_REQUESTS_UNWOKEN, "environment" => env.clone(), "why" => why)
+            .increment(0);
+    }
+    metrics::counter!(IDLE_SLEEPS, "environment" => env.clone()).increment(0);
+    // A histogram shows its buckets once it has a handle.
+    let _ = metrics::histogram!(WAKE_READY_SECONDS, "environment" => env);
+}
+
 /// Installs the Prometheus recorder for this process and returns the handle that renders it.
 ///
 /// Call once; a second call returns an error from the metrics crate.
@@ -229,6 +298,11 @@ pub fn install_prometheus() -> Result<PrometheusHandle, String> {
         .set_buckets_for_metric(
             Matcher::Full(RECONCILE_DURATION.to_string()),
             &RECONCILE_BUCKETS,
+        )
+        .map_err(|e| e.to_string())?
+        .set_buckets_for_metric(
+            Matcher::Full(WAKE_READY_SECONDS.to_string()),
+            &WAKE_READY_BUCKETS,
         )
         .map_err(|e| e.to_string())?
         .install_recorder()

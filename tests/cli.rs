@@ -192,7 +192,7 @@ fn check_discover_lists_the_simulated_estate_with_its_databases_and_writes_no_st
     assert!(output.status.success(), "{}", text(&output.stderr));
     let listed = text(&output.stdout);
     for needle in [
-        "discovered 45 targets",
+        "discovered 47 targets",
         "db_cluster/eu-orders",
         "staging-eu  running",
         "db_instance/us-analytics",

@@ -28,11 +28,18 @@ type CustomCheck = fn(&Path, &Value);
 /// Kinds `kubernetes-validate` has no schema for, each with the check this file makes instead.
 /// A new custom resource in deploy/kubernetes fails the validation test until it is added here
 /// with a check of its own (the CRDs themselves are apiextensions/v1 and validated normally).
-const CUSTOM_KINDS: &[(&str, &str, CustomCheck)] = &[(
-    "monitoring.coreos.com/v1",
-    "ServiceMonitor",
-    check_service_monitor,
-)];
+const CUSTOM_KINDS: &[(&str, &str, CustomCheck)] = &[
+    (
+        "monitoring.coreos.com/v1",
+        "ServiceMonitor",
+        check_service_monitor,
+    ),
+    (
+        "traefik.io/v1alpha1",
+        "Middleware",
+        check_traefik_middleware,
+    ),
+];
 
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -515,15 +522,20 @@ fn the_deployment_runs_the_shipped_configuration_with_its_tokens_and_leader_elec
     assert_eq!(Some(&subjects[0].name), account.metadata.name.as_ref());
 }
 
-/// A file of the single sign-on overlay, parsed as `K`.
-fn sso_object<K: DeserializeOwned>(file: &str) -> K {
-    let path = repository().join("deploy/kubernetes/sso").join(file);
+/// A file of the overlay `overlay` (under deploy/kubernetes), parsed as `K`.
+fn overlay_object<K: DeserializeOwned>(overlay: &str, file: &str) -> K {
+    let path = repository()
+        .join("deploy/kubernetes")
+        .join(overlay)
+        .join(file);
     serde_json::from_value(yaml(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-#[test]
-fn the_sso_overlay_puts_oauth2_proxy_in_the_pod_and_curfew_trusts_only_its_loopback() {
-    let kustomization = yaml(&repository().join("deploy/kubernetes/sso/kustomization.yaml"));
+/// Asserts that every manifest of `overlay` outside its `examples/` folder is listed in its
+/// kustomization, as a resource or a patch.
+fn assert_overlay_lists_its_files(overlay: &str) {
+    let dir = repository().join("deploy/kubernetes").join(overlay);
+    let kustomization = yaml(&dir.join("kustomization.yaml"));
     let listed: Vec<String> = ["resources", "patches"]
         .iter()
         .flat_map(|key| kustomization[*key].as_array().cloned().unwrap_or_default())
@@ -535,19 +547,40 @@ fn the_sso_overlay_puts_oauth2_proxy_in_the_pod_and_curfew_trusts_only_its_loopb
                 .to_string()
         })
         .collect();
-    let files: Vec<String> = yaml_files(&repository().join("deploy/kubernetes/sso"))
+    let files: Vec<String> = yaml_files(&dir)
         .iter()
         .filter(|p| !is_kustomization(p))
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|p| p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned())
+        .filter(|p| !p.starts_with("examples/") || listed.contains(p))
         .collect();
     for file in &files {
         assert!(
             listed.contains(file),
-            "{file} is not in the kustomization: {listed:?}"
+            "{overlay}/{file} is not in the kustomization: {listed:?}"
         );
     }
+}
 
-    let sidecar: Deployment = sso_object("oauth2-proxy-sidecar.yaml");
+/// The configuration a ConfigMap patch carries, validated as curfew loads it (with an empty
+/// tokens file beside it).
+fn config_of(config_map: ConfigMap) -> Config {
+    assert_eq!(
+        config_map.metadata.name,
+        one::<ConfigMap>("ConfigMap").metadata.name,
+        "patches the base's ConfigMap"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("curfew.yaml");
+    std::fs::write(&path, &config_map.data.unwrap()["curfew.yaml"]).unwrap();
+    std::fs::write(dir.path().join("tokens.yaml"), "tokens: []\n").unwrap();
+    Config::from_yaml(&std::fs::read_to_string(&path).unwrap(), &path)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_sso_overlay_puts_oauth2_proxy_in_the_pod_and_curfew_trusts_only_its_loopback() {
+    assert_overlay_lists_its_files("sso");
+    let sidecar: Deployment = overlay_object("sso", "oauth2-proxy-sidecar.yaml");
     let base: Deployment = one("Deployment");
     assert_eq!(
         sidecar.metadata.name, base.metadata.name,
@@ -563,17 +596,7 @@ fn the_sso_overlay_puts_oauth2_proxy_in_the_pod_and_curfew_trusts_only_its_loopb
         assert!(args.iter().any(|a| a == flag), "{flag} missing in {args:?}");
     }
 
-    let config_map: ConfigMap = sso_object("configmap.yaml");
-    assert_eq!(
-        config_map.metadata.name,
-        one::<ConfigMap>("ConfigMap").metadata.name
-    );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("curfew.yaml");
-    std::fs::write(&path, &config_map.data.unwrap()["curfew.yaml"]).unwrap();
-    std::fs::write(dir.path().join("tokens.yaml"), "tokens: []\n").unwrap();
-    let config = Config::from_yaml(&std::fs::read_to_string(&path).unwrap(), &path)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config = config_of(overlay_object("sso", "configmap.yaml"));
     let sso = config.server.auth.proxy.expect("server.auth.proxy");
     assert!(sso.trusts("127.0.0.1".parse().unwrap()));
     assert!(
@@ -593,6 +616,104 @@ fn the_sso_overlay_puts_oauth2_proxy_in_the_pod_and_curfew_trusts_only_its_loopb
         ),
         "the headers oauth2-proxy passes with --pass-user-headers"
     );
+}
+
+#[test]
+fn the_wake_overlay_opens_the_gateway_port_and_the_ingress_examples_reach_it() {
+    assert_overlay_lists_its_files("wake");
+    let config = config_of(overlay_object("wake", "configmap.yaml"));
+    assert_eq!(config.server.wake_listen.port(), 8081);
+    let wake = config.environments["staging"]
+        .wake
+        .clone()
+        .expect("staging wakes on request");
+    assert!(wake.auto && wake.namespaces == ["staging-shop"], "{wake:?}");
+
+    let patch: Deployment = overlay_object("wake", "deployment-wake.yaml");
+    let container = &patch.spec.unwrap().template.spec.unwrap().containers[0];
+    assert_eq!(container.name, container_name());
+    let port = container.ports.clone().unwrap_or_default();
+    assert!(
+        port.iter()
+            .any(|p| p.name.as_deref() == Some("wake") && p.container_port == 8081),
+        "{port:?}"
+    );
+    let service: Service = overlay_object("wake", "service-wake.yaml");
+    let target = service.spec.unwrap().ports.unwrap()[0].target_port.clone();
+    assert_eq!(
+        target,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("wake".into()))
+    );
+
+    // ingress-nginx: the default backend is the ExternalName Service for curfew's gateway.
+    let ingress = yaml(&repository().join("deploy/kubernetes/wake/examples/ingress-nginx.yaml"));
+    let annotations = &ingress["metadata"]["annotations"];
+    assert_eq!(
+        annotations["nginx.ingress.kubernetes.io/default-backend"],
+        "curfew-wake"
+    );
+    assert!(
+        annotations["nginx.ingress.kubernetes.io/custom-http-errors"]
+            .as_str()
+            .is_some_and(|codes| codes.contains("503"))
+    );
+    let local: Service = overlay_object("wake", "examples/wake-service.yaml");
+    assert_eq!(
+        local.metadata.namespace,
+        ingress["metadata"]["namespace"].as_str().map(String::from)
+    );
+    assert_eq!(
+        local.spec.and_then(|s| s.external_name).as_deref(),
+        Some("curfew-wake.curfew.svc.cluster.local")
+    );
+    let host = ingress["spec"]["rules"][0]["host"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        wake.hosts.iter().any(|h| h == host),
+        "{host} is a wake host"
+    );
+
+    // Traefik: the Ingress names the middleware in curfew's namespace.
+    let traefik = yaml(&repository().join("deploy/kubernetes/wake/examples/traefik-ingress.yaml"));
+    assert_eq!(
+        traefik["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"],
+        "curfew-curfew-wake@kubernetescrd"
+    );
+}
+
+/// The container name of the base's Deployment.
+fn container_name() -> String {
+    container().name
+}
+
+/// A Traefik errors middleware that sends a sleeping environment's 502-504 to the wake
+/// gateway's Service, with the original URL where curfew reads it.
+fn check_traefik_middleware(file: &Path, middleware: &Value) {
+    let at = file.display();
+    let errors = &middleware["spec"]["errors"];
+    assert_eq!(middleware["metadata"]["namespace"], "curfew", "{at}");
+    assert!(
+        errors["status"]
+            .as_array()
+            .is_some_and(|codes| codes.iter().any(|c| c == "502-504")),
+        "{at}: 502-504"
+    );
+    assert_eq!(errors["query"], "/.curfew/error?url={url}", "{at}");
+    let service: Service = overlay_object("wake", "service-wake.yaml");
+    assert_eq!(
+        errors["service"]["name"].as_str(),
+        service.metadata.name.as_deref(),
+        "{at}"
+    );
+    assert_eq!(errors["service"]["port"], 80, "{at}");
+    let keys: Vec<&String> = middleware.as_object().unwrap().keys().collect();
+    for key in keys {
+        assert!(
+            ["apiVersion", "kind", "metadata", "spec"].contains(&key.as_str()),
+            "{at}: unknown field {key}"
+        );
+    }
 }
 
 // === the Dockerfile ===

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "adapters",
         &[
+            "activity",
             "providers",
             "overrides",
             "state",

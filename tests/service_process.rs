@@ -329,7 +329,7 @@ fn demo_answers_healthz_and_lists_environments() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["staging-eu", "staging-us"]);
+    assert_eq!(names, ["staging-eu", "staging-us", "preview"]);
     for environment in environments {
         let state = environment["state"].as_str().unwrap();
         assert!(state == "up" || state == "down", "{environment}");

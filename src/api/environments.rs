@@ -19,8 +19,7 @@ use super::auth::{Caller, MaybeAuthenticated};
 use super::{ApiError, AppState};
 use crate::calendar::{State, format};
 use crate::domain::{Override, active_override};
-use crate::planner;
-use crate::reconciler::{Status, Unseen};
+use crate::reconciler::{self, Status, Unseen};
 
 /// One environment as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -346,7 +345,13 @@ pub fn views_of(state: &AppState, stored: &[Override], caller: Option<&Caller>) 
         .map(|environment| {
             let schedule = state.config.schedule_of(environment);
             let zone = schedule.zone();
-            let decision = planner::decide_environment(schedule, &environment.name, stored, now);
+            let decision = reconciler::decide(
+                &state.config,
+                environment,
+                stored,
+                state.activity.as_deref(),
+                now,
+            );
             let mut overrides: Vec<Override> = stored
                 .iter()
                 .filter(|o| o.environment == environment.name && o.is_active(now))

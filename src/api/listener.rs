@@ -158,7 +158,8 @@ async fn serve_connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The listener keeps the time itself (see the module documentation).
     builder.header_read_timeout(None).keep_alive(true);
-    let served = builder.serve_connection(io, service);
+    // Upgrades (websockets) pass through the wake gateway's proxy.
+    let served = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(served);
     let mut draining = false;
     let reason = loop {

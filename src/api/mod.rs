@@ -41,6 +41,7 @@ mod rate_limit;
 pub mod sso;
 mod status_forms;
 mod status_page;
+pub mod wake;
 
 pub use self::audit::AuditPage;
 pub use self::auth::{Caller, Role, Tokens};
@@ -83,6 +84,10 @@ pub struct AppState {
     pub notifier: Option<Notifier>,
     /// The environments list, serialised once per change.
     pub environments_cache: Arc<environments::ViewCache>,
+    /// Where the wake gateway listens, when it does.
+    pub gateway: Option<std::net::SocketAddr>,
+    /// Traffic per environment, for idleness; `None` counts nothing.
+    pub activity: Option<Arc<crate::activity::Activity>>,
 }
 
 // === impl AppState ===
@@ -105,17 +110,33 @@ impl AppState {
             tokens: Arc::new(tokens),
             notifier: handles.notifier,
             environments_cache: Arc::default(),
+            gateway: handles.gateway,
+            activity: Some(handles.activity),
         }
     }
 }
 
 /// What serves the API of a running service accepting `tokens`, for [`service::run`].
 pub fn serve_service(tokens: Tokens) -> service::ServeApi {
-    Box::new(move |handles, listener, shutdown| {
+    Box::new(move |handles, listeners, shutdown| {
         Box::pin(async move {
             let config = handles.config.clone();
-            let router = router(AppState::serving(handles, tokens));
-            serve(listener, router, &config.server, shutdown).await
+            let state = AppState::serving(handles, tokens);
+            let api = serve(
+                listeners.api,
+                router(state.clone()),
+                &config.server,
+                shutdown.clone(),
+            );
+            match listeners.gateway {
+                Some(listener) => {
+                    let gateway = wake::Gateway::new(state);
+                    let gateway = wake::serve(listener, gateway, &config.server, shutdown);
+                    let (api, gateway) = tokio::join!(api, gateway);
+                    api.and(gateway)
+                }
+                None => api.await,
+            }
         })
     })
 }

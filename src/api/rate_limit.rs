@@ -37,7 +37,12 @@ impl RateLimiter {
 
     /// Failed authentication attempts per client address, as configured.
     pub fn failed_auth(config: FailedAuthConfig) -> Self {
-        Self::with_rate(f64::from(config.per_minute) / 60.0, config.burst)
+        Self::per_minute(config.per_minute, config.burst)
+    }
+
+    /// `per_minute` per key on average, bursts of `burst`.
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        Self::with_rate(f64::from(per_minute) / 60.0, burst)
     }
 
     fn with_rate(per_second: f64, burst: u32) -> Self {

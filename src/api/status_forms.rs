@@ -74,7 +74,7 @@ pub struct KeepUpQuery {
 /// Who acts through a form: the typed token when there is one, else the request's own
 /// identity, unless the form was sent from another site (403); 401 without either (429 when
 /// rate limited), as the API answers.
-fn form_caller(
+pub(super) fn form_caller(
     state: &AppState,
     identity: Option<Arc<Caller>>,
     token: &str,
@@ -122,7 +122,7 @@ fn form_page(status: StatusCode, title: &str, notice: Option<&Notice>, body: &st
 }
 
 /// The token field: required unless the request already carries an identity.
-fn token_field(identity: Option<&Caller>) -> String {
+pub(super) fn token_field(identity: Option<&Caller>) -> String {
     match identity {
         Some(caller) => format!(
             "<p class=\"muted\">Acting as {}.</p><input name=\"token\" type=\"hidden\" value=\"\">",

@@ -165,6 +165,21 @@ fn render_links(html: &mut String, state: &AppState) {
         let _ = write!(html, "<a href=\"{}\">Dashboards</a>", escape(url));
     }
     html.push_str("<a href=\"/metrics\">Metrics</a></nav>");
+    if let Some(gateway) = state.gateway {
+        let wakes: Vec<&str> = state
+            .config
+            .environments
+            .values()
+            .filter(|env| env.wake.is_some())
+            .map(|env| env.name.as_str())
+            .collect();
+        let _ = write!(
+            html,
+            "<p class=\"gateway\">Wake gateway: <a href=\"http://{gateway}/\">http://{gateway}/</a> \
+             (a request there wakes {} while it sleeps)</p>",
+            escape(&wakes.join(", "))
+        );
+    }
 }
 
 /// One environment's section of the page.

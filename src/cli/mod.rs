@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod client;
 mod demo_clock;
+mod demo_upstream;
 mod dry_run;
 mod eval;
 mod explain;

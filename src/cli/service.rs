@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{EXIT_BAD_INPUT, demo_clock};
+use super::{EXIT_BAD_INPUT, demo_clock, demo_upstream};
 use crate::api;
 use crate::calendar::format::utc_seconds;
 use crate::clock::{Clock, SystemClock, WarpedClock};
@@ -56,6 +56,10 @@ pub struct DemoArgs {
     /// Address for the HTTP server.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address for the wake gateway; default: the HTTP server's port plus one (any free
+    /// port when that one is 0).
+    #[arg(long)]
+    pub wake_listen: Option<SocketAddr>,
     /// State directory.
     #[arg(long, default_value = ".curfew")]
     pub state_dir: PathBuf,
@@ -94,6 +98,8 @@ pub fn run(args: RunArgs) -> u8 {
         } else {
             args.listen.or(Some(config.server.listen))
         },
+        wake_listen: (!args.once && config.environments.values().any(|e| e.wake.is_some()))
+            .then_some(config.server.wake_listen),
         config,
         clock,
         state_dir,
@@ -117,11 +123,14 @@ pub fn run(args: RunArgs) -> u8 {
         });
     }
     runtime.block_on(async {
-        match service::run(options, api::serve_service(tokens), |addr| {
+        match service::run(options, api::serve_service(tokens), |addr, gateway| {
             tracing::info!(%addr, "listening");
             // Scripts and tests read the address from stdout; a closed stdout is no error.
             let mut out = std::io::stdout();
             let _ = writeln!(out, "curfew: listening on http://{addr}/");
+            if let Some(gateway) = gateway {
+                let _ = writeln!(out, "curfew: wake gateway on http://{gateway}/");
+            }
             let _ = out.flush();
         })
         .await
@@ -221,14 +230,29 @@ pub fn demo(args: DemoArgs) -> u8 {
         crate::telemetry::log_simulated_time(move || simulated.now());
         let state_dir = args.state_dir.clone();
         let keeper = tokio::spawn(demo_clock::keep(state_dir.clone(), clock.clone()));
+        let (config, upstream) = match demo_upstream::start(Config::clone(&config)).await {
+            Ok(started) => started,
+            Err(err) => {
+                eprintln!("error: cannot start the demo's upstream: {err}");
+                return 1;
+            }
+        };
+        let wake_listen = args.wake_listen.unwrap_or_else(|| {
+            let port = match args.listen.port() {
+                0 => 0,
+                port => port.saturating_add(1),
+            };
+            SocketAddr::new(args.listen.ip(), port)
+        });
         let options = Options {
             config,
             clock: clock.clone(),
             state_dir: args.state_dir,
             settings,
             listen: Some(args.listen),
+            wake_listen: Some(wake_listen),
         };
-        let announce = move |addr: SocketAddr| {
+        let announce = move |addr: SocketAddr, gateway: Option<SocketAddr>| {
             // A closed stdout must not take the service down: ignore write errors.
             let mut out = std::io::stdout();
             let _ = writeln!(
@@ -236,10 +260,17 @@ pub fn demo(args: DemoArgs) -> u8 {
                 "curfew demo: http://{addr}/  (simulated estate; time runs {speed}x; Ctrl-C to stop)"
             );
             let _ = writeln!(out, "  environments: http://{addr}/api/v1/environments");
+            if let Some(gateway) = gateway {
+                let _ = writeln!(
+                    out,
+                    "  wake gateway: http://{gateway}/  (preview sleeps at night and when idle; a request wakes it)"
+                );
+            }
             let _ = writeln!(out, "  simulated time starts at {}", utc_seconds(start));
             let _ = out.flush();
         };
         let result = service::run(options, api::serve_service(tokens), announce).await;
+        upstream.abort();
         keeper.abort();
         if let Err(err) = demo_clock::save(&state_dir, &*clock) {
             eprintln!("error: cannot save the demo's clock: {err}");

@@ -24,6 +24,7 @@ pub mod sections;
 pub mod selector;
 pub mod targets;
 mod validate;
+pub mod wake;
 
 pub use self::auth::{AuthConfig, Grant, ProxyAuth};
 pub use self::diagnostic::{Diagnostic, closest, render_all};
@@ -104,6 +105,8 @@ pub struct Environment {
     pub max_override: Option<Duration>,
     /// What it scales.
     pub targets: Vec<TargetConfig>,
+    /// Wake on request and sleep when idle, when configured.
+    pub wake: Option<wake::WakeConfig>,
 }
 
 /// Where curfew keeps overrides, the ledger and the audit log.

@@ -105,6 +105,8 @@ pub struct RawEnvironment {
     /// What to scale.
     #[serde(default)]
     pub targets: Vec<Spanned<RawTargetConfig>>,
+    /// Wake on request and sleep when idle.
+    pub wake: Option<Spanned<super::wake::RawWake>>,
 }
 
 /// Override limits for an environment.
@@ -121,6 +123,9 @@ pub struct RawOverridePolicy {
 pub struct RawServer {
     /// Address to listen on (default `127.0.0.1:8080`).
     pub listen: Option<Located>,
+    /// Address of the wake gateway (default `127.0.0.1:8081`), served when an environment
+    /// has a `wake:` section.
+    pub wake_listen: Option<Located>,
     /// File of token hashes, relative to the config file.
     pub tokens_file: Option<Located>,
     /// Largest request body accepted, in bytes (default 16 KiB).

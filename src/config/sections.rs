@@ -12,6 +12,8 @@ use super::raw::{FailedAuthConfig, NotificationsConfig, OverrideLimitsConfig, Ra
 
 /// Where the HTTP server listens unless configured.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// Where the wake gateway listens unless configured.
+pub const DEFAULT_WAKE_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
 /// The largest request body accepted unless configured, in bytes.
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// The longest time a request may take unless configured.
@@ -54,6 +56,8 @@ pub const MAX_EVENT_QUEUE: usize = 100_000;
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the wake gateway, served when an environment has a `wake:` section.
+    pub wake_listen: SocketAddr,
     /// File of token hashes, resolved against the configuration's folder.
     pub tokens_file: Option<PathBuf>,
     /// Largest request body accepted, in bytes; larger ones get 413.
@@ -87,6 +91,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: DEFAULT_LISTEN,
+            wake_listen: DEFAULT_WAKE_LISTEN,
             tokens_file: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,

@@ -1,5 +1,6 @@
 //! Turning the raw file into a [`Config`], collecting every problem with its location.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,11 @@ pub(super) struct Collector {
 // === impl Collector ===
 
 impl Collector {
+    /// How many problems have been reported so far.
+    pub(super) fn error_count(&self) -> usize {
+        self.diagnostics.len()
+    }
+
     pub(super) fn error(&mut self, at: Location, message: impl Into<String>, hint: Option<String>) {
         self.diagnostics.push(Diagnostic {
             file: self.file.clone(),
@@ -69,7 +75,7 @@ impl Collector {
     }
 
     /// The duration written at `value` for `key`, or `None` after reporting why it is not one.
-    fn duration(&mut self, value: &Located, key: &str) -> Option<chrono::Duration> {
+    pub(super) fn duration(&mut self, value: &Located, key: &str) -> Option<chrono::Duration> {
         match duration::parse(&value.value) {
             Ok(parsed) => Some(parsed),
             Err(err) => {
@@ -201,11 +207,12 @@ pub fn validate(text: &str, path: &Path) -> Result<Config, Vec<Diagnostic>> {
                 .map(|compiled| (name.clone(), compiled))
         })
         .collect();
+    let mut wake_hosts = HashMap::new();
     let environments: IndexMap<String, Environment> = raw
         .environments
         .iter()
         .filter_map(|(name, environment)| {
-            environment_config(&mut collector, name, environment, &raw)
+            environment_config(&mut collector, name, environment, &raw, &mut wake_hosts)
                 .map(|env| (name.clone(), env))
         })
         .collect();
@@ -522,6 +529,7 @@ fn environment_config(
     name: &str,
     environment: &Spanned<RawEnvironment>,
     raw: &RawConfig,
+    wake_hosts: &mut HashMap<String, String>,
 ) -> Option<Environment> {
     let env = &environment.value;
     let errors_before = collector.diagnostics.len();
@@ -575,11 +583,16 @@ fn environment_config(
             }
         }
     }
+    let wake = env
+        .wake
+        .as_ref()
+        .and_then(|wake| super::wake::wake_config(collector, name, wake, max_override, wake_hosts));
     (collector.diagnostics.len() == errors_before).then(|| Environment {
         name: name.to_string(),
         schedule: env.schedule.value.clone(),
         max_override,
         targets,
+        wake,
     })
 }
 
@@ -597,6 +610,16 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
                 listen.referenced,
                 format!("server.listen '{}' is not an address", listen.value),
                 Some("write host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080".into()),
+            ),
+        }
+    }
+    if let Some(listen) = &written.wake_listen {
+        match listen.value.parse::<SocketAddr>() {
+            Ok(addr) => server.wake_listen = addr,
+            Err(_) => collector.error(
+                listen.referenced,
+                format!("server.wake_listen '{}' is not an address", listen.value),
+                Some("write host:port, e.g. 127.0.0.1:8081 or 0.0.0.0:8081".into()),
             ),
         }
     }
@@ -704,7 +727,7 @@ fn server_config(collector: &mut Collector, raw: Option<&Spanned<RawServer>>) ->
 }
 
 /// `written`, an `http://` or `https://` URL with a host, or `None` after reporting why not.
-fn web_url(collector: &mut Collector, key: &str, written: &Located) -> Option<String> {
+pub(super) fn web_url(collector: &mut Collector, key: &str, written: &Located) -> Option<String> {
     let url = written.value.trim();
     match web_url_problem(url) {
         None => Some(url.to_string()),

@@ -17,6 +17,10 @@ pub struct Totals {
     pub uptime_seconds: f64,
     /// Seconds accounted in all.
     pub seconds: f64,
+    /// Dollars saved while the environment slept because it was idle inside its uptime
+    /// (part of the savings).
+    #[serde(default)]
+    pub idle_savings: f64,
 }
 
 impl Totals {
@@ -41,6 +45,9 @@ impl Totals {
         if rates.up {
             self.uptime_seconds += seconds;
         }
+        if rates.idle {
+            self.idle_savings += (rates.always_on_per_hour - rates.per_hour).max(0.0) * hours;
+        }
         self.seconds += seconds;
     }
 }
@@ -54,6 +61,9 @@ pub struct Rates {
     pub always_on_per_hour: f64,
     /// Whether the desired state is up.
     pub up: bool,
+    /// Whether it is down because it is idle inside its uptime.
+    #[serde(default)]
+    pub idle: bool,
 }
 
 /// One environment's books.
@@ -173,6 +183,7 @@ mod tests {
         ledger.set_rates(
             "staging",
             Rates {
+                idle: false,
                 per_hour: 1.0,
                 always_on_per_hour: 3.0,
                 up: true,
@@ -195,6 +206,7 @@ mod tests {
         ledger.set_rates(
             "staging",
             Rates {
+                idle: false,
                 per_hour: 1.0,
                 always_on_per_hour: 1.0,
                 up: true,

@@ -147,6 +147,7 @@ impl CostTracker {
                         per_hour: cost.per_hour,
                         always_on_per_hour: cost.always_on_per_hour,
                         up: decision.state == State::Up,
+                        idle: decision.idle_since.is_some(),
                     },
                 );
                 let month = ledger.month_to_date(environment, now);
@@ -291,7 +292,7 @@ type CounterFamily = (&'static str, &'static str, fn(&Totals) -> f64);
 /// The ledger's running totals as Prometheus counters with fractional values (the metrics
 /// crate's counters are integers, dollars are not).
 fn render_counters(ledger: &Ledger) -> String {
-    let families: [CounterFamily; 4] = [
+    let families: [CounterFamily; 5] = [
         (
             telemetry::COST_TOTAL,
             "Dollars spent, integrated over time.",
@@ -311,6 +312,11 @@ fn render_counters(ledger: &Ledger) -> String {
             telemetry::UPTIME_SECONDS_TOTAL,
             "Seconds the environment's desired state was up.",
             |t| t.uptime_seconds,
+        ),
+        (
+            telemetry::IDLE_SAVINGS_TOTAL,
+            "Dollars saved by sleeping while idle inside the uptime windows (part of the savings).",
+            |t| t.idle_savings,
         ),
     ];
     let mut out = String::new();
@@ -352,6 +358,7 @@ mod tests {
             reason: "test".into(),
             next_change: None,
             override_id: None,
+            idle_since: None,
         }
     }
 

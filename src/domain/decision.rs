@@ -19,4 +19,11 @@ pub struct EnvironmentDecision {
     pub next_change: Option<DateTime<Utc>>,
     /// The id of the override that decides it, if one does.
     pub override_id: Option<String>,
+    /// When the environment's last request was, if it is down because it has been idle since.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "format::serialize_optional_utc_seconds"
+    )]
+    pub idle_since: Option<DateTime<Utc>>,
 }

@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Error, LeaderElector, Options, Result, aws, kubernetes};
+use crate::activity::Activity;
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::{Config, StateConfig, TargetConfig};
@@ -27,6 +28,7 @@ pub(super) struct Parts {
     pub(super) provider: Arc<dyn Provider>,
     pub(super) overrides: Arc<dyn OverrideStore>,
     pub(super) audit: Arc<AuditLog>,
+    pub(super) activity: Arc<Activity>,
 }
 
 /// The overrides, the audit log and the cost books, where the configuration keeps state.
@@ -115,12 +117,15 @@ pub(super) async fn assemble(options: &Options, shutdown: CancellationToken) -> 
     .with_audit(audit.clone())
     .with_cost(cost.clone())
     .with_shutdown(shutdown);
+    let activity = Arc::new(Activity::new(options.clock.now()));
+    let reconciler = reconciler.with_activity(activity.clone());
     Ok(Parts {
         reconciler: Arc::new(reconciler),
         cost,
         provider,
         overrides,
         audit,
+        activity,
     })
 }
 

@@ -23,9 +23,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::Activity;
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::wake::IdleSource;
 use crate::cost::tracker::CostTracker;
 use crate::notify::{Notifier, Webhook};
 use crate::overrides::OverrideStore;
@@ -136,6 +138,16 @@ pub struct Options {
     pub settings: Settings,
     /// Address for the HTTP server; `None` serves nothing.
     pub listen: Option<SocketAddr>,
+    /// Address for the wake gateway; `None` serves none (the HTTP server must be served too).
+    pub wake_listen: Option<SocketAddr>,
+}
+
+/// The sockets the HTTP server listens on.
+pub struct Listeners {
+    /// The API, the status page and `/metrics`.
+    pub api: tokio::net::TcpListener,
+    /// The wake gateway, when served.
+    pub gateway: Option<tokio::net::TcpListener>,
 }
 
 /// What the HTTP API reads and writes of a running service.
@@ -159,16 +171,16 @@ pub struct Handles {
     pub trigger: Arc<Notify>,
     /// Webhook notifications, when configured.
     pub notifier: Option<Notifier>,
+    /// Traffic per environment: the wake gateway records it, idleness reads it.
+    pub activity: Arc<Activity>,
+    /// Where the wake gateway listens, when it does.
+    pub gateway: Option<SocketAddr>,
 }
 
-/// Serves the HTTP API over a running service's handles on a bound listener until the
-/// shutdown token is cancelled.
+/// Serves the HTTP API (and the wake gateway, when it has a listener) over a running
+/// service's handles until the shutdown token is cancelled.
 pub type ServeApi = Box<
-    dyn FnOnce(
-            Handles,
-            tokio::net::TcpListener,
-            CancellationToken,
-        ) -> BoxFuture<'static, std::io::Result<()>>
+    dyn FnOnce(Handles, Listeners, CancellationToken) -> BoxFuture<'static, std::io::Result<()>>
         + Send,
 >;
 
@@ -190,17 +202,23 @@ pub async fn run_once(options: Options) -> Result<PassReport> {
 /// `serve_api` when `options.listen` is set), notifications, metrics upkeep and, on the
 /// acting replica, override expiry and the reconciler.
 ///
-/// `on_listening` is called with the bound address once the server accepts connections.
+/// `on_listening` is called with the bound addresses (the API's, the wake gateway's) once
+/// the server accepts connections.
 pub async fn run(
     options: Options,
     serve_api: ServeApi,
-    on_listening: impl FnOnce(SocketAddr),
+    on_listening: impl FnOnce(SocketAddr, Option<SocketAddr>),
 ) -> Result<()> {
     let metrics = install_metrics();
     let mut supervisor = Supervisor::new();
     let shutdown = supervisor.shutdown().clone();
     let parts = assemble::assemble(&options, shutdown.clone()).await?;
     telemetry::register_zeroes(parts.provider.name());
+    for environment in options.config.environments.values() {
+        if environment.wake.is_some() {
+            telemetry::register_wake_zeroes(&environment.name);
+        }
+    }
     // A dry run writes no Lease: it acts on its own, and acting changes nothing.
     let elector = if options.settings.dry_run {
         None
@@ -219,11 +237,19 @@ pub async fn run(
         audit: parts.audit.clone(),
         trigger: parts.reconciler.trigger(),
         notifier: notifier.clone(),
+        activity: parts.activity.clone(),
+        gateway: None,
     };
     if let Some(addr) = options.listen {
-        let local = start_api(addr, serve_api, handles, &mut supervisor).await?;
-        on_listening(local);
+        let gateway = match options.wake_listen {
+            Some(at) => Some(bind(at).await?),
+            None => None,
+        };
+        let gateway_at = gateway.as_ref().map(|(_, at)| *at);
+        let local = start_api(addr, gateway, serve_api, handles, &mut supervisor).await?;
+        on_listening(local, gateway_at);
     }
+    watch_idleness(&options, &parts, &mut supervisor);
     if let Some(notifier) = &notifier {
         watch_status(&options, &parts, notifier.clone(), &mut supervisor);
     }
@@ -278,24 +304,63 @@ fn start_notifier(options: &Options, supervisor: &mut Supervisor) -> Option<Noti
     Some(notifier)
 }
 
-/// Binds `addr` and serves the API there; returns the bound address.
-async fn start_api(
-    addr: SocketAddr,
-    serve_api: ServeApi,
-    handles: Handles,
-    supervisor: &mut Supervisor,
-) -> Result<SocketAddr> {
+/// A listener bound to `addr`, with the address it got.
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr)> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Listen { addr, source })?;
     let local = listener
         .local_addr()
         .map_err(|source| Error::Listen { addr, source })?;
-    let serving = serve_api(handles, listener, supervisor.shutdown().clone());
+    Ok((listener, local))
+}
+
+/// Binds `addr` and serves the API there, and the wake gateway on `gateway`; returns the
+/// API's bound address.
+async fn start_api(
+    addr: SocketAddr,
+    gateway: Option<(tokio::net::TcpListener, SocketAddr)>,
+    serve_api: ServeApi,
+    mut handles: Handles,
+    supervisor: &mut Supervisor,
+) -> Result<SocketAddr> {
+    let (listener, local) = bind(addr).await?;
+    if let Some((_, at)) = &gateway {
+        tracing::info!(address = %at, "wake gateway listening");
+        handles.gateway = Some(*at);
+    }
+    let listeners = Listeners {
+        api: listener,
+        gateway: gateway.map(|(listener, _)| listener),
+    };
+    let serving = serve_api(handles, listeners, supervisor.shutdown().clone());
     supervisor.spawn("http api", API_STOP_BUDGET, async move {
         serving.await.map_err(Error::Serve)
     });
     Ok(local)
+}
+
+/// Polls the Prometheus query of each environment that measures idleness there.
+fn watch_idleness(options: &Options, parts: &Parts, supervisor: &mut Supervisor) {
+    for environment in options.config.environments.values() {
+        let Some(idle) = environment.wake.as_ref().and_then(|w| w.idle.as_ref()) else {
+            continue;
+        };
+        let IdleSource::Prometheus(query) = &idle.source else {
+            continue;
+        };
+        let task = crate::activity::poll_prometheus(
+            environment.name.clone(),
+            query.clone(),
+            parts.activity.clone(),
+            options.clock.clone(),
+            supervisor.shutdown().clone(),
+        );
+        supervisor.spawn("idleness query", TASK_STOP_BUDGET, async move {
+            task.await;
+            Ok(())
+        });
+    }
 }
 
 /// Warns before environments go down and tells about failed actions, through `notifier`.

@@ -14,6 +14,8 @@ pub struct Demo {
     pub child: Child,
     /// `host:port` it listens on.
     pub addr: String,
+    /// `host:port` of its wake gateway.
+    pub gateway: String,
 }
 
 impl Demo {
@@ -38,9 +40,18 @@ impl Demo {
             .stderr(Stdio::null())
             .spawn()
             .expect("curfew demo starts");
-        let addr = super::process::announced_address(&mut child)
-            .unwrap_or_else(|first| panic!("no URL in {first:?}"));
-        Demo { child, addr }
+        // The URL, the environments' URL, the wake gateway and the simulated start.
+        let lines = super::process::announced_lines(&mut child, 4);
+        let address = |label: &str| {
+            super::process::address_after(&lines, label)
+                .unwrap_or_else(|| panic!("no {label} URL in {lines:?}"))
+        };
+        let (addr, gateway) = (address("curfew demo"), address("wake gateway"));
+        Demo {
+            child,
+            addr,
+            gateway,
+        }
     }
 
     /// `GET path` against the demo.

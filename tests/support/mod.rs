@@ -58,6 +58,8 @@ pub fn api_state(
         tokens: Arc::new(tokens),
         notifier: None,
         environments_cache: Arc::default(),
+        gateway: None,
+        activity: None,
     }
 }
 

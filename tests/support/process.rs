@@ -65,6 +65,30 @@ pub fn announced_address(child: &mut Child) -> Result<String, String> {
         .ok_or(first)
 }
 
+/// The first `count` lines a starting service writes to its stdout (the demo announces its
+/// URLs there); keeps draining stdout afterwards.
+pub fn announced_lines(child: &mut Child, count: usize) -> Vec<String> {
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut lines = Vec::new();
+    for _ in 0..count {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("reads a line");
+        lines.push(line);
+    }
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    lines
+}
+
+/// The `host:port` of the first `http://` URL of the line containing `label`, if any.
+pub fn address_after(lines: &[String], label: &str) -> Option<String> {
+    lines
+        .iter()
+        .find(|line| line.contains(label))
+        .and_then(|line| line.split("http://").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_string)
+}
+
 /// Writes `curfew.yaml` into `dir`: one environment, `staging`, always up, driving a small
 /// simulated estate (namespace `app` with two Deployments), listening on a free loopback
 /// port, with `server_lines` (each indented by two spaces) added to its `server` section.

@@ -1114,6 +1114,7 @@ mod tests {
             schedule: "office-hours".to_string(),
             max_override: None,
             targets: serde_saphyr::from_str(yaml_targets).expect("valid targets"),
+            wake: None,
         }
     }
 

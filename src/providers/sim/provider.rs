@@ -320,6 +320,7 @@ namespaces:
                 "- kubernetes: { namespaces: [shop] }\n- aws_asg: { names: [general], region: r }",
             )
             .expect("valid targets"),
+            wake: None,
         };
         Estate::from_config(&sim, [&staging], start()).expect("valid estate")
     }
