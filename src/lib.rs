@@ -21,7 +21,9 @@
 //! * [`leadership`] elects the one replica that acts, over a Kubernetes Lease.
 //! * [`state`] is where state lives: the state directory, or ConfigMaps shared by replicas.
 //! * [`api`] is the HTTP layer: the REST API under `/api/v1` with tokens, roles and rate
-//!   limits, the status page, `/metrics` and the OpenAPI document.
+//!   limits, the status page, `/metrics` and the OpenAPI document, and the wake gateway that
+//!   wakes a sleeping environment on request.
+//! * [`activity`] records each environment's latest request, for sleep when idle.
 //! * [`notify`] sends webhook notifications over the small [`http_client`].
 //! * [`cli`] holds the command-line commands, each a small function over the library.
 //! * [`text`] refuses and escapes the characters of free text that could forge log lines or

@@ -140,6 +140,7 @@ async fn wake(
     let Some(settings) = &environment.wake else {
         return Err(ApiError::not_found("no wake settings"));
     };
+    let _one_at_a_time = gateway.waking.lock().await;
     let now = gateway.app.clock.now();
     let existing = gateway
         .app

@@ -47,6 +47,8 @@ pub struct Gateway {
     activity: Arc<Activity>,
     forwarder: proxy::Forwarder,
     wakes: Arc<RateLimiter>,
+    /// Serialises wakes, so that requests arriving together make one override.
+    waking: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Where an environment stands for someone at its door.
@@ -81,6 +83,7 @@ impl Gateway {
             activity,
             forwarder: proxy::Forwarder::new(Arc::new(Semaphore::new(MAX_TUNNELS))),
             wakes: Arc::new(RateLimiter::per_minute(WAKES_PER_MINUTE, WAKE_BURST)),
+            waking: Arc::default(),
         }
     }
 
