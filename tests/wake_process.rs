@@ -645,3 +645,93 @@ simulation:
         environment(&api, "staging")["state"] == "up"
     });
 }
+
+#[test]
+fn a_person_signed_in_through_the_trusted_proxy_wakes_without_a_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let yaml = format!(
+        r#"
+timezone: Europe/Berlin
+schedules:
+  office-hours: {{ uptime: ["Mon-Fri 07:00-20:00"] }}
+environments:
+  staging:
+    schedule: office-hours
+    targets:
+      - kubernetes: {{ namespaces: [app] }}
+    wake: {{ hosts: [{HOST}] }}
+server:
+  listen: 127.0.0.1:0
+  wake_listen: 127.0.0.1:0
+  auth:
+    proxy:
+      user_header: X-Forwarded-User
+      trusted_sources: [127.0.0.1/32]
+      users:
+        - {{ name: alice@example.com, role: operator, environments: [staging] }}
+simulation:
+  node_groups:
+    - {{ name: nodes, kind: auto_scaling_group, instance_type: m6i.large, hourly_price: 0.096, min: 1, max: 3, desired: 1, pods_per_node: 20 }}
+  namespaces:
+    - {{ name: app, node_group: nodes, deployments: 2 }}
+"#
+    );
+    let config = dir.path().join("curfew.yaml");
+    std::fs::write(&config, yaml).expect("writes");
+    let mut command = support::process::curfew(support::process::run_args(&config, dir.path()));
+    command.args(["--at", MONDAY_NIGHT]);
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let lines = announced_lines(&mut child, 2);
+    let _running = Running(child);
+    let api = address_after(&lines, "listening on").expect("the API's address");
+    let gateway = address_after(&lines, "wake gateway").expect("the gateway's address");
+    eventually(Duration::from_secs(20), "the first pass", || {
+        http::get(&api, "/readyz").0 == 200
+    });
+    let alice = [
+        ("User-Agent", BROWSER),
+        ("Accept", "text/html"),
+        ("X-Forwarded-User", "alice@example.com"),
+    ];
+    let (status, _, page) = to_gateway(&gateway, "GET", "/", &alice, "");
+    assert_eq!(status, 503);
+    assert!(
+        page.contains("Acting as alice@example.com") && !page.contains("type=\"password\""),
+        "{page}"
+    );
+    let form = [
+        ("User-Agent", BROWSER),
+        ("X-Forwarded-User", "alice@example.com"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    let (status, head, _) = to_gateway(
+        &gateway,
+        "POST",
+        "/.curfew/wake",
+        &form,
+        "token=&return_to=%2F",
+    );
+    assert_eq!(status, 303, "{head}");
+    // The same form sent from another site acts for nobody.
+    let cross_site = [
+        ("User-Agent", BROWSER),
+        ("X-Forwarded-User", "alice@example.com"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ];
+    let (status, _, _) = to_gateway(
+        &gateway,
+        "POST",
+        "/.curfew/wake",
+        &cross_site,
+        "token=&return_to=%2F",
+    );
+    assert_eq!(status, 403);
+    let overrides = read_state(&dir.path().join("state"), "overrides.json");
+    assert!(overrides.contains("wake:alice@example.com"), "{overrides}");
+}

@@ -523,6 +523,84 @@ fn ignore(collector: &mut Collector, raw: &RawIgnore) -> IgnoreRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, Error as ConfigError};
+
+    /// The problems `check` reports for environments `staging` and `qa` with these `wake:`
+    /// sections, as `line:col message (hint)`.
+    fn problems(staging: &str, qa: &str) -> Vec<String> {
+        let yaml = format!(
+            "schedules:\n  office: {{ uptime: [\"Mon-Fri 07:00-20:00\"] }}\n\
+             environments:\n  staging:\n    schedule: office\n    overrides: {{ max_duration: 4h }}\n    wake: {staging}\n\
+             \x20 qa:\n    schedule: office\n    wake: {qa}\n"
+        );
+        match Config::from_yaml(&yaml, std::path::Path::new("c.yaml")) {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid(diagnostics)) => diagnostics
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}:{} {} ({})",
+                        d.line,
+                        d.column,
+                        d.message,
+                        d.hint.clone().unwrap_or_default()
+                    )
+                })
+                .collect(),
+            Err(other) => vec![other.to_string()],
+        }
+    }
+
+    #[test]
+    fn wake_sections_that_cannot_work_are_refused_where_they_are_written() {
+        let fine = "{ hosts: [a.example.com], upstream: http://web.shop, idle_after: 45m }";
+        assert_eq!(
+            problems(fine, "{ hosts: [b.example.com] }"),
+            Vec::<String>::new()
+        );
+        let cases = [
+            (
+                "{ hosts: [a.example.com], idle_after: 45m }",
+                "needs a measure of traffic",
+            ),
+            (
+                "{ hosts: [a.example.com], keep_up_for: 5h }",
+                "longer than the environment's overrides.max_duration",
+            ),
+            (
+                "{ hosts: [a.example.com], upstream: https://web.shop }",
+                "must be an http:// URL",
+            ),
+            (
+                "{ hosts: [a.example.com], upstream: http://web.shop/app }",
+                "must not have a path",
+            ),
+            ("{ hosts: [\"a.example.com/x\"] }", "is not a host name"),
+            ("{ hosts: [b.example.com] }", "also listed by environment"),
+            (
+                "{ hosts: [a.example.com], idle: { prometheus: { url: http://p, query: up, below: 1 } } }",
+                "without wake.idle_after",
+            ),
+            (
+                "{ hosts: [a.example.com], ignore: { paths: [health] } }",
+                "must start with /",
+            ),
+            ("{ }", "no hosts"),
+        ];
+        for (staging, expected) in cases {
+            let found = problems(staging, "{ hosts: [b.example.com] }");
+            // A host listed twice is reported where it is listed the second time, in qa.
+            let line = if expected.contains("also listed") {
+                "10:"
+            } else {
+                "7:"
+            };
+            assert!(
+                found.len() == 1 && found[0].contains(expected) && found[0].starts_with(line),
+                "{staging}: {found:?}"
+            );
+        }
+    }
 
     #[test]
     fn health_checks_bots_and_head_requests_never_wake_but_a_browser_does() {

@@ -201,6 +201,25 @@ mod tests {
     }
 
     #[test]
+    fn time_asleep_because_idle_is_booked_as_idle_savings_apart() {
+        let mut ledger = Ledger::default();
+        let rates = |idle: bool, per_hour: f64| Rates {
+            per_hour,
+            always_on_per_hour: 3.0,
+            up: !idle,
+            idle,
+        };
+        ledger.set_rates("staging", rates(false, 3.0));
+        ledger.accrue(utc("2026-12-01T09:00:00Z"));
+        ledger.accrue(utc("2026-12-01T10:00:00Z"));
+        ledger.set_rates("staging", rates(true, 0.5));
+        ledger.accrue(utc("2026-12-01T12:00:00Z"));
+        let total = ledger.total("staging");
+        assert!((total.idle_savings - 5.0).abs() < 1e-9, "{total:?}");
+        assert!((total.savings() - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn time_running_backwards_accounts_nothing() {
         let mut ledger = Ledger::default();
         ledger.set_rates(

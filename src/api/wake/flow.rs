@@ -87,11 +87,16 @@ pub(super) async fn answer(
     }
     if !auto {
         unwoken(&name, "not_asked");
+        let client = auth::client_address(request.extensions());
+        // The person a trusted proxy names acts without typing a token.
+        let identity = auth::proxy_caller(&gateway.app, request.headers(), client)
+            .ok()
+            .flatten();
         return asleep(
             gateway,
             environment,
             &phase,
-            request.headers(),
+            identity.as_deref(),
             &return_to,
             browser,
         );
@@ -260,7 +265,7 @@ fn asleep(
     gateway: &Gateway,
     environment: &Environment,
     phase: &Phase,
-    headers: &HeaderMap,
+    identity: Option<&Caller>,
     return_to: &str,
     browser: bool,
 ) -> Response {
@@ -298,9 +303,6 @@ fn asleep(
     } else {
         format!("{name} is asleep ({})", facts.join(", "))
     };
-    let identity = auth::proxy_caller(&gateway.app, headers, None)
-        .ok()
-        .flatten();
     let body = format!(
         "<h1>{}</h1><p class=\"muted\">{}</p>\
          <form method=\"post\" action=\"/.curfew/wake\">\
@@ -309,7 +311,7 @@ fn asleep(
         escape(&summary),
         escape(reason),
         escape(return_to),
-        token_field(identity.as_deref()),
+        token_field(identity),
         escape(&keep)
     );
     let retry = next_change
