@@ -58,6 +58,9 @@ pub enum Phase {
     Ready,
     /// Asked to be up, not every target is yet: per tier, targets up and in all.
     Waking(Vec<(Tier, usize, usize)>),
+    /// Asked to be up, and this replica has not seen a pass over it (a follower, or before
+    /// the first pass): the upstream's answer tells.
+    Unobserved,
     /// Down, and why.
     Asleep {
         /// The decision's reason.
@@ -191,12 +194,19 @@ async fn handle(AxumState(gateway): AxumState<Gateway>, request: Request) -> Res
             .seen(&environment.name, gateway.app.clock.now());
     }
     match (&phase, &wake.upstream) {
-        (Phase::Ready, Some(upstream)) => {
+        (Phase::Ready | Phase::Unobserved, Some(upstream)) => {
             match gateway
                 .forwarder
                 .forward(upstream, request, &environment.name)
                 .await
             {
+                // Unobserved, an upstream's gateway error means it is not up yet either.
+                Ok(response)
+                    if phase == Phase::Unobserved
+                        && matches!(response.status().as_u16(), 502..=504) =>
+                {
+                    flow::waiting(&environment, &phase, &return_to, browser)
+                }
                 Ok(response) => response,
                 // The upstream is not answering yet: the environment is still waking.
                 Err(err) => {
@@ -226,10 +236,14 @@ pub fn phase_of(status: &Status, decision: &EnvironmentDecision) -> Phase {
         };
     }
     let environment = decision.environment.as_str();
-    let passed_up = status
+    let Some(passed) = status
         .environments
         .iter()
-        .any(|d| d.environment == environment && d.state == State::Up);
+        .find(|d| d.environment == environment)
+    else {
+        return Phase::Unobserved;
+    };
+    let passed_up = passed.state == State::Up;
     let mut tiers: Vec<(Tier, usize, usize)> = Vec::new();
     for target in status
         .target_states
@@ -271,15 +285,21 @@ fn request_host(headers: &HeaderMap) -> Option<String> {
         .filter(|host| !host.is_empty())
 }
 
-/// The client a request comes from: the first `X-Forwarded-For` or `X-Real-IP` address an
-/// ingress sets, else the connection's peer.
+/// The client a request comes from: the `X-Real-IP` an ingress sets, else the last address
+/// of `X-Forwarded-For` (the one the nearest proxy added; earlier ones are the client's own
+/// claim), else the connection's peer.
 fn client_of(request: &Request) -> String {
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .or_else(|| request.headers().get("x-real-ip"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let forwarded = header("x-real-ip")
+        .or_else(|| {
+            header("x-forwarded-for").and_then(|v| v.rsplit(',').next().map(str::to_string))
+        })
         .and_then(|v| v.trim().parse::<IpAddr>().ok());
     forwarded
         .or_else(|| super::auth::client_address(request.extensions()))
@@ -289,6 +309,58 @@ fn client_of(request: &Request) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Capacity;
+    use crate::planner::TargetState;
+
+    fn decision(state: State) -> EnvironmentDecision {
+        EnvironmentDecision {
+            environment: "staging".into(),
+            state,
+            reason: "test".into(),
+            next_change: None,
+            override_id: None,
+            idle_since: None,
+        }
+    }
+
+    fn target(name: &str, tier: Tier, actual: State) -> TargetState {
+        TargetState {
+            target: name.into(),
+            environment: "staging".into(),
+            desired: State::Up,
+            actual,
+            capacity: Capacity::Replicas(1),
+            tier,
+        }
+    }
+
+    #[test]
+    fn an_environment_is_ready_once_a_pass_saw_every_target_up_and_unobserved_without_one() {
+        let up = decision(State::Up);
+        assert_eq!(phase_of(&Status::default(), &up), Phase::Unobserved);
+        let mut status = Status {
+            environments: vec![up.clone()],
+            target_states: vec![
+                target("statefulset/shop/db", Tier::Stateful, State::Up),
+                target("deployment/shop/web", Tier::Workloads, State::Down),
+                target("deployment/shop/api", Tier::Workloads, State::Up),
+            ],
+            ..Status::default()
+        };
+        assert_eq!(
+            phase_of(&status, &up),
+            Phase::Waking(vec![(Tier::Stateful, 1, 1), (Tier::Workloads, 1, 2)])
+        );
+        status.target_states[1].actual = State::Up;
+        assert_eq!(phase_of(&status, &up), Phase::Ready);
+        // A wake not yet seen by a pass: the pass still has the environment down.
+        status.environments = vec![decision(State::Down)];
+        assert!(matches!(phase_of(&status, &up), Phase::Waking(_)));
+        assert!(matches!(
+            phase_of(&status, &decision(State::Down)),
+            Phase::Asleep { .. }
+        ));
+    }
 
     #[test]
     fn the_host_comes_from_the_forwarding_headers_first_and_loses_its_port() {
