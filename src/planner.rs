@@ -585,7 +585,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::domain::testing::{at, mk_database_target, mk_target};
+    use crate::domain::testing::{at, mk_database_target, mk_decision, mk_target};
     use crate::domain::{Capacity, Kind, StopRecord};
     use chrono::Duration;
 
@@ -594,17 +594,7 @@ mod tests {
     }
 
     fn decisions(state: State) -> HashMap<String, EnvironmentDecision> {
-        HashMap::from([(
-            "staging".to_string(),
-            EnvironmentDecision {
-                environment: "staging".to_string(),
-                state,
-                reason: "test".to_string(),
-                next_change: None,
-                override_id: None,
-                idle_since: None,
-            },
-        )])
+        HashMap::from([("staging".to_string(), mk_decision(state))])
     }
 
     /// The first action planned for the web Deployment at `replicas`, `original` stored.

@@ -345,21 +345,11 @@ fn escape_label(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::cost::{Catalog, CostSettings};
-    use crate::domain::{Lifecycle, testing::mk_group_target};
+    use crate::domain::Lifecycle;
+    use crate::domain::testing::{mk_decision, mk_group_target};
 
     fn mk_nodes(count: u32) -> Target {
         mk_group_target(count, None, Lifecycle::OnDemand, "us-east-1")
-    }
-
-    fn decision(state: State) -> EnvironmentDecision {
-        EnvironmentDecision {
-            environment: "staging".into(),
-            state,
-            reason: "test".into(),
-            next_change: None,
-            override_id: None,
-            idle_since: None,
-        }
     }
 
     fn model() -> CostModel {
@@ -374,12 +364,12 @@ mod tests {
             .with_timezone(&Utc);
         let tracker = CostTracker::new(model(), Some(StateDir::open(dir.path()).unwrap())).unwrap();
         tracker
-            .observe(start, &[decision(State::Up)], &[mk_nodes(10)])
+            .observe(start, &[mk_decision(State::Up)], &[mk_nodes(10)])
             .await;
         tracker
             .observe(
                 start + chrono::Duration::hours(2),
-                &[decision(State::Up)],
+                &[mk_decision(State::Up)],
                 &[mk_nodes(10)],
             )
             .await;
@@ -412,11 +402,11 @@ mod tests {
             .with_timezone(&Utc);
         let old = CostTracker::load(model(), store.clone()).await.unwrap();
         let follower = CostTracker::load(model(), store.clone()).await.unwrap();
-        old.observe(start, &[decision(State::Up)], &[mk_nodes(10)])
+        old.observe(start, &[mk_decision(State::Up)], &[mk_nodes(10)])
             .await;
         old.observe(
             start + chrono::Duration::hours(1),
-            &[decision(State::Up)],
+            &[mk_decision(State::Up)],
             &[mk_nodes(10)],
         )
         .await;
@@ -425,7 +415,7 @@ mod tests {
         follower
             .observe(
                 start + chrono::Duration::hours(2),
-                &[decision(State::Up)],
+                &[mk_decision(State::Up)],
                 &[mk_nodes(10)],
             )
             .await;
@@ -445,7 +435,7 @@ mod tests {
         follower
             .observe(
                 start + chrono::Duration::hours(3),
-                &[decision(State::Up)],
+                &[mk_decision(State::Up)],
                 &[mk_nodes(10)],
             )
             .await;

@@ -3,12 +3,27 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::simulation::{GroupKind, NamespaceConfig, NodeGroupConfig};
-use super::{Capacity, DatabaseEngine, Footprint, Kind, Lifecycle, Override, Target, TargetRules};
+use super::{
+    Capacity, DatabaseEngine, EnvironmentDecision, Footprint, Kind, Lifecycle, Override, Target,
+    TargetRules,
+};
 use crate::calendar::State;
 
 /// The instant `seconds` after the fixed instant unit tests start from (2027-01-15T08:00:00Z).
 pub(crate) fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("in range")
+}
+
+/// The decision `state` for `staging`, for reason "test", with no next change.
+pub(crate) fn mk_decision(state: State) -> EnvironmentDecision {
+    EnvironmentDecision {
+        environment: "staging".to_string(),
+        state,
+        reason: "test".to_string(),
+        next_change: None,
+        override_id: None,
+        idle_since: None,
+    }
 }
 
 /// A workload `id` of `kind` at `replicas`, scaled down from `original` replicas when that

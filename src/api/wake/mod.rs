@@ -310,18 +310,8 @@ fn client_of(request: &Request) -> String {
 mod tests {
     use super::*;
     use crate::domain::Capacity;
+    use crate::domain::testing::mk_decision;
     use crate::planner::TargetState;
-
-    fn decision(state: State) -> EnvironmentDecision {
-        EnvironmentDecision {
-            environment: "staging".into(),
-            state,
-            reason: "test".into(),
-            next_change: None,
-            override_id: None,
-            idle_since: None,
-        }
-    }
 
     fn target(name: &str, tier: Tier, actual: State) -> TargetState {
         TargetState {
@@ -336,7 +326,7 @@ mod tests {
 
     #[test]
     fn an_environment_is_ready_once_a_pass_saw_every_target_up_and_unobserved_without_one() {
-        let up = decision(State::Up);
+        let up = mk_decision(State::Up);
         assert_eq!(phase_of(&Status::default(), &up), Phase::Unobserved);
         let mut status = Status {
             environments: vec![up.clone()],
@@ -354,10 +344,10 @@ mod tests {
         status.target_states[1].actual = State::Up;
         assert_eq!(phase_of(&status, &up), Phase::Ready);
         // A wake not yet seen by a pass: the pass still has the environment down.
-        status.environments = vec![decision(State::Down)];
+        status.environments = vec![mk_decision(State::Down)];
         assert!(matches!(phase_of(&status, &up), Phase::Waking(_)));
         assert!(matches!(
-            phase_of(&status, &decision(State::Down)),
+            phase_of(&status, &mk_decision(State::Down)),
             Phase::Asleep { .. }
         ));
     }
