@@ -142,6 +142,25 @@ fn metric(api: &str, series: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// Starts `curfew run --at MONDAY_NIGHT` on configuration `yaml` in `dir` (its log in
+/// `dir/curfew.log`); returns the process and the API's and the gateway's addresses.
+fn start_run(dir: &Path, yaml: &str) -> (Running, String, String) {
+    let config = dir.join("curfew.yaml");
+    std::fs::write(&config, yaml).expect("writes");
+    let mut command = support::process::curfew(support::process::run_args(&config, dir));
+    command.args(["--at", MONDAY_NIGHT]);
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("curfew.log")).expect("log"))
+        .spawn()
+        .expect("starts");
+    let lines = announced_lines(&mut child, 2);
+    let running = Running(child);
+    let api = address_after(&lines, "listening on").expect("the API's address");
+    let gateway = address_after(&lines, "wake gateway").expect("the gateway's address");
+    (running, api, gateway)
+}
+
 fn read_state(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_default()
 }
@@ -479,19 +498,7 @@ simulation:
     - {{ name: app, node_group: nodes, deployments: 2 }}
 "#
     );
-    let config = dir.path().join("curfew.yaml");
-    std::fs::write(&config, yaml).expect("writes");
-    let mut command = support::process::curfew(support::process::run_args(&config, dir.path()));
-    command.args(["--at", MONDAY_NIGHT]);
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("curfew.log")).expect("log"))
-        .spawn()
-        .expect("starts");
-    let lines = announced_lines(&mut child, 2);
-    let _running = Running(child);
-    let api = address_after(&lines, "listening on").expect("the API's address");
-    let gateway = address_after(&lines, "wake gateway").expect("the gateway's address");
+    let (_running, api, gateway) = start_run(dir.path(), &yaml);
     let process_log = || std::fs::read_to_string(dir.path().join("curfew.log")).unwrap_or_default();
 
     // Traffic: up for longer than the idle spell.
@@ -578,19 +585,7 @@ simulation:
 "#,
         tokens.display()
     );
-    let config = dir.path().join("curfew.yaml");
-    std::fs::write(&config, yaml).expect("writes");
-    let mut command = support::process::curfew(support::process::run_args(&config, dir.path()));
-    command.args(["--at", MONDAY_NIGHT]);
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let lines = announced_lines(&mut child, 2);
-    let _running = Running(child);
-    let api = address_after(&lines, "listening on").expect("the API's address");
-    let gateway = address_after(&lines, "wake gateway").expect("the gateway's address");
+    let (_running, api, gateway) = start_run(dir.path(), &yaml);
     eventually(Duration::from_secs(20), "the first pass", || {
         http::get(&api, "/readyz").0 == 200
     });
@@ -676,19 +671,7 @@ simulation:
     - {{ name: app, node_group: nodes, deployments: 2 }}
 "#
     );
-    let config = dir.path().join("curfew.yaml");
-    std::fs::write(&config, yaml).expect("writes");
-    let mut command = support::process::curfew(support::process::run_args(&config, dir.path()));
-    command.args(["--at", MONDAY_NIGHT]);
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let lines = announced_lines(&mut child, 2);
-    let _running = Running(child);
-    let api = address_after(&lines, "listening on").expect("the API's address");
-    let gateway = address_after(&lines, "wake gateway").expect("the gateway's address");
+    let (_running, api, gateway) = start_run(dir.path(), &yaml);
     eventually(Duration::from_secs(20), "the first pass", || {
         http::get(&api, "/readyz").0 == 200
     });
