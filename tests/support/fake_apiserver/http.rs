@@ -203,12 +203,13 @@ async fn collection(
             if let Some(next) = next {
                 metadata["continue"] = json!(next);
             }
-            let list = json!({
+            let mut list = json!({
                 "kind": format!("{}List", rt.kind),
                 "apiVersion": rt.api_version(),
                 "metadata": metadata,
-                "items": items,
             });
+            // Moved in, not copied as `json!` would: a page holds hundreds of objects.
+            list["items"] = Value::Array(items);
             Ok(json_response(StatusCode::OK, &list))
         }
         Method::POST => {
@@ -365,9 +366,14 @@ fn fault_response(fault: Fault) -> Response {
     }
 }
 
+/// One line of a watch stream, serialised straight from `object` (no copy of it).
 fn event_line(event: &str, object: &Value) -> Bytes {
-    let mut line = json!({"type": event, "object": object}).to_string();
-    line.push('\n');
+    let mut line = Vec::with_capacity(4096);
+    line.extend_from_slice(b"{\"type\":");
+    serde_json::to_writer(&mut line, event).expect("a string serialises");
+    line.extend_from_slice(b",\"object\":");
+    serde_json::to_writer(&mut line, object).expect("a JSON value serialises");
+    line.extend_from_slice(b"}\n");
     Bytes::from(line)
 }
 
@@ -414,7 +420,7 @@ fn watch(
         .map(|(event, object)| event_line(event.as_str(), object))
         .collect();
     struct Live {
-        changes: tokio::sync::broadcast::Receiver<Record>,
+        changes: tokio::sync::broadcast::Receiver<Arc<Record>>,
         seen: u64,
         deadline: tokio::time::Instant,
         ticker: tokio::time::Interval,
@@ -456,7 +462,7 @@ fn watch(
                         Ok(record) => {
                             live.seen = record.rv;
                             if let Some((event, object)) = Store::filter(&rt, namespace.as_deref(), &selection, &record) {
-                                return Some((event_line(event.as_str(), &object), live));
+                                return Some((event_line(event.as_str(), object), live));
                             }
                         }
                         Err(RecvError::Lagged(_)) => {

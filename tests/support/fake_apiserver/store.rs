@@ -79,8 +79,9 @@ impl EventType {
     }
 }
 
-/// One change, as kept in the history and sent to watchers.
-#[derive(Debug, Clone)]
+/// One change, as kept in the history and sent to watchers (shared, never copied: a
+/// boundary sends thousands of changes to every watch).
+#[derive(Debug)]
 pub struct Record {
     /// The resourceVersion of the change.
     pub rv: u64,
@@ -159,7 +160,7 @@ pub struct WatchStart {
     /// The resourceVersion the initial events bring the watcher to.
     pub rv: u64,
     /// Later changes (all resource types; filter with [`Store::filter`]).
-    pub changes: broadcast::Receiver<Record>,
+    pub changes: broadcast::Receiver<Arc<Record>>,
 }
 
 /// A subresource addressed by a request.
@@ -188,7 +189,7 @@ struct Inner {
     objects: BTreeMap<Key, Value>,
     rv: u64,
     uids: u64,
-    history: VecDeque<Record>,
+    history: VecDeque<Arc<Record>>,
     history_limit: usize,
     /// The newest resourceVersion no longer in the history.
     compacted: u64,
@@ -199,7 +200,7 @@ struct Inner {
 /// The fake's state.
 pub struct Store {
     inner: Mutex<Inner>,
-    changes: broadcast::Sender<Record>,
+    changes: broadcast::Sender<Arc<Record>>,
 }
 
 fn key(rt: &ResourceType, namespace: &str, name: &str) -> Key {
@@ -450,12 +451,22 @@ impl Store {
                 ),
             ));
         }
-        let mut new = old.clone();
+        let mut new = match sub {
+            Some(Sub::Scale) => {
+                let mut new = old.clone();
+                new["spec"]["replicas"] = view["spec"]["replicas"].take();
+                new
+            }
+            Some(Sub::Status) => {
+                let mut new = old.clone();
+                new["status"] = view["status"].take();
+                new
+            }
+            None => view,
+        };
         match sub {
-            Some(Sub::Scale) => new["spec"]["replicas"] = view["spec"]["replicas"].clone(),
-            Some(Sub::Status) => new["status"] = view["status"].clone(),
+            Some(_) => {}
             None => {
-                new = view;
                 for field in [
                     "uid",
                     "creationTimestamp",
@@ -562,6 +573,7 @@ impl Store {
                 .iter()
                 .filter(|record| record.rv > from)
                 .filter_map(|record| Store::filter(rt, namespace, selection, record))
+                .map(|(event, object)| (event, object.clone()))
                 .collect(),
         };
         Ok(WatchStart {
@@ -572,12 +584,12 @@ impl Store {
     }
 
     /// What a watcher of `rt` in `namespace` with `selection` sees of `record`, if anything.
-    pub fn filter(
+    pub fn filter<'r>(
         rt: &ResourceType,
         namespace: Option<&str>,
         selection: &Selection,
-        record: &Record,
-    ) -> Option<(EventType, Value)> {
+        record: &'r Record,
+    ) -> Option<(EventType, &'r Value)> {
         if record.group != rt.group
             || record.plural != rt.plural
             || namespace.is_some_and(|n| n != record.namespace)
@@ -596,7 +608,7 @@ impl Store {
             (EventType::Modified, true, false) => EventType::Deleted,
             _ => return None,
         };
-        Some((event, record.object.clone()))
+        Some((event, &record.object))
     }
 
     /// After the ready delay, brings the status of a scaled workload to its replicas.
@@ -630,7 +642,7 @@ impl Inner {
         k: Key,
         old: Option<Value>,
         mut object: Value,
-        changes: &broadcast::Sender<Record>,
+        changes: &broadcast::Sender<Arc<Record>>,
     ) -> Option<(ResourceType, Key)> {
         let mut settle = None;
         if rt.has_replica_controller() {
@@ -662,7 +674,8 @@ impl Inner {
         settle
     }
 
-    fn record(&mut self, record: Record, changes: &broadcast::Sender<Record>) {
+    fn record(&mut self, record: Record, changes: &broadcast::Sender<Arc<Record>>) {
+        let record = Arc::new(record);
         self.history.push_back(record.clone());
         self.compact();
         // No receivers is fine: nobody watches.
