@@ -1,7 +1,8 @@
 //! The AWS provider against `moto_server` through the real SDK clients: Auto Scaling groups
 //! down and up with exact restore (and a change during downtime), a crash between the tag
 //! write and the resize, EC2 stop and start, an EKS node group, two regions, spot mixes
-//! switched per window, a paired spot/on-demand EKS policy, and processes suspended while parked.
+//! switched per window, a paired spot/on-demand EKS policy, processes suspended while parked,
+//! and groups that change together sharing their tag calls.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -17,6 +18,7 @@ use support::moto::{
     Moto, ORIGINAL_TAG, add_nodegroup, create_cluster, create_group, create_template,
     describe_group, group_size, instance_state, nodegroup_size_of, office_config,
 };
+use support::proxy::Proxy;
 
 /// When a run decides: a Saturday noon (down) or the Monday morning after it (10:00 in Berlin:
 /// up), days after moto's clock (see [`Moto::weekend`]).
@@ -394,5 +396,75 @@ async fn processes_suspended_while_a_group_is_parked_are_resumed_when_it_wakes()
     assert_eq!(
         group_size(&moto, "eu-central-1", "web").await,
         ((1, 6, 3), None)
+    );
+}
+
+/// Twelve groups selected by name, each with its own maximum.
+const MANY_GROUPS: usize = 12;
+
+fn many_group_names() -> Vec<String> {
+    (0..MANY_GROUPS).map(|i| format!("g-{i:02}")).collect()
+}
+
+/// `run --once --at DAY` over the twelve groups, through `proxy`.
+fn run_many_through(moto: &Moto, proxy: &Proxy, dir: &Path, day: Day) -> Output {
+    let names = many_group_names().join(", ");
+    let targets = format!("      - aws_asg: {{ names: [{names}], region: eu-central-1 }}\n");
+    let config = dir.join("curfew.yaml");
+    std::fs::write(&config, office_config(&targets)).unwrap();
+    let (saturday, monday) = moto.weekend();
+    let at = match day {
+        Day::Saturday => saturday,
+        Day::Monday => monday,
+    };
+    Command::new(env!("CARGO_BIN_EXE_curfew"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .args(["--once", "--at", &at, "--state-dir"])
+        .arg(dir.join("state"))
+        .envs(moto.env_through(&proxy.url))
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_that_change_together_share_their_tag_calls_and_each_keeps_its_own_original() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (i, name) in many_group_names().iter().enumerate() {
+        create_group(&moto, "eu-central-1", name, 1, 2 + i as i32, 1).await;
+    }
+    let proxy = Proxy::start(&moto.endpoint).await;
+
+    assert_ok(&run_many_through(&moto, &proxy, dir.path(), SATURDAY));
+    let night = proxy.tally(true).calls;
+    for (i, name) in many_group_names().iter().enumerate() {
+        assert_eq!(
+            group_size(&moto, "eu-central-1", name).await,
+            ((0, 0, 0), Some(format!("min=1,max={},desired=1", 2 + i))),
+            "{name}"
+        );
+    }
+    assert_eq!(night.get("UpdateAutoScalingGroup"), Some(&MANY_GROUPS));
+    let tag_calls = night.get("CreateOrUpdateTags").copied().unwrap_or(0);
+    assert!(
+        (1..MANY_GROUPS).contains(&tag_calls),
+        "the tag writes of groups resized together share calls: {night:?}"
+    );
+
+    assert_ok(&run_many_through(&moto, &proxy, dir.path(), MONDAY));
+    let morning = proxy.tally(true).calls;
+    for (i, name) in many_group_names().iter().enumerate() {
+        assert_eq!(
+            group_size(&moto, "eu-central-1", name).await,
+            ((1, 2 + i as i32, 1), None),
+            "{name}"
+        );
+    }
+    assert_eq!(morning.get("UpdateAutoScalingGroup"), Some(&MANY_GROUPS));
+    let untag_calls = morning.get("DeleteTags").copied().unwrap_or(0);
+    assert!(
+        (1..MANY_GROUPS).contains(&untag_calls),
+        "the tag removals of groups restored together share calls: {morning:?}"
     );
 }

@@ -160,37 +160,76 @@ fn as_i32(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
 
-/// Writes the original capacity tag.
-pub async fn tag_original(client: &Client, name: &str, original: Capacity) -> Result<()> {
-    let tag = Tag::builder()
-        .resource_id(name)
-        .resource_type("auto-scaling-group")
-        .key(ORIGINAL_TAG)
-        .value(tags::encode(original))
-        .propagate_at_launch(false)
-        .build();
+/// A group's original capacity tag: to write (with its encoded value) or to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalTag {
+    /// The group's name.
+    pub group: String,
+    /// The encoded original capacity to write; `None` to remove the tag.
+    pub value: Option<String>,
+}
+
+impl OriginalTag {
+    /// The tag to write on `group` for its `original` capacity.
+    pub fn write(group: &str, original: Capacity) -> Self {
+        OriginalTag {
+            group: group.to_string(),
+            value: Some(tags::encode(original)),
+        }
+    }
+
+    /// The tag to remove from `group`.
+    pub fn remove(group: &str) -> Self {
+        OriginalTag {
+            group: group.to_string(),
+            value: None,
+        }
+    }
+
+    fn tag(&self) -> Tag {
+        let tag = Tag::builder()
+            .resource_id(&self.group)
+            .resource_type("auto-scaling-group")
+            .key(ORIGINAL_TAG);
+        match &self.value {
+            Some(value) => tag.value(value).propagate_at_launch(false).build(),
+            None => tag.build(),
+        }
+    }
+}
+
+impl std::fmt::Display for OriginalTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.group)
+    }
+}
+
+/// The groups a call names, for its errors.
+fn groups(tags: &[OriginalTag]) -> String {
+    let names: Vec<&str> = tags.iter().map(|t| t.group.as_str()).collect();
+    names.join(",")
+}
+
+/// Writes the original capacity tags of `tags` (of one group or many) in one
+/// CreateOrUpdateTags call.
+pub async fn tag_original(client: &Client, tags: &[OriginalTag]) -> Result<()> {
     client
         .create_or_update_tags()
-        .tags(tag)
+        .set_tags(Some(tags.iter().map(OriginalTag::tag).collect()))
         .send()
         .await
-        .map_err(|e| classify("CreateOrUpdateTags", name, e))?;
+        .map_err(|e| classify("CreateOrUpdateTags", &groups(tags), e))?;
     Ok(())
 }
 
-/// Removes the original capacity tag.
-pub async fn untag_original(client: &Client, name: &str) -> Result<()> {
-    let tag = Tag::builder()
-        .resource_id(name)
-        .resource_type("auto-scaling-group")
-        .key(ORIGINAL_TAG)
-        .build();
+/// Removes the original capacity tags of `tags` (of one group or many) in one DeleteTags call.
+pub async fn untag_original(client: &Client, tags: &[OriginalTag]) -> Result<()> {
     client
         .delete_tags()
-        .tags(tag)
+        .set_tags(Some(tags.iter().map(OriginalTag::tag).collect()))
         .send()
         .await
-        .map_err(|e| classify("DeleteTags", name, e))?;
+        .map_err(|e| classify("DeleteTags", &groups(tags), e))?;
     Ok(())
 }
 

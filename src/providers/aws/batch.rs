@@ -1,5 +1,6 @@
-//! Calls that take many ids at once (StopInstances, StartInstances, CreateTags, DeleteTags),
-//! shared by the actions that run at the same time.
+//! Calls that take many ids at once (StopInstances, StartInstances, CreateTags, DeleteTags, and
+//! the Auto Scaling CreateOrUpdateTags and DeleteTags, which take tags of many groups), shared
+//! by the actions that run at the same time.
 //!
 //! The first action to ask for a call of a kind sends it at once with its own id; the actions
 //! that ask while that call is in flight wait together and go out as one call when it
@@ -9,6 +10,7 @@
 //! own, so that every action gets its own answer.
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -21,22 +23,33 @@ use crate::providers::{Error, Result};
 /// Ids sent in one call at most.
 pub const MAX_IDS: usize = 100;
 
-/// Answers to the actions waiting on one call.
-type Waiters = Vec<(String, oneshot::Sender<Result<()>>)>;
+/// Answers to the actions waiting on one call, with the item each sends.
+type Waiters<T> = Vec<(T, oneshot::Sender<Result<()>>)>;
 
-#[derive(Default)]
-struct Queue {
-    waiting: Waiters,
+struct Queue<T> {
+    waiting: Waiters<T>,
     /// Whether a call of this kind is in flight (its sender drains the queue).
     busy: bool,
 }
 
-/// Group commit of calls by kind `K`.
-pub struct Batcher<K> {
-    queues: Arc<Mutex<HashMap<K, Queue>>>,
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            waiting: Vec::new(),
+            busy: false,
+        }
+    }
 }
 
-impl<K> Default for Batcher<K> {
+type Queues<K, T> = Arc<Mutex<HashMap<K, Queue<T>>>>;
+
+/// Group commit of calls by kind `K`, each carrying items `T` (an id, or an id with what to
+/// write to it).
+pub struct Batcher<K, T = String> {
+    queues: Queues<K, T>,
+}
+
+impl<K, T> Default for Batcher<K, T> {
     fn default() -> Self {
         Batcher {
             queues: Arc::default(),
@@ -46,11 +59,15 @@ impl<K> Default for Batcher<K> {
 
 // === impl Batcher ===
 
-impl<K: Eq + Hash + Clone + Send + 'static> Batcher<K> {
-    /// Sends `id` in the next call of kind `key`; `send` makes one call for a list of ids.
-    pub async fn submit<F, Fut>(&self, key: K, id: String, send: F) -> Result<()>
+impl<K, T> Batcher<K, T>
+where
+    K: Eq + Hash + Clone + Send + 'static,
+    T: Clone + Display + Send + 'static,
+{
+    /// Sends `id` in the next call of kind `key`; `send` makes one call for a list of items.
+    pub async fn submit<F, Fut>(&self, key: K, id: T, send: F) -> Result<()>
     where
-        F: Fn(Vec<String>) -> Fut + Send + 'static,
+        F: Fn(Vec<T>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
@@ -67,7 +84,7 @@ impl<K: Eq + Hash + Clone + Send + 'static> Batcher<K> {
         answered.await.unwrap_or_else(|_| {
             Err(Error::Server {
                 operation: "batch".to_string(),
-                target: id,
+                target: id.to_string(),
                 code: "Cancelled".to_string(),
                 detail: "the batched call was abandoned".to_string(),
             })
@@ -75,15 +92,16 @@ impl<K: Eq + Hash + Clone + Send + 'static> Batcher<K> {
     }
 }
 
-/// Sends the queue of `key` in calls of up to [`MAX_IDS`] ids until it is empty.
-async fn drain<K, F, Fut>(queues: Arc<Mutex<HashMap<K, Queue>>>, key: K, send: F)
+/// Sends the queue of `key` in calls of up to [`MAX_IDS`] items until it is empty.
+async fn drain<K, T, F, Fut>(queues: Queues<K, T>, key: K, send: F)
 where
     K: Eq + Hash,
-    F: Fn(Vec<String>) -> Fut,
+    T: Clone,
+    F: Fn(Vec<T>) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
     loop {
-        let batch: Waiters = {
+        let batch: Waiters<T> = {
             let mut queues = queues.lock();
             let Some(queue) = queues.get_mut(&key) else {
                 return;
@@ -95,7 +113,7 @@ where
             let take = queue.waiting.len().min(MAX_IDS);
             queue.waiting.drain(..take).collect()
         };
-        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        let ids: Vec<T> = batch.iter().map(|(id, _)| id.clone()).collect();
         match send(ids).await {
             Ok(()) => {
                 for (_, answer) in batch {

@@ -192,6 +192,10 @@ impl Ec2Call {
     }
 }
 
+/// The Auto Scaling tag calls that the groups of one account share (see [`batch`]): writing
+/// the original capacity tag (`true`) or removing it (`false`).
+type GroupTagCall = (Account, bool);
+
 /// Instance types in use by region, with an account to ask for their prices.
 type TypesInUse = HashMap<String, (Account, BTreeSet<String>)>;
 
@@ -208,6 +212,8 @@ pub struct AwsProvider {
     limits: HashMap<(String, &'static str), Arc<Semaphore>>,
     /// EC2 calls shared by the actions that run at once.
     ec2_batches: batch::Batcher<Ec2Call>,
+    /// Auto Scaling tag calls shared by the actions that run at once.
+    group_tags: batch::Batcher<GroupTagCall, asg::OriginalTag>,
     /// The time curfew records when it stops a database.
     clock: Arc<dyn Clock>,
     /// Unusable databases already logged.
@@ -250,6 +256,7 @@ impl AwsProvider {
             prices: prices::PriceCache::default(),
             limits,
             ec2_batches: batch::Batcher::default(),
+            group_tags: batch::Batcher::default(),
             clock: Arc::new(SystemClock),
             unusable_reported: Mutex::default(),
         }
@@ -458,7 +465,30 @@ impl AwsProvider {
             .await
     }
 
-    /// Scales a group and, in the same call, sets the mix of the window it enters.
+    /// Writes or removes a group's original capacity tag, in one call with the other groups
+    /// of `account` that ask meanwhile.
+    async fn group_tag(&self, account: &Account, tag: asg::OriginalTag) -> Result<()> {
+        let autoscaling = self.clients(account).autoscaling.clone();
+        let limit = self.limit(account, "autoscaling");
+        let write = tag.value.is_some();
+        self.group_tags
+            .submit((account.clone(), write), tag, move |tags| {
+                let (autoscaling, limit) = (autoscaling.clone(), limit.clone());
+                async move {
+                    let _permit = acquire(limit).await;
+                    if write {
+                        asg::tag_original(&autoscaling, &tags).await
+                    } else {
+                        asg::untag_original(&autoscaling, &tags).await
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Scales a group and, in the same call, sets the mix of the window it enters. Each call
+    /// takes its own place among the calls in flight, and the tag calls are shared with the
+    /// groups that change at the same time.
     async fn apply_group(
         &self,
         account: &Account,
@@ -469,15 +499,16 @@ impl AwsProvider {
         action: &Action,
     ) -> Result<()> {
         let client = &self.clients(account).autoscaling;
-        let _permit = self.permit(account, "autoscaling").await;
         let wanted = spot.map(|s| &s.wanted);
         let (mix, capacity) = match action {
             Action::ScaleDown { original, to, .. } => {
-                asg::tag_original(client, name, *original).await?;
+                self.group_tag(account, asg::OriginalTag::write(name, *original))
+                    .await?;
                 // Suspended before the resize: a crash in between leaves the tag and the full
                 // size, which the next pass finishes as an interrupted scale-down.
                 let missing = processes.to_suspend();
                 if !missing.is_empty() {
+                    let _permit = self.permit(account, "autoscaling").await;
                     asg::suspend(client, name, missing).await?;
                 }
                 (wanted.and_then(|w| w.down.as_ref()), *to)
@@ -491,14 +522,19 @@ impl AwsProvider {
             None => (None, None),
         };
         let fallback_written = policy.is_some() && matches!(action, Action::ScaleUp { .. });
-        asg::resize(client, name, capacity, policy).await?;
+        {
+            let _permit = self.permit(account, "autoscaling").await;
+            asg::resize(client, name, capacity, policy).await?;
+        }
         if matches!(action, Action::ScaleUp { .. }) {
             // Resumed before the tag goes: until then the next pass sees an unfinished wake.
             if tagged && !processes.suspended.is_empty() {
+                let _permit = self.permit(account, "autoscaling").await;
                 asg::resume(client, name, processes.suspended.clone()).await?;
             }
             if tagged {
-                asg::untag_original(client, name).await?;
+                self.group_tag(account, asg::OriginalTag::remove(name))
+                    .await?;
             }
         }
         if let Some(spot) = spot.filter(|s| s.wanted.fallback && fallback_written) {
