@@ -132,29 +132,25 @@ impl AuditLog {
     }
 
     /// Drops the oldest entries until the log keeps at most [`KEEP`] and fits the store;
-    /// returns its text.
+    /// returns its text. Entries are measured one by one, newest first, so the text is built
+    /// once, at its final size (a boundary of 10,000 actions writes a log of several MiB).
     fn trimmed(&self, entries: &mut Vec<AuditEntry>) -> state::Result<String> {
         let excess = entries.len().saturating_sub(KEEP);
         entries.drain(..excess);
-        let text = state::to_text(FILE, entries)?;
-        let Some(limit) = self.store.max_bytes() else {
-            return Ok(text);
-        };
-        if text.len() <= limit {
-            return Ok(text);
-        }
-        // Each entry costs its own JSON and a comma; drop from the front until it fits.
-        let mut size = text.len();
-        let mut drop = 0;
-        for entry in entries.iter() {
-            if size <= limit {
+        let limit = self.store.max_bytes().unwrap_or(usize::MAX);
+        // The text is `[` + the entries joined by commas + `]`.
+        let mut size = 2;
+        let mut kept = 0;
+        for entry in entries.iter().rev() {
+            let cost = state::text_len(FILE, entry)? + usize::from(kept > 0);
+            if size + cost > limit {
                 break;
             }
-            size -= state::to_text(FILE, entry)?.len() + 1;
-            drop += 1;
+            size += cost;
+            kept += 1;
         }
-        entries.drain(..drop);
-        state::to_text(FILE, entries)
+        entries.drain(..entries.len() - kept);
+        state::to_text_sized(FILE, entries, size)
     }
 
     /// Entries for which `keep` holds, newest first by time (replicas may append out of

@@ -756,14 +756,18 @@ impl Reconciler {
     /// started and whether the trigger cut the phase short.
     async fn apply_all(&self, phase: &[PlannedAction]) -> (Vec<ActionOutcome>, bool) {
         let preempt = CancellationToken::new();
-        let applies: Vec<_> = phase
-            .iter()
-            .map(|planned| self.apply_unless(&preempt, planned))
-            .collect();
+        // The actions' futures are made as places free up, not all at once: a phase of
+        // 10,000 actions keeps `concurrency` of them in memory.
+        // (By index: a closure over `&PlannedAction` makes the future not provably `Send`.)
+        let preempted = &preempt;
+        let applies = (0..phase.len()).map(move |i| self.apply_unless(preempted, &phase[i]));
         let applies = futures::stream::iter(applies)
             .buffer_unordered(self.settings.concurrency.max(1))
             .filter_map(futures::future::ready)
-            .collect::<Vec<ActionOutcome>>();
+            .fold(Vec::with_capacity(phase.len()), |mut outcomes, outcome| {
+                outcomes.push(outcome);
+                futures::future::ready(outcomes)
+            });
         tokio::pin!(applies);
         let outcomes = tokio::select! {
             biased;

@@ -225,10 +225,41 @@ pub fn parse<T: DeserializeOwned + Default>(text: Option<&str>, where_: &Path) -
 
 /// Serialises a document compactly.
 pub fn to_text<T: Serialize>(name: &str, value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|err| Error::Serialise {
+    serde_json::to_string(value).map_err(|err| serialise_error(name, err))
+}
+
+/// Serialises a document compactly into a buffer of `size` bytes (its length, when known:
+/// a large document is then never copied while it grows).
+pub fn to_text_sized<T: Serialize>(name: &str, value: &T, size: usize) -> Result<String> {
+    let mut text = Vec::with_capacity(size);
+    serde_json::to_writer(&mut text, value).map_err(|err| serialise_error(name, err))?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(text).map_err(|err| serialise_error(name, err))
+}
+
+/// The length of `value`'s compact text, counted without keeping the text.
+pub fn text_len<T: Serialize>(name: &str, value: &T) -> Result<usize> {
+    /// Counts what is written to it.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, value).map_err(|err| serialise_error(name, err))?;
+    Ok(counter.0)
+}
+
+fn serialise_error(name: &str, err: impl std::fmt::Display) -> Error {
+    Error::Serialise {
         name: name.to_string(),
         detail: err.to_string(),
-    })
+    }
 }
 
 /// A directory of JSON state files.

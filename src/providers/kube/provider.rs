@@ -781,7 +781,12 @@ impl Provider for KubeProvider {
         );
         let empty = BTreeMap::new();
         let mut claimed = HashSet::new();
-        let mut pass = Found::default();
+        // Most watched workloads are usually selected: room for all of them at once, rather
+        // than growing (and copying) a list of 10,000 targets several times.
+        let mut pass = Found {
+            targets: Vec::with_capacity(workloads.len()),
+            problems: Vec::new(),
+        };
         for selection in &self.selections {
             // Namespace matches once per namespace, not once per workload.
             let selected: HashMap<&str, (NamespaceMatch, &Annotations)> = namespaces
@@ -822,6 +827,7 @@ impl Provider for KubeProvider {
             self.report(object, problem);
         }
         let mut targets = pass.targets;
+        targets.shrink_to_fit();
         targets.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Ok(Discovery::complete(targets))
     }
