@@ -44,6 +44,18 @@ fn run_once(moto: &Moto, dir: &Path, day: Day) -> Output {
 
 /// `run --once --at DAY` with the office-hours configuration of these `targets`.
 fn run_config(moto: &Moto, dir: &Path, targets: &str, day: Day) -> Output {
+    let env = moto.env().into_iter().map(|(k, v)| (k.to_string(), v));
+    run_config_with(moto, dir, targets, day, env.collect())
+}
+
+/// [`run_config`] with the environment `env` (moto's own, or a proxy's in front of it).
+fn run_config_with(
+    moto: &Moto,
+    dir: &Path,
+    targets: &str,
+    day: Day,
+    env: Vec<(String, String)>,
+) -> Output {
     let config = dir.join("curfew.yaml");
     std::fs::write(&config, office_config(targets)).unwrap();
     let (saturday, monday) = moto.weekend();
@@ -56,7 +68,7 @@ fn run_config(moto: &Moto, dir: &Path, targets: &str, day: Day) -> Output {
         .arg(&config)
         .args(["--once", "--at", &at, "--state-dir"])
         .arg(dir.join("state"))
-        .envs(moto.env())
+        .envs(env)
         .output()
         .unwrap()
 }
@@ -410,21 +422,7 @@ fn many_group_names() -> Vec<String> {
 fn run_many_through(moto: &Moto, proxy: &Proxy, dir: &Path, day: Day) -> Output {
     let names = many_group_names().join(", ");
     let targets = format!("      - aws_asg: {{ names: [{names}], region: eu-central-1 }}\n");
-    let config = dir.join("curfew.yaml");
-    std::fs::write(&config, office_config(&targets)).unwrap();
-    let (saturday, monday) = moto.weekend();
-    let at = match day {
-        Day::Saturday => saturday,
-        Day::Monday => monday,
-    };
-    Command::new(env!("CARGO_BIN_EXE_curfew"))
-        .args(["run", "-c"])
-        .arg(&config)
-        .args(["--once", "--at", &at, "--state-dir"])
-        .arg(dir.join("state"))
-        .envs(moto.env_through(&proxy.url))
-        .output()
-        .unwrap()
+    run_config_with(moto, dir, &targets, day, moto.env_through(&proxy.url))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
