@@ -80,7 +80,7 @@ pub fn hint(error: &Error) -> Option<String> {
             "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE, or run with an instance or pod role".to_string(),
         ),
         _ if code == UNREACHABLE => Some(
-            "check AWS_ENDPOINT_URL (unset, curfew calls AWS itself), the target's region and the network path".to_string(),
+            "check AWS_ENDPOINT_URL (when it is unset, curfew calls AWS's own endpoints), the target's region and the network path".to_string(),
         ),
         _ if ACCESS_DENIED.contains(&code) => Some(format!(
             "allow {} in the IAM policy of curfew's role (deploy/aws/iam-policy.json has them all)",
