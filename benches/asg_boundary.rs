@@ -16,6 +16,8 @@
 #[allow(dead_code)]
 #[path = "../tests/support/moto.rs"]
 mod moto;
+#[path = "../tests/support/port.rs"]
+mod port;
 #[allow(dead_code)]
 #[path = "../tests/support/proxy.rs"]
 mod proxy;

@@ -20,8 +20,6 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
-mod support;
-
 const CONFIG: &str = r#"
 timezone: Europe/Berlin
 schedules:
@@ -76,7 +74,7 @@ fn harness_with(config: &str) -> Harness {
     let audit = Arc::new(AuditLog::open(state_dir).unwrap());
     let clock = Arc::new(ManualClock::new(utc(SATURDAY)));
     let trigger = Arc::new(Notify::new());
-    let app = api::router(support::api_state(
+    let app = api::router(crate::support::api_state(
         config.clone(),
         SharedStatus::default(),
         clock.clone(),

@@ -3,14 +3,12 @@
 //! once while `/healthz` keeps answering, failed authentication throttled per client with
 //! `Retry-After`, and the security headers of the status page.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::http::exchange;
+use crate::support::process::{Process, curfew, run_args, simulated_config, tokens_file};
 use serde_json::{Value, json};
-use support::http::exchange;
-use support::process::{Process, curfew, run_args, simulated_config, tokens_file};
 
 const ADMIN: &str = "admin-token-0123456789";
 const VIEWER: &str = "vera-token-0123456789";

@@ -12,13 +12,11 @@ use aws_sdk_autoscaling::types::{
     MixedInstancesPolicy, Tag,
 };
 
-mod support;
-
-use support::moto::{
+use crate::support::moto::{
     Moto, ORIGINAL_TAG, add_nodegroup, create_cluster, create_group, create_template,
     describe_group, group_size, instance_state, nodegroup_size_of, office_config,
 };
-use support::proxy::Proxy;
+use crate::support::proxy::Proxy;
 
 /// When a run decides: a Saturday noon (down) or the Monday morning after it (10:00 in Berlin:
 /// up), days after moto's clock (see [`Moto::weekend`]).

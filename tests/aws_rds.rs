@@ -12,11 +12,9 @@ use std::process::{Command, Output};
 
 use aws_sdk_rds::types::Tag;
 
-mod support;
-
-use support::fixtures::{deployment, namespace};
-use support::kube::KubeHarness;
-use support::moto::{Moto, office_config};
+use crate::support::fixtures::{deployment, namespace};
+use crate::support::kube::KubeHarness;
+use crate::support::moto::{Moto, office_config};
 
 /// Saturday noon and Sunday noon: down. Monday 10:00 in Berlin: up.
 const SATURDAY: &str = "2026-12-05T12:00:00Z";
@@ -475,7 +473,7 @@ async fn the_service_names_the_databases_it_leaves_alone_and_why() {
     // Left alone whatever the schedule says, so this holds at any hour.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let unusable = loop {
-        let (status, body) = support::http::get(&announced, "/api/v1/environments");
+        let (status, body) = crate::support::http::get(&announced, "/api/v1/environments");
         assert_eq!(status, 200, "{body}");
         let list: serde_json::Value = serde_json::from_str(&body).unwrap();
         let unusable = list["environments"][0]["unusable_targets"].clone();

@@ -2,8 +2,8 @@
 //! DescribeSpotPriceHistory through the real SDK client. moto's prices are dummies: this
 //! checks the plumbing (types in use, region, parsing), not the numbers.
 //!
-//! One test per binary: it points the standard AWS environment at moto before any thread of
-//! its own runs.
+//! The test points the standard AWS environment at moto before any thread of its own runs,
+//! which needs a process of its own: nextest runs each test in one (`./tests/run` uses it).
 
 use std::path::Path;
 
@@ -11,9 +11,7 @@ use curfew::config::Config;
 use curfew::providers::Provider;
 use curfew::providers::aws::AwsProvider;
 
-mod support;
-
-use support::moto::{Moto, office_config};
+use crate::support::moto::{Moto, office_config};
 
 const TARGETS: &str = "      - aws_ec2: { tags: { env: staging }, region: eu-central-1 }\n";
 
@@ -21,8 +19,8 @@ const TARGETS: &str = "      - aws_ec2: { tags: { env: staging }, region: eu-cen
 fn spot_prices_of_the_instance_types_in_use_come_from_the_price_history() {
     let moto = Moto::start();
     for (key, value) in moto.env() {
-        // SAFETY: the only test in this binary sets the variables before it starts the
-        // runtime, so no other thread reads the environment meanwhile.
+        // SAFETY: nextest runs this test alone in its process, and it sets the variables
+        // before it starts the runtime, so no other thread reads the environment meanwhile.
         unsafe { std::env::set_var(key, value) };
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -20,8 +20,6 @@ use curfew::reconciler::Reconciler;
 use curfew::state::StateDir;
 use tokio_util::sync::CancellationToken;
 
-mod support;
-
 /// One environment on Berlin office hours (65 hours up a week): four m6i.large nodes in
 /// eu-central-1 at the catalog's list price, 0.115 dollars an hour each.
 const ONE_GROUP: &str = r#"
@@ -120,13 +118,13 @@ async fn run_week(yaml: &str) -> Week {
     // Monday 00:00 in Berlin.
     let start = utc("2026-11-29T23:00:00Z");
     let end = start + Duration::days(7);
-    let (clock, provider) = support::sim_provider(&config, start);
+    let (clock, provider) = crate::support::sim_provider(&config, start);
     let cost = Arc::new(CostTracker::new(config.cost.clone(), None).unwrap());
     cost.set_spot_prices(provider.spot_prices().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir.path()).unwrap()).unwrap());
     let shutdown = CancellationToken::new();
-    let settings = support::fast_settings();
+    let settings = crate::support::fast_settings();
     let reconciler = Arc::new(
         Reconciler::new(
             config.clone(),

@@ -1,18 +1,16 @@
 //! The committed CustomResourceDefinition of `overrides.curfew.dev` matches the one the code
 //! generates, and the fake API server serves it.
 
-mod support;
-
 use std::path::Path;
 
-use support::fake_apiserver::FakeApiServer;
+use crate::support::fake_apiserver::FakeApiServer;
 
 const COMMITTED: &str = "deploy/kubernetes/base/crd.yaml";
 
 #[test]
 fn committed_override_crd_matches_the_code() {
     let generated = curfew::overrides::resource::crd_yaml();
-    support::committed::check(COMMITTED, &generated, "crd");
+    crate::support::committed::check(COMMITTED, &generated, "crd");
 }
 
 #[tokio::test]

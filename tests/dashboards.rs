@@ -3,15 +3,13 @@
 //! `promtool check metrics` must find nothing wrong with `/metrics`.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod support;
-
-use support::demo::Demo;
-use support::http::{self, encode};
+use crate::support::demo::Demo;
+use crate::support::http::{self, encode};
+use crate::support::port::free_port;
 
 /// A child process killed on drop.
 struct Running(Child);
@@ -36,14 +34,6 @@ fn tool(variable: &str, default: &str) -> String {
         "{path} is not installed: run the suite with ./tests/run, which installs it (or set {variable})"
     );
     path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_prometheus(dir: &Path, target: &str) -> (Running, String) {

@@ -21,8 +21,6 @@ use curfew::state::StateDir;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
-mod support;
-
 const ESTATE: &str = r#"
 timezone: Europe/Berlin
 schedules:
@@ -107,7 +105,7 @@ fn setup(blind: usize) -> (Arc<Blind>, Arc<ManualClock>, Reconciler, tempfile::T
         Config::from_yaml(ESTATE, Path::new("test.yaml")).unwrap_or_else(|e| panic!("{e}")),
     );
     let dir = tempfile::tempdir().unwrap();
-    let (clock, sim) = support::sim_provider(&config, utc(NIGHT));
+    let (clock, sim) = crate::support::sim_provider(&config, utc(NIGHT));
     let provider = Arc::new(Blind {
         inner: sim,
         clock: clock.clone(),
@@ -120,7 +118,7 @@ fn setup(blind: usize) -> (Arc<Blind>, Arc<ManualClock>, Reconciler, tempfile::T
         provider.clone(),
         clock.clone(),
         overrides,
-        support::fast_settings(),
+        crate::support::fast_settings(),
     );
     (provider, clock, reconciler, dir)
 }
@@ -226,7 +224,7 @@ async fn anyone_sees_what_of_a_degraded_environment_is_unseen_and_since_when_unt
     let (_, clock, reconciler, dir) = setup(1);
     let config = Arc::new(Config::from_yaml(ESTATE, Path::new("test.yaml")).unwrap());
     let state_dir = StateDir::open(dir.path()).unwrap();
-    let app = curfew::api::router(support::api_state(
+    let app = curfew::api::router(crate::support::api_state(
         config,
         reconciler.status(),
         clock.clone(),

@@ -3,14 +3,12 @@
 //! its parameters) and why, as tables or `--json`; and no write of any kind, by the fake API
 //! server's request log and by a count of every call that reached moto.
 
-mod support;
-
+use crate::support::fixtures::{deployment, namespace};
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
+use crate::support::moto::{Moto, create_group, group_size, office_config};
+use crate::support::process::run_to_end as curfew;
+use crate::support::proxy::Proxy;
 use serde_json::Value;
-use support::fixtures::{deployment, namespace};
-use support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
-use support::moto::{Moto, create_group, group_size, office_config};
-use support::process::run_to_end as curfew;
-use support::proxy::Proxy;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

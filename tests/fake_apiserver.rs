@@ -1,17 +1,15 @@
 //! The fake API server itself, driven through the real kube client: selectors, optimistic
 //! concurrency, the scale subresource, watches with bookmarks, and 410 Gone.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::fake_apiserver::{FakeApiServer, Fault, Verb};
+use crate::support::fixtures;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
-use support::fake_apiserver::{FakeApiServer, Fault, Verb};
-use support::fixtures;
 
 fn mk_namespace(server: &FakeApiServer, name: &str) {
     server.add(fixtures::namespace(name));

@@ -11,17 +11,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
-use serde_json::Value;
-use support::fake_apiserver::FakeApiServer;
-use support::fixtures::{deployment, namespace, stateful_set};
-use support::moto::{
+use crate::support::fake_apiserver::FakeApiServer;
+use crate::support::fixtures::{deployment, namespace, stateful_set};
+use crate::support::moto::{
     Moto, add_nodegroup, create_cluster, create_group, group_size, instance_state,
     nodegroup_size_of, office_config,
 };
-use support::proxy::Proxy;
-
-mod support;
+use crate::support::proxy::Proxy;
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+use serde_json::Value;
 
 /// The share of calls that fail.
 const SHARE: f64 = 0.3;
@@ -245,8 +243,9 @@ async fn under_a_partial_outage_no_pass_that_missed_targets_converges_and_the_mo
     // Calls of every kind met faults: reads and writes, lists and watches.
     let kube_faults = kube.tally(false).faults;
     let aws_faults = aws.tally(false).faults;
-    let met = |faults: &std::collections::BTreeMap<(String, support::proxy::Fault), usize>,
-               prefix: &str| faults.keys().any(|(name, _)| name.starts_with(prefix));
+    let met =
+        |faults: &std::collections::BTreeMap<(String, crate::support::proxy::Fault), usize>,
+         prefix: &str| faults.keys().any(|(name, _)| name.starts_with(prefix));
     assert!(met(&aws_faults, "Describe"), "{aws_faults:?}");
     assert!(
         met(&kube_faults, "GET /apis/apps/v1/deployments"),

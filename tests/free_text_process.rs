@@ -2,14 +2,12 @@
 //! refused with 422, and text stored before that check reaches neither the log nor the
 //! terminal of `curfew status` and `curfew override list` unescaped.
 
-mod support;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use crate::support::process::{Process, curfew, run_args, simulated_config, tokens_file};
 use serde_json::{Value, json};
-use support::process::{Process, curfew, run_args, simulated_config, tokens_file};
 
 const OPERATOR: &str = "otto-token-0123456789";
 
@@ -97,7 +95,7 @@ fn requests_with_control_or_bidi_characters_are_refused_naming_the_character() {
     let service = service_with_a_hostile_override(dir.path());
     let post = |body: Value| {
         let auth = format!("Bearer {OPERATOR}");
-        support::http::send(
+        crate::support::http::send(
             &service.addr,
             "POST",
             "/api/v1/overrides",

@@ -2,15 +2,13 @@
 //! certificate a CA of our own signed, trusted through `SSL_CERT_FILE`, and a certificate no
 //! trusted root signed fails with one clear line.
 
-mod support;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
+use crate::support::process::{Process, curfew, run_args, simulated_config, tokens_file};
+use crate::support::tls::{TestCa, runtime, terminating_proxy, webhook_receiver};
 use serde_json::Value;
-use support::process::{Process, curfew, run_args, simulated_config, tokens_file};
-use support::tls::{TestCa, runtime, terminating_proxy, webhook_receiver};
 
 const TOKEN: &str = "otto-secret-0123456789";
 
@@ -75,7 +73,7 @@ fn a_webhook_over_https_arrives_as_json_with_a_link_to_the_page() {
         &ca.ca_pem,
     );
 
-    let (status, created) = support::http::send(
+    let (status, created) = crate::support::http::send(
         &service.addr,
         "POST",
         "/api/v1/overrides",

@@ -3,15 +3,15 @@
 //! is paused instead of its workload being scaled, Rollouts scale like Deployments, and
 //! missing CRDs are normal.
 
-mod support;
-
+use crate::support::fake_apiserver::Verb;
+use crate::support::fixtures::{
+    annotated, crd, deployment, hpa, namespace, rollout, scaled_object,
+};
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT, MONDAY_NOON, TUESDAY_MORNING};
 use curfew::domain::Capacity;
 use curfew::providers::Provider;
 use curfew::providers::kube::annotations::{KEDA_PAUSED_REPLICAS, ORIGINAL_PAUSED_REPLICAS};
 use serde_json::Value;
-use support::fake_apiserver::Verb;
-use support::fixtures::{annotated, crd, deployment, hpa, namespace, rollout, scaled_object};
-use support::kube::{KubeHarness, MONDAY_NIGHT, MONDAY_NOON, TUESDAY_MORNING};
 
 /// Office hours; `shop` keeps one replica while down, `team-*` none.
 const FLOORS: &str = r#"
@@ -30,7 +30,7 @@ fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
     object["metadata"]["annotations"][key].as_str()
 }
 
-fn body(request: &support::fake_apiserver::Request) -> Value {
+fn body(request: &crate::support::fake_apiserver::Request) -> Value {
     serde_json::from_str(&request.body).expect("patch bodies are JSON")
 }
 

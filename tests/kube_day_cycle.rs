@@ -2,15 +2,13 @@
 //! fake API server: a day cycle, wake order, manual scale-ups, restarts, kube-downscaler
 //! migration, faults, and the cost of a converged tick.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::fake_apiserver::{Fault, Verb};
+use crate::support::fixtures::{annotated, cron_job, deployment, namespace, stateful_set};
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT, MONDAY_NOON, OFFICE_HOURS, TUESDAY_MORNING};
 use curfew::domain::Capacity;
 use serde_json::Value;
-use support::fake_apiserver::{Fault, Verb};
-use support::fixtures::{annotated, cron_job, deployment, namespace, stateful_set};
-use support::kube::{KubeHarness, MONDAY_NIGHT, MONDAY_NOON, OFFICE_HOURS, TUESDAY_MORNING};
 
 fn shop() -> Vec<Value> {
     vec![
@@ -22,7 +20,7 @@ fn shop() -> Vec<Value> {
     ]
 }
 
-fn body(request: &support::fake_apiserver::Request) -> Value {
+fn body(request: &crate::support::fake_apiserver::Request) -> Value {
     serde_json::from_str(&request.body).expect("patch bodies are JSON")
 }
 
@@ -323,7 +321,7 @@ async fn a_full_event_queue_never_delays_a_scale_write() {
         })
         .await;
     let reconciler = h.reconciler(provider.clone());
-    h.clock.jump(support::kube::utc(MONDAY_NIGHT));
+    h.clock.jump(crate::support::kube::utc(MONDAY_NIGHT));
     let report = tokio::time::timeout(Duration::from_secs(60), reconciler.reconcile())
         .await
         .expect("the pass does not wait for Events")

@@ -1,15 +1,13 @@
 //! Leader election over a Lease in the fake API server: one holder at a time, renewal,
 //! takeover after expiry, release on shutdown.
 
-mod support;
-
 use std::time::Duration as StdDuration;
 
+use crate::support::fake_apiserver::FakeApiServer;
+use crate::support::fixtures::namespace;
+use crate::support::kube::utc;
 use chrono::Duration;
 use curfew::leadership::{LeaderElector, LeaseSettings};
-use support::fake_apiserver::FakeApiServer;
-use support::fixtures::namespace;
-use support::kube::utc;
 use tokio_util::sync::CancellationToken;
 
 const T0: &str = "2026-11-30T12:00:00Z";

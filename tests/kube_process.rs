@@ -1,13 +1,11 @@
 //! `curfew run --once` against the fake API server, found through `KUBECONFIG` as an operator
 //! would configure it.
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::fixtures::{deployment, namespace};
-use support::kube::{
+use crate::support::fixtures::{deployment, namespace};
+use crate::support::kube::{
     ALWAYS_DOWN, KubeHarness, MONDAY_NIGHT, OFFICE_HOURS, log_of, replica, terminate,
     wait_for_holder,
 };

@@ -1,16 +1,16 @@
 //! The Kubernetes provider on its own, through the real kube client against the fake API
 //! server: selection, annotations and their precedence, targets' fields, conflicts, Events.
 
-mod support;
-
+use crate::support::fake_apiserver::{Fault, Verb};
+use crate::support::fixtures::{
+    annotated, cron_job, deployment, labelled, namespace, stateful_set,
+};
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT, utc};
 use chrono::Duration;
 use curfew::domain::{Action, Capacity, Footprint, Target};
 use curfew::providers::kube::annotations::{DOWN_REPLICAS, EXCLUDE, EXCLUDE_UNTIL};
 use curfew::providers::{Error, Provider};
 use serde_json::json;
-use support::fake_apiserver::{Fault, Verb};
-use support::fixtures::{annotated, cron_job, deployment, labelled, namespace, stateful_set};
-use support::kube::{KubeHarness, MONDAY_NIGHT, utc};
 
 const SELECTIVE: &str = r#"
 timezone: Europe/Berlin

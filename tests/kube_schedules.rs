@@ -2,16 +2,14 @@
 //! `curfew.dev/uptime`, kube-downscaler's `uptime`, `downtime` and `force-*`) and per-target
 //! grace periods, through the real kube client against the fake API server.
 
-mod support;
-
+use crate::support::fixtures::{annotated, deployment, namespace};
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT, MONDAY_NOON, TUESDAY_MORNING, utc};
 use chrono::Duration;
 use curfew::providers::Provider;
 use curfew::providers::kube::annotations::{
     DOWNSCALER_DOWNTIME, DOWNSCALER_FORCE_UPTIME, DOWNSCALER_ORIGINAL_REPLICAS, DOWNSCALER_UPTIME,
     SCHEDULE, UPTIME,
 };
-use support::fixtures::{annotated, deployment, namespace};
-use support::kube::{KubeHarness, MONDAY_NIGHT, MONDAY_NOON, TUESDAY_MORNING, utc};
 
 /// Office hours in Berlin for `shop` and `team-*`, and a night shift schedule to name.
 const WITH_NIGHT_SHIFT: &str = r#"
@@ -157,7 +155,11 @@ async fn an_unusable_calendar_annotation_leaves_the_workload_alone_with_one_warn
     );
     let store = h.server.store();
     let rt = store.resolve("", "v1", "events").expect("events served");
-    let (events, _) = store.list(&rt, None, &support::fake_apiserver::Selection::default());
+    let (events, _) = store.list(
+        &rt,
+        None,
+        &crate::support::fake_apiserver::Selection::default(),
+    );
     let garbled = events
         .iter()
         .find(|e| e["involvedObject"]["name"] == "garbled")

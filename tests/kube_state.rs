@@ -2,14 +2,15 @@
 //! the override store passes the same suite as the file store, its watch wakes the leader,
 //! the audit log and the ledger live in ConfigMaps, and two `curfew run` replicas share them.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::fake_apiserver::FakeApiServer;
+use crate::support::fixtures::{deployment, namespace, override_crd};
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT, utc};
 use chrono::{DateTime, Utc};
 use curfew::audit::{AuditEntry, AuditLog};
 use curfew::calendar::State;
@@ -17,9 +18,6 @@ use curfew::domain::Override;
 use curfew::overrides::{KubeOverrideStore, OverrideStore, conformance};
 use curfew::state::{ConfigMapStore, DocumentStore};
 use serde_json::Value;
-use support::fake_apiserver::FakeApiServer;
-use support::fixtures::{deployment, namespace, override_crd};
-use support::kube::{KubeHarness, MONDAY_NIGHT, utc};
 use tokio::sync::Notify;
 
 /// A fake API server with the `curfew` namespace and the Override CRD.
@@ -266,7 +264,7 @@ impl Replica {
 fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
     let body = body.map(Value::to_string).unwrap_or_default();
     let token = format!("Bearer {ADMIN}");
-    support::http::send(
+    crate::support::http::send(
         addr,
         method,
         path,
@@ -343,7 +341,7 @@ fn stop(replica: &mut Replica) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
-    let h = KubeHarness::start(support::kube::OFFICE_HOURS, MONDAY_NIGHT).await;
+    let h = KubeHarness::start(crate::support::kube::OFFICE_HOURS, MONDAY_NIGHT).await;
     h.add([
         namespace("curfew"),
         namespace("shop"),

@@ -2,14 +2,12 @@
 //! open-file limit, a flood beyond that limit, slow headers and idle keep-alive connections.
 //! Every service here decides from an `always` schedule, so nothing depends on the hour.
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::process::{Process, curfew_with_open_files, run_args, simulated_config};
+use crate::support::process::{Process, curfew_with_open_files, run_args, simulated_config};
 
 /// The open-file limit the services run under: low enough that 300 clients exhaust it.
 const OPEN_FILES: u32 = 256;

@@ -1,13 +1,11 @@
 //! The committed OpenAPI document matches the one the code generates.
 
-mod support;
-
 const COMMITTED: &str = "docs/openapi.json";
 
 #[test]
 fn committed_openapi_document_matches_the_code() {
     let generated = curfew::api::openapi::document_json();
-    support::committed::check(COMMITTED, &generated, "openapi");
+    crate::support::committed::check(COMMITTED, &generated, "openapi");
 }
 
 #[test]

@@ -2,19 +2,17 @@
 //! API server, and against a running service), `simulate --discover` (read-only against
 //! moto), JSON logs with simulated time in the demo, and `version`.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::demo::Demo;
+use crate::support::fixtures::{deployment, namespace, override_crd, override_resource};
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
+use crate::support::moto::{Moto, create_group, group_size, office_config};
+use crate::support::process::run_to_end as curfew;
+use crate::support::proxy::Proxy;
 use serde_json::Value;
-use support::demo::Demo;
-use support::fixtures::{deployment, namespace, override_crd, override_resource};
-use support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
-use support::moto::{Moto, create_group, group_size, office_config};
-use support::process::run_to_end as curfew;
-use support::proxy::Proxy;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -343,7 +341,7 @@ fn first_demo_action_line(format: &str, is_action: impl Fn(&str) -> bool) -> Str
             "--listen",
             "127.0.0.1:0",
             "--start",
-            support::demo::START,
+            crate::support::demo::START,
             "--state-dir",
         ])
         .arg(state.path())

@@ -3,16 +3,14 @@
 //! refuses. Each is one short line with the operation, the resource, the error code and a
 //! hint; no debug dumps.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::fake_apiserver::{Fault, Verb};
-use support::fixtures::{deployment, namespace};
-use support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
-use support::moto::{Moto, create_group};
-use support::proxy::Proxy;
+use crate::support::fake_apiserver::{Fault, Verb};
+use crate::support::fixtures::{deployment, namespace};
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT, OFFICE_HOURS};
+use crate::support::moto::{Moto, create_group};
+use crate::support::proxy::Proxy;
 
 /// Longest stderr line allowed in these failure cases.
 const LONGEST_LINE: usize = 300;
@@ -94,18 +92,15 @@ fn an_aws_target_without_credentials_fails_in_one_line_naming_the_variables_to_s
 #[test]
 fn an_unreachable_aws_endpoint_fails_in_one_line_pointing_at_the_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    // Port 1: outside the range the system hands out for port 0, which every server the
+    // suite starts asks for, so nothing listens there (a port bound and released could be
+    // taken by a server of a test running meanwhile).
     let output = run_once(
         dir.path(),
         ASG,
         &[
             ("AWS_REGION", "eu-central-1"),
-            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
         ],

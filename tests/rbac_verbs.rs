@@ -11,13 +11,20 @@
 //! `OFFICE_HOURS`, selecting `shop` and `team-*`). Assert in it that
 //! the path did its work, so that a scenario cannot pass by doing nothing.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::fake_apiserver::{Access, FakeApiServer, Fault, Verb};
+use crate::support::fixtures::{
+    annotated, crd, cron_job, deployment, hpa, namespace, override_crd, rollout, scaled_object,
+    stateful_set,
+};
+use crate::support::kube::{
+    ALWAYS_DOWN, KubeHarness, MONDAY_NIGHT, OFFICE_HOURS, TUESDAY_MORNING, log_of, replica,
+    terminate, utc, wait_for_holder,
+};
 use curfew::audit::{AuditEntry, AuditLog};
 use curfew::overrides::{KubeOverrideStore, OverrideStore, conformance};
 use curfew::state::{ConfigMapStore, DocumentStore};
@@ -25,15 +32,6 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use serde_json::{Value, json};
-use support::fake_apiserver::{Access, FakeApiServer, Fault, Verb};
-use support::fixtures::{
-    annotated, crd, cron_job, deployment, hpa, namespace, override_crd, rollout, scaled_object,
-    stateful_set,
-};
-use support::kube::{
-    ALWAYS_DOWN, KubeHarness, MONDAY_NIGHT, OFFICE_HOURS, TUESDAY_MORNING, log_of, replica,
-    terminate, utc, wait_for_holder,
-};
 use tokio::sync::Notify;
 
 /// The service account curfew runs as.

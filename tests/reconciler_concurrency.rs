@@ -18,8 +18,6 @@ use curfew::reconciler::{Reconciler, Settings};
 use curfew::state::StateDir;
 use parking_lot::Mutex;
 
-mod support;
-
 /// One environment with databases, node groups, StatefulSets and many Deployments.
 const ESTATE: &str = r#"
 timezone: Europe/Berlin
@@ -147,12 +145,12 @@ fn harness(concurrency: usize, write_time: StdDuration) -> Harness {
         Config::from_yaml(ESTATE, Path::new("test.yaml")).unwrap_or_else(|e| panic!("{e}")),
     );
     let dir = tempfile::tempdir().unwrap();
-    let (clock, sim) = support::sim_provider(&config, utc(NIGHT));
+    let (clock, sim) = crate::support::sim_provider(&config, utc(NIGHT));
     let provider = Recording::new(sim, write_time);
     let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir.path()).unwrap()).unwrap());
     let settings = Settings {
         concurrency,
-        ..support::fast_settings()
+        ..crate::support::fast_settings()
     };
     let reconciler = Arc::new(Reconciler::new(
         config,

@@ -11,9 +11,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use curfew::domain::Capacity;
 use curfew::providers::sim::Estate;
 
-mod support;
-
-use support::demo::Demo;
+use crate::support::demo::Demo;
 
 /// Office hours over a small estate whose every apply takes 300 ms, so a transition lasts
 /// long enough to be interrupted.
@@ -268,10 +266,10 @@ fn dry_runs_write_nothing_anywhere_byte_for_byte() {
         .to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, body) = support::http::get(&addr, "/api/v1/environments");
+        let (_, body) = crate::support::http::get(&addr, "/api/v1/environments");
         let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         // Up by the calendar, the ended override gone (from memory) and a pass done.
-        if support::http::get(&addr, "/readyz").0 == 200
+        if crate::support::http::get(&addr, "/readyz").0 == 200
             && list["environments"][0]["state"] == "up"
             && list["environments"][0]["override_id"].is_null()
         {
@@ -350,7 +348,7 @@ fn demo_answers_healthz_and_lists_environments() {
 #[test]
 fn a_restarted_demo_continues_from_its_simulated_time_and_start_sets_it_anew() {
     let dir = tempfile::tempdir().unwrap();
-    let start = utc(support::demo::START);
+    let start = utc(crate::support::demo::START);
     let mut demo = Demo::start(dir.path(), "3600");
     demo.wait_ready();
     std::thread::sleep(Duration::from_millis(1500));

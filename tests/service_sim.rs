@@ -18,8 +18,6 @@ use curfew::reconciler::Reconciler;
 use curfew::state::StateDir;
 use tokio_util::sync::CancellationToken;
 
-mod support;
-
 const TWO_ZONES: &str = r#"
 timezone: Europe/Berlin
 schedules:
@@ -66,14 +64,14 @@ struct Harness {
 
 fn harness(config: Arc<Config>, start: DateTime<Utc>, shutdown: CancellationToken) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let (clock, provider) = support::sim_provider(&config, start);
+    let (clock, provider) = crate::support::sim_provider(&config, start);
     let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir.path()).unwrap()).unwrap());
     let reconciler = Reconciler::new(
         config,
         provider.clone(),
         clock.clone(),
         overrides.clone(),
-        support::fast_settings(),
+        crate::support::fast_settings(),
     )
     .with_shutdown(shutdown);
     Harness {
@@ -430,7 +428,7 @@ async fn an_override_during_a_readiness_wait_ends_the_wait_and_the_pass_plans_ag
     // Monday 06:00 in Berlin: asleep.
     let dawn = utc("2026-11-30T05:00:00Z");
     let dir = tempfile::tempdir().unwrap();
-    let (clock, sim) = support::sim_provider(&config, dawn);
+    let (clock, sim) = crate::support::sim_provider(&config, dawn);
     let provider = Arc::new(StalledReadiness {
         inner: sim.clone(),
         stalled: std::sync::atomic::AtomicBool::new(false),
@@ -439,7 +437,7 @@ async fn an_override_during_a_readiness_wait_ends_the_wait_and_the_pass_plans_ag
     let settings = curfew::reconciler::Settings {
         // Without the trigger the wait would last a clock hour (about 3.6 s of real time).
         readiness_timeout: Duration::hours(1),
-        ..support::fast_settings()
+        ..crate::support::fast_settings()
     };
     let reconciler = Arc::new(Reconciler::new(
         config,
@@ -588,13 +586,13 @@ fn observed_reconciler(
 async fn readiness_is_asked_once_per_poll_for_a_whole_tier_and_never_for_nodes_going_down_last() {
     let config = config(ONE_ENVIRONMENT);
     let dir = tempfile::tempdir().unwrap();
-    let (clock, sim) = support::sim_provider(&config, utc("2026-11-29T22:00:00Z"));
+    let (clock, sim) = crate::support::sim_provider(&config, utc("2026-11-29T22:00:00Z"));
     let provider = Arc::new(Recording::new(sim.clone()));
     let reconciler = observed_reconciler(
         config,
         clock.clone(),
         provider.clone(),
-        support::fast_settings(),
+        crate::support::fast_settings(),
         dir.path(),
     );
     // Sunday night: workloads, then the StatefulSet, then the nodes go down.
@@ -637,7 +635,7 @@ async fn the_loop_wakes_at_a_transition_of_a_target_calendar_between_ticks() {
     let dir = tempfile::tempdir().unwrap();
     // Monday 06:00 in Berlin: the environment is asleep until 07:00.
     let start = utc("2026-11-30T05:00:00Z");
-    let (clock, sim) = support::sim_provider(&config, start);
+    let (clock, sim) = crate::support::sim_provider(&config, start);
     let schedule = curfew::calendar::Schedule::new(
         chrono_tz::Europe::Berlin,
         curfew::calendar::Base::Uptime("Mon-Fri 07:13-20:00".parse().unwrap()),
@@ -656,7 +654,7 @@ async fn the_loop_wakes_at_a_transition_of_a_target_calendar_between_ticks() {
     let settings = curfew::reconciler::Settings {
         // Ticks far apart: only the calendar's own transition can wake the loop at 07:13.
         tick: Duration::hours(1),
-        ..support::fast_settings()
+        ..crate::support::fast_settings()
     };
     let shutdown = CancellationToken::new();
     let reconciler = Arc::new(

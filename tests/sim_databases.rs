@@ -2,8 +2,6 @@
 //! databases are available; a database the cloud starts after seven days stopped is stopped
 //! again; the books keep paying for a stopped database's storage.
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,7 +57,7 @@ struct Estate {
 fn estate(schedule: &str, start: DateTime<Utc>) -> Estate {
     let yaml = ESTATE.replace("SCHEDULE", schedule);
     let config = Arc::new(Config::from_yaml(&yaml, Path::new("staging.yaml")).unwrap());
-    let (clock, sim) = support::sim_provider(&config, start);
+    let (clock, sim) = crate::support::sim_provider(&config, start);
     let dir = tempfile::tempdir().unwrap();
     let overrides = Arc::new(FileOverrideStore::open(StateDir::open(dir.path()).unwrap()).unwrap());
     let reconciler = Reconciler::new(
@@ -67,7 +65,7 @@ fn estate(schedule: &str, start: DateTime<Utc>) -> Estate {
         sim.clone(),
         clock.clone(),
         overrides,
-        support::fast_settings(),
+        crate::support::fast_settings(),
     );
     Estate {
         clock,

@@ -3,13 +3,11 @@
 //! from 127.0.0.1), a person acts with the role of their entry, the audit log names them, and
 //! the status page's form asks them for no token.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 
+use crate::support::process::{Process, curfew, run_args, simulated_config};
 use serde_json::Value;
-use support::process::{Process, curfew, run_args, simulated_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 

@@ -2,15 +2,13 @@
 //! environment the configuration lacks, and a file other users can read each stop start-up
 //! with the file, line and column, a hint and exit 2, like configuration errors.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::process::{curfew, run_args, simulated_config};
 use curfew::api::auth::sha256_hex;
-use support::process::{curfew, run_args, simulated_config};
 
 /// Runs `command` to its end; a service that starts instead of refusing is killed after 20 s.
 fn run_to_exit(mut command: Command) -> Output {

@@ -47,3 +47,10 @@ fi
 export CURFEW_MOTO_SERVER="$venv/bin/moto_server"
 export CURFEW_SCHEMATHESIS="${CURFEW_SCHEMATHESIS:-$venv/bin/schemathesis}"
 export CURFEW_KUBERNETES_VALIDATE="${CURFEW_KUBERNETES_VALIDATE:-$venv/bin/kubernetes-validate}"
+
+# cargo-nextest runs the tests: each in a process of its own, so a test may set process-wide
+# state (the AWS environment) before it starts a thread.
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi

@@ -3,25 +3,24 @@
 //! idle sleep from the proxy's traffic in the demo under its warped clock; idle sleep from a
 //! real Prometheus query.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::demo::Demo;
+use crate::support::fixtures::{deployment, namespace};
+use crate::support::http;
+use crate::support::kube::{KubeHarness, MONDAY_NIGHT};
+use crate::support::port::free_port;
+use crate::support::process::{address_after, announced_lines};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use support::demo::Demo;
-use support::fixtures::{deployment, namespace};
-use support::http;
-use support::kube::{KubeHarness, MONDAY_NIGHT};
-use support::process::{address_after, announced_lines};
 
 /// The host people use for the environment behind the gateway.
 const HOST: &str = "shop.staging.test";
@@ -90,14 +89,6 @@ async fn start_upstream() -> String {
 
 // === helpers ===
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("binds")
-        .local_addr()
-        .expect("address")
-        .port()
-}
-
 /// One request to the gateway at `gateway` for [`HOST`]: status, head and body.
 fn to_gateway(
     gateway: &str,
@@ -147,7 +138,8 @@ fn metric(api: &str, series: &str) -> Option<f64> {
 fn start_run(dir: &Path, yaml: &str) -> (Running, String, String) {
     let config = dir.join("curfew.yaml");
     std::fs::write(&config, yaml).expect("writes");
-    let mut command = support::process::curfew(support::process::run_args(&config, dir));
+    let mut command =
+        crate::support::process::curfew(crate::support::process::run_args(&config, dir));
     command.args(["--at", MONDAY_NIGHT]);
     let mut child = command
         .stdout(Stdio::piped())
@@ -555,7 +547,7 @@ simulation:
 #[test]
 fn without_auto_a_browser_is_asked_and_a_token_holder_wakes_the_environment() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tokens = support::process::tokens_file(
+    let tokens = crate::support::process::tokens_file(
         dir.path(),
         &[
             ("otto", "operator", "[staging]", "otto-secret"),

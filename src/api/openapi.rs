@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers and their types.
 //!
 //! The generated document is committed as `docs/openapi.json`; a test regenerates it and fails
-//! on any difference (`CURFEW_BLESS=1 cargo test --test openapi` rewrites it).
+//! on any difference (`CURFEW_BLESS=1 cargo test --test integration openapi::` rewrites it).
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

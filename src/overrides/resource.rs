@@ -109,7 +109,7 @@ pub fn crd_yaml() -> String {
     let body = serde_saphyr::to_string(&OverrideResource::crd()).unwrap_or_default();
     format!(
         "# Generated from src/overrides/resource.rs; regenerate with \
-         `CURFEW_BLESS=1 cargo test --test crd`.\n{body}"
+         `CURFEW_BLESS=1 cargo test --test integration crd::`.\n{body}"
     )
 }
 

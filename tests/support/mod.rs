@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests. Each test binary uses only some of them.
+//! Helpers shared by the integration tests. Each subject uses only some of them.
 #![allow(dead_code)]
 
 pub mod demo;
@@ -10,6 +10,8 @@ pub mod http;
 /// A reconciler over the Kubernetes provider and the fake.
 pub mod kube;
 pub mod moto;
+/// Ports for the servers tests start as child processes.
+pub mod port;
 pub mod process;
 /// A counting, fault-injecting proxy in front of a test server.
 pub mod proxy;
