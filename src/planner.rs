@@ -238,7 +238,14 @@ pub fn decide_environment(
     now: DateTime<Utc>,
 ) -> EnvironmentDecision {
     let calendar = schedule.decide(now);
-    match active_override(overrides, environment, now) {
+    // An override that starts later decides from then on: one created by a replica whose
+    // clock runs a little ahead of this one's starts in this replica's future.
+    let starting = overrides
+        .iter()
+        .filter(|o| o.environment == environment && o.created_at > now && o.until > o.created_at)
+        .map(|o| o.created_at)
+        .min();
+    let mut decision = match active_override(overrides, environment, now) {
         Some(item) => {
             // When the override ends the calendar decides again: the state changes then if
             // the calendar disagrees, otherwise at the calendar's next change after that.
@@ -270,7 +277,9 @@ pub fn decide_environment(
             override_id: None,
             idle_since: None,
         },
-    }
+    };
+    decision.next_change = decision.next_change.into_iter().chain(starting).min();
+    decision
 }
 
 /// Knobs of action planning.
@@ -1108,5 +1117,39 @@ mod tests {
         );
         assert_eq!(after.state, State::Down);
         assert!(after.override_id.is_none());
+    }
+
+    #[test]
+    fn an_override_starting_later_is_the_next_change() {
+        let schedule = Schedule::new(
+            chrono_tz::UTC,
+            crate::calendar::Base::Uptime("never".parse().unwrap()),
+        );
+        let now = DateTime::parse_from_rfc3339("2027-01-15T21:20:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        // Created by a replica whose clock is 800 ms ahead of this one's.
+        let item = Override {
+            id: "o1".into(),
+            environment: "staging".into(),
+            state: State::Up,
+            created_at: now + Duration::milliseconds(800),
+            until: now + Duration::hours(2),
+            reason: "demo".into(),
+            created_by: "otto".into(),
+        };
+        let before = decide_environment(&schedule, "staging", std::slice::from_ref(&item), now);
+        assert_eq!(before.state, State::Down);
+        assert_eq!(before.next_change, Some(item.created_at));
+        let elsewhere = decide_environment(&schedule, "prod", std::slice::from_ref(&item), now);
+        assert_eq!(elsewhere.next_change, None);
+        let then = decide_environment(
+            &schedule,
+            "staging",
+            std::slice::from_ref(&item),
+            item.created_at,
+        );
+        assert_eq!(then.state, State::Up);
+        assert_eq!(then.next_change, Some(item.until));
     }
 }

@@ -365,8 +365,8 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
     let config = dir.path().join("staging.yaml");
     std::fs::write(&config, config_text(&tokens)).expect("writes");
 
-    // Both replicas keep the same time: each one's clock starts at Monday night as it would
-    // read on the first replica's.
+    // Each replica's clock starts at Monday night as the first replica's reads it (the
+    // follower's a second ahead, below).
     let started = Instant::now();
     let clock_of_a = || utc(MONDAY_NIGHT) + chrono::Duration::from_std(started.elapsed()).unwrap();
     let mut a = replica("replica-a", clock_of_a(), &config, &kubeconfig, dir.path());
@@ -384,7 +384,15 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
         "the leader scales down: {}",
         a.log()
     );
-    let mut b = replica("replica-b", clock_of_a(), &config, &kubeconfig, dir.path());
+    // The follower's clock runs a second ahead of the leader's, as two machines' clocks may:
+    // the override it creates starts in the leader's future, and the leader applies it then.
+    let mut b = replica(
+        "replica-b",
+        clock_of_a() + chrono::Duration::seconds(1),
+        &config,
+        &kubeconfig,
+        dir.path(),
+    );
     assert!(
         eventually(Duration::from_secs(10), || request(
             &b.addr, "GET", "/readyz", None
@@ -413,8 +421,9 @@ async fn replicas_share_overrides_audit_and_ledger_through_the_cluster() {
             .0
             == 3)
         .await,
-        "the leader applies the follower's override: {}",
-        a.log()
+        "the leader applies the follower's override:\n--- leader ---\n{}\n--- follower ---\n{}",
+        a.log(),
+        b.log()
     );
     let applied_after = created.elapsed();
     eprintln!("override through the follower applied by the leader after {applied_after:?}");

@@ -63,7 +63,13 @@ impl KubeOverrideStore {
             stream
                 .for_each(|event| {
                     match event {
-                        Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                        // A relist (after a watch expired) delivers what changed as
+                        // `InitApply`; its end is a change too.
+                        Ok(
+                            watcher::Event::Apply(_)
+                            | watcher::Event::Delete(_)
+                            | watcher::Event::InitDone,
+                        ) => {
                             on_change.notify_one();
                         }
                         Ok(_) => {}
