@@ -260,6 +260,14 @@ impl Replica {
     }
 }
 
+/// A replica still running when its test ends (a failed assertion) is killed, not left behind.
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One HTTP/1.0 request with the admin token; the status and the body.
 fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
     let body = body.map(Value::to_string).unwrap_or_default();
