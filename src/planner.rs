@@ -1125,19 +1125,15 @@ mod tests {
             chrono_tz::UTC,
             crate::calendar::Base::Uptime("never".parse().unwrap()),
         );
-        let now = DateTime::parse_from_rfc3339("2027-01-15T21:20:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now = crate::domain::testing::at(0);
         // Created by a replica whose clock is 800 ms ahead of this one's.
-        let item = Override {
-            id: "o1".into(),
-            environment: "staging".into(),
-            state: State::Up,
-            created_at: now + Duration::milliseconds(800),
-            until: now + Duration::hours(2),
-            reason: "demo".into(),
-            created_by: "otto".into(),
-        };
+        let item = crate::domain::testing::mk_override(
+            "o1",
+            "staging",
+            State::Up,
+            now + Duration::milliseconds(800),
+            now + Duration::hours(2),
+        );
         let before = decide_environment(&schedule, "staging", std::slice::from_ref(&item), now);
         assert_eq!(before.state, State::Down);
         assert_eq!(before.next_change, Some(item.created_at));
