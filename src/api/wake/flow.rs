@@ -165,8 +165,19 @@ async fn wake(
             duration: Some(duration::format(settings.keep_up_for)),
             reason: format!("woken on request to {what}"),
         };
-        let created = create_override(&gateway.app, &Arc::new(caller), request).await?;
+        // Noted before the override exists: the pass it triggers may end before this call
+        // returns, and that pass is the one that sees the environment ready.
+        let already_waking = gateway.activity.waking(&environment.name);
         gateway.activity.woke(&environment.name, now);
+        let created = match create_override(&gateway.app, &Arc::new(caller), request).await {
+            Ok(created) => created,
+            Err(err) => {
+                if !already_waking {
+                    gateway.activity.take_wake(&environment.name);
+                }
+                return Err(err);
+            }
+        };
         metrics::counter!(telemetry::WAKES, "environment" => environment.name.clone(), "how" => how)
             .increment(1);
         tracing::info!(environment = %environment.name, by = %created.created_by, until = %created.until, "woken on request");
