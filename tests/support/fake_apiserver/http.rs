@@ -198,18 +198,18 @@ async fn collection(
             Ok(watch(shared, rt, namespace, selection, query))
         }
         Method::GET => {
-            let (items, rv, next) = page(shared, rt, namespace.as_deref(), &selection, query)?;
+            let Page { items, rv, next } =
+                page(shared, rt, namespace.as_deref(), &selection, query)?;
             let mut metadata = json!({"resourceVersion": rv.to_string()});
             if let Some(next) = next {
                 metadata["continue"] = json!(next);
             }
-            let mut list = json!({
-                "kind": format!("{}List", rt.kind),
-                "apiVersion": rt.api_version(),
-                "metadata": metadata,
-            });
-            // Moved in, not copied as `json!` would: a page holds hundreds of objects.
-            list["items"] = Value::Array(items);
+            let list = List {
+                kind: format!("{}List", rt.kind),
+                api_version: rt.api_version(),
+                metadata,
+                items: StoredItems(&items),
+            };
             Ok(json_response(StatusCode::OK, &list))
         }
         Method::POST => {
@@ -222,9 +222,29 @@ async fn collection(
                 String::new()
             };
             let created = shared.store.create(rt, &ns, &object)?;
-            Ok(json_response(StatusCode::CREATED, &created))
+            Ok(json_response(StatusCode::CREATED, &*created))
         }
         _ => Err(ApiError::new(405, "MethodNotAllowed", "method not allowed")),
+    }
+}
+
+/// A list response, serialised from the stored objects (a page holds hundreds of objects,
+/// never copied).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List<'a> {
+    kind: String,
+    api_version: String,
+    metadata: Value,
+    items: StoredItems<'a>,
+}
+
+/// Stored objects serialised in place.
+struct StoredItems<'a>(&'a [Arc<Value>]);
+
+impl serde::Serialize for StoredItems<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|item| &**item))
     }
 }
 
@@ -233,6 +253,14 @@ fn list_key(item: &Value) -> (String, String) {
     let metadata = &item["metadata"];
     let text = |field: &str| metadata[field].as_str().unwrap_or_default().to_string();
     (text("namespace"), text("name"))
+}
+
+/// One page of a list: its stored objects, the list's resourceVersion and the token for the
+/// next page.
+struct Page {
+    items: Vec<Arc<Value>>,
+    rv: u64,
+    next: Option<String>,
 }
 
 /// One page of a list, as the API server pages for `limit`: the items after the one a
@@ -245,7 +273,7 @@ fn page(
     namespace: Option<&str>,
     selection: &Selection,
     query: &HashMap<String, String>,
-) -> Result<(Vec<Value>, u64, Option<String>), ApiError> {
+) -> Result<Page, ApiError> {
     let invalid = || ApiError::new(400, "BadRequest", "invalid continue token");
     let (first, after) = match query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
@@ -271,10 +299,10 @@ fn page(
         .list_page(rt, namespace, selection, after, limit);
     let rv = first.unwrap_or(rv);
     let next = more
-        .then(|| items.last().map(list_key))
+        .then(|| items.last().map(|item| list_key(item)))
         .flatten()
         .map(|(namespace, name)| format!("{rv}/{namespace}/{name}"));
-    Ok((items, rv, next))
+    Ok(Page { items, rv, next })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -289,8 +317,8 @@ fn object(
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let value = match *method {
-        Method::GET => store.get(rt, namespace, name, sub)?,
-        Method::DELETE => store.delete(rt, namespace, name)?,
+        Method::GET => Arc::new(store.get(rt, namespace, name, sub)?),
+        Method::DELETE => Arc::new(store.delete(rt, namespace, name)?),
         Method::PUT => {
             let body = parse_body(body)?;
             store.update(rt, namespace, name, sub, Change::Replace(&body))?
@@ -318,20 +346,16 @@ fn object(
         }
         _ => return Err(ApiError::new(405, "MethodNotAllowed", "method not allowed")),
     };
-    Ok(json_response(StatusCode::OK, &value))
+    Ok(json_response(StatusCode::OK, &*value))
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::new(400, "BadRequest", e.to_string()))
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).expect("a JSON value serialises");
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn error_response(error: &ApiError) -> Response {

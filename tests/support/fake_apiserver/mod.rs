@@ -329,6 +329,8 @@ impl FakeApiServer {
             .store
             .create(&rt, &namespace, &object)
             .unwrap_or_else(|e| panic!("create failed: {e:?}"))
+            .as_ref()
+            .clone()
     }
 
     /// Creates an object directly, its type found from `apiVersion` and `kind`.
@@ -377,6 +379,8 @@ impl FakeApiServer {
             .store
             .update(&rt, namespace, name, None, Change::Merge(&patch))
             .unwrap_or_else(|e| panic!("patch failed: {e:?}"))
+            .as_ref()
+            .clone()
     }
 }
 

@@ -89,8 +89,8 @@ pub struct Record {
     plural: String,
     namespace: String,
     event: EventType,
-    old: Option<Value>,
-    object: Value,
+    old: Option<Arc<Value>>,
+    object: Arc<Value>,
 }
 
 /// Label and field selectors of a list or watch.
@@ -156,7 +156,7 @@ impl Selection {
 /// Where a watch starts.
 pub struct WatchStart {
     /// Events to send first.
-    pub initial: Vec<(EventType, Value)>,
+    pub initial: Vec<(EventType, Arc<Value>)>,
     /// The resourceVersion the initial events bring the watcher to.
     pub rv: u64,
     /// Later changes (all resource types; filter with [`Store::filter`]).
@@ -186,7 +186,8 @@ type Key = (String, String, String, String);
 
 struct Inner {
     types: Vec<ResourceType>,
-    objects: BTreeMap<Key, Value>,
+    /// Shared with the history and the responses: an object is copied only to be changed.
+    objects: BTreeMap<Key, Arc<Value>>,
     rv: u64,
     uids: u64,
     history: VecDeque<Arc<Record>>,
@@ -295,7 +296,7 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(rt, name))?;
         Ok(match sub {
             Some(Sub::Scale) => to_scale(object),
-            _ => object.clone(),
+            _ => Value::clone(object),
         })
     }
 
@@ -308,7 +309,7 @@ impl Store {
         selection: &Selection,
     ) -> (Vec<Value>, u64) {
         let (items, rv, _) = self.list_page(rt, namespace, selection, None, None);
-        (items, rv)
+        (items.iter().map(|item| Value::clone(item)).collect(), rv)
     }
 
     /// One page of the selected objects of a type: up to `limit` objects after the
@@ -322,7 +323,7 @@ impl Store {
         selection: &Selection,
         after: Option<(&str, &str)>,
         limit: Option<usize>,
-    ) -> (Vec<Value>, u64, bool) {
+    ) -> (Vec<Arc<Value>>, u64, bool) {
         use std::ops::Bound;
         let inner = self.lock();
         let start = match after {
@@ -348,7 +349,7 @@ impl Store {
                 more = true;
                 break;
             }
-            items.push(object.clone());
+            items.push(Arc::clone(object));
         }
         (items, inner.rv, more)
     }
@@ -359,7 +360,7 @@ impl Store {
         rt: &ResourceType,
         namespace: &str,
         body: &Value,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let mut object = body.clone();
         let name = object["metadata"]["name"]
             .as_str()
@@ -418,7 +419,7 @@ impl Store {
         name: &str,
         sub: Option<Sub>,
         change: Change<'_>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
         let k = key(rt, namespace, name);
         let old = inner
@@ -428,7 +429,7 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(rt, name))?;
         let mut view = match sub {
             Some(Sub::Scale) => to_scale(&old),
-            _ => old.clone(),
+            _ => Value::clone(&old),
         };
         match change {
             Change::Replace(body) => view = body.clone(),
@@ -453,12 +454,12 @@ impl Store {
         }
         let mut new = match sub {
             Some(Sub::Scale) => {
-                let mut new = old.clone();
+                let mut new = Value::clone(&old);
                 new["spec"]["replicas"] = view["spec"]["replicas"].take();
                 new
             }
             Some(Sub::Status) => {
-                let mut new = old.clone();
+                let mut new = Value::clone(&old);
                 new["status"] = view["status"].take();
                 new
             }
@@ -505,7 +506,7 @@ impl Store {
         self.settle_later(settle);
         let updated = updated.ok_or_else(|| ApiError::not_found(rt, name))?;
         Ok(match sub {
-            Some(Sub::Scale) => to_scale(&updated),
+            Some(Sub::Scale) => Arc::new(to_scale(&updated)),
             _ => updated,
         })
     }
@@ -519,12 +520,14 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let k = key(rt, namespace, name);
-        let mut object = inner
+        let removed = inner
             .objects
             .remove(&k)
             .ok_or_else(|| ApiError::not_found(rt, name))?;
+        let mut object = Arc::unwrap_or_clone(removed);
         inner.rv += 1;
         object["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        let object = Arc::new(object);
         let record = Record {
             rv: inner.rv,
             group: rt.group.clone(),
@@ -532,10 +535,10 @@ impl Store {
             namespace: namespace.to_string(),
             event: EventType::Deleted,
             old: None,
-            object: object.clone(),
+            object: Arc::clone(&object),
         };
         inner.record(record, &self.changes);
-        Ok(object)
+        Ok(Value::clone(&object))
     }
 
     /// Starts a watch of `rt` from `from` (`None`: from the current state, as `ADDED` events);
@@ -559,7 +562,7 @@ impl Store {
                         && namespace.is_none_or(|n| n == ns)
                         && selection.matches(object)
                 })
-                .map(|(_, object)| (EventType::Added, object.clone()))
+                .map(|(_, object)| (EventType::Added, Arc::clone(object)))
                 .collect(),
             Some(from) if from < inner.compacted => {
                 return Err(ApiError::new(
@@ -572,8 +575,10 @@ impl Store {
                 .history
                 .iter()
                 .filter(|record| record.rv > from)
-                .filter_map(|record| Store::filter(rt, namespace, selection, record))
-                .map(|(event, object)| (event, object.clone()))
+                .filter_map(|record| {
+                    let (event, _) = Store::filter(rt, namespace, selection, record)?;
+                    Some((event, Arc::clone(&record.object)))
+                })
                 .collect(),
         };
         Ok(WatchStart {
@@ -622,9 +627,9 @@ impl Store {
             let Some(old) = inner.objects.get(&k).cloned() else {
                 return;
             };
-            let mut new = old.clone();
+            let mut new = Value::clone(&old);
             set_status(&mut new);
-            if new != old {
+            if new != *old {
                 inner.commit(&rt, k, Some(old), new, &store.changes);
             }
         });
@@ -640,7 +645,7 @@ impl Inner {
         &mut self,
         rt: &ResourceType,
         k: Key,
-        old: Option<Value>,
+        old: Option<Arc<Value>>,
         mut object: Value,
         changes: &broadcast::Sender<Arc<Record>>,
     ) -> Option<(ResourceType, Key)> {
@@ -656,6 +661,7 @@ impl Inner {
         }
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let object = Arc::new(object);
         let record = Record {
             rv: self.rv,
             group: rt.group.clone(),
@@ -667,7 +673,7 @@ impl Inner {
                 EventType::Added
             },
             old,
-            object: object.clone(),
+            object: Arc::clone(&object),
         };
         self.objects.insert(k, object);
         self.record(record, changes);
