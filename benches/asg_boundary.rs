@@ -2,7 +2,7 @@
 //! Saturday noon and the Monday morning after it, days after moto's clock so that no group is
 //! young enough to be spared): the release binary runs `curfew run --once` at each, talking to
 //! moto through a loopback proxy that counts every AWS API call by operation. Prints the calls
-//! per boundary and the time each pass took, and checks that every group went to 0 and came
+//! per boundary, the time each pass took and moto's CPU time meanwhile, and checks that every group went to 0 and came
 //! back exactly.
 //!
 //! Run it against the release binary, with `CURFEW_MOTO_SERVER` as `./tests/run` sets it:
@@ -18,6 +18,9 @@
 mod moto;
 #[path = "../tests/support/port.rs"]
 mod port;
+#[allow(dead_code)]
+#[path = "../tests/support/proc_stat.rs"]
+mod proc_stat;
 #[allow(dead_code)]
 #[path = "../tests/support/proxy.rs"]
 mod proxy;
@@ -98,10 +101,17 @@ async fn capacities(moto: &Moto) -> Vec<(i32, i32, i32)> {
     found
 }
 
-/// Runs `curfew run --once --at AT` against the proxy; the wall time of the pass.
-fn run_once(moto: &Moto, proxy: &Proxy, dir: &std::path::Path, at: &str) -> f64 {
+/// The wall time of a pass, process included, and the CPU time moto used meanwhile.
+struct Timed {
+    wall: f64,
+    moto_cpu: f64,
+}
+
+/// Runs `curfew run --once --at AT` against the proxy.
+fn run_once(moto: &Moto, proxy: &Proxy, dir: &std::path::Path, at: &str) -> Timed {
     let config = dir.join("curfew.yaml");
     std::fs::write(&config, CONFIG).expect("writes");
+    let moto_cpu = proc_stat::cpu_seconds(moto.pid()).unwrap_or_default();
     let started = Instant::now();
     let output = Command::new(curfew_binary())
         .args(["run", "--once", "--at", at, "-c"])
@@ -113,18 +123,25 @@ fn run_once(moto: &Moto, proxy: &Proxy, dir: &std::path::Path, at: &str) -> f64 
         .output()
         .expect("runs curfew");
     let elapsed = started.elapsed().as_secs_f64();
+    let moto_cpu = proc_stat::cpu_seconds(moto.pid()).unwrap_or_default() - moto_cpu;
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    elapsed
+    Timed {
+        wall: elapsed,
+        moto_cpu,
+    }
 }
 
-fn report(boundary: &str, seconds: f64, proxy: &Proxy) {
+fn report(boundary: &str, timed: &Timed, proxy: &Proxy) {
     let counts = proxy.tally(true).calls;
     let total: usize = counts.values().sum();
-    println!("{boundary}: {seconds:.2} s, {total} calls");
+    println!(
+        "{boundary}: {:.2} s, {total} calls, moto's CPU time meanwhile {:.2} s",
+        timed.wall, timed.moto_cpu
+    );
     for (operation, count) in counts {
         println!("  {operation}: {count}");
     }
@@ -154,18 +171,18 @@ fn main() {
         let proxy = Proxy::start(&moto.endpoint).await;
         let (down_at, up_at) = moto.weekend();
 
-        let seconds = run_once(&moto, &proxy, dir.path(), &down_at);
-        report("night boundary", seconds, &proxy);
+        let timed = run_once(&moto, &proxy, dir.path(), &down_at);
+        report("night boundary", &timed, &proxy);
         let down = capacities(&moto).await;
         assert_eq!(down.len(), GROUPS);
         assert!(down.iter().all(|c| *c == (0, 0, 0)), "every group is down");
 
-        let seconds = run_once(&moto, &proxy, dir.path(), &up_at);
-        report("morning boundary", seconds, &proxy);
+        let timed = run_once(&moto, &proxy, dir.path(), &up_at);
+        report("morning boundary", &timed, &proxy);
         let up = capacities(&moto).await;
         assert!(up.iter().all(|c| *c == CAPACITY), "every group is restored");
 
-        let seconds = run_once(&moto, &proxy, dir.path(), &up_at);
-        report("converged (same instant again)", seconds, &proxy);
+        let timed = run_once(&moto, &proxy, dir.path(), &up_at);
+        report("converged (same instant again)", &timed, &proxy);
     });
 }

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use support::fake_apiserver::{FakeApiServer, Request, Verb};
 use support::fixtures::{applied_deployment, namespace};
+use support::proc_stat;
 
 const NAMESPACES: usize = 500;
 const DEPLOYMENTS_PER_NAMESPACE: usize = 20;
@@ -74,23 +75,7 @@ fn curfew_binary() -> String {
 
 /// `VmHWM` of process `pid` in MiB and its CPU time (user + system) in seconds, while it runs.
 fn sample(pid: u32) -> Option<(f64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let peak = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<f64>()
-        .ok()?
-        / 1024.0;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    let cpu = (ticks(11)? + ticks(12)?) / 100.0;
-    Some((peak, cpu))
+    Some((proc_stat::peak_rss_mib(pid)?, proc_stat::cpu_seconds(pid)?))
 }
 
 /// Waits for `child`, sampling its memory and CPU time every 2 ms; returns the exit code and

@@ -12,6 +12,8 @@ pub mod kube;
 pub mod moto;
 /// Ports for the servers tests start as child processes.
 pub mod port;
+/// CPU time and peak memory of running processes, from `/proc`.
+pub mod proc_stat;
 pub mod process;
 /// A counting, fault-injecting proxy in front of a test server.
 pub mod proxy;

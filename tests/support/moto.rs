@@ -51,6 +51,11 @@ impl Moto {
         moto
     }
 
+    /// The process id of `moto_server`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// moto's clock, to the second: the `Date` of one of its answers. Everything created in
     /// moto carries a time from this clock.
     pub fn now(&self) -> DateTime<Utc> {
