@@ -48,6 +48,17 @@ pub const ORIGINAL_PAUSED_REPLICAS: &str = "curfew.dev/original-paused-replicas"
 /// Annotations of one object.
 pub type Annotations = BTreeMap<String, String>;
 
+/// The prefixes of every annotation curfew reads on a workload (its own and kube-downscaler's);
+/// a workload's cached projection keeps only these.
+const WORKLOAD_PREFIXES: [&str; 2] = ["curfew.dev/", "downscaler/"];
+
+/// Whether curfew reads the annotation `key` on a Deployment, StatefulSet or CronJob.
+pub fn read_on_workloads(key: &str) -> bool {
+    WORKLOAD_PREFIXES
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+}
+
 /// An annotation with a value curfew cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("annotation {key}: '{value}' {expected}")]
@@ -223,6 +234,31 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::{at, mk};
     use super::*;
+
+    #[test]
+    fn every_annotation_read_on_workloads_is_kept_by_their_projection() {
+        let read = [
+            ORIGINAL_REPLICAS,
+            DOWNSCALER_ORIGINAL_REPLICAS,
+            EXCLUDE,
+            EXCLUDE_UNTIL,
+            DOWN_REPLICAS,
+            DOWNSCALER_EXCLUDE,
+            DOWNSCALER_EXCLUDE_UNTIL,
+            DOWNSCALER_DOWNTIME_REPLICAS,
+            SCHEDULE,
+            UPTIME,
+            DOWNSCALER_UPTIME,
+            DOWNSCALER_DOWNTIME,
+            DOWNSCALER_FORCE_UPTIME,
+            DOWNSCALER_FORCE_DOWNTIME,
+        ];
+        assert!(read.iter().all(|key| read_on_workloads(key)));
+        assert!(!read_on_workloads("deployment.kubernetes.io/revision"));
+        assert!(!read_on_workloads(
+            "kubectl.kubernetes.io/last-applied-configuration"
+        ));
+    }
 
     #[test]
     fn workload_beats_namespace_beats_configuration() {

@@ -3,8 +3,8 @@
 //! bytes per object instead of the whole typed object.
 //!
 //! A projection keeps the metadata curfew and the reflector read (name, namespace, uid,
-//! resourceVersion, creationTimestamp, labels and annotations without the last-applied
-//! configuration), `spec.replicas`, `spec.suspend`, the pod template's requests summed over
+//! resourceVersion, creationTimestamp, labels, and the annotations curfew reads: its own and
+//! kube-downscaler's, never the last-applied configuration), `spec.replicas`, `spec.suspend`, the pod template's requests summed over
 //! its containers, and `status.readyReplicas`. Everything else (`managedFields`, the pod
 //! template, probes, environment) is skipped while parsing and never allocated for long.
 //! `Projected<K>` has the group, version, kind and plural of `K`, so `Api`, watchers and
@@ -16,9 +16,10 @@ use std::marker::PhantomData;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::quantity;
+use super::{annotations, quantity};
 
 /// The annotation `kubectl apply` keeps a whole copy of the object in; never read by curfew.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -82,6 +83,7 @@ struct MetadataFields {
     resource_version: Option<String>,
     creation_timestamp: Option<Time>,
     labels: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "read_annotations")]
     annotations: Option<BTreeMap<String, String>>,
 }
 
@@ -110,14 +112,9 @@ struct ResourceFields {
     requests: Option<BTreeMap<String, Quantity>>,
 }
 
-/// Reads the metadata fields curfew uses into an [`ObjectMeta`], dropping the last-applied
-/// configuration.
+/// Reads the metadata fields curfew uses into an [`ObjectMeta`].
 fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
     let fields = MetadataFields::deserialize(deserializer)?;
-    let annotations = fields.annotations.map(|mut annotations| {
-        annotations.remove(LAST_APPLIED);
-        annotations
-    });
     Ok(ObjectMeta {
         name: fields.name,
         namespace: fields.namespace,
@@ -125,9 +122,52 @@ fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D:
         resource_version: fields.resource_version,
         creation_timestamp: fields.creation_timestamp,
         labels: fields.labels,
-        annotations,
+        annotations: fields.annotations,
         ..ObjectMeta::default()
     })
+}
+
+/// Reads the annotations curfew reads on a workload ([`annotations::read_on_workloads`]) and
+/// skips the others without keeping their values: the last-applied configuration, often
+/// kilobytes of escaped JSON, is never unescaped into a string. `None` when none is kept.
+fn read_annotations<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct Annotations;
+
+    impl<'de> Visitor<'de> for Annotations {
+        type Value = Option<BTreeMap<String, String>>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a map of annotations")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+            inner.deserialize_map(self)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kept = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if annotations::read_on_workloads(&key) {
+                    kept.insert(key, map.next_value::<String>()?);
+                } else {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            Ok((!kept.is_empty()).then_some(kept))
+        }
+    }
+
+    deserializer.deserialize_option(Annotations)
 }
 
 // === impl Projected ===
@@ -219,7 +259,8 @@ mod tests {
                 "name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "42",
                 "creationTimestamp": "2026-11-01T10:00:00Z", "generation": 3,
                 "labels": {"app": "web"},
-                "annotations": {LAST_APPLIED: "{\"big\": true}", "curfew.dev/exclude": "true"},
+                "annotations": {LAST_APPLIED: "{\"big\": true}", "curfew.dev/exclude": "true",
+                                "deployment.kubernetes.io/revision": "7", "downscaler/exclude": "false"},
                 "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
             },
             "spec": {
@@ -245,10 +286,10 @@ mod tests {
         );
         assert_eq!(
             meta.annotations,
-            Some(BTreeMap::from([(
-                "curfew.dev/exclude".into(),
-                "true".into()
-            )]))
+            Some(BTreeMap::from([
+                ("curfew.dev/exclude".into(), "true".into()),
+                ("downscaler/exclude".into(), "false".into()),
+            ]))
         );
         assert_eq!(
             (meta.managed_fields.as_ref(), meta.generation),
@@ -279,6 +320,22 @@ mod tests {
             serde_json::from_value(json!({"metadata": {"name": "web"}})).expect("valid");
         assert_eq!(projected.spec, Spec::default());
         assert_eq!(projected.status, Status::default());
+    }
+
+    #[test]
+    fn annotations_curfew_does_not_read_leave_none_and_a_wrong_type_is_an_error() {
+        let annotations_of = |annotations: serde_json::Value| {
+            serde_json::from_value::<Projected<Deployment>>(
+                json!({"metadata": {"name": "web", "annotations": annotations}}),
+            )
+            .map(|projected| projected.metadata.annotations)
+        };
+        let unread = json!({LAST_APPLIED: "{}", "deployment.kubernetes.io/revision": "7"});
+        assert_eq!(annotations_of(unread).expect("valid"), None);
+        assert_eq!(annotations_of(json!(null)).expect("valid"), None);
+        assert_eq!(annotations_of(json!({})).expect("valid"), None);
+        assert!(annotations_of(json!(["curfew.dev/exclude"])).is_err());
+        assert!(annotations_of(json!({"curfew.dev/exclude": 1})).is_err());
     }
 
     #[test]
