@@ -53,12 +53,36 @@ pub struct AuditEntry {
     pub result: String,
 }
 
+/// The entries of the log, oldest first, shared between the cached log and the one a write
+/// prepares: a write copies pointers, not entries (a boundary appends thousands).
+#[derive(Debug, Clone, Default)]
+struct Entries(Vec<Arc<AuditEntry>>);
+
+impl Serialize for Entries {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|entry| &**entry))
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<AuditEntry>::deserialize(deserializer)?;
+        Ok(Entries::from(entries))
+    }
+}
+
+impl From<Vec<AuditEntry>> for Entries {
+    fn from(entries: Vec<AuditEntry>) -> Self {
+        Entries(entries.into_iter().map(Arc::new).collect())
+    }
+}
+
 /// An append-only audit log kept in a [`DocumentStore`].
 #[derive(Debug)]
 pub struct AuditLog {
     store: Arc<dyn DocumentStore>,
     /// The log as last read or written, and its version.
-    cached: Mutex<Current<Vec<AuditEntry>>>,
+    cached: Mutex<Current<Entries>>,
     /// Serialises this process's writers; other processes are handled by versions.
     writing: tokio::sync::Mutex<()>,
 }
@@ -87,14 +111,14 @@ impl AuditLog {
         AuditLog {
             store,
             cached: Mutex::new(Current {
-                value: entries,
+                value: Entries::from(entries),
                 version,
             }),
             writing: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn cached(&self) -> MutexGuard<'_, Current<Vec<AuditEntry>>> {
+    fn cached(&self) -> MutexGuard<'_, Current<Entries>> {
         self.cached.lock()
     }
 
@@ -115,14 +139,14 @@ impl AuditLog {
     /// Appends entries and persists the log. When another replica wrote the log since it was
     /// read, the entries are appended to the newer log instead.
     pub async fn record(&self, new: impl IntoIterator<Item = AuditEntry>) -> state::Result<()> {
-        let new: Vec<AuditEntry> = new.into_iter().collect();
+        let new: Vec<Arc<AuditEntry>> = new.into_iter().map(Arc::new).collect();
         if new.is_empty() {
             return Ok(());
         }
         let _writing = self.writing.lock().await;
         let current = self.cached().clone();
         let stored = versioned::update(&*self.store, FILE, ATTEMPTS, current, |mut entries| {
-            entries.extend(new.iter().cloned());
+            entries.0.extend(new.iter().cloned());
             let text = self.trimmed(&mut entries)?;
             Ok((entries, text))
         })
@@ -134,22 +158,23 @@ impl AuditLog {
     /// Drops the oldest entries until the log keeps at most [`KEEP`] and fits the store;
     /// returns its text. Entries are measured one by one, newest first, so the text is built
     /// once, at its final size (a boundary of 10,000 actions writes a log of several MiB).
-    fn trimmed(&self, entries: &mut Vec<AuditEntry>) -> state::Result<String> {
-        let excess = entries.len().saturating_sub(KEEP);
-        entries.drain(..excess);
+    fn trimmed(&self, entries: &mut Entries) -> state::Result<String> {
+        let Entries(list) = entries;
+        let excess = list.len().saturating_sub(KEEP);
+        list.drain(..excess);
         let limit = self.store.max_bytes().unwrap_or(usize::MAX);
         // The text is `[` + the entries joined by commas + `]`.
         let mut size = 2;
         let mut kept = 0;
-        for entry in entries.iter().rev() {
-            let cost = state::text_len(FILE, entry)? + usize::from(kept > 0);
+        for entry in list.iter().rev() {
+            let cost = state::text_len(FILE, &**entry)? + usize::from(kept > 0);
             if size + cost > limit {
                 break;
             }
             size += cost;
             kept += 1;
         }
-        entries.drain(..entries.len() - kept);
+        list.drain(..list.len() - kept);
         state::to_text_sized(FILE, entries, size)
     }
 
@@ -163,7 +188,14 @@ impl AuditLog {
         keep: impl Fn(&AuditEntry) -> bool,
     ) -> Vec<AuditEntry> {
         let cached = self.cached();
-        let mut kept: Vec<&AuditEntry> = cached.value.iter().rev().filter(|e| keep(e)).collect();
+        let mut kept: Vec<&AuditEntry> = cached
+            .value
+            .0
+            .iter()
+            .map(|entry| &**entry)
+            .rev()
+            .filter(|e| keep(e))
+            .collect();
         kept.sort_by_key(|entry| std::cmp::Reverse(entry.at));
         kept.into_iter().skip(offset).take(limit).cloned().collect()
     }
@@ -172,6 +204,7 @@ impl AuditLog {
     pub fn count(&self, keep: impl Fn(&AuditEntry) -> bool) -> usize {
         self.cached()
             .value
+            .0
             .iter()
             .filter(|entry| keep(entry))
             .count()
@@ -181,6 +214,7 @@ impl AuditLog {
     pub fn targets_of(&self, event: &str) -> HashSet<String> {
         self.cached()
             .value
+            .0
             .iter()
             .filter(|entry| entry.event == event)
             .filter_map(|entry| entry.target.clone())
@@ -189,7 +223,7 @@ impl AuditLog {
 
     /// How many entries the log holds.
     pub fn len(&self) -> usize {
-        self.cached().value.len()
+        self.cached().value.0.len()
     }
 
     /// Whether the log is empty.
