@@ -65,15 +65,30 @@ impl Serialize for Entries {
 }
 
 impl<'de> Deserialize<'de> for Entries {
+    /// Each entry is shared as it is read, with no list of unshared entries in between.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let entries = Vec::<AuditEntry>::deserialize(deserializer)?;
-        Ok(Entries::from(entries))
-    }
-}
+        struct EntriesVisitor;
 
-impl From<Vec<AuditEntry>> for Entries {
-    fn from(entries: Vec<AuditEntry>) -> Self {
-        Entries(entries.into_iter().map(Arc::new).collect())
+        impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
+            type Value = Entries;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a list of audit entries")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(KEEP));
+                while let Some(entry) = seq.next_element::<AuditEntry>()? {
+                    entries.push(Arc::new(entry));
+                }
+                Ok(Entries(entries))
+            }
+        }
+
+        deserializer.deserialize_seq(EntriesVisitor)
     }
 }
 
@@ -92,26 +107,26 @@ pub struct AuditLog {
 impl AuditLog {
     /// Opens the log in the state directory, reading the file; a corrupt file is an error.
     pub fn open(dir: StateDir) -> state::Result<Self> {
-        let entries: Vec<AuditEntry> = dir.load(FILE)?;
+        let entries: Entries = dir.load(FILE)?;
         Ok(Self::with_entries(Arc::new(dir), entries, None))
     }
 
     /// Opens the log in `store`, reading it; a corrupt log is an error.
     pub async fn load(store: Arc<dyn DocumentStore>) -> state::Result<Self> {
-        let log = Self::with_entries(store, Vec::new(), None);
+        let log = Self::with_entries(store, Entries::default(), None);
         log.reload().await?;
         Ok(log)
     }
 
     fn with_entries(
         store: Arc<dyn DocumentStore>,
-        entries: Vec<AuditEntry>,
+        entries: Entries,
         version: Option<String>,
     ) -> Self {
         AuditLog {
             store,
             cached: Mutex::new(Current {
-                value: Entries::from(entries),
+                value: entries,
                 version,
             }),
             writing: tokio::sync::Mutex::new(()),
