@@ -2,8 +2,8 @@
 //! Saturday noon and the Monday morning after it, days after moto's clock so that no group is
 //! young enough to be spared): the release binary runs `curfew run --once` at each, talking to
 //! moto through a loopback proxy that counts every AWS API call by operation. Prints the calls
-//! per boundary, the time each pass took and moto's CPU time meanwhile, and checks that every group went to 0 and came
-//! back exactly.
+//! per boundary, the time each pass took and moto's CPU time meanwhile, and checks that every
+//! group went to 0 and came back exactly.
 //!
 //! Run it against the release binary, with `CURFEW_MOTO_SERVER` as `./tests/run` sets it:
 //!

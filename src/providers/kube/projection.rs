@@ -4,8 +4,9 @@
 //!
 //! A projection keeps the metadata curfew and the reflector read (name, namespace, uid,
 //! resourceVersion, creationTimestamp, labels, and the annotations curfew reads: its own and
-//! kube-downscaler's, never the last-applied configuration), `spec.replicas`, `spec.suspend`, the pod template's requests summed over
-//! its containers, and `status.readyReplicas`. Everything else (`managedFields`, the pod
+//! kube-downscaler's, never the last-applied configuration), `spec.replicas`,
+//! `spec.suspend`, the pod template's requests summed over its containers, and
+//! `status.readyReplicas`. Everything else (`managedFields`, the pod
 //! template, probes, environment) is skipped while parsing and never allocated for long.
 //! `Projected<K>` has the group, version, kind and plural of `K`, so `Api`, watchers and
 //! reflectors treat it as `K`.
