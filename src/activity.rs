@@ -78,6 +78,19 @@ impl Activity {
         self.wakes.lock().remove(environment)
     }
 
+    /// Observes the time to ready of `environment`'s wake on request, if one is pending:
+    /// whoever first sees it ready (a pass, or the gateway about to forward) records it,
+    /// once.
+    pub fn ready(&self, environment: &str, now: DateTime<Utc>) {
+        let Some(woken) = self.take_wake(environment) else {
+            return;
+        };
+        let seconds = (now - woken).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!(telemetry::WAKE_READY_SECONDS, "environment" => environment.to_string())
+            .record(seconds);
+        tracing::info!(%environment, seconds, "woken on request: ready");
+    }
+
     /// Whether `environment` has a wake on request that is not yet ready.
     pub fn waking(&self, environment: &str) -> bool {
         self.wakes.lock().contains_key(environment)

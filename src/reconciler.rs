@@ -687,14 +687,8 @@ impl Reconciler {
                 .iter()
                 .filter(|t| &t.environment == environment)
                 .all(|t| t.actual == State::Up);
-            if decision.state == State::Up
-                && all_up
-                && let Some(woken) = activity.take_wake(environment)
-            {
-                let seconds = (self.clock.now() - woken).num_milliseconds().max(0) as f64 / 1000.0;
-                metrics::histogram!(telemetry::WAKE_READY_SECONDS, "environment" => environment.clone())
-                    .record(seconds);
-                tracing::info!(%environment, seconds, "woken on request: ready");
+            if decision.state == State::Up && all_up {
+                activity.ready(environment, self.clock.now());
             }
         }
     }

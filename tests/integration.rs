@@ -51,4 +51,5 @@ mod sim_databases;
 mod sso_process;
 mod tokens_process;
 mod tz_database;
+mod wake_gateway;
 mod wake_process;

@@ -193,6 +193,13 @@ async fn handle(AxumState(gateway): AxumState<Gateway>, request: Request) -> Res
             .activity
             .seen(&environment.name, gateway.app.clock.now());
     }
+    if phase == Phase::Ready {
+        // The traffic alone can end an idle sleep, so a pass may bring the environment up
+        // before the wake this request caused was noted: the first forward then counts.
+        gateway
+            .activity
+            .ready(&environment.name, gateway.app.clock.now());
+    }
     match (&phase, &wake.upstream) {
         (Phase::Ready | Phase::Unobserved, Some(upstream)) => {
             match gateway
