@@ -3,11 +3,12 @@
 //! bytes per object instead of the whole typed object.
 //!
 //! A projection keeps the metadata curfew and the reflector read (name, namespace, uid,
-//! resourceVersion, creationTimestamp, labels, and the annotations curfew reads: its own and
-//! kube-downscaler's, never the last-applied configuration), `spec.replicas`,
-//! `spec.suspend`, the pod template's requests summed over its containers, and
-//! `status.readyReplicas`. Everything else (`managedFields`, the pod
-//! template, probes, environment) is skipped while parsing and never allocated for long.
+//! resourceVersion, creationTimestamp, labels), the annotations curfew reads (its own and
+//! kube-downscaler's, never the last-applied configuration) in a list of their exact size
+//! beside the metadata rather than in a map within it, `spec.replicas`, `spec.suspend`, the
+//! pod template's requests summed over its containers, and `status.readyReplicas`.
+//! Everything else (`managedFields`, the pod template, probes, environment) is skipped while
+//! parsing and never allocated for long.
 //! `Projected<K>` has the group, version, kind and plural of `K`, so `Api`, watchers and
 //! reflectors treat it as `K`.
 
@@ -28,20 +29,35 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 /// The fields curfew reads of an object of kind `K` (a workload with a pod template or a
 /// CronJob).
 #[derive(Deserialize)]
-#[serde(bound = "")]
+#[serde(bound = "", from = "Parsed")]
 pub struct Projected<K> {
-    /// Its metadata, reduced to what curfew reads.
-    #[serde(default, deserialize_with = "metadata")]
+    /// Its metadata, reduced to what curfew reads; its annotations are in `annotations`.
     pub metadata: ObjectMeta,
+    /// The annotations curfew reads.
+    pub annotations: Notes,
     /// Its spec, reduced to what curfew reads.
-    #[serde(default)]
     pub spec: Spec,
     /// Its status, reduced to what curfew reads.
-    #[serde(default)]
     pub status: Status,
-    #[serde(skip)]
     kind: PhantomData<fn() -> K>,
 }
+
+/// A projection as parsed, before its annotations are moved out of its metadata.
+#[derive(Deserialize)]
+struct Parsed {
+    #[serde(default, deserialize_with = "metadata")]
+    metadata: (ObjectMeta, Notes),
+    #[serde(default)]
+    spec: Spec,
+    #[serde(default)]
+    status: Status,
+}
+
+/// Annotations in a list of their exact size, sorted by key: a cached workload with one
+/// annotation keeps two short strings and a pair of pointers instead of a map's node of
+/// about half a kilobyte.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notes(Box<[(Box<str>, Box<str>)]>);
 
 /// What curfew reads of a spec.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -85,7 +101,7 @@ struct MetadataFields {
     creation_timestamp: Option<Time>,
     labels: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "read_annotations")]
-    annotations: Option<BTreeMap<String, String>>,
+    annotations: Notes,
 }
 
 /// A pod template, down to the containers' requests.
@@ -113,42 +129,41 @@ struct ResourceFields {
     requests: Option<BTreeMap<String, Quantity>>,
 }
 
-/// Reads the metadata fields curfew uses into an [`ObjectMeta`].
-fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
+/// Reads the metadata fields curfew uses into an [`ObjectMeta`] without annotations, and the
+/// annotations it reads.
+fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(ObjectMeta, Notes), D::Error> {
     let fields = MetadataFields::deserialize(deserializer)?;
-    Ok(ObjectMeta {
+    let metadata = ObjectMeta {
         name: fields.name,
         namespace: fields.namespace,
         uid: fields.uid,
         resource_version: fields.resource_version,
         creation_timestamp: fields.creation_timestamp,
         labels: fields.labels,
-        annotations: fields.annotations,
         ..ObjectMeta::default()
-    })
+    };
+    Ok((metadata, fields.annotations))
 }
 
 /// Reads the annotations curfew reads on a workload ([`annotations::read_on_workloads`]) and
 /// skips the others without keeping their values: the last-applied configuration, often
-/// kilobytes of escaped JSON, is never unescaped into a string. `None` when none is kept.
-fn read_annotations<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+/// kilobytes of escaped JSON, is never unescaped into a string.
+fn read_annotations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Notes, D::Error> {
     struct Annotations;
 
     impl<'de> Visitor<'de> for Annotations {
-        type Value = Option<BTreeMap<String, String>>;
+        type Value = Notes;
 
         fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
             formatter.write_str("a map of annotations")
         }
 
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+            Ok(Notes::default())
         }
 
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+            Ok(Notes::default())
         }
 
         fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
@@ -164,7 +179,7 @@ fn read_annotations<'de, D: Deserializer<'de>>(
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }
-            Ok((!kept.is_empty()).then_some(kept))
+            Ok(Notes::from(kept))
         }
     }
 
@@ -173,10 +188,24 @@ fn read_annotations<'de, D: Deserializer<'de>>(
 
 // === impl Projected ===
 
+impl<K> From<Parsed> for Projected<K> {
+    fn from(parsed: Parsed) -> Self {
+        let (metadata, annotations) = parsed.metadata;
+        Projected {
+            metadata,
+            annotations,
+            spec: parsed.spec,
+            status: parsed.status,
+            kind: PhantomData,
+        }
+    }
+}
+
 impl<K> Clone for Projected<K> {
     fn clone(&self) -> Self {
         Projected {
             metadata: self.metadata.clone(),
+            annotations: self.annotations.clone(),
             spec: self.spec.clone(),
             status: self.status.clone(),
             kind: PhantomData,
@@ -188,6 +217,7 @@ impl<K: k8s_openapi::Resource> fmt::Debug for Projected<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(K::KIND)
             .field("metadata", &self.metadata)
+            .field("annotations", &self.annotations)
             .field("spec", &self.spec)
             .field("status", &self.status)
             .finish()
@@ -212,6 +242,28 @@ impl<K: k8s_openapi::Resource> k8s_openapi::Metadata for Projected<K> {
 
     fn metadata_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
+    }
+}
+
+// === impl Notes ===
+
+impl Notes {
+    /// The annotations as a map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect()
+    }
+}
+
+impl From<BTreeMap<String, String>> for Notes {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        Notes(
+            map.into_iter()
+                .map(|(key, value)| (key.into_boxed_str(), value.into_boxed_str()))
+                .collect(),
+        )
     }
 }
 
@@ -285,12 +337,13 @@ mod tests {
             meta.labels,
             Some(BTreeMap::from([("app".into(), "web".into())]))
         );
+        assert_eq!(meta.annotations, None);
         assert_eq!(
-            meta.annotations,
-            Some(BTreeMap::from([
+            projected.annotations.to_map(),
+            BTreeMap::from([
                 ("curfew.dev/exclude".into(), "true".into()),
                 ("downscaler/exclude".into(), "false".into()),
-            ]))
+            ])
         );
         assert_eq!(
             (meta.managed_fields.as_ref(), meta.generation),
@@ -329,12 +382,15 @@ mod tests {
             serde_json::from_value::<Projected<Deployment>>(
                 json!({"metadata": {"name": "web", "annotations": annotations}}),
             )
-            .map(|projected| projected.metadata.annotations)
+            .map(|projected| projected.annotations)
         };
         let unread = json!({LAST_APPLIED: "{}", "deployment.kubernetes.io/revision": "7"});
-        assert_eq!(annotations_of(unread).expect("valid"), None);
-        assert_eq!(annotations_of(json!(null)).expect("valid"), None);
-        assert_eq!(annotations_of(json!({})).expect("valid"), None);
+        assert_eq!(annotations_of(unread).expect("valid"), Notes::default());
+        assert_eq!(
+            annotations_of(json!(null)).expect("valid"),
+            Notes::default()
+        );
+        assert_eq!(annotations_of(json!({})).expect("valid"), Notes::default());
         assert!(annotations_of(json!(["curfew.dev/exclude"])).is_err());
         assert!(annotations_of(json!({"curfew.dev/exclude": 1})).is_err());
     }

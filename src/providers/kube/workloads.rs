@@ -146,6 +146,7 @@ impl Observed {
     fn replicated<K>(kind: Kind, object: &Projected<K>) -> Self {
         let replicas = to_u32(object.spec.replicas, 1);
         let mut observed = Observed::new(kind, &object.metadata, Capacity::Replicas(replicas));
+        observed.annotations = object.annotations.to_map();
         observed.ready_replicas = to_u32(object.status.ready_replicas, 0);
         observed.set_requests(object.spec.requests);
         observed
@@ -159,7 +160,10 @@ impl Observed {
     /// A CronJob.
     pub fn from_cron_job(job: &Projected<CronJob>) -> Self {
         let suspended = job.spec.suspend.unwrap_or(false);
-        Observed::new(Kind::CronJob, &job.metadata, Capacity::Suspended(suspended))
+        let mut observed =
+            Observed::new(Kind::CronJob, &job.metadata, Capacity::Suspended(suspended));
+        observed.annotations = job.annotations.to_map();
+        observed
     }
 
     /// An Argo Rollout (a dynamic object): `spec.replicas` like a Deployment.
