@@ -572,7 +572,7 @@ impl Reconciler {
             .with_retry("discover", None, || self.provider.discover())
             .await
             .map_err(|(err, _)| Error::Discover(err))?;
-        let targets = discovery.targets;
+        let mut targets = discovery.targets;
         let undiscovered = self.unseen(now, &discovery.undiscovered);
         for unseen in &undiscovered {
             tracing::warn!(
@@ -646,10 +646,13 @@ impl Reconciler {
         if !report.outcomes.is_empty() {
             // Capacity changed: book the new rates from the moment the actions ended, from
             // what the pass applied (the next pass's discovery corrects any difference).
-            let applied = applied_view(&targets, &report.outcomes);
-            report.target_states = planner::target_states(now, &by_name, &applied);
+            apply_outcomes(&mut targets, &report.outcomes);
+            // The first states go before the new ones are made: at 10,000 targets each list
+            // is megabytes.
+            drop(std::mem::take(&mut report.target_states));
+            report.target_states = planner::target_states(now, &by_name, &targets);
             if let Some(cost) = &self.cost {
-                cost.observe(self.clock.now(), &report.decisions, &applied)
+                cost.observe(self.clock.now(), &report.decisions, &targets)
                     .await;
             }
         }
@@ -1128,21 +1131,19 @@ fn discovery_retry_delay(blind: u32) -> Duration {
     doubled.min(DISCOVERY_RETRY_MAX)
 }
 
-/// The discovered targets as they run once the successful actions of `outcomes` have taken
-/// effect.
-fn applied_view(targets: &[Target], outcomes: &[ActionOutcome]) -> Vec<Target> {
+/// Brings the discovered `targets` to how they run once the successful actions of
+/// `outcomes` have taken effect, in place.
+fn apply_outcomes(targets: &mut [Target], outcomes: &[ActionOutcome]) {
     let applied: HashMap<&str, &Action> = outcomes
         .iter()
         .filter(|o| o.error.is_none())
         .map(|o| (o.planned.action.target(), &o.planned.action))
         .collect();
-    targets
-        .iter()
-        .map(|target| match applied.get(target.id.as_str()) {
-            Some(action) => target.after(action),
-            None => target.clone(),
-        })
-        .collect()
+    for target in targets {
+        if let Some(action) = applied.get(target.id.as_str()) {
+            *target = target.after(action);
+        }
+    }
 }
 
 /// Whether a pass waits for a phase's targets to be ready: always when another tier follows;
@@ -1164,21 +1165,12 @@ fn awaits_readiness(phase: &[PlannedAction], last: bool) -> bool {
             .any(|planned| !matches!(planned.tier, Tier::Nodes | Tier::Databases))
 }
 
-/// Splits ordered actions into phases: one per direction and tier.
-fn phases(actions: &[PlannedAction]) -> Vec<Vec<PlannedAction>> {
-    let mut phases: Vec<Vec<PlannedAction>> = Vec::new();
-    let mut key: Option<(&'static str, Tier)> = None;
-    for planned in actions {
-        let this = (planned.action.direction(), planned.tier);
-        if key != Some(this) {
-            phases.push(Vec::new());
-            key = Some(this);
-        }
-        if let Some(phase) = phases.last_mut() {
-            phase.push(planned.clone());
-        }
-    }
-    phases
+/// Splits ordered actions into phases, one per direction and tier: runs of `actions`, not
+/// copies.
+fn phases(actions: &[PlannedAction]) -> Vec<&[PlannedAction]> {
+    actions
+        .chunk_by(|a, b| (a.action.direction(), a.tier) == (b.action.direction(), b.tier))
+        .collect()
 }
 
 #[cfg(test)]
@@ -1248,7 +1240,8 @@ mod tests {
             mk_outcome(down(&failed), Some(throttled(&failed.id))),
         ];
 
-        let view = applied_view(&[parked, failed.clone(), untouched.clone()], &outcomes);
+        let mut view = [parked, failed.clone(), untouched.clone()];
+        apply_outcomes(&mut view, &outcomes);
 
         assert_eq!(view[0].capacity, group(0));
         assert_eq!(view[0].original, Some(group(3)));
@@ -1256,8 +1249,9 @@ mod tests {
         assert_eq!(view[1], failed, "a failed action changed nothing");
         assert_eq!(view[2], untouched);
 
-        let woken = applied_view(
-            &view[..1],
+        let mut woken = [view[0].clone()];
+        apply_outcomes(
+            &mut woken,
             &[mk_outcome(
                 Action::ScaleUp {
                     target: view[0].id.clone(),
@@ -1269,6 +1263,48 @@ mod tests {
         assert_eq!(woken[0].capacity, group(3));
         assert_eq!(woken[0].original, None);
         assert_eq!(instances(&woken[0]), 3);
+    }
+
+    #[test]
+    fn phases_are_the_runs_of_one_direction_and_tier_in_plan_order() {
+        let planned = |target: &str, tier: Tier, up: bool| PlannedAction {
+            action: if up {
+                Action::ScaleUp {
+                    target: target.into(),
+                    to: Capacity::Replicas(1),
+                }
+            } else {
+                Action::ScaleDown {
+                    target: target.into(),
+                    original: Capacity::Replicas(1),
+                    to: Capacity::Replicas(0),
+                }
+            },
+            tier,
+            environment: "staging".into(),
+            before: Capacity::Replicas(1),
+            reason: "test".into(),
+        };
+        let actions = [
+            planned("deployment/a/web", Tier::Workloads, false),
+            planned("deployment/a/api", Tier::Workloads, false),
+            planned("stateful_set/a/db", Tier::Stateful, false),
+            planned("deployment/b/web", Tier::Workloads, true),
+            planned("deployment/b/api", Tier::Workloads, true),
+        ];
+        let targets: Vec<Vec<&str>> = phases(&actions)
+            .iter()
+            .map(|phase| phase.iter().map(|p| p.action.target()).collect())
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                vec!["deployment/a/web", "deployment/a/api"],
+                vec!["stateful_set/a/db"],
+                vec!["deployment/b/web", "deployment/b/api"],
+            ]
+        );
+        assert!(phases(&[]).is_empty());
     }
 
     #[test]
