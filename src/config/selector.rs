@@ -32,6 +32,18 @@ pub enum Requirement {
     DoesNotExist(String),
 }
 
+/// Labels a selector can be matched against: a value by key.
+pub trait Labels {
+    /// The value of label `key`, if the object has it.
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl Labels for BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
 /// A parsed label selector: every requirement must hold. The empty selector selects all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabelSelector {
@@ -42,7 +54,7 @@ pub struct LabelSelector {
 
 impl LabelSelector {
     /// Whether `labels` satisfy every requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &dyn Labels) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 
@@ -86,14 +98,15 @@ impl fmt::Display for LabelSelector {
 
 impl Requirement {
     /// Whether `labels` satisfy this requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &dyn Labels) -> bool {
+        let among = |values: &[String], value: &str| values.iter().any(|v| v == value);
         match self {
-            Requirement::Equals(key, value) => labels.get(key) == Some(value),
-            Requirement::NotEquals(key, value) => labels.get(key) != Some(value),
-            Requirement::In(key, values) => labels.get(key).is_some_and(|v| values.contains(v)),
-            Requirement::NotIn(key, values) => !labels.get(key).is_some_and(|v| values.contains(v)),
-            Requirement::Exists(key) => labels.contains_key(key),
-            Requirement::DoesNotExist(key) => !labels.contains_key(key),
+            Requirement::Equals(key, value) => labels.label(key) == Some(value.as_str()),
+            Requirement::NotEquals(key, value) => labels.label(key) != Some(value.as_str()),
+            Requirement::In(key, values) => labels.label(key).is_some_and(|v| among(values, v)),
+            Requirement::NotIn(key, values) => !labels.label(key).is_some_and(|v| among(values, v)),
+            Requirement::Exists(key) => labels.label(key).is_some(),
+            Requirement::DoesNotExist(key) => labels.label(key).is_none(),
         }
     }
 }

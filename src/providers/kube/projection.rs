@@ -3,9 +3,9 @@
 //! bytes per object instead of the whole typed object.
 //!
 //! A projection keeps the metadata curfew and the reflector read (name, namespace, uid,
-//! resourceVersion, creationTimestamp, labels), the annotations curfew reads (its own and
-//! kube-downscaler's, never the last-applied configuration) in a list of their exact size
-//! beside the metadata rather than in a map within it, `spec.replicas`, `spec.suspend`, the
+//! resourceVersion, creationTimestamp), the labels and the annotations curfew reads (its own
+//! and kube-downscaler's, never the last-applied configuration) in lists of their exact size
+//! beside the metadata rather than in maps within it, `spec.replicas`, `spec.suspend`, the
 //! pod template's requests summed over its containers, and `status.readyReplicas`.
 //! Everything else (`managedFields`, the pod template, probes, environment) is skipped while
 //! parsing and never allocated for long.
@@ -22,6 +22,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::{annotations, quantity};
+use crate::config::selector::Labels;
 
 /// The annotation `kubectl apply` keeps a whole copy of the object in; never read by curfew.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -31,10 +32,12 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 #[derive(Deserialize)]
 #[serde(bound = "", from = "Parsed")]
 pub struct Projected<K> {
-    /// Its metadata, reduced to what curfew reads; its annotations are in `annotations`.
+    /// Its metadata, reduced to what curfew reads; its labels and annotations are beside it.
     pub metadata: ObjectMeta,
+    /// Its labels.
+    pub labels: CompactMap,
     /// The annotations curfew reads.
-    pub annotations: Notes,
+    pub annotations: CompactMap,
     /// Its spec, reduced to what curfew reads.
     pub spec: Spec,
     /// Its status, reduced to what curfew reads.
@@ -46,18 +49,21 @@ pub struct Projected<K> {
 #[derive(Deserialize)]
 struct Parsed {
     #[serde(default, deserialize_with = "metadata")]
-    metadata: (ObjectMeta, Notes),
+    metadata: Metadata,
     #[serde(default)]
     spec: Spec,
     #[serde(default)]
     status: Status,
 }
 
-/// Annotations in a list of their exact size, sorted by key: a cached workload with one
-/// annotation keeps two short strings and a pair of pointers instead of a map's node of
-/// about half a kilobyte.
+/// Metadata as parsed: the [`ObjectMeta`] without labels and annotations, then those.
+type Metadata = (ObjectMeta, CompactMap, CompactMap);
+
+/// A map of strings in a list of its exact size, sorted by key: a cached workload's four
+/// labels or one annotation keep their strings and a pointer pair each, instead of a map's
+/// node of about half a kilobyte.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Notes(Box<[(Box<str>, Box<str>)]>);
+pub struct CompactMap(Box<[(Box<str>, Box<str>)]>);
 
 /// What curfew reads of a spec.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -99,9 +105,9 @@ struct MetadataFields {
     uid: Option<String>,
     resource_version: Option<String>,
     creation_timestamp: Option<Time>,
-    labels: Option<BTreeMap<String, String>>,
+    labels: Option<CompactMap>,
     #[serde(default, deserialize_with = "read_annotations")]
-    annotations: Notes,
+    annotations: CompactMap,
 }
 
 /// A pod template, down to the containers' requests.
@@ -129,9 +135,9 @@ struct ResourceFields {
     requests: Option<BTreeMap<String, Quantity>>,
 }
 
-/// Reads the metadata fields curfew uses into an [`ObjectMeta`] without annotations, and the
-/// annotations it reads.
-fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(ObjectMeta, Notes), D::Error> {
+/// Reads the metadata fields curfew uses into an [`ObjectMeta`] without labels and
+/// annotations, its labels, and the annotations curfew reads.
+fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Metadata, D::Error> {
     let fields = MetadataFields::deserialize(deserializer)?;
     let metadata = ObjectMeta {
         name: fields.name,
@@ -139,31 +145,34 @@ fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(ObjectMeta, N
         uid: fields.uid,
         resource_version: fields.resource_version,
         creation_timestamp: fields.creation_timestamp,
-        labels: fields.labels,
         ..ObjectMeta::default()
     };
-    Ok((metadata, fields.annotations))
+    Ok((
+        metadata,
+        fields.labels.unwrap_or_default(),
+        fields.annotations,
+    ))
 }
 
 /// Reads the annotations curfew reads on a workload ([`annotations::read_on_workloads`]) and
 /// skips the others without keeping their values: the last-applied configuration, often
 /// kilobytes of escaped JSON, is never unescaped into a string.
-fn read_annotations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Notes, D::Error> {
+fn read_annotations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<CompactMap, D::Error> {
     struct Annotations;
 
     impl<'de> Visitor<'de> for Annotations {
-        type Value = Notes;
+        type Value = CompactMap;
 
         fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
             formatter.write_str("a map of annotations")
         }
 
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Notes::default())
+            Ok(CompactMap::default())
         }
 
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Notes::default())
+            Ok(CompactMap::default())
         }
 
         fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
@@ -179,7 +188,7 @@ fn read_annotations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Notes,
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }
-            Ok(Notes::from(kept))
+            Ok(CompactMap::from(kept))
         }
     }
 
@@ -190,9 +199,10 @@ fn read_annotations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Notes,
 
 impl<K> From<Parsed> for Projected<K> {
     fn from(parsed: Parsed) -> Self {
-        let (metadata, annotations) = parsed.metadata;
+        let (metadata, labels, annotations) = parsed.metadata;
         Projected {
             metadata,
+            labels,
             annotations,
             spec: parsed.spec,
             status: parsed.status,
@@ -205,6 +215,7 @@ impl<K> Clone for Projected<K> {
     fn clone(&self) -> Self {
         Projected {
             metadata: self.metadata.clone(),
+            labels: self.labels.clone(),
             annotations: self.annotations.clone(),
             spec: self.spec.clone(),
             status: self.status.clone(),
@@ -217,6 +228,7 @@ impl<K: k8s_openapi::Resource> fmt::Debug for Projected<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(K::KIND)
             .field("metadata", &self.metadata)
+            .field("labels", &self.labels)
             .field("annotations", &self.annotations)
             .field("spec", &self.spec)
             .field("status", &self.status)
@@ -245,9 +257,9 @@ impl<K: k8s_openapi::Resource> k8s_openapi::Metadata for Projected<K> {
     }
 }
 
-// === impl Notes ===
+// === impl CompactMap ===
 
-impl Notes {
+impl CompactMap {
     /// The annotations as a map.
     pub fn to_map(&self) -> BTreeMap<String, String> {
         self.0
@@ -257,9 +269,22 @@ impl Notes {
     }
 }
 
-impl From<BTreeMap<String, String>> for Notes {
+impl Labels for CompactMap {
+    fn label(&self, key: &str) -> Option<&str> {
+        let index = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(&self.0[index].1)
+    }
+}
+
+impl<'de> Deserialize<'de> for CompactMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, String>::deserialize(deserializer).map(CompactMap::from)
+    }
+}
+
+impl From<BTreeMap<String, String>> for CompactMap {
     fn from(map: BTreeMap<String, String>) -> Self {
-        Notes(
+        CompactMap(
             map.into_iter()
                 .map(|(key, value)| (key.into_boxed_str(), value.into_boxed_str()))
                 .collect(),
@@ -333,11 +358,13 @@ mod tests {
         assert_eq!(meta.uid.as_deref(), Some("u-1"));
         assert_eq!(meta.resource_version.as_deref(), Some("42"));
         assert!(meta.creation_timestamp.is_some());
+        assert_eq!((&meta.labels, &meta.annotations), (&None, &None));
         assert_eq!(
-            meta.labels,
-            Some(BTreeMap::from([("app".into(), "web".into())]))
+            projected.labels.to_map(),
+            BTreeMap::from([("app".into(), "web".into())])
         );
-        assert_eq!(meta.annotations, None);
+        assert_eq!(projected.labels.label("app"), Some("web"));
+        assert_eq!(projected.labels.label("tier"), None);
         assert_eq!(
             projected.annotations.to_map(),
             BTreeMap::from([
@@ -358,6 +385,32 @@ mod tests {
             }
         );
         assert_eq!(projected.status.ready_replicas, Some(2));
+    }
+
+    #[test]
+    fn labels_are_found_by_key_and_selectors_match_them() {
+        let projected: Projected<Deployment> = serde_json::from_value(json!({"metadata": {
+            "name": "web",
+            "labels": {"team": "checkout", "app": "web", "tier": "front", "app.kubernetes.io/name": "web"},
+        }}))
+        .expect("valid");
+        let labels = &projected.labels;
+        for (key, value) in [
+            ("app", "web"),
+            ("app.kubernetes.io/name", "web"),
+            ("team", "checkout"),
+            ("tier", "front"),
+        ] {
+            assert_eq!(labels.label(key), Some(value), "{key}");
+        }
+        assert_eq!(labels.label("zone"), None);
+        let selector = |text: &str| {
+            text.parse::<crate::config::selector::LabelSelector>()
+                .expect("a selector")
+        };
+        assert!(selector("app=web,tier in (front,back),!legacy").matches(labels));
+        assert!(!selector("team!=checkout").matches(labels));
+        assert!(!selector("zone").matches(labels));
     }
 
     #[test]
@@ -385,12 +438,18 @@ mod tests {
             .map(|projected| projected.annotations)
         };
         let unread = json!({LAST_APPLIED: "{}", "deployment.kubernetes.io/revision": "7"});
-        assert_eq!(annotations_of(unread).expect("valid"), Notes::default());
+        assert_eq!(
+            annotations_of(unread).expect("valid"),
+            CompactMap::default()
+        );
         assert_eq!(
             annotations_of(json!(null)).expect("valid"),
-            Notes::default()
+            CompactMap::default()
         );
-        assert_eq!(annotations_of(json!({})).expect("valid"), Notes::default());
+        assert_eq!(
+            annotations_of(json!({})).expect("valid"),
+            CompactMap::default()
+        );
         assert!(annotations_of(json!(["curfew.dev/exclude"])).is_err());
         assert!(annotations_of(json!({"curfew.dev/exclude": 1})).is_err());
     }

@@ -39,6 +39,7 @@ use super::selection::{NamespaceMatch, Selection};
 use super::workloads::{self, ObjectId, Observed};
 use crate::calendar::Schedule;
 use crate::clock::Clock;
+use crate::config::selector::Labels;
 use crate::config::{Config, KubernetesConfig, WriteRate};
 use crate::domain::{Action, Kind, Target, TargetCalendar, TargetRules};
 use crate::providers::{self, Discovery, Provider, Undiscovered};
@@ -165,6 +166,17 @@ impl Workload {
             Workload::StatefulSet(s) => &s.metadata,
             Workload::CronJob(c) => &c.metadata,
             Workload::Rollout(r) => &r.metadata,
+        }
+    }
+
+    fn labels(&self) -> &dyn Labels {
+        /// The labels of a Rollout without any.
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        match self {
+            Workload::Deployment(d) => &d.labels,
+            Workload::StatefulSet(s) => &s.labels,
+            Workload::CronJob(c) => &c.labels,
+            Workload::Rollout(r) => r.metadata.labels.as_ref().unwrap_or(&NONE),
         }
     }
 
@@ -805,7 +817,7 @@ impl Provider for KubeProvider {
                 let Some((found, annotations)) = selected.get(namespace) else {
                     continue;
                 };
-                if !selection.workload(metadata.labels.as_ref().unwrap_or(&empty)) {
+                if !selection.workload(workload.labels()) {
                     continue;
                 }
                 let object = workload.observe();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::Config;
-use crate::config::selector::{LabelSelector, glob_matches};
+use crate::config::selector::{LabelSelector, Labels, glob_matches};
 use crate::config::targets::{KubernetesTarget, TargetConfig};
 
 /// One `kubernetes` entry of an environment, compiled.
@@ -93,7 +93,7 @@ impl Selection {
     }
 
     /// Whether a workload with `labels` is selected (within a selected namespace).
-    pub fn workload(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn workload(&self, labels: &dyn Labels) -> bool {
         self.selector.matches(labels)
     }
 }
