@@ -528,6 +528,8 @@ pub fn plan_actions(
             .cmp(&execution_rank(b))
             .then_with(|| a.action.target().cmp(b.action.target()))
     });
+    // The pass holds its plan to its end: not the room a list grown by doubling has spare.
+    plan.actions.shrink_to_fit();
     plan.next_change = calendars.next_change();
     plan
 }

@@ -635,7 +635,12 @@ impl Reconciler {
             report.requeue |= outcomes
                 .iter()
                 .any(|o| o.error.as_ref().is_some_and(providers::Error::is_conflict));
-            report.outcomes.extend(outcomes);
+            if report.outcomes.is_empty() {
+                // The first phase's outcomes are taken as they are, not copied.
+                report.outcomes = outcomes;
+            } else {
+                report.outcomes.extend(outcomes);
+            }
             if interrupted {
                 tracing::info!("an override changed during the tier: planning again");
                 // The loop starts the next pass at once.
