@@ -45,7 +45,7 @@ pub struct Projected<K> {
     kind: PhantomData<fn() -> K>,
 }
 
-/// A projection as parsed, before its annotations are moved out of its metadata.
+/// A projection as parsed, its labels and annotations not yet set beside its metadata.
 #[derive(Deserialize)]
 struct Parsed {
     #[serde(default, deserialize_with = "metadata")]
@@ -260,7 +260,7 @@ impl<K: k8s_openapi::Resource> k8s_openapi::Metadata for Projected<K> {
 // === impl CompactMap ===
 
 impl CompactMap {
-    /// The annotations as a map.
+    /// The entries as a map.
     pub fn to_map(&self) -> BTreeMap<String, String> {
         self.0
             .iter()
