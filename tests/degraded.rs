@@ -314,12 +314,11 @@ fn reconcile_recorded(
 fn the_degraded_gauge_is_one_while_a_selection_is_unseen_and_zero_once_it_is_seen() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let metrics = recorder.handle();
-    let gauge = |environment: &str| -> Option<f64> {
-        let series = format!("curfew_environment_degraded{{environment=\"{environment}\"}} ");
-        metrics
-            .render()
-            .lines()
-            .find_map(|line| line.strip_prefix(&series)?.parse().ok())
+    let gauge = |environment: &str| {
+        crate::support::rendered_value(
+            &metrics,
+            &format!("curfew_environment_degraded{{environment=\"{environment}\"}}"),
+        )
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

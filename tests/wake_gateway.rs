@@ -88,12 +88,8 @@ async fn get(gateway: &axum::Router, path: &str) -> (u16, String) {
 fn a_wake_noted_after_a_pass_saw_the_environment_ready_counts_at_the_first_forward() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let metrics = recorder.handle();
-    let series = |name: &str| -> Option<f64> {
-        let prefix = format!("{name}{{environment=\"preview\"}} ");
-        metrics
-            .render()
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix)?.parse().ok())
+    let series = |name: &str| {
+        crate::support::rendered_value(&metrics, &format!("{name}{{environment=\"preview\"}}"))
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -67,6 +67,18 @@ pub fn api_state(
     }
 }
 
+/// The value of `series` (name and labels, as rendered) in what `metrics` renders now.
+pub fn rendered_value(
+    metrics: &metrics_exporter_prometheus::PrometheusHandle,
+    series: &str,
+) -> Option<f64> {
+    let prefix = format!("{series} ");
+    metrics
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix)?.parse().ok())
+}
+
 /// The simulated estate of `config` as it stands at `start`, driven by a manual clock.
 pub fn sim_provider(config: &Config, start: DateTime<Utc>) -> (Arc<ManualClock>, Arc<SimProvider>) {
     let clock = Arc::new(ManualClock::new(start));
