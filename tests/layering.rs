@@ -15,7 +15,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("decisions", &["planner", "cost"]),
     (
         "support",
-        &["clock", "telemetry", "http_client", "zoneinfo"],
+        // `allocator` belongs to the binary (`main.rs`), not the library.
+        &["clock", "telemetry", "http_client", "zoneinfo", "allocator"],
     ),
     ("configuration", &["config"]),
     (
