@@ -4,6 +4,7 @@
 //! Pure: the instants are parameters and nothing here performs I/O.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -337,8 +338,8 @@ pub struct Skipped {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ActionPlan {
     /// Sleeping actions, workloads first and databases last, then waking actions, databases
-    /// first.
-    pub actions: Vec<PlannedAction>,
+    /// first. Shared with the outcomes of a pass, which name the action they applied.
+    pub actions: Vec<Arc<PlannedAction>>,
     /// Targets left alone on purpose.
     pub skipped: Vec<Skipped>,
     /// The earliest next change of a target's own calendar, if any target has one; a loop
@@ -463,11 +464,11 @@ pub fn plan_actions(
                     format!("younger than the grace period (created {created})"),
                     false,
                 )),
-                _ => plan.actions.push(planned(Action::ScaleDown {
+                _ => plan.actions.push(Arc::new(planned(Action::ScaleDown {
                     target: target.id.clone(),
                     original: target.capacity,
                     to: target.down,
-                })),
+                }))),
             },
             (State::Down, Some(original)) if target.capacity == original => {
                 let stop_again = planned(Action::ScaleDown {
@@ -478,18 +479,20 @@ pub fn plan_actions(
                 match running_again(target, now) {
                     // The original was stored but the scale-down never happened (a crash
                     // between a provider's tag write and its resize): finish it.
-                    RunningAgain::Interrupted => plan.actions.push(stop_again),
+                    RunningAgain::Interrupted => plan.actions.push(Arc::new(stop_again)),
                     RunningAgain::ByTheCloud => {
                         let days = target.kind.max_stopped().map_or(0, |d| d.num_days());
-                        plan.actions.push(PlannedAction {
+                        plan.actions.push(Arc::new(PlannedAction {
                             reason: format!(
                                 "started again by the cloud after {days} days stopped; {}",
                                 decision.reason
                             ),
                             ..stop_again
-                        });
+                        }));
                     }
-                    RunningAgain::ByHand if settings.enforce => plan.actions.push(stop_again),
+                    RunningAgain::ByHand if settings.enforce => {
+                        plan.actions.push(Arc::new(stop_again))
+                    }
                     RunningAgain::ByHand => plan.skipped.push(skip(
                         "started by hand during downtime: left alone until the next scheduled change"
                             .to_string(),
@@ -500,11 +503,11 @@ pub fn plan_actions(
             (State::Down, Some(original)) if target.capacity != target.down => {
                 if settings.enforce {
                     // Scale down again; the stored original is kept, never overwritten.
-                    plan.actions.push(planned(Action::ScaleDown {
+                    plan.actions.push(Arc::new(planned(Action::ScaleDown {
                         target: target.id.clone(),
                         original,
                         to: target.down,
-                    }));
+                    })));
                 } else {
                     plan.skipped.push(skip(
                         format!(
@@ -516,10 +519,10 @@ pub fn plan_actions(
                 }
             }
             (State::Down, Some(_)) => {}
-            (State::Up, Some(original)) => plan.actions.push(planned(Action::ScaleUp {
+            (State::Up, Some(original)) => plan.actions.push(Arc::new(planned(Action::ScaleUp {
                 target: target.id.clone(),
                 to: restored(original, target.capacity),
-            })),
+            }))),
             (State::Up, None) => {}
         }
     }

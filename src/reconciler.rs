@@ -164,15 +164,16 @@ impl Default for Settings {
 /// What happened to one planned action.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionOutcome {
-    /// The action.
-    pub planned: PlannedAction,
+    /// The action, shared with the plan.
+    pub planned: Arc<PlannedAction>,
     /// When it was applied (clock time).
     pub at: DateTime<Utc>,
     /// Attempts made.
     pub attempts: u32,
-    /// `None` on success, the last error otherwise.
+    /// `None` on success, the last error otherwise (boxed: a pass keeps an outcome for each
+    /// of thousands of actions, and most succeed).
     #[serde(serialize_with = "serialize_error")]
-    pub error: Option<providers::Error>,
+    pub error: Option<Box<providers::Error>>,
     /// Whether the target reached its new capacity within the readiness timeout.
     pub ready: bool,
     /// Whether the pass waited for the target's readiness. It does not when node capacity is
@@ -190,7 +191,7 @@ impl ActionOutcome {
 
 /// Serialises an outcome's error as its message.
 fn serialize_error<S: serde::Serializer>(
-    error: &Option<providers::Error>,
+    error: &Option<Box<providers::Error>>,
     serializer: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     match error {
@@ -302,7 +303,7 @@ impl PassReport {
     pub fn failures(&self) -> Vec<(&str, &providers::Error)> {
         self.outcomes
             .iter()
-            .filter_map(|o| Some((o.planned.action.target(), o.error.as_ref()?)))
+            .filter_map(|o| Some((o.planned.action.target(), o.error.as_deref()?)))
             .collect()
     }
 }
@@ -632,9 +633,11 @@ impl Reconciler {
             }
             let wait = awaits_readiness(phase, index == last);
             let (outcomes, interrupted) = self.execute_phase(phase, wait).await;
-            report.requeue |= outcomes
-                .iter()
-                .any(|o| o.error.as_ref().is_some_and(providers::Error::is_conflict));
+            report.requeue |= outcomes.iter().any(|o| {
+                o.error
+                    .as_deref()
+                    .is_some_and(providers::Error::is_conflict)
+            });
             if report.outcomes.is_empty() {
                 // The first phase's outcomes are taken as they are, not copied.
                 report.outcomes = outcomes;
@@ -702,7 +705,7 @@ impl Reconciler {
     }
 
     /// What each planned action would write, in the plan's order, from what was discovered.
-    fn preview(&self, planned: &[PlannedAction]) -> Vec<Preview> {
+    fn preview(&self, planned: &[Arc<PlannedAction>]) -> Vec<Preview> {
         planned
             .iter()
             .map(|planned| {
@@ -737,7 +740,7 @@ impl Reconciler {
     /// changed.
     async fn execute_phase(
         &self,
-        phase: &[PlannedAction],
+        phase: &[Arc<PlannedAction>],
         wait: bool,
     ) -> (Vec<ActionOutcome>, bool) {
         let (mut outcomes, preempted) = self.apply_all(phase).await;
@@ -756,7 +759,7 @@ impl Reconciler {
     /// override changed), actions not started yet are dropped from the pass: the ones in
     /// flight finish, and the caller plans again at once. Returns the outcomes of the actions
     /// started and whether the trigger cut the phase short.
-    async fn apply_all(&self, phase: &[PlannedAction]) -> (Vec<ActionOutcome>, bool) {
+    async fn apply_all(&self, phase: &[Arc<PlannedAction>]) -> (Vec<ActionOutcome>, bool) {
         let preempt = CancellationToken::new();
         // The actions' futures are made as places free up, not all at once: a phase of
         // 10,000 actions keeps `concurrency` of them in memory.
@@ -792,7 +795,7 @@ impl Reconciler {
     async fn apply_unless(
         &self,
         preempt: &CancellationToken,
-        planned: &PlannedAction,
+        planned: &Arc<PlannedAction>,
     ) -> Option<ActionOutcome> {
         if preempt.is_cancelled() {
             return None;
@@ -800,7 +803,7 @@ impl Reconciler {
         Some(self.apply_one(planned).await)
     }
 
-    async fn apply_one(&self, planned: &PlannedAction) -> ActionOutcome {
+    async fn apply_one(&self, planned: &Arc<PlannedAction>) -> ActionOutcome {
         let at = self.clock.now();
         let target = planned.action.target();
         let result = self
@@ -842,10 +845,10 @@ impl Reconciler {
             ),
         }
         ActionOutcome {
-            planned: planned.clone(),
+            planned: Arc::clone(planned),
             at,
             attempts,
-            error,
+            error: error.map(Box::new),
             ready: false,
             awaited: false,
         }
@@ -1157,7 +1160,7 @@ fn apply_outcomes(targets: &mut [Target], outcomes: &[ActionOutcome]) {
 /// tier is, since the next pass plans from watch caches that must first have seen curfew's
 /// writes. Databases being stopped are never waited for: nothing needs them stopped, and
 /// stopping takes minutes (a waking environment's phases may follow).
-fn awaits_readiness(phase: &[PlannedAction], last: bool) -> bool {
+fn awaits_readiness(phase: &[Arc<PlannedAction>], last: bool) -> bool {
     let stopping_databases = phase.iter().all(|planned| {
         planned.tier == Tier::Databases && matches!(planned.action, Action::ScaleDown { .. })
     });
@@ -1172,7 +1175,7 @@ fn awaits_readiness(phase: &[PlannedAction], last: bool) -> bool {
 
 /// Splits ordered actions into phases, one per direction and tier: runs of `actions`, not
 /// copies.
-fn phases(actions: &[PlannedAction]) -> Vec<&[PlannedAction]> {
+fn phases(actions: &[Arc<PlannedAction>]) -> Vec<&[Arc<PlannedAction>]> {
     actions
         .chunk_by(|a, b| (a.action.direction(), a.tier) == (b.action.direction(), b.tier))
         .collect()
@@ -1202,16 +1205,16 @@ mod tests {
 
     fn mk_outcome(action: Action, error: Option<providers::Error>) -> ActionOutcome {
         ActionOutcome {
-            planned: PlannedAction {
+            planned: Arc::new(PlannedAction {
                 action,
                 tier: Tier::Nodes,
                 environment: "staging".into(),
                 before: Capacity::Replicas(1),
                 reason: "test".into(),
-            },
+            }),
             at: DateTime::<Utc>::MIN_UTC,
             attempts: 1,
-            error,
+            error: error.map(Box::new),
             ready: false,
             awaited: false,
         }
@@ -1272,23 +1275,25 @@ mod tests {
 
     #[test]
     fn phases_are_the_runs_of_one_direction_and_tier_in_plan_order() {
-        let planned = |target: &str, tier: Tier, up: bool| PlannedAction {
-            action: if up {
-                Action::ScaleUp {
-                    target: target.into(),
-                    to: Capacity::Replicas(1),
-                }
-            } else {
-                Action::ScaleDown {
-                    target: target.into(),
-                    original: Capacity::Replicas(1),
-                    to: Capacity::Replicas(0),
-                }
-            },
-            tier,
-            environment: "staging".into(),
-            before: Capacity::Replicas(1),
-            reason: "test".into(),
+        let planned = |target: &str, tier: Tier, up: bool| {
+            Arc::new(PlannedAction {
+                action: if up {
+                    Action::ScaleUp {
+                        target: target.into(),
+                        to: Capacity::Replicas(1),
+                    }
+                } else {
+                    Action::ScaleDown {
+                        target: target.into(),
+                        original: Capacity::Replicas(1),
+                        to: Capacity::Replicas(0),
+                    }
+                },
+                tier,
+                environment: "staging".into(),
+                before: Capacity::Replicas(1),
+                reason: "test".into(),
+            })
         };
         let actions = [
             planned("deployment/a/web", Tier::Workloads, false),
@@ -1322,12 +1327,14 @@ mod tests {
 
     #[test]
     fn starting_databases_are_waited_for_and_stopping_ones_never() {
-        let database = |action| PlannedAction {
-            action,
-            tier: Tier::Databases,
-            environment: "staging".into(),
-            before: Capacity::Running(false),
-            reason: "test".into(),
+        let database = |action| {
+            Arc::new(PlannedAction {
+                action,
+                tier: Tier::Databases,
+                environment: "staging".into(),
+                before: Capacity::Running(false),
+                reason: "test".into(),
+            })
         };
         let start = [database(Action::ScaleUp {
             target: "db_cluster/eu-central-1/orders".into(),
