@@ -18,6 +18,11 @@ use crate::calendar::format;
 use crate::state::versioned::{self, Current};
 use crate::state::{self, DocumentStore, StateDir};
 
+mod text;
+
+use text::Interner;
+pub use text::Text;
+
 const FILE: &str = "audit.json";
 /// The log keeps this many newest entries.
 const KEEP: usize = 20_000;
@@ -29,6 +34,7 @@ pub fn override_target(id: &str) -> String {
     format!("override/{id}")
 }
 
+// Its strings but the target are `Text`: entries recorded or read together share equal values.
 /// One audited event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
@@ -36,21 +42,46 @@ pub struct AuditEntry {
     #[serde(serialize_with = "format::serialize_utc_seconds")]
     pub at: DateTime<Utc>,
     /// Who did it (a token name, or `curfew` for the scaler itself).
-    pub actor: String,
+    #[schema(value_type = String)]
+    pub actor: Text,
     /// What happened, e.g. `scale_down`, `scale_up`, `override_created`.
-    pub event: String,
+    #[schema(value_type = String)]
+    pub event: Text,
     /// The environment concerned.
-    pub environment: String,
+    #[schema(value_type = String)]
+    pub environment: Text,
     /// The target concerned, if one; `override/<id>` for override events.
     pub target: Option<String>,
     /// The state before.
-    pub before: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub before: Option<Text>,
     /// The state after.
-    pub after: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub after: Option<Text>,
     /// Why.
-    pub reason: String,
+    #[schema(value_type = String)]
+    pub reason: Text,
     /// The outcome: `ok`, or the error.
-    pub result: String,
+    #[schema(value_type = String)]
+    pub result: Text,
+}
+
+impl AuditEntry {
+    /// Shares the entry's values with equal ones `interner` has seen.
+    fn share(mut self, interner: &mut Interner) -> Self {
+        for text in [
+            &mut self.actor,
+            &mut self.event,
+            &mut self.environment,
+            &mut self.reason,
+            &mut self.result,
+        ] {
+            interner.intern(text);
+        }
+        interner.intern_optional(&mut self.before);
+        interner.intern_optional(&mut self.after);
+        self
+    }
 }
 
 /// The entries of the log, oldest first, shared between the cached log and the one a write
@@ -81,8 +112,9 @@ impl<'de> Deserialize<'de> for Entries {
                 mut seq: A,
             ) -> Result<Entries, A::Error> {
                 let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(KEEP));
+                let mut interner = Interner::default();
                 while let Some(entry) = seq.next_element::<AuditEntry>()? {
-                    entries.push(Arc::new(entry));
+                    entries.push(Arc::new(entry.share(&mut interner)));
                 }
                 Ok(Entries(entries))
             }
@@ -154,7 +186,11 @@ impl AuditLog {
     /// Appends entries and persists the log. When another replica wrote the log since it was
     /// read, the entries are appended to the newer log instead.
     pub async fn record(&self, new: impl IntoIterator<Item = AuditEntry>) -> state::Result<()> {
-        let new: Vec<Arc<AuditEntry>> = new.into_iter().map(Arc::new).collect();
+        let mut interner = Interner::default();
+        let new: Vec<Arc<AuditEntry>> = new
+            .into_iter()
+            .map(|entry| Arc::new(entry.share(&mut interner)))
+            .collect();
         if new.is_empty() {
             return Ok(());
         }
@@ -261,7 +297,7 @@ mod tests {
             target: Some(format!("override/{n:012x}")),
             before: Some("down".into()),
             after: Some("up".into()),
-            reason: "x".repeat(100),
+            reason: "x".repeat(100).into(),
             result: "ok".into(),
         }
     }
@@ -282,6 +318,23 @@ mod tests {
             .map(|e| e.at.timestamp() - 1_800_000_000)
             .collect();
         assert_eq!(times, [3, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn entries_recorded_or_read_together_share_equal_values() {
+        let shares = |entries: &[AuditEntry]| {
+            let (a, b) = (&entries[0], &entries[1]);
+            a.actor.as_ptr() == b.actor.as_ptr()
+                && a.reason.as_ptr() == b.reason.as_ptr()
+                && a.before.as_deref().map(str::as_ptr) == b.before.as_deref().map(str::as_ptr)
+        };
+        let store = Arc::new(MemoryStore::shared(None));
+        let log = AuditLog::load(store.clone()).await.unwrap();
+        log.record([mk_entry(1), mk_entry(2)]).await.unwrap();
+        assert!(shares(&log.page(0, 2, |_| true)), "recorded together");
+        let read = AuditLog::load(store).await.unwrap();
+        assert!(shares(&read.page(0, 2, |_| true)), "read together");
+        assert_eq!(read.page(0, 2, |_| true), log.page(0, 2, |_| true));
     }
 
     #[tokio::test]

@@ -1085,17 +1085,17 @@ impl Reconciler {
             };
             AuditEntry {
                 at: outcome.at,
-                actor: "curfew".to_string(),
-                event: event.to_string(),
-                environment: outcome.planned.environment.clone(),
+                actor: "curfew".into(),
+                event: event.into(),
+                environment: outcome.planned.environment.as_str().into(),
                 target: Some(outcome.planned.action.target().to_string()),
-                before: Some(before),
-                after: Some(after),
-                reason: outcome.planned.reason.clone(),
+                before: Some(before.into()),
+                after: Some(after.into()),
+                reason: outcome.planned.reason.as_str().into(),
                 result: outcome
                     .error
                     .as_ref()
-                    .map_or_else(|| "ok".to_string(), ToString::to_string),
+                    .map_or_else(|| "ok".into(), |error| error.to_string().into()),
             }
         });
         if let Err(err) = audit.record(entries).await {

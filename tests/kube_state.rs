@@ -108,14 +108,14 @@ async fn an_override_created_by_another_replica_wakes_the_watcher_within_two_sec
 fn entry(actor: &str, n: i64) -> AuditEntry {
     AuditEntry {
         at: DateTime::from_timestamp(1_800_000_000 + n, 0).unwrap_or_default(),
-        actor: actor.to_string(),
-        event: "override_created".to_string(),
-        environment: "staging".to_string(),
+        actor: actor.into(),
+        event: "override_created".into(),
+        environment: "staging".into(),
         target: Some(format!("override/{actor}{n}")),
         before: None,
         after: None,
-        reason: "test".to_string(),
-        result: "ok".to_string(),
+        reason: "test".into(),
+        result: "ok".into(),
     }
 }
 

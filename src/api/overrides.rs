@@ -161,14 +161,14 @@ pub async fn cancel_override(
         state,
         AuditEntry {
             at: state.clock.now(),
-            actor: caller.name.clone(),
-            event: "override_cancelled".to_string(),
-            environment: removed.environment.clone(),
+            actor: caller.name.as_str().into(),
+            event: "override_cancelled".into(),
+            environment: removed.environment.as_str().into(),
             target: Some(audit::override_target(&removed.id)),
-            before: Some(format!("override {}", removed.state)),
-            after: Some("calendar".to_string()),
-            reason: format!("cancelled: {}", removed.reason),
-            result: "ok".to_string(),
+            before: Some(format!("override {}", removed.state).into()),
+            after: Some("calendar".into()),
+            reason: format!("cancelled: {}", removed.reason).into(),
+            result: "ok".into(),
         },
     )
     .await;
@@ -327,22 +327,28 @@ pub async fn extend_override(
         state,
         AuditEntry {
             at: now,
-            actor: caller.name.clone(),
-            event: "override_extended".to_string(),
-            environment: extended.environment.clone(),
+            actor: caller.name.as_str().into(),
+            event: "override_extended".into(),
+            environment: extended.environment.as_str().into(),
             target: Some(audit::override_target(&extended.id)),
-            before: Some(format!(
-                "{} until {}",
-                existing.state,
-                for_people(existing.until, zone)
-            )),
-            after: Some(format!(
-                "{} until {}",
-                extended.state,
-                for_people(extended.until, zone)
-            )),
-            reason: extended.reason.clone(),
-            result: "ok".to_string(),
+            before: Some(
+                format!(
+                    "{} until {}",
+                    existing.state,
+                    for_people(existing.until, zone)
+                )
+                .into(),
+            ),
+            after: Some(
+                format!(
+                    "{} until {}",
+                    extended.state,
+                    for_people(extended.until, zone)
+                )
+                .into(),
+            ),
+            reason: extended.reason.as_str().into(),
+            result: "ok".into(),
         },
     )
     .await;
@@ -469,18 +475,14 @@ pub async fn create_override(
         state,
         AuditEntry {
             at: now,
-            actor: caller.name.clone(),
-            event: "override_created".to_string(),
-            environment: item.environment.clone(),
+            actor: caller.name.as_str().into(),
+            event: "override_created".into(),
+            environment: item.environment.as_str().into(),
             target: Some(audit::override_target(&item.id)),
-            before: Some(before.state.to_string()),
-            after: Some(format!(
-                "{} until {}",
-                item.state,
-                for_people(item.until, zone)
-            )),
-            reason: item.reason.clone(),
-            result: "ok".to_string(),
+            before: Some(before.state.to_string().into()),
+            after: Some(format!("{} until {}", item.state, for_people(item.until, zone)).into()),
+            reason: item.reason.as_str().into(),
+            result: "ok".into(),
         },
     )
     .await;

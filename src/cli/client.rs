@@ -405,18 +405,18 @@ pub fn audit(
             .map(|e| {
                 let change = match (&e.before, &e.after) {
                     (Some(before), Some(after)) => format!("{before} → {after}"),
-                    (None, Some(after)) => after.clone(),
-                    (Some(before), None) => before.clone(),
+                    (None, Some(after)) => after.to_string(),
+                    (Some(before), None) => before.to_string(),
                     (None, None) => String::new(),
                 };
                 vec![
                     utc_seconds(e.at),
-                    e.environment.clone(),
-                    e.actor.clone(),
-                    e.event.clone(),
+                    e.environment.to_string(),
+                    e.actor.to_string(),
+                    e.event.to_string(),
                     e.target.clone().unwrap_or_default(),
                     change,
-                    e.reason.clone(),
+                    e.reason.to_string(),
                 ]
             })
             .collect();

@@ -35,14 +35,14 @@ pub async fn expire(
         .filter(|item| !audited.contains(&override_target(&item.id)))
         .map(|item| AuditEntry {
             at: item.until,
-            actor: "curfew".to_string(),
-            event: EXPIRED.to_string(),
-            environment: item.environment.clone(),
+            actor: "curfew".into(),
+            event: EXPIRED.into(),
+            environment: item.environment.as_str().into(),
             target: Some(override_target(&item.id)),
-            before: Some(format!("override {}", item.state)),
-            after: Some("calendar".to_string()),
-            reason: format!("override by {} ended: {}", item.created_by, item.reason),
-            result: "ok".to_string(),
+            before: Some(format!("override {}", item.state).into()),
+            after: Some("calendar".into()),
+            reason: format!("override by {} ended: {}", item.created_by, item.reason).into(),
+            result: "ok".into(),
         })
         .collect();
     audit.record(entries).await?;
