@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::format;
 use crate::state::versioned::{self, Current};
-use crate::state::{self, DocumentStore, StateDir};
+use crate::state::{self, Document, DocumentStore, StateDir};
 
 mod text;
 
@@ -198,8 +198,8 @@ impl AuditLog {
         let current = self.cached().clone();
         let stored = versioned::update(&*self.store, FILE, ATTEMPTS, current, |mut entries| {
             entries.0.extend(new.iter().cloned());
-            let text = self.trimmed(&mut entries)?;
-            Ok((entries, text))
+            let document = self.trimmed(&mut entries)?;
+            Ok((entries, document))
         })
         .await?;
         *self.cached() = stored;
@@ -207,9 +207,10 @@ impl AuditLog {
     }
 
     /// Drops the oldest entries until the log keeps at most [`KEEP`] and fits the store;
-    /// returns its text. Entries are measured one by one, newest first, so the text is built
-    /// once, at its final size (a boundary of 10,000 actions writes a log of several MiB).
-    fn trimmed(&self, entries: &mut Entries) -> state::Result<String> {
+    /// returns the document to write. Entries are measured one by one, newest first, without
+    /// making the text: a state file is then written from the entries as they are serialised
+    /// (a boundary of 10,000 actions writes a log of several MiB).
+    fn trimmed(&self, entries: &mut Entries) -> state::Result<Document> {
         let Entries(list) = entries;
         let excess = list.len().saturating_sub(KEEP);
         list.drain(..excess);
@@ -226,7 +227,7 @@ impl AuditLog {
             kept += 1;
         }
         list.drain(..list.len() - kept);
-        state::to_text_sized(FILE, entries, size)
+        Ok(Document::of(entries.clone()))
     }
 
     /// Entries for which `keep` holds, newest first by time (replicas may append out of

@@ -11,8 +11,9 @@
 //! what is wrong; it is never silently reset.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -128,14 +129,60 @@ pub enum Written {
     Conflict,
 }
 
+/// A document to write: its compact JSON text, made as a store writes it. A state file is
+/// written straight from the value, so a large document (the audit log after a boundary is
+/// megabytes of text) is never held whole in memory beside the value it is made from.
+#[derive(Clone)]
+pub struct Document(Arc<WriteText>);
+
+/// What writes a document's text.
+type WriteText = dyn Fn(&mut dyn Write) -> std::io::Result<()> + Send + Sync;
+
+impl Document {
+    /// The document of `value`, serialised compactly when it is written.
+    pub fn of<T: Serialize + Send + Sync + 'static>(value: T) -> Self {
+        Document(Arc::new(move |out| {
+            serde_json::to_writer(out, &value).map_err(std::io::Error::from)
+        }))
+    }
+
+    /// Writes its text to `out`.
+    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        (self.0)(out)
+    }
+
+    /// Its text, for a store that keeps text (a ConfigMap, memory); `name` names the document
+    /// in an error.
+    pub fn to_text(&self, name: &str) -> Result<String> {
+        let mut text = Vec::new();
+        self.write_to(&mut text)
+            .map_err(|err| serialise_error(name, err))?;
+        // serde_json writes UTF-8 only, and so does `From<String>`.
+        String::from_utf8(text).map_err(|err| serialise_error(name, err))
+    }
+}
+
+impl From<String> for Document {
+    fn from(text: String) -> Self {
+        Document(Arc::new(move |out| out.write_all(text.as_bytes())))
+    }
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Document")
+    }
+}
+
 /// Named JSON documents (the audit log, the cost ledger) with optimistic concurrency.
 #[async_trait]
 pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     /// Reads document `name` (a file name such as `audit.json`).
     async fn read(&self, name: &str) -> Result<Versioned>;
 
-    /// Replaces document `name` with `text` if it is still at `version`.
-    async fn write(&self, name: &str, text: String, version: Option<&str>) -> Result<Written>;
+    /// Replaces document `name` with `document` if it is still at `version`.
+    async fn write(&self, name: &str, document: Document, version: Option<&str>)
+    -> Result<Written>;
 
     /// Where document `name` lives, for error messages.
     fn location(&self, name: &str) -> PathBuf;
@@ -182,7 +229,13 @@ impl DocumentStore for MemoryStore {
         })
     }
 
-    async fn write(&self, name: &str, text: String, version: Option<&str>) -> Result<Written> {
+    async fn write(
+        &self,
+        name: &str,
+        document: Document,
+        version: Option<&str>,
+    ) -> Result<Written> {
+        let text = document.to_text(name)?;
         let mut documents = self.documents.lock();
         let current = documents.get(name).map(|(_, v)| v.to_string());
         if current.as_deref() != version {
@@ -226,15 +279,6 @@ pub fn parse<T: DeserializeOwned + Default>(text: Option<&str>, where_: &Path) -
 /// Serialises a document compactly.
 pub fn to_text<T: Serialize>(name: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|err| serialise_error(name, err))
-}
-
-/// Serialises a document compactly into a buffer of `size` bytes (its length, when known:
-/// a large document is then never copied while it grows).
-pub fn to_text_sized<T: Serialize>(name: &str, value: &T, size: usize) -> Result<String> {
-    let mut text = Vec::with_capacity(size);
-    serde_json::to_writer(&mut text, value).map_err(|err| serialise_error(name, err))?;
-    // serde_json writes UTF-8 only.
-    String::from_utf8(text).map_err(|err| serialise_error(name, err))
 }
 
 /// The length of `value`'s compact text, counted without keeping the text.
@@ -329,8 +373,16 @@ pub fn to_pretty_bytes<T: Serialize>(name: &str, value: &T) -> Result<Vec<u8>> {
 /// [`write_atomically`] on a blocking thread, so that a slow disk never holds up the threads
 /// that answer requests.
 pub async fn write_atomically_off_thread(path: PathBuf, bytes: Vec<u8>) -> Result<()> {
+    write_off_thread(path, move |out| out.write_all(&bytes)).await
+}
+
+/// [`write_atomically_with`] on a blocking thread.
+async fn write_off_thread(
+    path: PathBuf,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static,
+) -> Result<()> {
     let written = path.clone();
-    tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+    tokio::task::spawn_blocking(move || write_atomically_with(&path, write))
         .await
         .map_err(|source| Error::Unfinished {
             path: written,
@@ -348,8 +400,14 @@ impl DocumentStore for StateDir {
         })
     }
 
-    async fn write(&self, name: &str, text: String, _version: Option<&str>) -> Result<Written> {
-        write_atomically_off_thread(self.file(name), text.into_bytes()).await?;
+    /// Writes the file from the document as it is made, on a blocking thread.
+    async fn write(
+        &self,
+        name: &str,
+        document: Document,
+        _version: Option<&str>,
+    ) -> Result<Written> {
+        write_off_thread(self.file(name), move |out| document.write_to(out)).await?;
         Ok(Written::Stored(None))
     }
 
@@ -368,6 +426,14 @@ pub const STATE_DIR_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Writes `bytes` to `path` through a temporary file, fsync and rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with(path, |out| out.write_all(bytes))
+}
+
+/// Writes to `path` what `write` writes, through a buffered temporary file, fsync and rename.
+fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -379,8 +445,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     {
-        let mut file = File::create(&temp).map_err(io)?;
-        file.write_all(bytes).map_err(io)?;
+        let mut out = BufWriter::new(File::create(&temp).map_err(io)?);
+        write(&mut out).map_err(io)?;
+        let file = out.into_inner().map_err(|err| io(err.into_error()))?;
         file.sync_all().map_err(io)?;
     }
     fs::rename(&temp, path).map_err(io)?;
@@ -427,5 +494,21 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.json")]);
+    }
+
+    #[tokio::test]
+    async fn a_document_is_written_to_its_file_as_it_is_serialised_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let numbers: Vec<u32> = (0..100_000).collect();
+        let document = Document::of(numbers.clone());
+        let written = state.write("n.json", document.clone(), None).await;
+        assert_eq!(written.unwrap(), Written::Stored(None));
+        let text = state.read("n.json").await.unwrap().text.unwrap();
+        assert_eq!(text, document.to_text("n.json").unwrap());
+        assert_eq!(state.load::<Vec<u32>>("n.json").unwrap(), numbers);
+        let text = String::from("[1,2]");
+        state.write("t.json", text.into(), None).await.unwrap();
+        assert_eq!(state.load::<Vec<u32>>("t.json").unwrap(), [1, 2]);
     }
 }

@@ -271,7 +271,7 @@ async fn write_ledger(
                 path: store.location(LEDGER_FILE),
             });
         }
-        Ok((ledger.clone(), text.clone()))
+        Ok((ledger.clone(), text.clone().into()))
     })
     .await?;
     Ok(stored.version)

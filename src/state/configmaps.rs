@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 
-use super::{DocumentStore, Error, Result, Versioned, Written};
+use super::{Document, DocumentStore, Error, Result, Versioned, Written};
 
 /// A ConfigMap holds at most 1 MiB; documents stay well below to leave room for metadata.
 const MAX_BYTES: usize = 900 * 1024;
@@ -80,7 +80,13 @@ impl DocumentStore for ConfigMapStore {
         })
     }
 
-    async fn write(&self, name: &str, text: String, version: Option<&str>) -> Result<Written> {
+    async fn write(
+        &self,
+        name: &str,
+        document: Document,
+        version: Option<&str>,
+    ) -> Result<Written> {
+        let text = document.to_text(name)?;
         let map = ConfigMap {
             metadata: ObjectMeta {
                 name: Some(configmap_name(name)),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{DocumentStore, Result, Versioned, Written};
+use super::{Document, DocumentStore, Result, Versioned, Written};
 
 /// A [`DocumentStore`] that reads through to another store until a document is written, and
 /// keeps every written document in memory only.
@@ -41,7 +41,13 @@ impl DocumentStore for DryRunStore {
         }
     }
 
-    async fn write(&self, name: &str, text: String, _version: Option<&str>) -> Result<Written> {
+    async fn write(
+        &self,
+        name: &str,
+        document: Document,
+        _version: Option<&str>,
+    ) -> Result<Written> {
+        let text = document.to_text(name)?;
         self.written.lock().insert(name.to_string(), text);
         Ok(Written::Stored(None))
     }
@@ -70,8 +76,14 @@ mod tests {
             store.read("a.json").await.unwrap().text.as_deref(),
             Some("1")
         );
-        store.write("a.json", "2".into(), None).await.unwrap();
-        store.write("b.json", "3".into(), None).await.unwrap();
+        store
+            .write("a.json", String::from("2").into(), None)
+            .await
+            .unwrap();
+        store
+            .write("b.json", String::from("3").into(), None)
+            .await
+            .unwrap();
         assert_eq!(
             store.read("a.json").await.unwrap().text.as_deref(),
             Some("2")

@@ -4,7 +4,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::{DocumentStore, Error, Result, Written};
+use super::{Document, DocumentStore, Error, Result, Written};
 
 /// What one attempt of a versioned write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub async fn read<T: DeserializeOwned + Default>(
 
 /// Read-modify-write of document `name`, starting from `current` (a copy read before, so the
 /// first attempt reads nothing). `change` turns the document as stored into the one to write
-/// and its text, or refuses with an error; a write that meets a newer version reads the
+/// and what to write of it, or refuses with an error; a write that meets a newer version reads the
 /// document again and asks `change` again, up to `attempts` times. Returns what was stored,
 /// at its new version.
 pub async fn update<T: DeserializeOwned + Default>(
@@ -69,7 +69,7 @@ pub async fn update<T: DeserializeOwned + Default>(
     name: &str,
     attempts: usize,
     current: Current<T>,
-    mut change: impl FnMut(T) -> Result<(T, String)>,
+    mut change: impl FnMut(T) -> Result<(T, Document)>,
 ) -> Result<Current<T>> {
     let stored = retry_conflicts(attempts, current, |current: Current<T>| {
         let prepared = change(current.value).map(|(next, text)| (next, text, current.version));
@@ -104,7 +104,7 @@ mod tests {
             move |mut numbers: Vec<u32>| {
                 numbers.push(n);
                 let text = crate::state::to_text("numbers.json", &numbers)?;
-                Ok((numbers, text))
+                Ok((numbers, text.into()))
             }
         };
         let stale: Current<Vec<u32>> = read(&*store, "numbers.json").await.unwrap();
@@ -133,9 +133,13 @@ mod tests {
                 rival += 1;
                 let text = crate::state::to_text("numbers.json", &vec![rival])?;
                 let version = futures::executor::block_on(store.read("numbers.json"))?.version;
-                futures::executor::block_on(store.write("numbers.json", text, version.as_deref()))?;
+                futures::executor::block_on(store.write(
+                    "numbers.json",
+                    text.into(),
+                    version.as_deref(),
+                ))?;
                 let text = crate::state::to_text("numbers.json", &numbers)?;
-                Ok((numbers, text))
+                Ok((numbers, text.into()))
             },
         )
         .await;
