@@ -204,7 +204,7 @@ pub fn target_states(
     decisions: &HashMap<String, EnvironmentDecision>,
     targets: &[Target],
 ) -> Vec<TargetState> {
-    let mut calendars = TargetCalendars::default();
+    let mut calendars = TargetCalendars::new(decisions);
     targets
         .iter()
         .filter_map(|target| {
@@ -311,12 +311,12 @@ pub struct PlannedAction {
     pub action: Action,
     /// Its tier.
     pub tier: Tier,
-    /// The environment of the target.
-    pub environment: String,
+    /// The environment of the target (shared by the environment's actions).
+    pub environment: Arc<str>,
     /// The target's capacity as observed when the action was planned.
     pub before: Capacity,
-    /// Why, in words.
-    pub reason: String,
+    /// Why, in words (shared by the actions of one decision).
+    pub reason: Arc<str>,
 }
 
 /// A target deliberately left alone, and why.
@@ -353,7 +353,7 @@ pub struct ActionPlan {
 #[derive(Debug, Clone)]
 struct TargetDecision {
     state: State,
-    reason: String,
+    reason: Arc<str>,
     next_change: Option<DateTime<Utc>>,
 }
 
@@ -361,14 +361,37 @@ struct TargetDecision {
 ///
 /// Calendars are told apart by value: first by their source (cheap to hash), then by content,
 /// so two calendars from the same place that differ are still decided apart.
-#[derive(Default)]
 struct TargetCalendars<'a> {
     decided: HashMap<&'a str, Vec<(&'a TargetCalendar, TargetDecision)>>,
+    /// Each environment's name and reason once, shared by the actions planned for it.
+    environments: HashMap<&'a str, (Arc<str>, Arc<str>)>,
 }
 
 // === impl TargetCalendars ===
 
 impl<'a> TargetCalendars<'a> {
+    /// Decides targets of the environments of `decisions`.
+    fn new(decisions: &'a HashMap<String, EnvironmentDecision>) -> Self {
+        let environments = decisions
+            .iter()
+            .map(|(name, decision)| {
+                let shared = (name.as_str().into(), decision.reason.as_str().into());
+                (name.as_str(), shared)
+            })
+            .collect();
+        TargetCalendars {
+            decided: HashMap::new(),
+            environments,
+        }
+    }
+
+    /// The name of environment `name`, shared.
+    fn environment(&self, name: &str) -> Arc<str> {
+        self.environments
+            .get(name)
+            .map_or_else(|| name.into(), |(name, _)| Arc::clone(name))
+    }
+
     /// The decision for `target` at `now`, given its environment's `decision`.
     fn decide(
         &mut self,
@@ -376,9 +399,16 @@ impl<'a> TargetCalendars<'a> {
         decision: &EnvironmentDecision,
         now: DateTime<Utc>,
     ) -> TargetDecision {
+        let reason = self
+            .environments
+            .get(target.environment.as_str())
+            .map_or_else(
+                || decision.reason.as_str().into(),
+                |(_, reason)| Arc::clone(reason),
+            );
         let environment = || TargetDecision {
             state: decision.state,
-            reason: decision.reason.clone(),
+            reason: Arc::clone(&reason),
             next_change: None,
         };
         let Some(calendar) = target.rules.calendar.as_deref() else {
@@ -401,7 +431,8 @@ impl<'a> TargetCalendars<'a> {
                 "{}: {}",
                 calendar.source,
                 calendar.schedule.describe(own.rule)
-            ),
+            )
+            .into(),
             next_change: own.next_change,
         };
         same_source.push((calendar, decided.clone()));
@@ -429,18 +460,19 @@ pub fn plan_actions(
     settings: PlanSettings,
 ) -> ActionPlan {
     let mut plan = ActionPlan::default();
-    let mut calendars = TargetCalendars::default();
+    let mut calendars = TargetCalendars::new(decisions);
     for target in targets {
         let Some(environment) = decisions.get(&target.environment) else {
             continue;
         };
         let decision = calendars.decide(target, environment, now);
+        let name = calendars.environment(&target.environment);
         let planned = |action: Action| PlannedAction {
             action,
             tier: target.kind.tier(),
-            environment: target.environment.clone(),
+            environment: Arc::clone(&name),
             before: target.capacity,
-            reason: decision.reason.clone(),
+            reason: Arc::clone(&decision.reason),
         };
         let skip = |reason: String, implicit_override: bool| Skipped {
             target: target.id.clone(),
@@ -486,7 +518,8 @@ pub fn plan_actions(
                             reason: format!(
                                 "started again by the cloud after {days} days stopped; {}",
                                 decision.reason
-                            ),
+                            )
+                            .into(),
                             ..stop_again
                         }));
                     }
@@ -949,7 +982,7 @@ mod tests {
     fn a_database_running_without_a_recorded_stop_finishes_the_interrupted_stop() {
         let plan = night_plan(database_running_again(None, false), PlanSettings::default());
         assert_eq!(plan.actions[0].action, stop_database());
-        assert_eq!(plan.actions[0].reason, "test");
+        assert_eq!(&*plan.actions[0].reason, "test");
     }
 
     #[test]

@@ -714,13 +714,13 @@ impl Reconciler {
                     Action::ScaleDown { to, .. } | Action::ScaleUp { to, .. } => *to,
                 };
                 Preview {
-                    environment: planned.environment.clone(),
+                    environment: planned.environment.to_string(),
                     tier: planned.tier,
                     target: target.to_string(),
                     current: planned.before,
                     desired,
                     writes: self.provider.preview(&planned.action),
-                    reason: planned.reason.clone(),
+                    reason: planned.reason.to_string(),
                 }
             })
             .collect()
@@ -1087,11 +1087,11 @@ impl Reconciler {
                 at: outcome.at,
                 actor: "curfew".into(),
                 event: event.into(),
-                environment: outcome.planned.environment.as_str().into(),
+                environment: Arc::clone(&outcome.planned.environment).into(),
                 target: Some(outcome.planned.action.target().to_string()),
                 before: Some(before.into()),
                 after: Some(after.into()),
-                reason: outcome.planned.reason.as_str().into(),
+                reason: Arc::clone(&outcome.planned.reason).into(),
                 result: outcome
                     .error
                     .as_ref()

@@ -56,6 +56,13 @@ impl From<String> for Text {
     }
 }
 
+impl From<Arc<str>> for Text {
+    /// Shares `text`, with no copy.
+    fn from(text: Arc<str>) -> Self {
+        Text(text)
+    }
+}
+
 impl From<&String> for Text {
     fn from(text: &String) -> Self {
         Text(text.as_str().into())
