@@ -258,34 +258,54 @@ async fn injected_faults_are_retried_for_affected_targets_and_the_rest_proceed()
     );
     let report = h.reconciler.reconcile().await.unwrap();
     assert!(!report.converged());
-    let failures = report.failures();
-    assert_eq!(failures.len(), 1, "{failures:?}");
-    assert_eq!(failures[0].0, "deployment/shop/web");
-    assert!(
-        matches!(failures[0].1, Error::Permanent { code, .. } if code == "AccessDenied"),
-        "{}",
-        failures[0].1
-    );
     let failed = report
         .outcomes
         .iter()
         .find(|o| o.planned.action.target() == "deployment/shop/web")
         .unwrap();
+    assert!(
+        matches!(failed.error.as_deref(), Some(Error::Permanent { code, .. }) if code == "AccessDenied"),
+        "{:?}",
+        failed.error
+    );
     assert_eq!(failed.attempts, 1, "a permanent failure is not retried");
+    // The rest proceed. Concurrent calls take the seeded draws in whatever order they come,
+    // so which target meets which fault varies from run to run: a target either ends up
+    // scaled, or its last fault is a transient one after every attempt it had.
     let others: Vec<_> = report
         .outcomes
         .iter()
         .filter(|o| o.planned.action.target() != "deployment/shop/web")
         .collect();
     assert_eq!(others.len(), 9);
-    assert!(others.iter().all(|o| o.error.is_none()), "{others:#?}");
+    for other in &others {
+        match other.error.as_deref() {
+            None => {}
+            Some(error @ (Error::Throttled { .. } | Error::Server { .. })) => {
+                assert_eq!(other.attempts, 6, "{error} after every attempt")
+            }
+            Some(error) => panic!("{}: {error}", other.planned.action.target()),
+        }
+    }
     assert!(
-        others.iter().any(|o| o.attempts > 1),
-        "with these rates some calls must have been retried"
+        others.iter().any(|o| o.error.is_none() && o.attempts > 1),
+        "with these rates some calls must have been retried to success"
     );
     // The next pass only retries what is still wrong.
+    let still_wrong: Vec<&str> = report
+        .failures()
+        .into_iter()
+        .map(|(target, _)| target)
+        .collect();
     let again = h.reconciler.reconcile().await.unwrap();
-    assert_eq!(again.outcomes.len(), 1);
+    assert!(again.outcomes.len() <= still_wrong.len(), "{still_wrong:?}");
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|o| still_wrong.contains(&o.planned.action.target())),
+        "{still_wrong:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
