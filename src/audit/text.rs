@@ -63,12 +63,6 @@ impl From<Arc<str>> for Text {
     }
 }
 
-impl From<&String> for Text {
-    fn from(text: &String) -> Self {
-        Text(text.as_str().into())
-    }
-}
-
 impl PartialEq<str> for Text {
     fn eq(&self, other: &str) -> bool {
         *self.0 == *other
@@ -88,12 +82,6 @@ impl PartialEq<String> for Text {
 }
 
 impl PartialEq<Text> for String {
-    fn eq(&self, other: &Text) -> bool {
-        **self == *other.0
-    }
-}
-
-impl PartialEq<Text> for &str {
     fn eq(&self, other: &Text) -> bool {
         **self == *other.0
     }
