@@ -160,8 +160,10 @@ pub fn scaled_object_target(object: &Observed, workload: Target) -> Result<Targe
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::apps::v1::Deployment;
     use serde_json::json;
 
+    use super::super::projection::Projected;
     use super::*;
     use crate::domain::testing::mk_target;
 
@@ -192,12 +194,12 @@ mod tests {
     }
 
     fn web() -> Observed {
-        let deployment = serde_json::from_value(json!({
+        let deployment: Projected<Deployment> = serde_json::from_value(json!({
             "metadata": {"name": "web", "namespace": "shop"},
             "spec": {"replicas": 4, "selector": {}, "template": {}},
         }))
         .expect("valid deployment");
-        Observed::from_deployment(&deployment)
+        Observed::from_deployment(&deployment.into())
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The Kubernetes provider: Deployments, StatefulSets and CronJobs selected by namespace and
 //! labels, observed through watches, scaled with merge patches that carry the original.
 //!
-//! Start-up lists each kind once and then only watches (reflector stores), so `discover`
+//! Start-up lists each kind once and then only watches (watch caches), so `discover`
 //! costs no API call and a converged cluster costs no write. Scaling down writes
 //! `curfew.dev/original-replicas` in the same merge patch that sets the replicas (or
 //! suspends a CronJob); scaling up restores it and removes it. A `downscaler/original-replicas`
@@ -17,6 +17,7 @@
 //! * `autoscalers` — HPAs and KEDA ScaledObjects in front of workloads.
 //! * `quantity` — CPU and memory quantities.
 //! * `projection` — the fields of a workload the watch caches keep.
+//! * `watch_cache` — the objects of a watched kind, by namespace and name.
 //! * `workloads` — objects as targets, actions as merge patches.
 //! * `limiter` — the optional client-side token bucket for writes.
 //! * `retry_after` — keeps the API server's `Retry-After` for the retry layer.
@@ -35,6 +36,7 @@ pub mod provider;
 pub mod quantity;
 pub mod retry_after;
 pub mod selection;
+pub mod watch_cache;
 pub mod workloads;
 
 pub use self::provider::{KubeProvider, Settings};

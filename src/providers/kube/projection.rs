@@ -2,15 +2,17 @@
 //! deserialized straight from the API server's JSON, so the watch caches keep a few hundred
 //! bytes per object instead of the whole typed object.
 //!
-//! A projection keeps the metadata curfew and the reflector read (name, namespace, uid,
+//! A projection keeps the metadata curfew and the watch read (name, namespace, uid,
 //! resourceVersion, creationTimestamp), the labels and the annotations curfew reads (its own
 //! and kube-downscaler's, never the last-applied configuration) in lists of their exact size
 //! beside the metadata rather than in maps within it, `spec.replicas`, `spec.suspend`, the
 //! pod template's requests summed over its containers, and `status.readyReplicas`.
 //! Everything else (`managedFields`, the pod template, probes, environment) is skipped while
 //! parsing and never allocated for long.
-//! `Projected<K>` has the group, version, kind and plural of `K`, so `Api`, watchers and
-//! reflectors treat it as `K`.
+//! `Projected<K>` has the group, version, kind and plural of `K`, so `Api` and watchers
+//! treat it as `K`. The watch caches keep it as a [`Cached`]: the same fields with the
+//! metadata in strings of their exact size instead of an [`ObjectMeta`], most of whose
+//! third of a kilobyte is fields curfew never reads.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -43,6 +45,36 @@ pub struct Projected<K> {
     /// Its status, reduced to what curfew reads.
     pub status: Status,
     kind: PhantomData<fn() -> K>,
+}
+
+/// A projection as a watch cache keeps it.
+pub struct Cached<K> {
+    /// The metadata curfew reads.
+    pub identity: Identity,
+    /// Its labels.
+    pub labels: CompactMap,
+    /// The annotations curfew reads.
+    pub annotations: CompactMap,
+    /// Its spec, reduced to what curfew reads.
+    pub spec: Spec,
+    /// Its status, reduced to what curfew reads.
+    pub status: Status,
+    kind: PhantomData<fn() -> K>,
+}
+
+/// The metadata curfew reads of a cached object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// `metadata.namespace`, empty when unset.
+    pub namespace: Box<str>,
+    /// `metadata.name`, empty when unset.
+    pub name: Box<str>,
+    /// `metadata.uid`.
+    pub uid: Option<Box<str>>,
+    /// `metadata.resourceVersion`.
+    pub resource_version: Option<Box<str>>,
+    /// `metadata.creationTimestamp`.
+    pub creation_timestamp: Option<Time>,
 }
 
 /// A projection as parsed, its labels and annotations not yet set beside its metadata.
@@ -96,7 +128,7 @@ pub struct PodRequests {
     pub memory_mib: u32,
 }
 
-/// The metadata fields curfew and the reflector read.
+/// The metadata fields curfew and the watch read.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MetadataFields {
@@ -257,6 +289,37 @@ impl<K: k8s_openapi::Resource> k8s_openapi::Metadata for Projected<K> {
     }
 }
 
+// === impl Cached ===
+
+impl<K> From<Projected<K>> for Cached<K> {
+    fn from(projected: Projected<K>) -> Self {
+        Cached {
+            identity: Identity::of(projected.metadata),
+            labels: projected.labels,
+            annotations: projected.annotations,
+            spec: projected.spec,
+            status: projected.status,
+            kind: PhantomData,
+        }
+    }
+}
+
+// === impl Identity ===
+
+impl Identity {
+    /// The fields of `metadata` curfew reads.
+    pub fn of(metadata: ObjectMeta) -> Self {
+        let boxed = |text: Option<String>| text.map(String::into_boxed_str);
+        Identity {
+            namespace: metadata.namespace.unwrap_or_default().into_boxed_str(),
+            name: metadata.name.unwrap_or_default().into_boxed_str(),
+            uid: boxed(metadata.uid),
+            resource_version: boxed(metadata.resource_version),
+            creation_timestamp: metadata.creation_timestamp,
+        }
+    }
+}
+
 // === impl CompactMap ===
 
 impl CompactMap {
@@ -385,6 +448,17 @@ mod tests {
             }
         );
         assert_eq!(projected.status.ready_replicas, Some(2));
+
+        let cached = Cached::from(projected);
+        let identity = &cached.identity;
+        assert_eq!((&*identity.namespace, &*identity.name), ("shop", "web"));
+        assert_eq!(identity.uid.as_deref(), Some("u-1"));
+        assert_eq!(identity.resource_version.as_deref(), Some("42"));
+        assert!(identity.creation_timestamp.is_some());
+        assert_eq!(cached.labels.label("app"), Some("web"));
+        assert_eq!(cached.annotations.label("curfew.dev/exclude"), Some("true"));
+        assert_eq!(cached.spec.replicas, Some(3));
+        assert_eq!(cached.status.ready_replicas, Some(2));
     }
 
     #[test]

@@ -1,9 +1,8 @@
-//! [`KubeProvider`]: Deployments, StatefulSets and CronJobs observed through reflector
-//! stores and scaled with merge patches.
+//! [`KubeProvider`]: Deployments, StatefulSets and CronJobs observed through watch caches
+//! and scaled with merge patches.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
-use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +15,8 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::discovery;
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use parking_lot::Mutex;
@@ -34,8 +31,9 @@ use super::calendars::{self, CalendarAnnotations, Layer};
 use super::event_queue::{EventQueue, QueueSettings};
 use super::events::{EventBuilder, Reason};
 use super::limiter::Limiter;
-use super::projection::{LAST_APPLIED, Projected};
+use super::projection::{Cached, LAST_APPLIED, Projected};
 use super::selection::{NamespaceMatch, Selection};
+use super::watch_cache::{self, WatchCache};
 use super::workloads::{self, ObjectId, Observed};
 use crate::calendar::Schedule;
 use crate::clock::Clock;
@@ -97,11 +95,11 @@ pub struct KubeProvider {
     selections: Vec<Selection>,
     clock: Arc<dyn Clock>,
     settings: Settings,
-    namespaces: Store<Namespace>,
-    deployments: Store<Projected<Deployment>>,
-    stateful_sets: Store<Projected<StatefulSet>>,
-    cron_jobs: Store<Projected<CronJob>>,
-    hpas: Store<HorizontalPodAutoscaler>,
+    namespaces: WatchCache<Namespace>,
+    deployments: WatchCache<Cached<Deployment>>,
+    stateful_sets: WatchCache<Cached<StatefulSet>>,
+    cron_jobs: WatchCache<Cached<CronJob>>,
+    hpas: WatchCache<HorizontalPodAutoscaler>,
     /// KEDA ScaledObjects, when their CRD exists.
     scaled_objects: Option<CustomKind>,
     /// Argo Rollouts, when their CRD exists.
@@ -148,24 +146,24 @@ struct Found {
 /// A custom resource watched as dynamic objects (its CRD exists).
 struct CustomKind {
     resource: ApiResource,
-    store: Store<DynamicObject>,
+    store: WatchCache<DynamicObject>,
 }
 
 /// A watched workload as the store holds it.
 enum Workload {
-    Deployment(Arc<Projected<Deployment>>),
-    StatefulSet(Arc<Projected<StatefulSet>>),
-    CronJob(Arc<Projected<CronJob>>),
+    Deployment(Arc<Cached<Deployment>>),
+    StatefulSet(Arc<Cached<StatefulSet>>),
+    CronJob(Arc<Cached<CronJob>>),
     Rollout(Arc<DynamicObject>),
 }
 
 impl Workload {
-    fn metadata(&self) -> &ObjectMeta {
+    fn namespace(&self) -> &str {
         match self {
-            Workload::Deployment(d) => &d.metadata,
-            Workload::StatefulSet(s) => &s.metadata,
-            Workload::CronJob(c) => &c.metadata,
-            Workload::Rollout(r) => &r.metadata,
+            Workload::Deployment(d) => &d.identity.namespace,
+            Workload::StatefulSet(s) => &s.identity.namespace,
+            Workload::CronJob(c) => &c.identity.namespace,
+            Workload::Rollout(r) => r.metadata.namespace.as_deref().unwrap_or_default(),
         }
     }
 
@@ -215,35 +213,42 @@ struct Watches {
 type Unsynced = Arc<Mutex<Option<providers::Error>>>;
 
 impl Watches {
-    /// Starts a reflector over `api` in the background and returns its store.
-    fn reflect<K>(&mut self, api: Api<K>) -> Store<K>
+    /// Starts a watch over `api` in the background and returns the cache it fills, which
+    /// keeps each object as a `V`.
+    fn watch<K, V>(&mut self, api: Api<K>) -> WatchCache<V>
     where
         K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-        K::DynamicType: Default + Eq + Hash + Clone,
+        K::DynamicType: Default,
+        V: From<K> + Send + Sync + 'static,
     {
-        self.reflect_with(api, K::DynamicType::default())
+        self.watch_kind(api, &K::DynamicType::default())
     }
 
-    /// Starts a reflector over `api` for objects of type `dyntype` in the background and
-    /// returns its store.
-    fn reflect_with<K>(&mut self, api: Api<K>, dyntype: K::DynamicType) -> Store<K>
+    /// Starts a watch over `api` for objects of type `dyntype` in the background and returns
+    /// the cache it fills, which keeps each object as a `V`.
+    fn watch_kind<K, V>(&mut self, api: Api<K>, dyntype: &K::DynamicType) -> WatchCache<V>
     where
         K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-        K::DynamicType: Eq + Hash + Clone + Send + Sync,
+        V: From<K> + Send + Sync + 'static,
     {
-        let kind = K::kind(&dyntype).to_string();
-        let writer = reflector::store::Writer::new(dyntype);
-        let reader = writer.as_reader();
-        let events = watcher(api, watcher::Config::default()).modify(slim::<K>);
-        let stream = reflector::reflector(writer, events).default_backoff();
+        let kind = K::kind(dyntype).to_string();
+        let (cache, mut writer) = watch_cache::cache();
+        let events = watcher(api, watcher::Config::default())
+            .modify(slim::<K>)
+            .default_backoff();
         let unsynced = Unsynced::default();
         self.unsynced.push(unsynced.clone());
         self.tasks.push(tokio::spawn(async move {
-            stream
+            events
                 .for_each(|event| {
                     match event {
-                        Ok(watcher::Event::InitDone) => *unsynced.lock() = None,
-                        Ok(_) => {}
+                        Ok(event) => {
+                            let listed = matches!(event, watcher::Event::InitDone);
+                            writer.apply(event);
+                            if listed {
+                                *unsynced.lock() = None;
+                            }
+                        }
                         Err(error) => {
                             tracing::warn!(kind = %kind, %error, "watch failed; retrying");
                             if let Some(lost) = relisting(&kind, &error) {
@@ -255,7 +260,7 @@ impl Watches {
                 })
                 .await;
         }));
-        reader
+        cache
     }
 
     /// The first reason a watch's cache is incomplete, if one is.
@@ -356,7 +361,7 @@ async fn custom_kind(
     match discovery::pinned_kind(client, &gvk).await {
         Ok((resource, _)) => {
             let api = Api::all_with(client.clone(), &resource);
-            let store = watches.reflect_with(api, resource.clone());
+            let store = watches.watch_kind::<DynamicObject, _>(api, &resource);
             tracing::info!(%group, %version, %kind, "custom resource found: watching it");
             Ok(Some(CustomKind { resource, store }))
         }
@@ -372,42 +377,30 @@ async fn custom_kind(
     }
 }
 
-/// Waits until `store` has its initial list, at the latest until `deadline`.
+/// Waits until `cache` has its initial list, at the latest until `deadline`.
 async fn synced<K>(
-    store: &Store<K>,
+    cache: &WatchCache<K>,
     deadline: tokio::time::Instant,
     resource: &'static str,
     seconds: u64,
-) -> Result<(), Error>
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + Hash + Clone,
-{
-    match tokio::time::timeout_at(deadline, store.wait_until_ready()).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(Error::Sync { resource, seconds }),
-    }
+) -> Result<(), Error> {
+    tokio::time::timeout_at(deadline, cache.ready())
+        .await
+        .map_err(|_| Error::Sync { resource, seconds })
 }
 
-/// The object `id` names in `store`.
-fn lookup<K>(store: &Store<K>, id: &ObjectId) -> Option<Arc<K>>
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
-{
-    store.get(&ObjectRef::new(&id.name).within(&id.namespace))
+/// The object `id` names in `cache`.
+fn lookup<K>(cache: &WatchCache<K>, id: &ObjectId) -> Option<Arc<K>> {
+    cache.get(&id.namespace, &id.name)
 }
 
-/// The object `namespace/name` in the store of a custom kind, if that kind is watched.
+/// The object `namespace/name` in the cache of a custom kind, if that kind is watched.
 fn lookup_custom(
     custom: Option<&CustomKind>,
     namespace: &str,
     name: &str,
 ) -> Option<Arc<DynamicObject>> {
-    let custom = custom?;
-    custom
-        .store
-        .get(&ObjectRef::new_with(name, custom.resource.clone()).within(namespace))
+    custom?.store.get(namespace, name)
 }
 
 /// Merge-patches the namespaced object `name` and returns its new resourceVersion.
@@ -463,11 +456,11 @@ impl KubeProvider {
         );
         let mut watches = Watches::default();
         let provider = KubeProvider {
-            namespaces: watches.reflect(Api::all(client.clone())),
-            deployments: watches.reflect(Api::all(client.clone())),
-            stateful_sets: watches.reflect(Api::all(client.clone())),
-            cron_jobs: watches.reflect(Api::all(client.clone())),
-            hpas: watches.reflect(Api::all(client.clone())),
+            namespaces: watches.watch::<Namespace, _>(Api::all(client.clone())),
+            deployments: watches.watch::<Projected<Deployment>, _>(Api::all(client.clone())),
+            stateful_sets: watches.watch::<Projected<StatefulSet>, _>(Api::all(client.clone())),
+            cron_jobs: watches.watch::<Projected<CronJob>, _>(Api::all(client.clone())),
+            hpas: watches.watch::<HorizontalPodAutoscaler, _>(Api::all(client.clone())),
             scaled_objects: custom_kind(&client, KEDA_SCALED_OBJECT, &mut watches).await?,
             rollouts: custom_kind(&client, ARGO_ROLLOUT, &mut watches).await?,
             client,
@@ -812,9 +805,7 @@ impl Provider for KubeProvider {
                 })
                 .collect();
             for workload in &workloads {
-                let metadata = workload.metadata();
-                let namespace = metadata.namespace.as_deref().unwrap_or_default();
-                let Some((found, annotations)) = selected.get(namespace) else {
+                let Some((found, annotations)) = selected.get(workload.namespace()) else {
                     continue;
                 };
                 if !selection.workload(workload.labels()) {

@@ -9,7 +9,7 @@ use kube::api::DynamicObject;
 use serde_json::{Value, json};
 
 use super::annotations::{self, Annotations, Source};
-use super::projection::{PodRequests, Projected};
+use super::projection::{Cached, Identity, PodRequests};
 use crate::domain::{Action, Capacity, Footprint, Kind, Target, TargetRules};
 
 /// What curfew needs to know of a Deployment, StatefulSet or CronJob.
@@ -115,15 +115,15 @@ fn to_u32(value: Option<i32>, default: u32) -> u32 {
 // === impl Observed ===
 
 impl Observed {
-    fn new(kind: Kind, metadata: &ObjectMeta, capacity: Capacity) -> Self {
+    fn new(kind: Kind, identity: &Identity, capacity: Capacity) -> Self {
         Observed {
             kind,
-            namespace: metadata.namespace.clone().unwrap_or_default(),
-            name: metadata.name.clone().unwrap_or_default(),
-            uid: metadata.uid.clone(),
-            resource_version: metadata.resource_version.clone(),
-            annotations: metadata.annotations.clone().unwrap_or_default(),
-            created_at: metadata.creation_timestamp.as_ref().and_then(to_chrono),
+            namespace: identity.namespace.to_string(),
+            name: identity.name.to_string(),
+            uid: identity.uid.as_deref().map(str::to_string),
+            resource_version: identity.resource_version.as_deref().map(str::to_string),
+            annotations: Annotations::new(),
+            created_at: identity.creation_timestamp.as_ref().and_then(to_chrono),
             capacity,
             ready_replicas: 0,
             cpu_millis: 0,
@@ -132,20 +132,27 @@ impl Observed {
         }
     }
 
+    /// An object whose whole metadata is at hand, annotations included.
+    fn from_metadata(kind: Kind, metadata: &ObjectMeta, capacity: Capacity) -> Self {
+        let mut observed = Observed::new(kind, &Identity::of(metadata.clone()), capacity);
+        observed.annotations = metadata.annotations.clone().unwrap_or_default();
+        observed
+    }
+
     /// A Deployment.
-    pub fn from_deployment(deployment: &Projected<Deployment>) -> Self {
+    pub fn from_deployment(deployment: &Cached<Deployment>) -> Self {
         Observed::replicated(Kind::Deployment, deployment)
     }
 
     /// A StatefulSet.
-    pub fn from_stateful_set(set: &Projected<StatefulSet>) -> Self {
+    pub fn from_stateful_set(set: &Cached<StatefulSet>) -> Self {
         Observed::replicated(Kind::StatefulSet, set)
     }
 
     /// A workload with `spec.replicas` (default 1) and a pod template.
-    fn replicated<K>(kind: Kind, object: &Projected<K>) -> Self {
+    fn replicated<K>(kind: Kind, object: &Cached<K>) -> Self {
         let replicas = to_u32(object.spec.replicas, 1);
-        let mut observed = Observed::new(kind, &object.metadata, Capacity::Replicas(replicas));
+        let mut observed = Observed::new(kind, &object.identity, Capacity::Replicas(replicas));
         observed.annotations = object.annotations.to_map();
         observed.ready_replicas = to_u32(object.status.ready_replicas, 0);
         observed.set_requests(object.spec.requests);
@@ -158,10 +165,10 @@ impl Observed {
     }
 
     /// A CronJob.
-    pub fn from_cron_job(job: &Projected<CronJob>) -> Self {
+    pub fn from_cron_job(job: &Cached<CronJob>) -> Self {
         let suspended = job.spec.suspend.unwrap_or(false);
         let mut observed =
-            Observed::new(Kind::CronJob, &job.metadata, Capacity::Suspended(suspended));
+            Observed::new(Kind::CronJob, &job.identity, Capacity::Suspended(suspended));
         observed.annotations = job.annotations.to_map();
         observed
     }
@@ -174,7 +181,7 @@ impl Observed {
                 .map_or(default, |n| u32::try_from(n).unwrap_or(u32::MAX))
         };
         let spec = &rollout.data["spec"];
-        let mut observed = Observed::new(
+        let mut observed = Observed::from_metadata(
             Kind::Rollout,
             &rollout.metadata,
             Capacity::Replicas(count(&spec["replicas"], 1)),
@@ -188,7 +195,7 @@ impl Observed {
     /// ready.
     pub fn from_hpa(hpa: &HorizontalPodAutoscaler) -> Self {
         let min = to_u32(hpa.spec.as_ref().and_then(|s| s.min_replicas), 1);
-        let mut observed = Observed::new(
+        let mut observed = Observed::from_metadata(
             Kind::HorizontalPodAutoscaler,
             &hpa.metadata,
             Capacity::Replicas(min),
@@ -210,7 +217,7 @@ impl Observed {
             Some(Capacity::Replicas(n)) => n,
             _ => 0,
         };
-        let mut observed = Observed::new(
+        let mut observed = Observed::from_metadata(
             Kind::ScaledObject,
             &object.metadata,
             Capacity::Replicas(paused.unwrap_or(current)),
@@ -362,14 +369,15 @@ impl Observed {
 mod tests {
     use std::collections::BTreeMap;
 
+    use super::super::projection::Projected;
     use super::*;
 
     fn mk_deployment(
         replicas: i32,
         ready: Option<i32>,
         annotations: &[(&str, &str)],
-    ) -> Projected<Deployment> {
-        serde_json::from_value(json!({
+    ) -> Cached<Deployment> {
+        serde_json::from_value::<Projected<Deployment>>(json!({
             "metadata": {
                 "name": "web", "namespace": "shop", "resourceVersion": "42",
                 "creationTimestamp": "2026-11-01T10:00:00Z",
@@ -387,6 +395,7 @@ mod tests {
             "status": {"readyReplicas": ready},
         }))
         .expect("valid deployment")
+        .into()
     }
 
     fn down(original: u32) -> Action {
