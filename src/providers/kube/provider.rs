@@ -149,7 +149,7 @@ struct CustomKind {
     store: WatchCache<DynamicObject>,
 }
 
-/// A watched workload as the store holds it.
+/// A watched workload as its cache holds it.
 enum Workload {
     Deployment(Arc<Cached<Deployment>>),
     StatefulSet(Arc<Cached<StatefulSet>>),
@@ -378,8 +378,8 @@ async fn custom_kind(
 }
 
 /// Waits until `cache` has its initial list, at the latest until `deadline`.
-async fn synced<K>(
-    cache: &WatchCache<K>,
+async fn synced<V>(
+    cache: &WatchCache<V>,
     deadline: tokio::time::Instant,
     resource: &'static str,
     seconds: u64,
@@ -390,7 +390,7 @@ async fn synced<K>(
 }
 
 /// The object `id` names in `cache`.
-fn lookup<K>(cache: &WatchCache<K>, id: &ObjectId) -> Option<Arc<K>> {
+fn lookup<V>(cache: &WatchCache<V>, id: &ObjectId) -> Option<Arc<V>> {
     cache.get(&id.namespace, &id.name)
 }
 

@@ -2,9 +2,9 @@
 //! and name.
 //!
 //! It takes the place of kube's reflector store, which keys every object with copies of its
-//! name, namespace, uid and resourceVersion beside the object that already holds them: a
-//! third of a cached Deployment's memory at 10,000 workloads. Here a namespace's name is
-//! kept once, and each object under it by its name alone. An object may be kept in another
+//! name, namespace, uid and resourceVersion beside the object that already holds them (about
+//! 2.5 MiB of a 10,000-Deployment boundary's peak; BENCHMARKS.md). Here a namespace's name
+//! is kept once, and each object under it by its name alone. An object may be kept in another
 //! form than the watch parses (`V` made from `K`): a workload's projection keeps its metadata
 //! in a few strings rather than a whole `ObjectMeta`.
 //!

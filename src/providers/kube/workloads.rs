@@ -134,8 +134,10 @@ impl Observed {
 
     /// An object whose whole metadata is at hand, annotations included.
     fn from_metadata(kind: Kind, metadata: &ObjectMeta, capacity: Capacity) -> Self {
-        let mut observed = Observed::new(kind, &Identity::of(metadata.clone()), capacity);
-        observed.annotations = metadata.annotations.clone().unwrap_or_default();
+        let mut metadata = metadata.clone();
+        let annotations = metadata.annotations.take().unwrap_or_default();
+        let mut observed = Observed::new(kind, &Identity::of(metadata), capacity);
+        observed.annotations = annotations;
         observed
     }
 
